@@ -1,0 +1,252 @@
+/**
+ * The Temporal CLI dev server: install the CLI once per user (cached by version), start it with
+ * SQLite persistence, wait until it answers, raise the namespace retention, stop it cleanly.
+ *
+ *   tsx scripts/temporal.ts install   # install the CLI if missing, print its path
+ *   tsx scripts/temporal.ts start     # run the dev server in the foreground until Ctrl-C
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export const TEMPORAL_CLI_VERSION = 'v1.5.1';
+/** Newer tags carry a `replace` directive and cannot be go-installed. */
+const MODULE = 'github.com/temporalio/cli/cmd/temporal';
+
+type Log = (line: string) => void;
+const defaultLog: Log = (line) => process.stderr.write(`[temporal] ${line}\n`);
+
+export function cacheDir(version = TEMPORAL_CLI_VERSION): string {
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(base, 'buildstory', 'temporal-cli', version);
+}
+
+async function onPath(): Promise<string | null> {
+  try {
+    const { stdout } = await run('sh', ['-c', 'command -v temporal']);
+    return stdout.trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Where the CLI is: $TEMPORAL_CLI, then our per-user cache, then `temporal` on PATH.
+ * Returns null when it must be installed.
+ */
+export async function findTemporalCli(): Promise<string | null> {
+  if (process.env.TEMPORAL_CLI) {
+    if (!existsSync(process.env.TEMPORAL_CLI)) throw new Error(`TEMPORAL_CLI points to a missing file: ${process.env.TEMPORAL_CLI}`);
+    return process.env.TEMPORAL_CLI;
+  }
+  const cached = join(cacheDir(), 'temporal');
+  if (existsSync(cached)) return cached;
+  return onPath();
+}
+
+/** Install the CLI into the cache with `go install`; several installers on one machine take turns. */
+export async function ensureTemporalCli(log: Log = defaultLog): Promise<string> {
+  const found = await findTemporalCli();
+  if (found) return found;
+
+  const dir = cacheDir();
+  const target = join(dir, 'temporal');
+  const lock = `${dir}.lock`;
+  mkdirSync(dirname(dir), { recursive: true });
+  // mkdir is atomic: whoever creates the lock installs; the others wait for the binary.
+  const started = Date.now();
+  for (let waited = 0; ; waited++) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (existsSync(target)) return target;
+      // A lock older than 30 minutes belongs to an installer that died.
+      const lockAge = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (lockAge > 30 * 60_000) rmSync(lock, { recursive: true, force: true });
+      if (waited % 30 === 0) log('waiting for another install of the Temporal CLI to finish...');
+      await sleep(1_000);
+    }
+  }
+  try {
+    if (existsSync(target)) return target;
+    log(`installing the Temporal CLI ${TEMPORAL_CLI_VERSION} with go install into ${dir}`);
+    log('the first install downloads and compiles for several minutes; progress follows');
+    const staging = `${dir}.staging-${process.pid}`;
+    mkdirSync(staging, { recursive: true });
+    await goInstall(staging, log);
+    mkdirSync(dir, { recursive: true });
+    renameSync(join(staging, 'temporal'), target);
+    rmSync(staging, { recursive: true, force: true });
+    log(`installed ${target} in ${Math.round((Date.now() - started) / 1000)} s`);
+    return target;
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function goInstall(gobin: string, log: Log): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('go', ['install', '-v', `${MODULE}@${TEMPORAL_CLI_VERSION}`], {
+      env: { ...process.env, GOBIN: gobin, GOFLAGS: process.env.GOFLAGS ?? '-mod=mod' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let packages = 0;
+    let last = '';
+    const tail: string[] = [];
+    const onLine = (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        if (!line.startsWith('go: downloading')) packages++;
+        last = line;
+        tail.push(line);
+        if (tail.length > 20) tail.shift();
+      }
+    };
+    child.stdout.on('data', onLine);
+    child.stderr.on('data', onLine);
+    const begun = Date.now();
+    const ticker = setInterval(() => {
+      log(`still installing (${Math.round((Date.now() - begun) / 1000)} s, ${packages} packages built; last: ${last.slice(0, 100)})`);
+    }, 15_000);
+    child.on('error', (err) => {
+      clearInterval(ticker);
+      reject(new Error(`cannot run go (is the Go toolchain installed?): ${err.message}`));
+    });
+    child.on('exit', (code) => {
+      clearInterval(ticker);
+      if (code === 0) resolvePromise();
+      else reject(new Error(`go install ${MODULE}@${TEMPORAL_CLI_VERSION} failed (exit ${code}):\n${tail.join('\n')}`));
+    });
+  });
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePromise(port));
+    });
+  });
+}
+
+export interface DevServerOptions {
+  cli: string;
+  port?: number;
+  uiPort?: number;
+  /** SQLite file; runs survive restarts. */
+  dbFile?: string;
+  namespace?: string;
+  retentionDays?: number;
+  /** Where the server's own log goes (default: next to the db file). */
+  logFile?: string;
+  headless?: boolean;
+  log?: Log;
+  /** Extra flags, e.g. `--ui-codec-endpoint`. */
+  extraArgs?: string[];
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl: string | null;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+async function cli(cliPath: string, args: string[], timeoutMs = 10_000): Promise<string> {
+  const { stdout } = await run(cliPath, args, { timeout: timeoutMs });
+  return stdout;
+}
+
+/** Wait until the namespace answers (the dev server creates `default` at start). */
+export async function waitForTemporal(cliPath: string, address: string, namespace: string, timeoutMs = 60_000, child?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = '';
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new Error(`the Temporal dev server exited with code ${child.exitCode}`);
+    try {
+      await cli(cliPath, ['operator', 'namespace', 'describe', '--address', address, '--namespace', namespace], 5_000);
+      return;
+    } catch (err) {
+      lastError = (err as Error).message.split('\n')[0];
+      await sleep(250);
+    }
+  }
+  throw new Error(`Temporal at ${address} did not answer within ${timeoutMs / 1000} s: ${lastError}`);
+}
+
+export async function setRetention(cliPath: string, address: string, namespace: string, days: number): Promise<void> {
+  await cli(cliPath, ['operator', 'namespace', 'update', '--address', address, '--retention', `${days * 24}h`, '--namespace', namespace]);
+}
+
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const log = options.log ?? defaultLog;
+  const port = options.port ?? 7233;
+  const namespace = options.namespace ?? 'default';
+  const dbFile = resolve(options.dbFile ?? '.data/temporal.db');
+  mkdirSync(dirname(dbFile), { recursive: true });
+  const logFile = options.logFile ?? join(dirname(dbFile), 'temporal-server.log');
+  const out = openSync(logFile, 'a');
+  const args = ['server', 'start-dev', '--db-filename', dbFile, '--port', String(port), '--ip', '127.0.0.1', '--log-format', 'json', '--log-level', 'warn'];
+  if (options.headless) args.push('--headless');
+  else args.push('--ui-port', String(options.uiPort ?? 8233));
+  args.push(...(options.extraArgs ?? []));
+
+  const address = `127.0.0.1:${port}`;
+  const child = spawn(options.cli, args, { stdio: ['ignore', out, out] });
+  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timedOut = await Promise.race([exited.then(() => false), sleep(10_000).then(() => true)]);
+    if (timedOut) {
+      log('the dev server did not stop within 10 s; killing it');
+      child.kill('SIGKILL');
+      await exited;
+    }
+  };
+  try {
+    await waitForTemporal(options.cli, address, namespace, 60_000, child);
+    if (options.retentionDays) await setRetention(options.cli, address, namespace, options.retentionDays);
+  } catch (err) {
+    await stop();
+    throw new Error(`${(err as Error).message} (server log: ${logFile})`);
+  }
+  return { address, uiUrl: options.headless ? null : `http://localhost:${options.uiPort ?? 8233}`, process: child, stop };
+}
+
+async function main(command: string | undefined): Promise<void> {
+  const cliPath = await ensureTemporalCli();
+  if (command === 'install') {
+    process.stdout.write(`${cliPath}\n`);
+    return;
+  }
+  if (command !== 'start') throw new Error('usage: tsx scripts/temporal.ts install|start');
+  const server = await startDevServer({
+    cli: cliPath,
+    port: Number(process.env.TEMPORAL_PORT ?? 7233),
+    uiPort: Number(process.env.TEMPORAL_UI_PORT ?? 8233),
+    dbFile: process.env.TEMPORAL_DB_FILE ?? '.data/temporal.db',
+    retentionDays: Number(process.env.TEMPORAL_RETENTION_DAYS ?? 30),
+  });
+  defaultLog(`dev server ready at ${server.address}; Web UI ${server.uiUrl}`);
+  const shutdown = () => void server.stop().then(() => process.exit(0));
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+  server.process.once('exit', (code) => process.exit(code ?? 1));
+}
+
+if (require.main === module) {
+  main(process.argv[2]).catch((err: Error) => {
+    defaultLog(err.message);
+    process.exit(1);
+  });
+}
