@@ -1,0 +1,172 @@
+/**
+ * One configuration module for the worker and the web app, validated with zod at start.
+ *
+ * Temporal connection settings follow @temporalio/envconfig (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+ * TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE and the TOML profile file) and are loaded by
+ * that package itself; we only check the result and add defaults.
+ */
+import { existsSync } from 'node:fs';
+import { loadClientConfigProfile, toClientOptions, type ClientConfigProfile } from '@temporalio/envconfig';
+import type { NativeConnectionOptions } from '@temporalio/worker';
+import { z } from 'zod';
+import { DEFAULT_TASK_QUEUE } from '../workflows/shared';
+
+export type Env = Record<string, string | undefined>;
+
+/** A bad setting: the message is one line that names it. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const blankToUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+const optionalString = z.preprocess(blankToUndefined, z.string().optional());
+const integer = (fallback: number, min: number, max: number) =>
+  z.preprocess(blankToUndefined, z.coerce.number().int().min(min).max(max).default(fallback));
+
+const EnvSchema = z.object({
+  TEMPORAL_TASK_QUEUE: z.preprocess(blankToUndefined, z.string().min(1).default(DEFAULT_TASK_QUEUE)),
+  TEMPORAL_UI_URL: z.preprocess(blankToUndefined, z.string().url().default('http://localhost:8233')),
+  /** Deadline for one call from the web app to Temporal. */
+  TEMPORAL_RPC_TIMEOUT_MS: integer(5_000, 100, 120_000),
+
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: z.preprocess(blankToUndefined, z.string().url().optional()),
+  OPENAI_MODEL: z.preprocess(blankToUndefined, z.string().min(1).default('gpt-4o-mini')),
+  OPENAI_TIMEOUT_MS: integer(120_000, 1_000, 600_000),
+  OPENAI_STRUCTURED_OUTPUT: z.preprocess(
+    blankToUndefined,
+    z.enum(['auto', 'json_schema', 'json_object']).default('auto'),
+  ),
+  OFFLINE_MODEL_DELAY_MS: integer(40, 0, 10_000),
+
+  LOG_LEVEL: z.preprocess(
+    blankToUndefined,
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ),
+  PORT: integer(3000, 0, 65_535),
+  HOST: z.preprocess(blankToUndefined, z.string().min(1).default('0.0.0.0')),
+});
+
+export interface TemporalConfig {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  uiUrl: string;
+  rpcTimeoutMs: number;
+  connectionOptions: NativeConnectionOptions;
+  /** How we connect, for logs: never includes secrets. */
+  describe: string;
+}
+
+export type LlmConfig =
+  | { kind: 'offline'; delayMs: number }
+  | {
+      kind: 'openai';
+      apiKey: string;
+      baseURL: string | undefined;
+      model: string;
+      timeoutMs: number;
+      structuredOutput: 'auto' | 'json_schema' | 'json_object';
+    };
+
+export interface Config {
+  temporal: TemporalConfig;
+  llm: LlmConfig;
+  logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
+  web: { port: number; host: string };
+}
+
+function firstIssue(error: z.ZodError, env: Env): string {
+  const issue = error.issues[0];
+  const name = String(issue.path[0] ?? 'configuration');
+  const got = env[name];
+  const shown = got === undefined ? '' : ` (got ${JSON.stringify(name.endsWith('_KEY') ? '***' : got)})`;
+  return `Invalid configuration: ${name}: ${issue.message}${shown}`;
+}
+
+function loadTemporalProfile(env: Env): ClientConfigProfile {
+  try {
+    const overrideEnvVars = Object.fromEntries(
+      Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+    );
+    return loadClientConfigProfile({ overrideEnvVars });
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration: Temporal profile: ${(err as Error).message}`);
+  }
+}
+
+function checkTemporalProfile(profile: ClientConfigProfile): void {
+  const address = profile.address ?? '';
+  if (address && !/^[^\s:/]+(:\d{1,5})?$/.test(address)) {
+    throw new ConfigError(`Invalid configuration: TEMPORAL_ADDRESS must be host:port (got ${JSON.stringify(address)})`);
+  }
+  const files: Array<[string, { path?: string } | undefined]> = [
+    ['TEMPORAL_TLS_CLIENT_CERT_PATH', profile.tls?.clientCert as { path?: string } | undefined],
+    ['TEMPORAL_TLS_CLIENT_KEY_PATH', profile.tls?.clientKey as { path?: string } | undefined],
+    ['TEMPORAL_TLS_SERVER_CA_CERT_PATH', profile.tls?.serverCACert as { path?: string } | undefined],
+  ];
+  for (const [name, source] of files) {
+    if (source?.path && !existsSync(source.path)) {
+      throw new ConfigError(`Invalid configuration: ${name}: file not found (${source.path})`);
+    }
+  }
+  const hasCert = Boolean(profile.tls?.clientCert);
+  const hasKey = Boolean(profile.tls?.clientKey);
+  if (hasCert !== hasKey) {
+    throw new ConfigError(
+      'Invalid configuration: TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH must be set together',
+    );
+  }
+}
+
+/** Load and validate the whole configuration; throws ConfigError with one line naming the bad setting. */
+export function loadConfig(env: Env = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(firstIssue(parsed.error, env));
+  const e = parsed.data;
+
+  const profile = loadTemporalProfile(env);
+  checkTemporalProfile(profile);
+  const address = profile.address ?? 'localhost:7233';
+  const namespace = profile.namespace ?? 'default';
+  let connectionOptions: NativeConnectionOptions;
+  try {
+    connectionOptions = toClientOptions({ ...profile, address }).connectionOptions;
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration: Temporal TLS: ${(err as Error).message}`);
+  }
+  const security = profile.apiKey ? 'API key' : profile.tls && !profile.tls.disabled ? 'TLS' : 'plaintext';
+
+  const llm: LlmConfig = e.OPENAI_API_KEY
+    ? {
+        kind: 'openai',
+        apiKey: e.OPENAI_API_KEY,
+        baseURL: e.OPENAI_BASE_URL,
+        model: e.OPENAI_MODEL,
+        timeoutMs: e.OPENAI_TIMEOUT_MS,
+        structuredOutput: e.OPENAI_STRUCTURED_OUTPUT,
+      }
+    : { kind: 'offline', delayMs: e.OFFLINE_MODEL_DELAY_MS };
+
+  return {
+    temporal: {
+      address,
+      namespace,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      uiUrl: e.TEMPORAL_UI_URL.replace(/\/+$/, ''),
+      rpcTimeoutMs: e.TEMPORAL_RPC_TIMEOUT_MS,
+      connectionOptions,
+      describe: `${address} namespace=${namespace} (${security})`,
+    },
+    llm,
+    logLevel: e.LOG_LEVEL,
+    web: { port: e.PORT, host: e.HOST },
+  };
+}
+
+/** A short description of the model settings for logs and the UI; never includes the key. */
+export function describeLlm(llm: LlmConfig): string {
+  return llm.kind === 'offline'
+    ? 'offline model (no OPENAI_API_KEY set)'
+    : `${llm.model} at ${llm.baseURL ?? 'https://api.openai.com/v1'}`;
+}

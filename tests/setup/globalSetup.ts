@@ -1,0 +1,42 @@
+/**
+ * One real Temporal dev server (the CLI, started by TestWorkflowEnvironment.createLocal with an
+ * existing-path executable) and one workflow bundle for the whole jest run.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { ensureTemporalCli, TEMPORAL_CLI_VERSION } from '../../scripts/temporal';
+
+declare global {
+  // eslint-disable-next-line no-var
+  var __BUILDSTORY_TEST_ENV__: TestWorkflowEnvironment | undefined;
+}
+
+export default async function globalSetup(): Promise<void> {
+  const cli = await ensureTemporalCli((line) => process.stderr.write(`[temporal] ${line}\n`));
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: cli },
+      ui: false,
+      extraArgs: ['--log-level', 'error'],
+    },
+  });
+  globalThis.__BUILDSTORY_TEST_ENV__ = env;
+
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../../workflows'),
+    logger: { error: console.error, warn: () => {}, info: () => {}, debug: () => {}, trace: () => {}, log: () => {} },
+  });
+  const dir = join(tmpdir(), `buildstory-test-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  const codePath = join(dir, 'workflow-bundle.js');
+  writeFileSync(codePath, code);
+
+  // Test files run in worker processes that inherit this environment.
+  process.env.BUILDSTORY_TEST_TEMPORAL_ADDRESS = env.address;
+  process.env.BUILDSTORY_TEST_WORKFLOW_BUNDLE = codePath;
+  process.env.TEMPORAL_CLI = cli;
+  process.stderr.write(`\n[temporal] real dev server for this run: Temporal CLI ${TEMPORAL_CLI_VERSION} (${cli}) at ${env.address}\n`);
+}

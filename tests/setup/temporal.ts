@@ -1,0 +1,39 @@
+/** Helpers for tests that talk to the run's shared dev server (see globalSetup). */
+import { randomUUID } from 'node:crypto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import pino from 'pino';
+import type { LlmProvider } from '../../activities/llm/provider';
+import { createBuildstoryWorker } from '../../worker/worker';
+
+export const testLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+export function sharedServer(): { address: string; bundle: string } {
+  const address = process.env.BUILDSTORY_TEST_TEMPORAL_ADDRESS;
+  const bundle = process.env.BUILDSTORY_TEST_WORKFLOW_BUNDLE;
+  if (!address || !bundle) throw new Error('the jest globalSetup did not start the Temporal dev server');
+  return { address, bundle };
+}
+
+export async function connectTestEnv(): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createFromExistingServer({ address: sharedServer().address });
+}
+
+/** A fresh task queue per test keeps tests on one server apart. */
+export function uniqueTaskQueue(name: string): string {
+  return `test-${name}-${randomUUID()}`;
+}
+
+export async function createTestWorker(env: TestWorkflowEnvironment, taskQueue: string, provider: LlmProvider): Promise<Worker> {
+  return createBuildstoryWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    provider,
+    logger: testLogger,
+    workflowBundle: { codePath: sharedServer().bundle },
+    // Short interval so tests see several batches without waiting long.
+    progress: { intervalMs: 50 },
+    shutdownGraceTime: '2 seconds',
+  });
+}

@@ -1,0 +1,55 @@
+/**
+ * Worker entrypoint: reads and validates its configuration, bundles the workflows, runs
+ * taskWorkflow and its activities, and shuts down gracefully on SIGINT/SIGTERM.
+ */
+import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
+import pino from 'pino';
+import { ConfigError, describeLlm, loadConfig } from '../config';
+import { createProvider } from '../activities/llm';
+import { createBuildstoryWorker } from './worker';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`worker: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = pino({ name: 'worker', level: config.logLevel });
+  // The SDK's own logs go through the same structured logger.
+  const sdkLevel: LogLevel = config.logLevel === 'debug' || config.logLevel === 'trace' ? 'DEBUG' : 'WARN';
+  Runtime.install({
+    logger: new DefaultLogger(sdkLevel, (entry) => {
+      const level = entry.level === 'ERROR' ? 'error' : entry.level === 'WARN' ? 'warn' : 'debug';
+      logger[level]({ sdk: true, ...entry.meta }, entry.message);
+    }),
+  });
+
+  const provider = createProvider(config.llm);
+  logger.info({ llm: describeLlm(config.llm), offline: provider.model.offline }, 'model');
+  if (provider.model.offline) logger.warn('using the offline model: set OPENAI_API_KEY to use a real one');
+
+  logger.info({ temporal: config.temporal.describe }, 'connecting to Temporal');
+  const connection = await NativeConnection.connect(config.temporal.connectionOptions);
+  const worker = await createBuildstoryWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    provider,
+    logger,
+  });
+  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker running');
+  // Worker.run() installs SIGINT/SIGTERM handlers (Runtime's shutdownSignals) that drain and stop it.
+  await worker.run();
+  await connection.close();
+  logger.info('worker stopped');
+}
+
+main().catch((err) => {
+  process.stderr.write(`worker: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,41 @@
+/**
+ * The worker as the entrypoint and the tests build it: one function, so tests exercise the same
+ * options that production runs with.
+ */
+import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { createActivities, type ActivityDeps } from '../activities';
+import type { LlmProvider } from '../activities/llm/provider';
+
+export interface BuildstoryWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  provider: LlmProvider;
+  logger: Logger;
+  /** A prebuilt bundle (tests bundle once); otherwise the workflows are bundled at start. */
+  workflowBundle?: { codePath: string };
+  progress?: ActivityDeps['progress'];
+  /** How long running activities may take to finish on shutdown. */
+  shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
+  identity?: string;
+}
+
+export async function createBuildstoryWorker(options: BuildstoryWorkerOptions): Promise<Worker> {
+  const activities = createActivities({ provider: options.provider, logger: options.logger, progress: options.progress });
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    ...(options.identity ? { identity: options.identity } : {}),
+    ...(options.workflowBundle
+      ? { workflowBundle: options.workflowBundle }
+      : { workflowsPath: require.resolve('../workflows') }),
+    activities,
+    // Heartbeats reach the server at least every second (activities beat every second), so
+    // cancellation arrives promptly and a dead worker is noticed at the 10 s heartbeat timeout.
+    maxHeartbeatThrottleInterval: '1 second',
+    defaultHeartbeatThrottleInterval: '1 second',
+    shutdownGraceTime: options.shutdownGraceTime ?? '10 seconds',
+  });
+}

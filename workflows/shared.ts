@@ -1,0 +1,206 @@
+/**
+ * The contract between the workflow, the activities and the web app.
+ *
+ * Everything here is safe inside the workflow sandbox: types, zod schemas, constants and the
+ * query/signal definitions. No Node built-ins, no I/O, no clocks.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { z } from 'zod';
+
+export const WORKFLOW_NAME = 'taskWorkflow';
+export const DEFAULT_TASK_QUEUE = 'buildstory';
+
+/** Bounds for everything that grows, so history and query results stay far below Temporal's limits. */
+export const LIMITS = {
+  taskMaxChars: 4_000,
+  planMinSteps: 1,
+  planMaxSteps: 8,
+  stepTitleMaxChars: 120,
+  stepInstructionsMaxChars: 1_000,
+  /** Output kept per step; anything beyond is dropped and the step is marked truncated. */
+  stepOutputMaxChars: 16_000,
+  /** Earlier outputs shown to the next step, in total. */
+  digestMaxChars: 6_000,
+  /** One output chunk signal carries at most this much text. */
+  chunkMaxChars: 4_000,
+  /** A page of events returned by the progress query. */
+  eventsPageMax: 500,
+  eventsPageDefault: 200,
+  /** Reasons and error messages kept in the story. */
+  messageMaxChars: 1_000,
+  /** The assembled result. */
+  resultMaxChars: 64_000,
+} as const;
+
+/** Strip the characters a task must never carry (NUL and other C0 controls except tab/newline). */
+export function cleanText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\r\n?/g, '\n').replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '');
+}
+
+export const TaskTextSchema = z
+  .string({ required_error: 'Describe the task.', invalid_type_error: 'Describe the task.' })
+  .transform(cleanText)
+  .pipe(
+    z
+      .string()
+      .trim()
+      .min(1, 'Describe the task: it cannot be empty.')
+      .max(LIMITS.taskMaxChars, `Keep the task to ${LIMITS.taskMaxChars} characters or fewer.`),
+  );
+
+export const TaskInputSchema = z.object({
+  task: TaskTextSchema,
+});
+export type TaskInput = z.infer<typeof TaskInputSchema>;
+
+export const PlanStepSchema = z.object({
+  title: z.string().trim().min(1).max(LIMITS.stepTitleMaxChars).describe('A short imperative title for the step'),
+  instructions: z
+    .string()
+    .trim()
+    .max(LIMITS.stepInstructionsMaxChars)
+    .describe('What to produce in this step, in one or two sentences'),
+});
+export type PlanStep = z.infer<typeof PlanStepSchema>;
+
+export const PlanSchema = z.object({
+  summary: z.string().trim().max(LIMITS.stepInstructionsMaxChars).describe('One sentence: how the task will be done'),
+  steps: z
+    .array(PlanStepSchema)
+    .min(LIMITS.planMinSteps, 'The plan has no steps.')
+    .max(LIMITS.planMaxSteps, `The plan has more than ${LIMITS.planMaxSteps} steps.`)
+    .describe(`Between ${LIMITS.planMinSteps} and ${LIMITS.planMaxSteps} steps, in order`),
+});
+export type Plan = z.infer<typeof PlanSchema>;
+
+export interface TokenUsage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+/** Which model did the work; `offline` marks the embedded deterministic model. */
+export interface ModelInfo {
+  name: string;
+  offline: boolean;
+}
+
+export interface PlanResult {
+  plan: Plan;
+  model: ModelInfo;
+  usage: TokenUsage | null;
+}
+
+export interface StepInput {
+  task: string;
+  plan: Plan;
+  stepIndex: number;
+  /** Bounded digest of earlier step outputs. */
+  digest: string;
+}
+
+export interface StepResult {
+  output: string;
+  truncated: boolean;
+  model: ModelInfo;
+  usage: TokenUsage | null;
+}
+
+/* ----------------------------------------------------------------------------------------- */
+/* The story                                                                                 */
+/* ----------------------------------------------------------------------------------------- */
+
+/** `stepIndex: null` is the planning phase. */
+export type StoryEventBody =
+  | { type: 'run.started'; task: string }
+  | { type: 'plan.ready'; plan: Plan; model: ModelInfo }
+  | { type: 'step.started'; stepIndex: number; title: string }
+  | { type: 'step.output'; stepIndex: number; attempt: number; text: string }
+  | { type: 'step.retrying'; stepIndex: number | null; attempt: number; reason: string }
+  | {
+      type: 'step.finished';
+      stepIndex: number;
+      durationMs: number;
+      attempts: number;
+      usage: TokenUsage | null;
+      truncated: boolean;
+    }
+  | { type: 'run.completed'; result: string }
+  | { type: 'run.failed'; error: string }
+  | { type: 'run.cancelled' };
+
+export type StoryEvent = StoryEventBody & {
+  /** 1, 2, 3... within one run. A reset starts a new run whose numbers begin again. */
+  seq: number;
+  /** ISO time, from the workflow's deterministic clock. */
+  at: string;
+};
+export type StoryEventType = StoryEvent['type'];
+
+export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
+export type StepStatus = 'pending' | 'running' | 'retrying' | 'completed' | 'failed' | 'cancelled';
+
+export interface StepState {
+  index: number;
+  title: string;
+  instructions: string;
+  status: StepStatus;
+  attempt: number;
+  /** Output of the current attempt (the final output once completed). */
+  output: string;
+  truncated: boolean;
+  startedAt: string | null;
+  durationMs: number | null;
+  usage: TokenUsage | null;
+}
+
+export interface ProgressQueryArgs {
+  /** Return events with seq > after. */
+  after?: number;
+  limit?: number;
+}
+
+export interface ProgressSnapshot {
+  status: RunStatus;
+  task: string;
+  startedAt: string;
+  closedAt: string | null;
+  planning: { status: StepStatus; attempt: number };
+  plan: Plan | null;
+  model: ModelInfo | null;
+  steps: StepState[];
+  result: string | null;
+  error: string | null;
+  /** Sequence number of the newest event in the story. */
+  lastSeq: number;
+  /** The requested page of events (seq > after), oldest first. */
+  events: StoryEvent[];
+  /** True when more events follow this page. */
+  hasMore: boolean;
+}
+
+/* ----------------------------------------------------------------------------------------- */
+/* Progress reported by activities, as signals                                               */
+/* ----------------------------------------------------------------------------------------- */
+
+/**
+ * `offset` is the length of the attempt's output before `text`: the workflow applies a chunk only
+ * when it continues the output exactly, so a redelivered or reordered signal changes nothing.
+ */
+export type ActivityProgress =
+  | { kind: 'attempt.started'; stepIndex: number | null; attempt: number }
+  | { kind: 'attempt.failed'; stepIndex: number | null; attempt: number; reason: string }
+  | { kind: 'output'; stepIndex: number; attempt: number; offset: number; text: string };
+
+export const progressQuery = defineQuery<ProgressSnapshot, [ProgressQueryArgs?]>('progress');
+export const activityProgressSignal = defineSignal<[ActivityProgress[]]>('activityProgress');
+
+/** The final snapshot travels in the failure's details so a failed run renders without a worker. */
+export const RUN_FAILED_ERROR_TYPE = 'TaskFailed';
+
+/** Failure types raised by activities that Temporal must not retry. */
+export const NON_RETRYABLE_LLM_ERRORS = {
+  rejected: 'LlmRequestRejected',
+  badOutput: 'LlmBadOutput',
+} as const;
