@@ -8,6 +8,7 @@ import {
   ActivityCancellationType,
   ApplicationFailure,
   TemporalFailure,
+  TimeoutFailure,
   isCancellation,
   proxyActivities,
   setHandler,
@@ -102,13 +103,17 @@ export async function taskWorkflow(input: TaskInput): Promise<ProgressSnapshot> 
   }
 }
 
-/** The innermost message: an ActivityFailure wraps the ApplicationFailure that says what went wrong. */
+/**
+ * The message a user should read: the first ApplicationFailure or timeout in the chain (what the
+ * activity decided), not the ActivityFailure wrapper nor the raw error it carries as its cause.
+ */
 function describeFailure(err: unknown): string {
   let current: unknown = err;
-  let message = 'The run failed.';
+  let innermost = 'The run failed.';
   while (current instanceof Error) {
-    if (current.message) message = current.message;
-    current = (current as Error & { cause?: unknown }).cause;
+    if (current instanceof ApplicationFailure || current instanceof TimeoutFailure) return current.message;
+    if (current.message) innermost = current.message;
+    current = current.cause;
   }
-  return message;
+  return innermost;
 }

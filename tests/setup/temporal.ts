@@ -1,12 +1,19 @@
 /** Helpers for tests that talk to the run's shared dev server (see globalSetup). */
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import pino from 'pino';
 import type { LlmProvider } from '../../activities/llm/provider';
 import { createBuildstoryWorker } from '../../worker/worker';
 
 export const testLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+// The SDK logs expected failures (a failed run is a test outcome here) at WARN: keep errors only.
+try {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+} catch {
+  // Already installed in this process.
+}
 
 export function sharedServer(): { address: string; bundle: string } {
   const address = process.env.BUILDSTORY_TEST_TEMPORAL_ADDRESS;
