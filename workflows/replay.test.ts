@@ -1,0 +1,47 @@
+/**
+ * Replays histories of finished runs (workflows/histories, recorded by scripts/record-histories.ts)
+ * against the current workflow code: a change that would break runs in flight fails here.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { DeterminismViolationError } from '@temporalio/workflow';
+import { Worker } from '@temporalio/worker';
+import { sharedServer } from '../tests/setup/temporal';
+
+const DIR = join(__dirname, 'histories');
+const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+
+function load(file: string): unknown {
+  return JSON.parse(readFileSync(join(DIR, file), 'utf8'));
+}
+
+async function replay(histories: Array<{ workflowId: string; history: unknown }>) {
+  const results = [];
+  for await (const result of Worker.runReplayHistories(
+    { workflowBundle: { codePath: sharedServer().bundle } },
+    histories.map(({ workflowId, history }) => ({ workflowId, history: historyFromJSON(history) })),
+  )) {
+    results.push(result);
+  }
+  return results;
+}
+
+test('the recorded histories cover completed, retried, failed and cancelled runs', () => {
+  expect(files).toEqual(['cancelled-mid-step.json', 'offline-completed.json', 'step-rejected-failed.json', 'step-retried-completed.json']);
+});
+
+test('every recorded history replays without a determinism error', async () => {
+  const results = await replay(files.map((file) => ({ workflowId: file, history: load(file) })));
+  expect(results).toHaveLength(files.length);
+  for (const result of results) expect({ workflowId: result.workflowId, error: result.error }).toEqual({ workflowId: result.workflowId, error: undefined });
+});
+
+test('a history that does not match the code is caught (the replay check can fail)', async () => {
+  // Pretend the recorded run scheduled a different activity first: the code schedules planTask.
+  const history = load('offline-completed.json') as { events: Array<Record<string, any>> };
+  const scheduled = history.events.find((e) => e.activityTaskScheduledEventAttributes);
+  scheduled!.activityTaskScheduledEventAttributes.activityType.name = 'somethingElse';
+  const [result] = await replay([{ workflowId: 'tampered', history }]);
+  expect(result.error).toBeInstanceOf(DeterminismViolationError);
+});
