@@ -3,7 +3,7 @@
  * started on a task queue no worker polls, so the signals land in its history untouched.
  */
 import { randomUUID } from 'node:crypto';
-import type { WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
@@ -13,11 +13,11 @@ import { OpenAiProvider } from './llm/openai';
 import type { LlmProvider } from './llm/provider';
 import { startTestLlmServer, type TestLlmServer } from '../tests/fixtures/llm-server';
 import { connectTestEnv, testLogger } from '../tests/setup/temporal';
-import type { ActivityProgress, StepInput } from '../workflows/shared';
+import type { ActivityProgress, StepInput, StepResult } from '../workflows/shared';
 
 let env: TestWorkflowEnvironment;
 let llm: TestLlmServer;
-let run: WorkflowHandle;
+let run: WorkflowHandleWithFirstExecutionRunId;
 
 beforeAll(async () => {
   env = await connectTestEnv();
@@ -64,7 +64,7 @@ test('executeStep streams its output to its run in batched, contiguous chunks an
   const mock = mockEnv(2);
   let heartbeats = 0;
   mock.on('heartbeat', () => heartbeats++);
-  const result = await mock.run(activitiesWith(new OfflineProvider(5)).executeStep, stepInput);
+  const result = (await mock.run(activitiesWith(new OfflineProvider(5)).executeStep, stepInput)) as StepResult;
 
   expect(result.model.offline).toBe(true);
   expect(result.output).toContain('def hello_world() -> str:');
