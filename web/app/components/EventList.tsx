@@ -1,0 +1,68 @@
+import type { StoryEvent } from '../../../workflows/shared';
+import { formatDuration, formatOffset, formatTokens, stepLabel } from './format';
+
+function summarize(event: StoryEvent): string {
+  switch (event.type) {
+    case 'run.started':
+      return event.task.length > 160 ? `${event.task.slice(0, 159)}…` : event.task;
+    case 'plan.ready':
+      return `${event.plan.steps.length} step${event.plan.steps.length === 1 ? '' : 's'} · ${event.model.name}${
+        event.model.offline ? ' (offline)' : ''
+      }`;
+    case 'step.started':
+      return `${stepLabel(event.stepIndex)}: ${event.title}`;
+    case 'step.output':
+      return `${stepLabel(event.stepIndex)}: ${event.text.length} characters of output`;
+    case 'step.retrying':
+      return `${stepLabel(event.stepIndex)}, attempt ${event.attempt}: ${event.reason}`;
+    case 'step.finished':
+      return [
+        `${stepLabel(event.stepIndex)} in ${formatDuration(event.durationMs)}`,
+        event.attempts > 1 ? `${event.attempts} attempts` : '',
+        formatTokens(event.usage?.totalTokens),
+        event.truncated ? 'output truncated' : '',
+      ]
+        .filter(Boolean)
+        .join(' · ');
+    case 'run.completed':
+      return `Result ready (${event.result.length.toLocaleString('en-US')} characters)`;
+    case 'run.failed':
+      return event.error;
+    case 'run.cancelled':
+      return 'The run was cancelled.';
+  }
+}
+
+const TYPE_COLOR: Partial<Record<StoryEvent['type'], string>> = {
+  'run.completed': 'text-emerald-300',
+  'run.failed': 'text-red-300',
+  'step.retrying': 'text-amber-300',
+  'run.cancelled': 'text-slate-300',
+};
+
+/** The story in order. Output chunks are shown as each step's output, not here. */
+export function EventList({ events, startedAt }: { events: StoryEvent[]; startedAt: string }) {
+  const shown = events.filter((event) => event.type !== 'step.output');
+  return (
+    <section aria-labelledby="story-heading" className="space-y-3">
+      <h2 id="story-heading" className="text-xl font-semibold">
+        Story
+      </h2>
+      {shown.length === 0 ? (
+        <p className="text-sm text-slate-400">Nothing has happened yet.</p>
+      ) : (
+        <ol className="divide-y divide-slate-800 rounded-md border border-slate-800">
+          {shown.map((event) => (
+            <li key={event.seq} className="grid grid-cols-[5.5rem_9rem_1fr] gap-3 px-3 py-2 text-sm">
+              <time dateTime={event.at} title={event.at} className="font-mono text-slate-400">
+                {formatOffset(event.at, startedAt)}
+              </time>
+              <span className={`font-mono ${TYPE_COLOR[event.type] ?? 'text-sky-300'}`}>{event.type}</span>
+              <span className="break-words text-slate-200">{summarize(event)}</span>
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}

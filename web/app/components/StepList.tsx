@@ -1,0 +1,79 @@
+import type { ProgressSnapshot, StepState, StepStatus } from '../../../workflows/shared';
+import { formatDuration, formatTokens } from './format';
+
+const STEP_STATUS: Record<StepStatus, { label: string; className: string }> = {
+  pending: { label: 'Pending', className: 'text-slate-400' },
+  running: { label: 'Running', className: 'text-sky-300' },
+  retrying: { label: 'Retrying', className: 'text-amber-300' },
+  completed: { label: 'Done', className: 'text-emerald-300' },
+  failed: { label: 'Failed', className: 'text-red-300' },
+  cancelled: { label: 'Cancelled', className: 'text-slate-300' },
+};
+
+function StatusText({ status }: { status: StepStatus }) {
+  const { label, className } = STEP_STATUS[status];
+  return <span className={`font-medium ${className}`}>{label}</span>;
+}
+
+function Meta({ items }: { items: string[] }) {
+  const shown = items.filter(Boolean);
+  return shown.length > 0 ? <span className="text-xs text-slate-400">{shown.join(' · ')}</span> : null;
+}
+
+function Step({ step }: { step: StepState }) {
+  return (
+    <li className="rounded-md border border-slate-800 bg-slate-900/60 p-4">
+      <div className="flex flex-wrap items-baseline justify-between gap-2">
+        <h3 className="font-medium text-slate-100">
+          <span className="text-slate-400">{step.index + 1}.</span> {step.title}
+        </h3>
+        <div className="flex items-baseline gap-3 text-sm">
+          <Meta
+            items={[
+              step.attempt > 1 ? `attempt ${step.attempt}` : '',
+              formatDuration(step.durationMs),
+              formatTokens(step.usage?.totalTokens),
+              step.truncated ? 'output truncated' : '',
+            ]}
+          />
+          <StatusText status={step.status} />
+        </div>
+      </div>
+      {step.instructions ? <p className="mt-1 text-sm text-slate-400">{step.instructions}</p> : null}
+      {step.output ? (
+        <details open={step.status !== 'completed'} className="mt-3">
+          <summary className="cursor-pointer text-sm text-slate-300">Output</summary>
+          <pre className="mt-2 max-h-96 overflow-auto whitespace-pre-wrap break-words rounded bg-slate-950 p-3 font-mono text-sm text-slate-200">
+            {step.output}
+          </pre>
+        </details>
+      ) : null}
+    </li>
+  );
+}
+
+export function StepList({ snapshot }: { snapshot: ProgressSnapshot }) {
+  const { planning, plan } = snapshot;
+  return (
+    <section aria-labelledby="plan-heading" className="space-y-3">
+      <h2 id="plan-heading" className="text-xl font-semibold">
+        Plan
+      </h2>
+      <div className="flex flex-wrap items-baseline gap-3 text-sm">
+        <span className="text-slate-300">Planning</span>
+        <StatusText status={planning.status} />
+        <Meta items={[planning.attempt > 1 ? `attempt ${planning.attempt}` : '']} />
+      </div>
+      {plan?.summary ? <p className="text-slate-300">{plan.summary}</p> : null}
+      {snapshot.steps.length > 0 ? (
+        <ol className="space-y-3">
+          {snapshot.steps.map((step) => (
+            <Step key={step.index} step={step} />
+          ))}
+        </ol>
+      ) : (
+        <p className="text-sm text-slate-400">{planning.status === 'running' ? 'No plan yet.' : 'No plan.'}</p>
+      )}
+    </section>
+  );
+}

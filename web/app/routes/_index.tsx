@@ -1,0 +1,142 @@
+import { data, redirect, type ActionFunctionArgs, type LoaderFunctionArgs } from '@remix-run/node';
+import { Form, useActionData, useLoaderData, useNavigation } from '@remix-run/react';
+import { useRef } from 'react';
+import { EXAMPLE_TASKS } from '~/components/examples';
+import { getPublicEnv } from '~/utils/env.server';
+import { parseTaskForm } from '~/utils/task-form.server';
+import { TemporalUnreachableError, startRun } from '~/utils/temporal.server';
+
+// Mirrors LIMITS.taskMaxChars; the server validates with the shared schema either way.
+const TASK_MAX_CHARS = 4_000;
+
+export async function loader({ request }: LoaderFunctionArgs) {
+  // `?example=N` fills the form when JavaScript is off.
+  const example = new URL(request.url).searchParams.get('example');
+  return {
+    token: crypto.randomUUID(),
+    offlineModel: getPublicEnv().offlineModel,
+    example: example !== null && /^\d+$/.test(example) ? (EXAMPLE_TASKS[Number(example)] ?? null) : null,
+  };
+}
+
+export async function action({ request }: ActionFunctionArgs) {
+  const form = parseTaskForm(await request.formData());
+  if (!form.ok) return data({ values: form.values, fieldErrors: form.fieldErrors, formError: null }, { status: 400 });
+  try {
+    const { workflowId } = await startRun(form.token, form.task);
+    return redirect(`/runs/${workflowId}`);
+  } catch (err) {
+    if (!(err instanceof TemporalUnreachableError)) throw err;
+    return data(
+      { values: { task: form.task, token: form.token }, fieldErrors: {}, formError: err.message },
+      { status: 503 },
+    );
+  }
+}
+
+export default function Home() {
+  const { token, offlineModel, example } = useLoaderData<typeof loader>();
+  const actionData = useActionData<typeof action>();
+  const navigation = useNavigation();
+  const taskRef = useRef<HTMLTextAreaElement>(null);
+  const submitting = navigation.state !== 'idle' && navigation.formMethod?.toLowerCase() === 'post';
+
+  const fieldErrors: { task?: string; token?: string } = actionData?.fieldErrors ?? {};
+  const taskError = fieldErrors.task;
+  // Keep the submission's token after an error: retrying it can never start a second run.
+  const formToken = actionData && !fieldErrors.token ? actionData.values.token : token;
+
+  function fillExample(text: string) {
+    if (!taskRef.current) return;
+    taskRef.current.value = text;
+    taskRef.current.focus();
+  }
+
+  return (
+    <section className="space-y-8">
+      <div className="space-y-2">
+        <h1 className="text-3xl font-semibold tracking-tight">What should be built?</h1>
+        <p className="text-slate-300">
+          Describe a task. A Temporal workflow plans it with an LLM, runs each step as its own activity and tells
+          the story as it goes; it survives restarts of the worker and of this page.
+        </p>
+        {offlineModel ? (
+          <p className="text-sm text-amber-300">
+            Using the built-in offline model (no OPENAI_API_KEY set): results are canned, but the run is real.
+          </p>
+        ) : null}
+      </div>
+
+      <Form method="post" className="space-y-4" aria-describedby={actionData?.formError ? 'form-error' : undefined}>
+        <input type="hidden" name="token" value={formToken} />
+        {actionData?.formError ? (
+          <p id="form-error" role="alert" className="rounded-md border border-red-800 bg-red-950/60 px-4 py-3 text-red-200">
+            {actionData.formError}
+          </p>
+        ) : null}
+        {fieldErrors.token ? (
+          <p role="alert" className="rounded-md border border-red-800 bg-red-950/60 px-4 py-3 text-red-200">
+            {fieldErrors.token}
+          </p>
+        ) : null}
+
+        <div className="space-y-2">
+          <label htmlFor="task" className="block text-sm font-medium text-slate-200">
+            Task
+          </label>
+          <textarea
+            ref={taskRef}
+            id="task"
+            name="task"
+            rows={6}
+            maxLength={TASK_MAX_CHARS}
+            defaultValue={actionData?.values.task ?? example ?? ''}
+            key={actionData?.values.task ?? example ?? ''}
+            placeholder="e.g. Create a hello world python function"
+            aria-invalid={taskError ? true : undefined}
+            aria-describedby={taskError ? 'task-error task-hint' : 'task-hint'}
+            className={`block w-full rounded-md border bg-slate-900 px-3 py-2 text-slate-100 placeholder:text-slate-500 focus:outline-none focus:ring-2 focus:ring-sky-500 ${
+              taskError ? 'border-red-600' : 'border-slate-700'
+            }`}
+          />
+          {taskError ? (
+            <p id="task-error" className="text-sm text-red-300">
+              {taskError}
+            </p>
+          ) : null}
+          <p id="task-hint" className="text-xs text-slate-400">
+            Up to {TASK_MAX_CHARS.toLocaleString('en-US')} characters.
+          </p>
+        </div>
+
+        <button
+          type="submit"
+          disabled={submitting}
+          className="rounded-md bg-sky-600 px-4 py-2 font-medium text-white hover:bg-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-400 focus:ring-offset-2 focus:ring-offset-slate-950 disabled:cursor-wait disabled:opacity-60"
+        >
+          {submitting ? 'Starting…' : 'Start the run'}
+        </button>
+      </Form>
+
+      <div className="space-y-2">
+        <h2 className="text-sm font-medium text-slate-300">Or try an example</h2>
+        <ul className="flex flex-wrap gap-2">
+          {EXAMPLE_TASKS.map((text, index) => (
+            <li key={text}>
+              <a
+                href={`/?example=${index}`}
+                onClick={(event) => {
+                  event.preventDefault();
+                  fillExample(text);
+                }}
+                className="inline-block rounded-full border border-slate-700 px-3 py-1 text-sm text-slate-200 hover:border-sky-500 hover:text-sky-300"
+              >
+                {text}
+              </a>
+            </li>
+          ))}
+        </ul>
+      </div>
+    </section>
+  );
+}

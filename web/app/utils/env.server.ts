@@ -1,0 +1,29 @@
+/**
+ * The web app's configuration: loaded once, validated at start. A bad setting prints the one line
+ * that names it and stops the process, so the app never serves with a broken configuration.
+ *
+ * No `~` imports here: web/server.ts (run by tsx, outside Vite) imports this module too.
+ */
+import { ConfigError, loadConfig, type Config } from '../../../config';
+
+let cached: Config | undefined;
+
+export function getConfig(): Config {
+  if (cached) return cached;
+  try {
+    cached = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  return cached;
+}
+
+/** The few values the browser may see. */
+export function getPublicEnv() {
+  const config = getConfig();
+  return { offlineModel: config.llm.kind === 'offline' };
+}

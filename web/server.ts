@@ -1,0 +1,82 @@
+/**
+ * The web app in production: serves the Remix build from web/build. Run with `tsx web/server.ts`
+ * after `npm run build`.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createRequestHandler } from '@remix-run/express';
+import type { ServerBuild } from '@remix-run/node';
+import compression from 'compression';
+import express from 'express';
+import pino from 'pino';
+import { getConfig } from './app/utils/env.server';
+
+// React and Express pick their production paths from this; set before the build is loaded.
+process.env.NODE_ENV ??= 'production';
+
+const BUILD_DIR = path.resolve(__dirname, 'build');
+const SERVER_BUILD = path.join(BUILD_DIR, 'server', 'index.mjs');
+const CLIENT_DIR = path.join(BUILD_DIR, 'client');
+/** Open requests (and later, event streams) get this long to finish after SIGINT/SIGTERM. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
+async function main() {
+  const config = getConfig(); // exits with one line on a bad setting
+  const log = pino({ name: 'web', level: config.logLevel });
+
+  if (!existsSync(SERVER_BUILD)) {
+    console.error(`The web app is not built (${path.relative(process.cwd(), SERVER_BUILD)} is missing): run npm run build`);
+    process.exit(1);
+  }
+  const build = (await import(pathToFileURL(SERVER_BUILD).href)) as ServerBuild;
+
+  const app = express();
+  app.disable('x-powered-by');
+  // Compression buffers its output: an event stream must pass through untouched.
+  app.use(
+    compression({
+      filter: (req, res) => {
+        const type = res.getHeader('Content-Type');
+        if (typeof type === 'string' && /^text\/event-stream/i.test(type)) return false;
+        return compression.filter(req, res);
+      },
+    }),
+  );
+  // Vite fingerprints everything under /assets, so it can be cached for good.
+  app.use('/assets', express.static(path.join(CLIENT_DIR, 'assets'), { immutable: true, maxAge: '1y' }));
+  app.use(express.static(CLIENT_DIR, { maxAge: '1h' }));
+  app.all('*', createRequestHandler({ build, mode: process.env.NODE_ENV }));
+
+  const { host, port } = config.web;
+  const server = app.listen(port, host, () => {
+    const address = server.address();
+    const actualPort = typeof address === 'object' && address ? address.port : port;
+    const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+    log.info(`Buildstory web on http://${shownHost}:${actualPort} (Temporal ${config.temporal.describe})`);
+  });
+  server.on('error', (err) => {
+    log.fatal({ err }, `cannot listen on ${host}:${port}: ${err.message}`);
+    process.exit(1);
+  });
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: stopping`);
+    server.close(() => process.exit(0));
+    server.closeIdleConnections();
+    setTimeout(() => {
+      server.closeAllConnections();
+      process.exit(0);
+    }, SHUTDOWN_GRACE_MS).unref();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
