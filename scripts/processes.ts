@@ -1,0 +1,69 @@
+/** Small helpers shared by the start and test scripts: the web build, child processes, waiting. */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const ROOT = join(__dirname, '..');
+const SERVER_BUILD = join(ROOT, 'web', 'build', 'server', 'index.mjs');
+/** What the web build is made from. */
+const WEB_SOURCES = ['web/app', 'workflows/shared.ts', 'config', 'vite.config.ts', 'package-lock.json'];
+
+function newestMtime(path: string): number {
+  const stat = statSync(path, { throwIfNoEntry: false });
+  if (!stat) return 0;
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return Math.max(stat.mtimeMs, ...readdirSync(path).map((name) => newestMtime(join(path, name))));
+}
+
+/** Build the Remix app when the build is missing or older than its sources. */
+export function ensureWebBuild(log: (line: string) => void): void {
+  const built = existsSync(SERVER_BUILD) ? statSync(SERVER_BUILD).mtimeMs : 0;
+  const sources = Math.max(...WEB_SOURCES.map((p) => newestMtime(join(ROOT, p))));
+  if (built > sources) return;
+  log('building the web app (remix vite:build)...');
+  const result = spawnSync(join(ROOT, 'node_modules', '.bin', 'remix'), ['vite:build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (result.status !== 0) throw new Error('the web build failed (run npm run build to see why)');
+}
+
+/** Start `tsx <script>` with its output prefixed by `name`. */
+export function startNode(name: string, script: string, env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, script)], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const prefix = (stream: NodeJS.WritableStream) => (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) if (line) stream.write(`[${name}] ${line}\n`);
+  };
+  child.stdout?.on('data', prefix(process.stdout));
+  child.stderr?.on('data', prefix(process.stderr));
+  return child;
+}
+
+/** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  if (await Promise.race([exited.then(() => false), sleep(graceMs).then(() => true)])) {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** Poll `url` until it answers 2xx. */
+export async function waitForHttp(url: string, timeoutMs = 60_000, child?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new Error(`${url}: the process exited with code ${child.exitCode}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      if (res.ok) return;
+    } catch {
+      // not up yet
+    }
+    await sleep(200);
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs / 1000} s`);
+}

@@ -1,0 +1,101 @@
+/**
+ * `npm start`: the Temporal dev server (SQLite under .data/), the worker and the web app together.
+ * Prints the URLs; Ctrl-C stops all three. With TEMPORAL_ADDRESS set, uses that server instead.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { ensureWebBuild, startNode, stopChild, waitForHttp } from './processes';
+import { ensureTemporalCli, startDevServer, waitForTemporal, type DevServer } from './temporal';
+
+const log = (line: string) => process.stdout.write(`[start] ${line}\n`);
+
+let server: DevServer | null = null;
+const children: ChildProcess[] = [];
+let stopping = false;
+
+async function stopAll(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log('stopping web, worker and Temporal...');
+  await Promise.all(children.map((child) => stopChild(child)));
+  await server?.stop();
+  log('stopped');
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  const port = Number(process.env.PORT ?? 3000);
+  const temporalPort = Number(process.env.TEMPORAL_PORT ?? 7233);
+  const uiPort = Number(process.env.TEMPORAL_UI_PORT ?? 8233);
+  const remote = process.env.TEMPORAL_ADDRESS;
+
+  let address = remote ?? `127.0.0.1:${temporalPort}`;
+  let uiUrl = process.env.TEMPORAL_UI_URL ?? `http://localhost:${uiPort}`;
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  const cli = await ensureTemporalCli(log);
+  ensureWebBuild(log);
+
+  if (remote) {
+    log(`using the Temporal server at ${remote} (TEMPORAL_ADDRESS)`);
+  } else {
+    const running = await waitForTemporal(cli, address, 'default', 1_000).then(
+      () => true,
+      () => false,
+    );
+    if (running) {
+      log(`a Temporal server already answers at ${address}; using it`);
+    } else {
+      log(`starting the Temporal dev server on ${address} (data in .data/temporal.db)...`);
+      server = await startDevServer({
+        cli,
+        port: temporalPort,
+        uiPort,
+        dbFile: process.env.TEMPORAL_DB_FILE ?? '.data/temporal.db',
+        retentionDays: Number(process.env.TEMPORAL_RETENTION_DAYS ?? 30),
+      });
+      uiUrl = server.uiUrl ?? uiUrl;
+      server.process.once('exit', (code) => {
+        if (!stopping) {
+          log(`the Temporal dev server exited (code ${code}); see .data/temporal-server.log`);
+          void stopAll(1);
+        }
+      });
+    }
+  }
+
+  const env = { TEMPORAL_ADDRESS: address, TEMPORAL_UI_URL: uiUrl, PORT: String(port) };
+  for (const [name, script] of [
+    ['worker', 'worker/index.ts'],
+    ['web', 'web/server.ts'],
+  ] as const) {
+    const child = startNode(name, script, env);
+    children.push(child);
+    child.once('exit', (code) => {
+      if (!stopping) {
+        log(`the ${name} exited (code ${code})`);
+        void stopAll(1);
+      }
+    });
+  }
+  await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000, children[1]);
+
+  const model = process.env.OPENAI_API_KEY ? `${process.env.OPENAI_MODEL ?? 'gpt-4o-mini'} (OpenAI-compatible)` : 'offline model (set OPENAI_API_KEY for a real one)';
+  process.stdout.write(
+    [
+      '',
+      '  Buildstory is running',
+      `  App:          http://localhost:${port}`,
+      `  Temporal UI:  ${uiUrl}`,
+      `  Temporal:     ${address}`,
+      `  Model:        ${model}`,
+      '  Ctrl-C stops everything.',
+      '',
+    ].join('\n') + '\n',
+  );
+}
+
+main().catch((err: Error) => {
+  log(err.message);
+  void stopAll(1);
+});

@@ -1,0 +1,32 @@
+/**
+ * `npm test`: install what is missing (the Temporal CLI, the web build), type-check, then jest.
+ * Jest's globalSetup starts one real Temporal dev server for the whole run. Extra arguments go to
+ * jest, e.g. `npm test -- workflows/`.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT, ensureWebBuild } from './processes';
+import { ensureTemporalCli } from './temporal';
+
+const log = (line: string) => process.stdout.write(`[test] ${line}\n`);
+
+function run(command: string, args: string[]): void {
+  const result = spawnSync(join(ROOT, 'node_modules', '.bin', command), args, { cwd: ROOT, stdio: 'inherit' });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  await ensureTemporalCli(log);
+  ensureWebBuild(log);
+  log('type-checking...');
+  run('tsc', ['-p', 'tsconfig.json']);
+  run('tsc', ['-p', 'web/tsconfig.json']);
+  run('jest', ['--ci', ...process.argv.slice(2)]);
+  log(`done in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
+main().catch((err: Error) => {
+  log(err.message);
+  process.exit(1);
+});

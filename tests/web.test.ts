@@ -1,0 +1,119 @@
+/**
+ * The web app over HTTP, as a browser without JavaScript uses it: the real server process
+ * (web/server.ts on the production build) against the run's dev server, with a worker.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { OfflineProvider } from '../activities/llm/offline';
+import { startNode, stopChild, waitForHttp } from '../scripts/processes';
+import { freePort } from '../scripts/temporal';
+import { connectTestEnv, createTestWorker, sharedServer, uniqueTaskQueue } from './setup/temporal';
+
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let workerRun: Promise<void>;
+let web: ChildProcess;
+let base: string;
+
+beforeAll(async () => {
+  env = await connectTestEnv();
+  const taskQueue = uniqueTaskQueue('web');
+  worker = await createTestWorker(env, taskQueue, new OfflineProvider(1));
+  workerRun = worker.run();
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  web = startNode('web', 'web/server.ts', {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    TEMPORAL_ADDRESS: sharedServer().address,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    LOG_LEVEL: 'warn',
+  });
+  await waitForHttp(`${base}/healthz`, 60_000, web);
+});
+
+afterAll(async () => {
+  if (web) await stopChild(web);
+  worker?.shutdown();
+  await workerRun;
+  await env?.teardown();
+});
+
+async function formToken(): Promise<string> {
+  const html = await (await fetch(`${base}/`)).text();
+  const token = html.match(/name="token"[^>]*value="([0-9a-f-]{36})"|value="([0-9a-f-]{36})"[^>]*name="token"/);
+  expect(token).not.toBeNull();
+  return (token![1] ?? token![2])!;
+}
+
+function submit(task: string, token: string): Promise<Response> {
+  return fetch(`${base}/?index`, {
+    method: 'POST',
+    body: new URLSearchParams({ task, token }),
+    redirect: 'manual',
+  });
+}
+
+async function pageWhen(path: string, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let html = '';
+  while (Date.now() < deadline) {
+    html = await (await fetch(`${base}${path}`)).text();
+    if (pattern.test(html)) return html;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${path} never matched ${pattern}; last page:\n${html.slice(0, 2_000)}`);
+}
+
+test('submitting the form starts a run, redirects to its page, and the page shows it completed', async () => {
+  const token = await formToken();
+  const res = await submit('Create a hello world python function', token);
+  expect(res.status).toBe(302);
+  expect(res.headers.get('location')).toBe(`/runs/task-${token}`);
+
+  const html = await pageWhen(`/runs/task-${token}`, /Completed/);
+  expect(html).toContain('offline model');
+  expect(html).toContain('def hello_world() -&gt; str:');
+  expect(html).toContain('Pin down the requirements');
+  const { status } = await env.client.workflow.getHandle(`task-${token}`).describe();
+  expect(status.name).toBe('COMPLETED');
+});
+
+test('the same form submitted twice, and again after the run ended, gives one run', async () => {
+  const token = await formToken();
+  const [first, second] = await Promise.all([submit('Say hello twice', token), submit('Say hello twice', token)]);
+  expect([first.status, second.status]).toEqual([302, 302]);
+  expect(second.headers.get('location')).toBe(first.headers.get('location'));
+
+  const handle = env.client.workflow.getHandle(`task-${token}`);
+  const { runId } = await handle.describe();
+  await handle.result();
+  const again = await submit('Say hello twice', token);
+  expect(again.status).toBe(302);
+  expect(again.headers.get('location')).toBe(`/runs/task-${token}`);
+  // Still the one run: no second run was started for this token.
+  const after = await handle.describe();
+  expect(after.runId).toBe(runId);
+  const runs = [];
+  for await (const run of env.client.workflow.list({ query: `WorkflowId = "task-${token}"` })) runs.push(run.runId);
+  expect(new Set(runs).size).toBeLessThanOrEqual(1);
+});
+
+test('an empty task is refused with a clear error and starts nothing', async () => {
+  const token = await formToken();
+  const res = await submit('   \n  ', token);
+  expect(res.status).toBe(400);
+  const html = await res.text();
+  expect(html).toMatch(/cannot be empty/);
+  await expect(env.client.workflow.getHandle(`task-${token}`).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+});
+
+test('an unknown run id is a 404 page', async () => {
+  const res = await fetch(`${base}/runs/task-${randomUUID()}`);
+  expect(res.status).toBe(404);
+  expect(await res.text()).toMatch(/No run with this id/);
+  expect((await fetch(`${base}/runs/not-a-run`)).status).toBe(404);
+});
