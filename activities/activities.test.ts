@@ -40,10 +40,15 @@ afterEach(async () => {
 });
 
 async function signalsReceived(): Promise<ActivityProgress[][]> {
+  const runId = run.firstExecutionRunId;
   const history = await run.fetchHistory();
   return (history.events ?? [])
     .filter((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)
-    .map((e) => JSON.parse(Buffer.from(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0].data!).toString()));
+    .map((e) => JSON.parse(Buffer.from(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0].data!).toString()))
+    .map((report: { runId: string; items: ActivityProgress[] }) => {
+      expect(report.runId).toBe(runId);
+      return report.items;
+    });
 }
 
 function mockEnv(attempt: number): MockActivityEnvironment {

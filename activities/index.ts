@@ -43,7 +43,7 @@ export function createActivities(deps: ActivityDeps) {
     });
     // Signal the exact run that scheduled us: after a reset, a late signal must not reach the new run.
     const handle = ctx.client.workflow.getHandle(workflowExecution.workflowId, workflowExecution.runId);
-    const send = (items: ActivityProgress[]) => handle.signal(activityProgressSignal, items);
+    const send = (items: ActivityProgress[]) => handle.signal(activityProgressSignal, { runId: workflowExecution.runId, items });
     const reporter = new ProgressReporter(send, stepIndex, number, {
       ...DEFAULT_PROGRESS_OPTIONS,
       ...deps.progress,

@@ -12,6 +12,7 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
+  workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -60,8 +61,9 @@ export async function taskWorkflow(input: TaskInput): Promise<ProgressSnapshot> 
   // Date in workflow code is the SDK's deterministic workflow clock.
   const story = new Story(task, () => new Date());
   setHandler(progressQuery, (args) => story.snapshot(args));
-  setHandler(activityProgressSignal, (items) => {
-    if (story.isOpen) story.applyProgress(items);
+  const { runId } = workflowInfo();
+  setHandler(activityProgressSignal, (report) => {
+    if (story.isOpen && report.runId === runId) story.applyProgress(report.items);
   });
 
   let phase = 'Planning';

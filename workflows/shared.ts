@@ -193,8 +193,17 @@ export type ActivityProgress =
   | { kind: 'attempt.failed'; stepIndex: number | null; attempt: number; reason: string }
   | { kind: 'output'; stepIndex: number; attempt: number; offset: number; text: string };
 
+/**
+ * One signal carries a batch. `runId` is the run whose activity reported it: a reset copies and
+ * reapplies signals into a new run, which must not take another run's progress for its own.
+ */
+export interface ProgressReport {
+  runId: string;
+  items: ActivityProgress[];
+}
+
 export const progressQuery = defineQuery<ProgressSnapshot, [ProgressQueryArgs?]>('progress');
-export const activityProgressSignal = defineSignal<[ActivityProgress[]]>('activityProgress');
+export const activityProgressSignal = defineSignal<[ProgressReport]>('activityProgress');
 
 /** The final snapshot travels in the failure's details so a failed run renders without a worker. */
 export const RUN_FAILED_ERROR_TYPE = 'TaskFailed';
