@@ -81,7 +81,8 @@ function firstIssue(error: z.ZodError, env: Env): string {
   const name = String(issue.path[0] ?? 'configuration');
   const got = env[name];
   const shown = got === undefined ? '' : ` (got ${JSON.stringify(name.endsWith('_KEY') ? '***' : got)})`;
-  return `Invalid configuration: ${name}: ${issue.message}${shown}`;
+  // zod quotes a bad enum value raw: keep the message on one line even if the value has newlines.
+  return `Invalid configuration: ${name}: ${issue.message.replace(/\s*\n\s*/g, ' ')}${shown}`;
 }
 
 function loadTemporalProfile(env: Env): ClientConfigProfile {
@@ -91,13 +92,17 @@ function loadTemporalProfile(env: Env): ClientConfigProfile {
     );
     return loadClientConfigProfile({ overrideEnvVars });
   } catch (err) {
-    throw new ConfigError(`Invalid configuration: Temporal profile: ${(err as Error).message}`);
+    // First line only: the TOML parser's message goes on to quote the file's lines around the
+    // error, which may hold an api_key.
+    const reason = (err as Error).message.split('\n')[0];
+    throw new ConfigError(`Invalid configuration: Temporal profile (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE): ${reason}`);
   }
 }
 
 function checkTemporalProfile(profile: ClientConfigProfile): void {
-  const address = profile.address ?? '';
-  if (address && !/^[^\s:/]+(:\d{1,5})?$/.test(address)) {
+  const address = profile.address?.trim() ?? '';
+  // host:port, or [ipv6]:port
+  if (address && !/^([^\s:/[\]]+|\[[0-9a-fA-F:.]+\])(:\d{1,5})?$/.test(address)) {
     throw new ConfigError(`Invalid configuration: TEMPORAL_ADDRESS must be host:port (got ${JSON.stringify(address)})`);
   }
   const files: Array<[string, { path?: string } | undefined]> = [
@@ -127,7 +132,8 @@ export function loadConfig(env: Env = process.env): Config {
 
   const profile = loadTemporalProfile(env);
   checkTemporalProfile(profile);
-  const address = profile.address ?? 'localhost:7233';
+  // A blank TEMPORAL_ADDRESS means unset, like every other setting.
+  const address = profile.address?.trim() || 'localhost:7233';
   const namespace = profile.namespace ?? 'default';
   let connectionOptions: NativeConnectionOptions;
   try {

@@ -156,10 +156,12 @@ export class Story {
   digest(): string {
     const done = this.steps.filter((step) => step.status === 'completed');
     if (done.length === 0) return '';
-    const budget = Math.floor(LIMITS.digestMaxChars / done.length);
+    const separator = '\n\n';
+    // The separators count against the limit too.
+    const budget = Math.floor((LIMITS.digestMaxChars - separator.length * (done.length - 1)) / done.length);
     return done
       .map((step) => clip(`Step ${step.index + 1} (${step.title}):\n${step.output}`, budget))
-      .join('\n\n');
+      .join(separator);
   }
 
   /** The final document: every step's output under its title. */

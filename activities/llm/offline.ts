@@ -55,6 +55,21 @@ const LANGUAGES: Language[] = [
         : `const assert = require('node:assert');\nconst { ${camel(fn)} } = require('./solution');\n\nassert.strictEqual(typeof ${camel(fn)}, 'function');`,
   },
   {
+    // After Python and JavaScript ("a Python function that runs a shell command" stays Python),
+    // before Go, whose pattern also matches the verb "go".
+    name: 'Bash',
+    fence: 'bash',
+    pattern: /\bbash\b|\bshell\b|\bsh\b/i,
+    hello: (fn) =>
+      `#!/usr/bin/env bash\n\n${fn}() {\n  echo "Hello, world!"\n}\n\n# Run when executed, not when sourced.\nif [[ "\${BASH_SOURCE[0]}" == "$0" ]]; then\n  set -euo pipefail\n  ${fn}\nfi`,
+    stub: (fn, task) =>
+      `#!/usr/bin/env bash\n# ${task.split('\n')[0]}\n\n${fn}() {\n  echo "offline model: fill in the logic" >&2\n  return 1\n}\n\n# Run when executed, not when sourced.\nif [[ "\${BASH_SOURCE[0]}" == "$0" ]]; then\n  set -euo pipefail\n  ${fn} "$@"\nfi`,
+    usage: (fn, hello) =>
+      hello
+        ? `source ./hello.sh\n[[ "$(${fn})" == "Hello, world!" ]] && echo "ok: ${fn} greets"`
+        : `source ./solution.sh\ndeclare -F ${fn} >/dev/null && echo "ok: ${fn} is defined"`,
+  },
+  {
     name: 'Go',
     fence: 'go',
     pattern: /\bgo\b|golang/i,
@@ -138,7 +153,7 @@ export function offlineStepText(input: StepInput): string {
         `**Goal:** ${subject}`,
         '',
         `- Language: ${language.name}`,
-        `- Entry point: \`${language.fence === 'python' || language.fence === 'rust' ? fn : camel(fn)}\``,
+        `- Entry point: \`${['python', 'rust', 'bash'].includes(language.fence) ? fn : camel(fn)}\``,
         hello ? '- Output: the string "Hello, world!"' : '- Output: what the task describes; inputs validated up front',
         '- Edge cases: none for a greeting; otherwise empty and invalid input',
         '',

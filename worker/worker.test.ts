@@ -1,0 +1,130 @@
+/**
+ * The worker entrypoint as a real process (`tsx worker/index.ts`): a bad setting stops it at once
+ * with one line; a good one runs a workflow on the shared dev server and stops cleanly on SIGTERM.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import type { ProgressSnapshot } from '../workflows/shared';
+
+const ROOT = join(__dirname, '..');
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+
+interface Worker {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code (or the signal's name). */
+  exited: Promise<number | string>;
+}
+
+const started: ChildProcess[] = [];
+
+afterEach(() => {
+  // A test that failed half-way must not leave its worker running.
+  for (const child of started.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+});
+
+/**
+ * The worker with only the settings given: none of this shell's OPENAI_* or TEMPORAL_* leak in,
+ * and no Temporal profile file is read.
+ */
+function startWorker(settings: Record<string, string>): Worker {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!/^(OPENAI_|TEMPORAL_)/.test(name)) env[name] = value;
+  }
+  Object.assign(env, { TEMPORAL_CONFIG_FILE: join(ROOT, 'no-such-temporal.toml'), LOG_LEVEL: 'info', ...settings });
+  const child = spawn(TSX, ['worker/index.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The worker's pino log lines, parsed. */
+function logLines(worker: Worker): Array<{ msg?: string; level?: number } & Record<string, unknown>> {
+  return worker
+    .stdout()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { msg?: string });
+}
+
+async function waitForLog(worker: Worker, msg: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!logLines(worker).some((line) => line.msg === msg)) {
+    if (worker.child.exitCode !== null) {
+      throw new Error(`worker exited (${worker.child.exitCode}) before "${msg}":\n${worker.stdout()}\n${worker.stderr()}`);
+    }
+    if (Date.now() > deadline) throw new Error(`no "${msg}" within ${ms} ms:\n${worker.stdout()}\n${worker.stderr()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('a bad setting stops the worker with one line naming it', () => {
+  test.each([
+    ['OPENAI_BASE_URL', { OPENAI_API_KEY: 'sk-never-shown', OPENAI_BASE_URL: 'not-a-url' }],
+    ['TEMPORAL_TLS_CLIENT_CERT_PATH', { TEMPORAL_TLS_CLIENT_CERT_PATH: '/nonexistent' }],
+    ['TEMPORAL_ADDRESS', { TEMPORAL_ADDRESS: 'http://localhost:7233' }],
+  ])('%s', async (name, settings) => {
+    const worker = startWorker(settings);
+    const code = await within(worker.exited, 15_000, 'worker exit');
+    expect(code).toBe(1);
+    const lines = worker.stderr().split('\n');
+    expect(lines).toHaveLength(2); // one line and its newline
+    expect(lines[1]).toBe('');
+    expect(lines[0]).toMatch(new RegExp(`^worker: Invalid configuration: ${name}\\b`));
+    expect(worker.stderr()).not.toContain('sk-never-shown');
+    expect(worker.stdout()).toBe('');
+  });
+});
+
+test('a good configuration: the worker runs a workflow on its task queue, then stops cleanly on SIGTERM', async () => {
+  const address = process.env.BUILDSTORY_TEST_TEMPORAL_ADDRESS;
+  if (!address) throw new Error('the jest globalSetup did not start the Temporal dev server');
+  const taskQueue = `test-worker-process-${randomUUID()}`;
+  const worker = startWorker({ TEMPORAL_ADDRESS: address, TEMPORAL_TASK_QUEUE: taskQueue, OFFLINE_MODEL_DELAY_MS: '1' });
+
+  // Bundling the workflows at start takes several seconds.
+  await waitForLog(worker, 'worker running', 90_000);
+  const running = logLines(worker).find((line) => line.msg === 'worker running');
+  expect(running).toMatchObject({ taskQueue, namespace: 'default' });
+  expect(logLines(worker).find((line) => line.msg === 'model')).toMatchObject({ offline: true });
+
+  const connection = await Connection.connect({ address });
+  try {
+    const client = new Client({ connection });
+    const handle = await client.workflow.start('taskWorkflow', {
+      taskQueue,
+      workflowId: `worker-process-${randomUUID()}`,
+      args: [{ task: 'Create a hello world python function' }],
+    });
+    const result = (await within(handle.result(), 60_000, 'workflow result')) as ProgressSnapshot;
+    expect(result.status).toBe('completed');
+    expect(result.model).toEqual({ name: 'offline model', offline: true });
+    expect(result.result).toContain('def hello_world() -> str:');
+  } finally {
+    await connection.close();
+  }
+
+  worker.child.kill('SIGTERM');
+  const code = await within(worker.exited, 15_000, 'worker exit after SIGTERM');
+  expect(code).toBe(0);
+  expect(logLines(worker).some((line) => line.msg === 'worker stopped')).toBe(true);
+  expect(worker.stderr()).toBe('');
+});
