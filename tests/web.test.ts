@@ -76,7 +76,8 @@ test('submitting the form starts a run, redirects to its page, and the page show
 
   const html = await pageWhen(`/runs/task-${token}`, /Completed/);
   expect(html).toContain('offline model');
-  expect(html).toContain('def hello_world() -&gt; str:');
+  // Rendered as Markdown with highlighted code: the function's name sits in its own span.
+  expect(html).toMatch(/<code class="hljs language-python">.*hello_world<\/span>\(\) -&gt; /s);
   expect(html).toContain('Pin down the requirements');
   const { status } = await env.client.workflow.getHandle(`task-${token}`).describe();
   expect(status.name).toBe('COMPLETED');

@@ -53,7 +53,7 @@ export function EventList({ events, startedAt }: { events: StoryEvent[]; started
       ) : (
         <ol className="divide-y divide-slate-800 rounded-md border border-slate-800">
           {shown.map((event) => (
-            <li key={event.seq} className="grid grid-cols-[5.5rem_9rem_1fr] gap-3 px-3 py-2 text-sm">
+            <li key={event.seq} data-seq={event.seq} className="grid grid-cols-[5.5rem_9rem_1fr] gap-3 px-3 py-2 text-sm">
               <time dateTime={event.at} title={event.at} className="font-mono text-slate-400">
                 {formatOffset(event.at, startedAt)}
               </time>

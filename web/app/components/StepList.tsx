@@ -1,5 +1,6 @@
 import type { ProgressSnapshot, StepState, StepStatus } from '../../../workflows/shared';
 import { formatDuration, formatTokens } from './format';
+import { Markdown } from './Markdown';
 
 const STEP_STATUS: Record<StepStatus, { label: string; className: string }> = {
   pending: { label: 'Pending', className: 'text-slate-400' },
@@ -22,7 +23,7 @@ function Meta({ items }: { items: string[] }) {
 
 function Step({ step }: { step: StepState }) {
   return (
-    <li className="rounded-md border border-slate-800 bg-slate-900/60 p-4">
+    <li data-testid={`step-${step.index}`} data-status={step.status} className="rounded-md border border-slate-800 bg-slate-900/60 p-4">
       <div className="flex flex-wrap items-baseline justify-between gap-2">
         <h3 className="font-medium text-slate-100">
           <span className="text-slate-400">{step.index + 1}.</span> {step.title}
@@ -41,11 +42,12 @@ function Step({ step }: { step: StepState }) {
       </div>
       {step.instructions ? <p className="mt-1 text-sm text-slate-400">{step.instructions}</p> : null}
       {step.output ? (
-        <details open={step.status !== 'completed'} className="mt-3">
+        <details open className="mt-3">
           <summary className="cursor-pointer text-sm text-slate-300">Output</summary>
-          <pre className="mt-2 max-h-96 overflow-auto whitespace-pre-wrap break-words rounded bg-slate-950 p-3 font-mono text-sm text-slate-200">
-            {step.output}
-          </pre>
+          {/* The same element while it streams and once final: the text grows in place, no flicker. */}
+          <div data-testid={`step-${step.index}-output`} className="mt-2 max-h-96 overflow-auto rounded bg-slate-950 p-3 text-sm">
+            <Markdown>{step.output}</Markdown>
+          </div>
         </details>
       ) : null}
     </li>

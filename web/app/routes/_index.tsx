@@ -1,21 +1,44 @@
 import { data, redirect, type ActionFunctionArgs, type LoaderFunctionArgs } from '@remix-run/node';
-import { Form, useActionData, useLoaderData, useNavigation } from '@remix-run/react';
+import { Form, Link, useActionData, useLoaderData, useNavigation } from '@remix-run/react';
 import { useRef } from 'react';
 import { EXAMPLE_TASKS } from '~/components/examples';
+import { RUN_FILTERS, RunList } from '~/components/RunList';
 import { getPublicEnv } from '~/utils/env.server';
 import { parseTaskForm } from '~/utils/task-form.server';
-import { TemporalUnreachableError, startRun } from '~/utils/temporal.server';
+import {
+  InvalidCursorError,
+  TemporalUnreachableError,
+  isRunListStatus,
+  listRuns,
+  startRun,
+  type RunListStatus,
+} from '~/utils/temporal.server';
 
 // Mirrors LIMITS.taskMaxChars; the server validates with the shared schema either way.
 const TASK_MAX_CHARS = 4_000;
 
 export async function loader({ request }: LoaderFunctionArgs) {
+  const params = new URL(request.url).searchParams;
   // `?example=N` fills the form when JavaScript is off.
-  const example = new URL(request.url).searchParams.get('example');
+  const example = params.get('example');
+  // `?status=` filters the list, `?cursor=` is a later page of it; anything unknown shows everything.
+  const statusParam = params.get('status');
+  const status = isRunListStatus(statusParam) ? statusParam : null;
+  const cursor = params.get('cursor') || null;
+  let list;
+  let staleCursor = false;
+  try {
+    list = await listRuns({ status: status ?? undefined, cursor: cursor ?? undefined });
+  } catch (err) {
+    if (!(err instanceof InvalidCursorError)) throw err;
+    staleCursor = true;
+    list = await listRuns({ status: status ?? undefined });
+  }
   return {
     token: crypto.randomUUID(),
     offlineModel: getPublicEnv().offlineModel,
     example: example !== null && /^\d+$/.test(example) ? (EXAMPLE_TASKS[Number(example)] ?? null) : null,
+    runs: { status, paged: cursor !== null && !staleCursor, staleCursor, list, now: Date.now() },
   };
 }
 
@@ -35,7 +58,7 @@ export async function action({ request }: ActionFunctionArgs) {
 }
 
 export default function Home() {
-  const { token, offlineModel, example } = useLoaderData<typeof loader>();
+  const { token, offlineModel, example, runs } = useLoaderData<typeof loader>();
   const actionData = useActionData<typeof action>();
   const navigation = useNavigation();
   const taskRef = useRef<HTMLTextAreaElement>(null);
@@ -137,6 +160,86 @@ export default function Home() {
           ))}
         </ul>
       </div>
+
+      <RecentRuns {...runs} />
+    </section>
+  );
+}
+
+function listHref(status: RunListStatus | null, cursor?: string | null): string {
+  const params = new URLSearchParams();
+  if (status) params.set('status', status);
+  if (cursor) params.set('cursor', cursor);
+  const query = params.toString();
+  return query ? `/?${query}` : '/';
+}
+
+function RecentRuns({ status, paged, staleCursor, list, now }: ReturnType<typeof useLoaderData<typeof loader>>['runs']) {
+  const filterLabel = RUN_FILTERS.find((filter) => filter.status === status)?.label ?? 'All';
+  return (
+    <section aria-labelledby="runs-heading" className="space-y-3">
+      <div className="flex flex-wrap items-baseline justify-between gap-2">
+        <h2 id="runs-heading" className="text-xl font-semibold">
+          Recent runs
+        </h2>
+        <nav aria-label="Filter runs by status">
+          <ul className="flex flex-wrap gap-1 text-sm">
+            {RUN_FILTERS.map((filter) => {
+              const current = filter.status === status;
+              return (
+                <li key={filter.label}>
+                  <Link
+                    to={listHref(filter.status)}
+                    preventScrollReset
+                    aria-current={current ? 'page' : undefined}
+                    className={`inline-block rounded-md px-2 py-0.5 ${
+                      current ? 'bg-slate-800 text-slate-100' : 'text-slate-400 hover:text-sky-300'
+                    }`}
+                  >
+                    {filter.label}
+                  </Link>
+                </li>
+              );
+            })}
+          </ul>
+        </nav>
+      </div>
+
+      {staleCursor ? (
+        <p role="status" className="text-sm text-amber-300">
+          That page of the list is no longer available; here are the newest runs.
+        </p>
+      ) : null}
+
+      {'unreachable' in list ? (
+        <p role="alert" className="rounded-md border border-amber-800 bg-amber-950/60 px-4 py-3 text-amber-100">
+          {`Temporal is not reachable at ${list.address}, so the runs cannot be listed.`} Runs are safe in Temporal;
+          reload this page when it is back.
+        </p>
+      ) : list.runs.length === 0 ? (
+        <p className="text-sm text-slate-400">
+          {paged ? 'No older runs.' : status ? `No ${filterLabel.toLowerCase()} runs.` : 'No runs yet: start one above.'}
+        </p>
+      ) : (
+        <RunList runs={list.runs} now={now} />
+      )}
+
+      {!('unreachable' in list) && (paged || list.nextCursor) ? (
+        <nav aria-label="Pages of runs" className="flex justify-between text-sm">
+          {paged ? (
+            <Link to={listHref(status)} preventScrollReset className="text-sky-400 hover:text-sky-300">
+              ← Newest
+            </Link>
+          ) : (
+            <span />
+          )}
+          {list.nextCursor ? (
+            <Link to={listHref(status, list.nextCursor)} preventScrollReset className="text-sky-400 hover:text-sky-300">
+              Older →
+            </Link>
+          ) : null}
+        </nav>
+      ) : null}
     </section>
   );
 }

@@ -1,10 +1,18 @@
-import { data, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
-import { Link, isRouteErrorResponse, useLoaderData, useParams, useRouteError } from '@remix-run/react';
+import { randomUUID } from 'node:crypto';
+import { data, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
+import { Link, isRouteErrorResponse, useLoaderData, useParams, useRevalidator, useRouteError } from '@remix-run/react';
+import { useEffect } from 'react';
 import { EventList } from '~/components/EventList';
+import { Markdown } from '~/components/Markdown';
+import { RunActions } from '~/components/RunActions';
 import { StatusBadge, type BadgeKind } from '~/components/StatusBadge';
 import { StepList } from '~/components/StepList';
 import { useRevalidateWhile } from '~/components/useRevalidateWhile';
+import { useRunStory, type StreamState } from '~/components/useRunStory';
+import { handleRunAction } from '~/utils/run-actions.server';
+import { emptyView, type StoryView } from '~/utils/story-view';
 import { loadRun, type RunView } from '~/utils/temporal.server';
+import type { RunStatus } from '../../../workflows/shared';
 
 export const meta: MetaFunction = ({ params }) => [{ title: `${params.runId ?? 'Run'} · Buildstory` }];
 
@@ -13,38 +21,48 @@ export async function loader({ params }: LoaderFunctionArgs) {
   const view = await loadRun(workflowId);
   if (view.kind === 'not-found') throw data('No run with this id', { status: 404 });
   if (view.kind === 'unreachable') return data({ ...view, workflowId }, { status: 503 });
-  if (!view.snapshot) return view;
-  // Output chunks reach the page as each step's output; the page does not need them twice.
+  // A fresh token per render names the run "Run again" starts: a double submit starts one run.
+  const runAgainToken = randomUUID();
+  if (!view.snapshot) return { ...view, runAgainToken };
+  // Output chunks live on in each step's output; the page does not need them twice.
   const events = view.snapshot.events.filter((event) => event.type !== 'step.output');
-  return { ...view, snapshot: { ...view.snapshot, events } };
+  return { ...view, runAgainToken, snapshot: { ...view.snapshot, events } };
 }
 
-type OkView = Extract<RunView, { kind: 'ok' }>;
+export async function action({ request, params }: ActionFunctionArgs) {
+  return handleRunAction(request, params.runId ?? '');
+}
 
-function badgeFor(view: OkView): BadgeKind {
+type OkView = Extract<RunView, { kind: 'ok' }> & { runAgainToken: string };
+
+/** The run's status: the live story's once it has one, Temporal's for runs closed without a story. */
+function runStatus(view: OkView, story: StoryView | null): RunStatus {
+  if (story && (story.status !== 'running' || view.temporalStatus === 'RUNNING')) return story.status;
   switch (view.temporalStatus) {
     case 'RUNNING':
-      return view.waitingForWorker ? 'waiting' : 'running';
+      return 'running';
     case 'COMPLETED':
       return 'completed';
-    case 'FAILED':
-      return 'failed';
     case 'CANCELLED':
       return 'cancelled';
-    case 'TERMINATED':
-      return 'terminated';
-    case 'TIMED_OUT':
-      return 'timed-out';
     default:
-      return 'running';
+      return 'failed';
   }
+}
+
+function badgeFor(view: OkView, status: RunStatus, stream: StreamState): BadgeKind {
+  if (status === 'running') {
+    if (stream === 'unreachable') return 'unreachable';
+    return stream === 'waiting-for-worker' || (stream === 'connecting' && view.waitingForWorker) ? 'waiting' : 'running';
+  }
+  if (view.temporalStatus === 'TERMINATED') return 'terminated';
+  if (view.temporalStatus === 'TIMED_OUT') return 'timed-out';
+  return status;
 }
 
 export default function RunPage() {
   const view = useLoaderData<typeof loader>();
-  const open = view.kind === 'unreachable' || view.temporalStatus === 'RUNNING';
-  // While Temporal is down each load waits for the connect deadline, so there is no point hurrying.
-  useRevalidateWhile(open, view.kind === 'unreachable' ? 3_000 : 1_000);
+  useRevalidateWhile(view.kind === 'unreachable', 3_000);
 
   if (view.kind === 'unreachable') {
     return (
@@ -57,18 +75,37 @@ export default function RunPage() {
       </article>
     );
   }
+  // A new run under this id (a retry, a reset from the Temporal UI) gets a fresh story.
+  return <LiveRun key={`${view.runId}:${view.snapshot?.lastSeq ?? 0}`} view={view} />;
+}
 
-  const { snapshot } = view;
-  const task = snapshot?.task ?? view.task;
+function LiveRun({ view }: { view: OkView }) {
+  const revalidator = useRevalidator();
+  const open = view.temporalStatus === 'RUNNING';
+  const initial: StoryView = view.snapshot
+    ? { ...view.snapshot, runId: view.runId, gap: false }
+    : emptyView(view.runId, view.task ?? '', '');
+  const { view: story, stream } = useRunStory(view.workflowId, initial, open, () => revalidator.revalidate());
+  const status = runStatus(view, view.snapshot || story.lastSeq > 0 ? story : null);
+  // A gap cannot happen with ids and Last-Event-ID; if it ever does, reload rather than show less.
+  useEffect(() => {
+    if (story.gap) revalidator.revalidate();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [story.gap]);
+  // A failed or cancelled run may be retried or reset elsewhere (the Temporal UI): look now and then.
+  useRevalidateWhile(!open && status !== 'completed', 5_000);
+
+  const task = story.task || view.task;
+  const hasStory = Boolean(view.snapshot) || story.lastSeq > 0;
   return (
     <article className="space-y-8">
-      <RunHeader workflowId={view.workflowId} badge={badgeFor(view)} offline={snapshot?.model?.offline ?? false} />
+      <RunHeader workflowId={view.workflowId} badge={badgeFor(view, status, stream)} offline={story.model?.offline ?? false} />
 
       <section aria-labelledby="task-heading" className="space-y-2">
         <h2 id="task-heading" className="text-xl font-semibold">
           Task
         </h2>
-        {task !== null ? (
+        {task ? (
           <p className="whitespace-pre-wrap break-words rounded-md border border-slate-800 bg-slate-900/60 p-4 text-slate-100">
             {task}
           </p>
@@ -77,38 +114,35 @@ export default function RunPage() {
         )}
       </section>
 
-      {view.waitingForWorker ? (
-        <p role="status" className="rounded-md border border-amber-800 bg-amber-950/60 px-4 py-3 text-amber-100">
-          The run is waiting for a worker: none answered in time. Start one with <code>npm run worker</code>; the run
-          picks up where it is.
-        </p>
-      ) : null}
+      <RunActions status={status} waitingForWorker={stream === 'waiting-for-worker'} runAgainToken={view.runAgainToken} />
 
-      {view.error ? (
+      <StreamNotice stream={open ? stream : 'off'} waitingAtLoad={view.waitingForWorker} />
+
+      {story.error || view.error ? (
         <section aria-labelledby="error-heading" className="space-y-2">
           <h2 id="error-heading" className="text-xl font-semibold text-red-300">
             Error
           </h2>
           <pre className="whitespace-pre-wrap break-words rounded-md border border-red-800 bg-red-950/60 p-4 font-mono text-sm text-red-100">
-            {view.error}
+            {story.error ?? view.error}
           </pre>
         </section>
       ) : null}
 
-      {snapshot ? <StepList snapshot={snapshot} /> : null}
+      {hasStory ? <StepList snapshot={story} /> : null}
 
-      {snapshot?.result ? (
+      {story.result ? (
         <section aria-labelledby="result-heading" className="space-y-2">
           <h2 id="result-heading" className="text-xl font-semibold">
             Result
           </h2>
-          <pre className="max-h-[40rem] overflow-auto whitespace-pre-wrap break-words rounded-md border border-emerald-900 bg-slate-900 p-4 font-mono text-sm text-slate-100">
-            {snapshot.result}
-          </pre>
+          <div data-testid="result" className="rounded-md border border-emerald-900 bg-slate-900 p-4">
+            <Markdown>{story.result}</Markdown>
+          </div>
         </section>
       ) : null}
 
-      {snapshot ? <EventList events={snapshot.events} startedAt={snapshot.startedAt} /> : null}
+      {hasStory ? <EventList events={story.events} startedAt={story.startedAt} /> : null}
 
       <p className="text-sm">
         <a href={view.uiUrl} target="_blank" rel="noreferrer" className="text-sky-400 underline hover:text-sky-300">
@@ -117,6 +151,32 @@ export default function RunPage() {
       </p>
     </article>
   );
+}
+
+function StreamNotice({ stream, waitingAtLoad }: { stream: StreamState; waitingAtLoad: boolean }) {
+  if (stream === 'waiting-for-worker' || (stream === 'connecting' && waitingAtLoad)) {
+    return (
+      <p role="status" className="rounded-md border border-amber-800 bg-amber-950/60 px-4 py-3 text-amber-100">
+        The run is waiting for a worker: none answered in time. Start one with <code>npm run worker</code>; the run
+        picks up where it is, and this page follows it.
+      </p>
+    );
+  }
+  if (stream === 'unreachable') {
+    return (
+      <p role="status" className="rounded-md border border-amber-800 bg-amber-950/60 px-4 py-3 text-amber-100">
+        Temporal is not reachable right now. The run is safe; this page resumes when the server is back.
+      </p>
+    );
+  }
+  if (stream === 'reconnecting') {
+    return (
+      <p role="status" className="text-sm text-slate-400">
+        Reconnecting to the live story…
+      </p>
+    );
+  }
+  return null;
 }
 
 function RunHeader({ workflowId, badge, offline = false }: { workflowId: string; badge: BadgeKind; offline?: boolean }) {

@@ -1,10 +1,11 @@
 /**
- * Everything the web app asks Temporal: start a run, read a run.
+ * Everything the web app asks Temporal: start, read and list runs; cancel, rerun or retry one.
  *
  * One lazily connected Client for the process. Every call carries a deadline, so a page answers
  * within seconds whether the server or the worker is down; a failed connect is forgotten and the
  * next request tries again. Kept free of Remix so the SSE route can reuse `loadRun`.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import {
   ApplicationFailure,
   Client,
@@ -18,6 +19,9 @@ import {
   type WorkflowExecutionStatusName,
   type WorkflowHandle,
 } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
+// Types only: the package is CommonJS without named ESM exports, so its enums are spelled as numbers below.
+import type { google, temporal as proto } from '@temporalio/proto';
 // Type only: the web app starts the workflow by name and never loads its code.
 import type { taskWorkflow } from '../../../workflows';
 import {
@@ -35,15 +39,23 @@ import { log } from './log.server';
 const QUERY_TIMEOUT_MS = 2_500;
 /** Query pages per read: the story holds at most 5,000 events, 500 to a page. */
 const MAX_QUERY_PAGES = 12;
+/** The start of the task kept in each run's memo, for lists. */
+const MEMO_TASK_MAX_CHARS = 200;
+/** Runs per page of the list. */
+const LIST_PAGE_SIZE_DEFAULT = 20;
+const LIST_PAGE_SIZE_MAX = 100;
 /** Slack past the gRPC deadline before our own timer gives up, in case a call ignores it. */
 const GUARD_SLACK_MS = 500;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A reset (here or in the Temporal UI) keeps the workflow id, so retried runs still match. */
 export const RUN_ID_PATTERN = /^task-[0-9a-f-]{36}$/;
 
 // gRPC status codes (from @grpc/grpc-js, which is not our direct dependency).
 const GRPC_CANCELLED = 1;
+const GRPC_INVALID_ARGUMENT = 3;
 const GRPC_DEADLINE_EXCEEDED = 4;
+const GRPC_NOT_FOUND = 5;
 const GRPC_FAILED_PRECONDITION = 9;
 const GRPC_UNAVAILABLE = 14;
 
@@ -101,7 +113,7 @@ function connect(): Promise<Client> {
 }
 
 /** The shared Client; connects on first use and again after a failed connect. */
-function getClient(): Promise<Client> {
+export function getClient(): Promise<Client> {
   if (!clientPromise) {
     const attempt = connect();
     clientPromise = attempt;
@@ -114,7 +126,7 @@ function getClient(): Promise<Client> {
 }
 
 /** Run `fn` with a gRPC deadline, and stop waiting shortly after it whatever happens. */
-async function bounded<T>(client: Client, ms: number, fn: () => Promise<T>): Promise<T> {
+export async function bounded<T>(client: Client, ms: number, fn: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const guard = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new TimeoutError(`No answer from Temporal within ${ms} ms`)), ms + GUARD_SLACK_MS);
@@ -136,7 +148,7 @@ function isTimeout(err: unknown): boolean {
   return err instanceof TimeoutError || grpcCode(err) === GRPC_DEADLINE_EXCEEDED;
 }
 
-function isUnreachable(err: unknown): boolean {
+export function isUnreachable(err: unknown): boolean {
   if (err instanceof TemporalUnreachableError || isTimeout(err)) return true;
   const code = grpcCode(err);
   return code === GRPC_UNAVAILABLE || code === GRPC_CANCELLED;
@@ -165,6 +177,8 @@ export async function startRun(token: string, task: string): Promise<{ workflowI
         taskQueue: temporal.taskQueue,
         workflowId,
         args: [input],
+        // Lists show the task from visibility without reading each run's history.
+        memo: { task: truncate(input.task, MEMO_TASK_MAX_CHARS) },
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
       }),
@@ -331,26 +345,381 @@ async function terminationReason({ client, handle }: Run): Promise<string> {
   return 'The run was terminated.';
 }
 
-/** The task from the run's start input: one history event, decoded with the client's converter. */
-async function startTask({ client, workflowId, runId }: Run): Promise<string | null> {
-  const { temporal } = getConfig();
+/** The task from the run's start input, or null when it cannot be read. */
+async function startTask(run: Run): Promise<string | null> {
   try {
-    const response = await bounded(client, temporal.rpcTimeoutMs, () =>
-      client.workflowService.getWorkflowExecutionHistory({
-        namespace: temporal.namespace,
-        execution: { workflowId, runId },
-        maximumPageSize: 1,
-      }),
-    );
-    const payloads = response.history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
-    if (!payloads?.length) return null;
-    const { payloadCodecs, payloadConverter } = client.options.loadedDataConverter;
-    let decoded = payloads;
-    for (const codec of [...payloadCodecs].reverse()) decoded = await codec.decode(decoded);
-    const input = payloadConverter.fromPayload<{ task?: unknown }>(decoded[0]);
-    return typeof input?.task === 'string' ? input.task : null;
+    return await readStartTask(run);
   } catch (err) {
-    log.warn({ err, workflowId }, 'could not read the start input');
+    log.warn({ err, workflowId: run.workflowId }, 'could not read the start input');
     return null;
   }
+}
+
+/** The task from the run's start input: one history event, decoded with the client's converter. */
+async function readStartTask({ client, workflowId, runId }: Pick<Run, 'client' | 'workflowId' | 'runId'>): Promise<string | null> {
+  const { temporal } = getConfig();
+  const response = await bounded(client, temporal.rpcTimeoutMs, () =>
+    client.workflowService.getWorkflowExecutionHistory({
+      namespace: temporal.namespace,
+      execution: { workflowId, runId },
+      maximumPageSize: 1,
+    }),
+  );
+  const payload = response.history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  if (!payload) return null;
+  const input = await decodePayload<{ task?: unknown }>(client, payload);
+  return typeof input?.task === 'string' ? input.task : null;
+}
+
+/** One payload through the client's codecs and converter, as the SDK decodes results. */
+async function decodePayload<T>(client: Client, payload: Payload): Promise<T> {
+  const { payloadCodecs, payloadConverter } = client.options.loadedDataConverter;
+  let decoded = [payload];
+  for (const codec of [...payloadCodecs].reverse()) decoded = await codec.decode(decoded);
+  return payloadConverter.fromPayload<T>(decoded[0]);
+}
+
+/** At most `max` characters, never splitting a surrogate pair. */
+function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = /[\uD800-\uDBFF]/.test(text[max - 1] ?? '') ? max - 1 : max;
+  return text.slice(0, cut);
+}
+
+/* ----------------------------------------------------------------------------------------- */
+/* The list of runs                                                                          */
+/* ----------------------------------------------------------------------------------------- */
+
+/** Visibility's ExecutionStatus values, as the list filter takes them. */
+export const RUN_LIST_STATUSES = ['Running', 'Completed', 'Failed', 'Canceled', 'Terminated', 'TimedOut'] as const;
+export type RunListStatus = (typeof RUN_LIST_STATUSES)[number];
+
+export function isRunListStatus(value: unknown): value is RunListStatus {
+  return typeof value === 'string' && (RUN_LIST_STATUSES as readonly string[]).includes(value);
+}
+
+export interface RunSummary {
+  workflowId: string;
+  runId: string;
+  status: TemporalStatus;
+  /** The start of the task (from the run's memo); null for runs started without one. */
+  task: string | null;
+  /** ISO times. */
+  startTime: string;
+  closeTime: string | null;
+  /** Null while the run is open. */
+  durationMs: number | null;
+}
+
+export type RunList = { runs: RunSummary[]; nextCursor: string | null } | { unreachable: true; address: string };
+
+/** The list's cursor is stale or was not made by us. */
+export class InvalidCursorError extends Error {
+  override name = 'InvalidCursorError';
+  constructor() {
+    super('This page of the list is no longer available.');
+  }
+}
+
+const CURSOR = /^[A-Za-z0-9_-]{1,4096}$/;
+
+// proto.api.enums.v1.WorkflowExecutionStatus, by number.
+const STATUS_NAMES: Record<number, TemporalStatus> = {
+  1: 'RUNNING',
+  2: 'COMPLETED',
+  3: 'FAILED',
+  4: 'CANCELLED',
+  5: 'TERMINATED',
+  6: 'CONTINUED_AS_NEW',
+  7: 'TIMED_OUT',
+  8: 'PAUSED',
+};
+
+/**
+ * Recent runs from Temporal's visibility store, newest first (open runs lead). `cursor` is the
+ * previous page's `nextCursor`. A run reset into a new run is listed once, as its latest run.
+ * Throws InvalidCursorError for a cursor the server does not accept.
+ */
+export async function listRuns(
+  options: { status?: RunListStatus; cursor?: string; pageSize?: number } = {},
+): Promise<RunList> {
+  const { temporal } = getConfig();
+  const unreachable = { unreachable: true, address: temporal.address } as const;
+  if (options.status !== undefined && !isRunListStatus(options.status)) throw new TypeError(`Unknown run status ${options.status}`);
+  if (options.cursor !== undefined && !CURSOR.test(options.cursor)) throw new InvalidCursorError();
+  const pageSize = Math.min(Math.max(Math.trunc(options.pageSize ?? LIST_PAGE_SIZE_DEFAULT), 1), LIST_PAGE_SIZE_MAX);
+  const query = `WorkflowType = '${WORKFLOW_NAME}'${options.status ? ` AND ExecutionStatus = '${options.status}'` : ''}`;
+
+  let client: Client;
+  try {
+    client = await getClient();
+  } catch {
+    return unreachable;
+  }
+  try {
+    const response = await bounded(client, temporal.rpcTimeoutMs, () =>
+      client.workflowService.listWorkflowExecutions({
+        namespace: temporal.namespace,
+        pageSize,
+        query,
+        nextPageToken: options.cursor ? Buffer.from(options.cursor, 'base64url') : undefined,
+      }),
+    );
+    const seen = new Set<string>();
+    const runs: RunSummary[] = [];
+    for (const info of response.executions) {
+      const summary = await toSummary(client, info);
+      // Ordered open first, then by close time: the first row of a workflow id is its latest run.
+      if (!summary || seen.has(summary.workflowId)) continue;
+      seen.add(summary.workflowId);
+      runs.push(summary);
+    }
+    const token = response.nextPageToken;
+    return { runs, nextCursor: token && token.length > 0 ? Buffer.from(token).toString('base64url') : null };
+  } catch (err) {
+    // A token the server cannot parse fails as UNKNOWN, which the client retries until the
+    // deadline: with a cursor, any failure blames the cursor (the caller retries without it).
+    if (options.cursor) throw new InvalidCursorError();
+    if (isUnreachable(err)) return unreachable;
+    throw err;
+  }
+}
+
+async function toSummary(client: Client, info: proto.api.workflow.v1.IWorkflowExecutionInfo): Promise<RunSummary | null> {
+  const workflowId = info.execution?.workflowId;
+  const runId = info.execution?.runId;
+  const startMs = tsToMs(info.startTime);
+  if (!workflowId || !runId || startMs === null) return null;
+  const closeMs = tsToMs(info.closeTime);
+  let task: string | null = null;
+  const memoTask = info.memo?.fields?.task;
+  if (memoTask) {
+    try {
+      const value = await decodePayload<unknown>(client, memoTask);
+      if (typeof value === 'string') task = value;
+    } catch (err) {
+      log.warn({ err, workflowId }, 'could not decode the memo');
+    }
+  }
+  return {
+    workflowId,
+    runId,
+    status: STATUS_NAMES[info.status ?? 0] ?? 'UNKNOWN',
+    task,
+    startTime: new Date(startMs).toISOString(),
+    closeTime: closeMs === null ? null : new Date(closeMs).toISOString(),
+    durationMs: closeMs === null ? null : Math.max(closeMs - startMs, 0),
+  };
+}
+
+function tsToMs(ts: google.protobuf.ITimestamp | null | undefined): number | null {
+  if (!ts?.seconds) return null;
+  const ms = Number(ts.seconds.toString()) * 1_000 + Math.floor((ts.nanos ?? 0) / 1_000_000);
+  return ms > 0 ? ms : null;
+}
+
+/* ----------------------------------------------------------------------------------------- */
+/* Actions on a run                                                                          */
+/* ----------------------------------------------------------------------------------------- */
+
+/** No run with this workflow id. */
+export class RunNotFoundError extends Error {
+  override name = 'RunNotFoundError';
+  constructor(readonly workflowId: string) {
+    super(`There is no run ${workflowId}.`);
+  }
+}
+
+/** The run is not in a state that allows the action (a 409). The message says why, for people. */
+export class RunStateConflictError extends Error {
+  override name = 'RunStateConflictError';
+}
+
+const STATUS_WORDS: Partial<Record<TemporalStatus, string>> = {
+  RUNNING: 'is still running',
+  COMPLETED: 'completed',
+  FAILED: 'failed',
+  CANCELLED: 'was cancelled',
+  TERMINATED: 'was terminated',
+  TIMED_OUT: 'timed out',
+};
+
+const RETRYABLE_STATUSES: readonly TemporalStatus[] = ['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT'];
+
+/** The latest run of a workflow id, with its status; the client errors mapped to ours. */
+async function latestRun(workflowId: string): Promise<{ client: Client; runId: string; status: TemporalStatus }> {
+  if (!RUN_ID_PATTERN.test(workflowId)) throw new RunNotFoundError(workflowId);
+  const { temporal } = getConfig();
+  const client = await getClient();
+  try {
+    const description = await bounded(client, temporal.rpcTimeoutMs, () => client.workflow.getHandle(workflowId).describe());
+    return { client, runId: description.runId, status: description.status.name };
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new RunNotFoundError(workflowId);
+    throw asUnreachable(err);
+  }
+}
+
+function asUnreachable(err: unknown): unknown {
+  return isUnreachable(err) && !(err instanceof TemporalUnreachableError)
+    ? new TemporalUnreachableError(getConfig().temporal.address, { cause: err })
+    : err;
+}
+
+/**
+ * Ask the latest run to stop. It stops once its current step has noticed (within a heartbeat, or
+ * when a worker picks it up) and tells the story as cancelled. A run that already ended is left as
+ * it is: RunStateConflictError.
+ */
+export async function cancelRun(workflowId: string): Promise<{ workflowId: string; runId: string }> {
+  const { client, runId, status } = await latestRun(workflowId);
+  if (status !== 'RUNNING') {
+    throw new RunStateConflictError(`The run ${STATUS_WORDS[status] ?? `is ${status}`}: there is nothing to cancel.`);
+  }
+  const { temporal } = getConfig();
+  try {
+    // This run only: if it was replaced meanwhile, the newer run is not what the user saw.
+    await bounded(client, temporal.rpcTimeoutMs, () => client.workflow.getHandle(workflowId, runId).cancel());
+  } catch (err) {
+    // It closed between the describe and the cancel.
+    if (err instanceof WorkflowNotFoundError) throw new RunStateConflictError('The run ended before it could be cancelled.');
+    throw asUnreachable(err);
+  }
+  log.info({ workflowId, runId }, 'run cancellation requested');
+  return { workflowId, runId };
+}
+
+/**
+ * Start a new run of the same task (the full task, from the latest run's start input). `token`
+ * names the new run as the home form's token does; a repeated token gives the same run.
+ */
+export async function runAgain(workflowId: string, token: string = randomUUID()): Promise<{ workflowId: string }> {
+  const { client, runId } = await latestRun(workflowId);
+  let task: string | null;
+  try {
+    task = await readStartTask({ client, workflowId, runId });
+  } catch (err) {
+    throw asUnreachable(err);
+  }
+  if (task === null) throw new RunStateConflictError('The task of this run could not be read, so it cannot be run again.');
+  return startRun(token, task);
+}
+
+/**
+ * Reset a failed (or cancelled, terminated, timed-out) run to just before its unfinished step was
+ * scheduled: the new run keeps the plan and every completed step and redoes only that step and
+ * what follows. The workflow id stays; the new run id is returned.
+ *
+ * The reset's request id comes from the failed run id, so a double submit resets once.
+ * Throws RunStateConflictError while the run is open, after it completed, or with nothing to retry.
+ */
+export async function retryFromFailedStep(workflowId: string): Promise<{ workflowId: string; runId: string }> {
+  const { client, runId, status } = await latestRun(workflowId);
+  if (!RETRYABLE_STATUSES.includes(status)) {
+    throw new RunStateConflictError(
+      status === 'RUNNING'
+        ? 'The run is still running: there is no failed step to retry yet.'
+        : `The run ${STATUS_WORDS[status] ?? `is ${status}`}: there is no failed step to retry.`,
+    );
+  }
+  const { temporal } = getConfig();
+  let resetPoint: ResetPoint | null;
+  try {
+    resetPoint = findResetPoint(await readHistory(client, workflowId, runId));
+  } catch (err) {
+    throw asUnreachable(err);
+  }
+  if (!resetPoint) throw new RunStateConflictError('Every step of this run completed: there is no failed step to retry.');
+
+  try {
+    const response = await bounded(client, temporal.rpcTimeoutMs, () =>
+      client.workflowService.resetWorkflowExecution({
+        namespace: temporal.namespace,
+        workflowExecution: { workflowId, runId },
+        reason: 'Retry from the failed step (Buildstory)',
+        workflowTaskFinishEventId: resetPoint.workflowTaskCompletedEventId,
+        requestId: uuidFrom(`retry:${runId}`),
+        // The failed attempt's progress signals belong to the old run; the workflow would ignore
+        // them anyway (they carry the old run id), so they are not copied over.
+        resetReapplyType: RESET_REAPPLY_TYPE_NONE,
+        resetReapplyExcludeTypes: [RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL, RESET_REAPPLY_EXCLUDE_TYPE_UPDATE],
+        identity: 'buildstory-web',
+      }),
+    );
+    log.info({ workflowId, failedRunId: runId, runId: response.runId, activity: resetPoint.activity }, 'run reset to retry its failed step');
+    return { workflowId, runId: response.runId };
+  } catch (err) {
+    const code = grpcCode(err);
+    if (code === GRPC_NOT_FOUND) throw new RunNotFoundError(workflowId);
+    if (code === GRPC_INVALID_ARGUMENT || code === GRPC_FAILED_PRECONDITION) {
+      throw new RunStateConflictError(`Temporal refused the retry: ${message(err)}`);
+    }
+    throw asUnreachable(err);
+  }
+}
+
+// proto.api.enums.v1.ResetReapplyType / ResetReapplyExcludeType, by number.
+const RESET_REAPPLY_TYPE_NONE = 2 as proto.api.enums.v1.ResetReapplyType;
+const RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL = 1 as proto.api.enums.v1.ResetReapplyExcludeType;
+const RESET_REAPPLY_EXCLUDE_TYPE_UPDATE = 2 as proto.api.enums.v1.ResetReapplyExcludeType;
+
+type HistoryEvent = proto.api.history.v1.IHistoryEvent;
+type EventId = NonNullable<HistoryEvent['eventId']>;
+
+interface ResetPoint {
+  activity: string;
+  workflowTaskCompletedEventId: EventId;
+}
+
+/** The whole history of one run, page by page, under one deadline. */
+async function readHistory(client: Client, workflowId: string, runId: string): Promise<HistoryEvent[]> {
+  const { temporal } = getConfig();
+  return bounded(client, temporal.rpcTimeoutMs, async () => {
+    const events: HistoryEvent[] = [];
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const response = await client.workflowService.getWorkflowExecutionHistory({
+        namespace: temporal.namespace,
+        execution: { workflowId, runId },
+        nextPageToken,
+      });
+      events.push(...(response.history?.events ?? []));
+      nextPageToken = response.nextPageToken?.length ? response.nextPageToken : undefined;
+    } while (nextPageToken);
+    return events;
+  });
+}
+
+/**
+ * Where to reset: the workflow task that scheduled the last activity that never completed (the
+ * failed or cancelled step, or the planning). A plan that completed but was refused has no such
+ * activity; then planning is redone. Null when every activity completed and a step ran.
+ */
+export function findResetPoint(events: HistoryEvent[]): ResetPoint | null {
+  const scheduled = new Map<string, ResetPoint>();
+  const completed = new Set<string>();
+  let planning: ResetPoint | null = null;
+  let stepScheduled = false;
+  for (const event of events) {
+    const attributes = event.activityTaskScheduledEventAttributes;
+    if (attributes && event.eventId != null && attributes.workflowTaskCompletedEventId != null) {
+      const activity = attributes.activityType?.name ?? '';
+      const point = { activity, workflowTaskCompletedEventId: attributes.workflowTaskCompletedEventId };
+      scheduled.set(String(event.eventId), point);
+      if (activity === 'planTask' && !planning) planning = point;
+      if (activity === 'executeStep') stepScheduled = true;
+    }
+    const done = event.activityTaskCompletedEventAttributes?.scheduledEventId;
+    if (done != null) completed.add(String(done));
+  }
+  let unfinished: ResetPoint | null = null;
+  for (const [eventId, point] of scheduled) if (!completed.has(eventId)) unfinished = point;
+  return unfinished ?? (stepScheduled ? null : planning);
+}
+
+/** A UUID-shaped, deterministic id for `text` (SHA-256 based, version and variant bits set). */
+function uuidFrom(text: string): string {
+  const hex = createHash('sha256').update(text).digest('hex');
+  const variant = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

@@ -1,0 +1,107 @@
+/**
+ * The web app as a real process (web/server.ts on the production build) against the run's dev
+ * server, with an in-process worker whose model is the test LLM server (or the offline model).
+ * Shared by the HTTP, SSE and browser tests.
+ */
+import type { ChildProcess } from 'node:child_process';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { OfflineProvider } from '../../activities/llm/offline';
+import { OpenAiProvider } from '../../activities/llm/openai';
+import { startNode, stopChild, waitForHttp } from '../../scripts/processes';
+import { freePort } from '../../scripts/temporal';
+import { startTestLlmServer, type TestLlmServer } from '../fixtures/llm-server';
+import { connectTestEnv, createTestWorker, sharedServer, uniqueTaskQueue } from './temporal';
+
+export interface Stack {
+  base: string;
+  env: TestWorkflowEnvironment;
+  llm: TestLlmServer;
+  taskQueue: string;
+  startWorker(): Promise<void>;
+  stopWorker(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startStack(options: { name: string; model?: 'test-llm' | 'offline'; chunkDelayMs?: number }): Promise<Stack> {
+  const env = await connectTestEnv();
+  const llm = await startTestLlmServer({ chunkDelayMs: options.chunkDelayMs ?? 20 });
+  const taskQueue = uniqueTaskQueue(options.name);
+  const provider =
+    options.model === 'offline'
+      ? new OfflineProvider(5)
+      : new OpenAiProvider({ kind: 'openai', apiKey: 'test-key', baseURL: llm.baseURL, model: 'test-model', timeoutMs: 10_000, structuredOutput: 'auto' });
+
+  let worker: { instance: Worker; running: Promise<void> } | null = null;
+  const startWorker = async () => {
+    if (worker) return;
+    const instance = await createTestWorker(env, taskQueue, provider);
+    worker = { instance, running: instance.run() };
+  };
+  const stopWorker = async () => {
+    if (!worker) return;
+    const current = worker;
+    worker = null;
+    current.instance.shutdown();
+    await current.running;
+  };
+
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const web: ChildProcess = startNode(`web:${options.name}`, 'web/server.ts', {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    TEMPORAL_ADDRESS: sharedServer().address,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    TEMPORAL_UI_URL: 'http://localhost:8233',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+  });
+  await startWorker();
+  await waitForHttp(`${base}/healthz`, 60_000, web);
+
+  return {
+    base,
+    env,
+    llm,
+    taskQueue,
+    startWorker,
+    stopWorker,
+    async close() {
+      await stopChild(web);
+      await stopWorker();
+      await llm.close();
+      await env.teardown();
+    },
+  };
+}
+
+/** The form's token, as a browser gets it. */
+export async function formToken(base: string): Promise<string> {
+  const html = await (await fetch(`${base}/`)).text();
+  const match = html.match(/name="token"[^>]*value="([0-9a-f-]{36})"|value="([0-9a-f-]{36})"[^>]*name="token"/);
+  if (!match) throw new Error('no token in the form');
+  return (match[1] ?? match[2])!;
+}
+
+export function submitTask(base: string, task: string, token: string): Promise<Response> {
+  return fetch(`${base}/?index`, { method: 'POST', body: new URLSearchParams({ task, token }), redirect: 'manual' });
+}
+
+/** Start a run through the form, as a user does; returns its workflow id. */
+export async function startRunViaForm(base: string, task = 'Create a hello world python function'): Promise<string> {
+  const token = await formToken(base);
+  const res = await submitTask(base, task, token);
+  if (res.status !== 302) throw new Error(`form answered ${res.status}: ${await res.text()}`);
+  return `task-${token}`;
+}
+
+/** Reads the Prometheus text of /metrics into name → value. */
+export async function metrics(base: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const match = /^([a-z_]+) ([0-9.e+-]+)$/.exec(line);
+    if (match) out[match[1]] = Number(match[2]);
+  }
+  return out;
+}

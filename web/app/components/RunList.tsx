@@ -1,0 +1,69 @@
+import { Link } from '@remix-run/react';
+import type { RunListStatus, RunSummary } from '~/utils/temporal.server';
+import { formatDuration } from './format';
+
+/** Filter links, in order; `null` is every run. Labels follow the run page's badges. */
+export const RUN_FILTERS: { status: RunListStatus | null; label: string }[] = [
+  { status: null, label: 'All' },
+  { status: 'Running', label: 'Running' },
+  { status: 'Completed', label: 'Completed' },
+  { status: 'Failed', label: 'Failed' },
+  { status: 'Canceled', label: 'Cancelled' },
+  { status: 'Terminated', label: 'Terminated' },
+  { status: 'TimedOut', label: 'Timed out' },
+];
+
+const STATUS_STYLE: Partial<Record<RunSummary['status'], { label: string; className: string }>> = {
+  RUNNING: { label: 'Running', className: 'border-sky-700 bg-sky-950 text-sky-200' },
+  COMPLETED: { label: 'Completed', className: 'border-emerald-700 bg-emerald-950 text-emerald-200' },
+  FAILED: { label: 'Failed', className: 'border-red-700 bg-red-950 text-red-200' },
+  CANCELLED: { label: 'Cancelled', className: 'border-slate-600 bg-slate-900 text-slate-200' },
+  TERMINATED: { label: 'Terminated', className: 'border-red-700 bg-red-950 text-red-200' },
+  TIMED_OUT: { label: 'Timed out', className: 'border-red-700 bg-red-950 text-red-200' },
+};
+
+/** "just now", "4 min ago", "3 h ago", "2 d ago", relative to `now` from the loader (same on both sides). */
+export function formatAgo(iso: string, now: number): string {
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1_000));
+  if (!Number.isFinite(seconds)) return iso;
+  if (seconds < 45) return 'just now';
+  if (seconds < 3_600) return `${Math.max(1, Math.round(seconds / 60))} min ago`;
+  if (seconds < 86_400) return `${Math.round(seconds / 3_600)} h ago`;
+  return `${Math.round(seconds / 86_400)} d ago`;
+}
+
+function RunStatusLabel({ status }: { status: RunSummary['status'] }) {
+  const style = STATUS_STYLE[status] ?? { label: status.toLowerCase(), className: 'border-slate-600 text-slate-300' };
+  return (
+    <span className={`inline-flex shrink-0 items-center gap-1.5 justify-self-start rounded-full border px-2 py-0.5 text-xs font-medium ${style.className}`}>
+      {status === 'RUNNING' ? <span aria-hidden className="h-1.5 w-1.5 animate-pulse rounded-full bg-sky-400" /> : null}
+      {style.label}
+    </span>
+  );
+}
+
+export function RunList({ runs, now }: { runs: RunSummary[]; now: number }) {
+  return (
+    <ul className="divide-y divide-slate-800 rounded-md border border-slate-800">
+      {runs.map((run) => (
+        <li key={run.runId}>
+          <Link
+            to={`/runs/${run.workflowId}`}
+            className="grid grid-cols-[6.5rem_1fr] items-start gap-x-3 gap-y-1 px-3 py-2.5 hover:bg-slate-900 focus:bg-slate-900 focus:outline-none sm:grid-cols-[6.5rem_1fr_auto]"
+          >
+            <RunStatusLabel status={run.status} />
+            <span className="line-clamp-2 break-words text-sm text-slate-100">
+              {run.task ?? <span className="font-mono text-slate-400">{run.workflowId}</span>}
+            </span>
+            <span className="col-start-2 text-xs text-slate-400 sm:col-start-3 sm:text-right">
+              <time dateTime={run.startTime} title={run.startTime}>
+                {formatAgo(run.startTime, now)}
+              </time>
+              {run.durationMs !== null ? <> · {formatDuration(run.durationMs)}</> : null}
+            </span>
+          </Link>
+        </li>
+      ))}
+    </ul>
+  );
+}

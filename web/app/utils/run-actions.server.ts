@@ -1,0 +1,57 @@
+/**
+ * The run page's POST action: cancel, run again, or retry from the failed step. Answers with a
+ * redirect, or with `{ intent, error }` and a status: 400 unknown intent, 404 unknown run,
+ * 409 the run's state does not allow it, 503 Temporal unreachable.
+ */
+import { data, redirect } from '@remix-run/node';
+import { RUN_ACTION_INTENTS, type RunActionError, type RunActionIntent } from '~/components/RunActions';
+import {
+  RunNotFoundError,
+  RunStateConflictError,
+  TemporalUnreachableError,
+  cancelRun,
+  retryFromFailedStep,
+  runAgain,
+} from './temporal.server';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function isIntent(value: unknown): value is RunActionIntent {
+  return typeof value === 'string' && (RUN_ACTION_INTENTS as readonly string[]).includes(value);
+}
+
+export async function handleRunAction(request: Request, workflowId: string) {
+  const form = await request.formData();
+  const intent = form.get('intent');
+  if (!isIntent(intent)) {
+    return data<RunActionError>({ intent: typeof intent === 'string' ? intent : null, error: 'Unknown action.' }, { status: 400 });
+  }
+  const runPage = `/runs/${encodeURIComponent(workflowId)}`;
+  try {
+    switch (intent) {
+      case 'cancel':
+        await cancelRun(workflowId);
+        return redirect(runPage);
+      case 'retry-failed-step':
+        await retryFromFailedStep(workflowId);
+        return redirect(runPage);
+      case 'run-again': {
+        const token = form.get('token');
+        const fresh = typeof token === 'string' && UUID.test(token) ? token.toLowerCase() : undefined;
+        const started = await runAgain(workflowId, fresh);
+        return redirect(`/runs/${encodeURIComponent(started.workflowId)}`);
+      }
+    }
+  } catch (err) {
+    const status =
+      err instanceof RunStateConflictError
+        ? 409
+        : err instanceof RunNotFoundError
+          ? 404
+          : err instanceof TemporalUnreachableError
+            ? 503
+            : null;
+    if (status === null) throw err;
+    return data<RunActionError>({ intent, error: (err as Error).message }, { status });
+  }
+}

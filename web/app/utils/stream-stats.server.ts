@@ -1,0 +1,7 @@
+/** Counters of this web process's event streams, for /metrics and the tests. */
+export const streamStats = {
+  /** Event streams open now. */
+  open: 0,
+  /** Story events written to all streams since start. */
+  eventsSent: 0,
+};

@@ -1,0 +1,335 @@
+/**
+ * One watcher per run per web process. Every event stream of a run subscribes to the same
+ * watcher; it starts with the first viewer and stops when the last one leaves.
+ *
+ * How it learns of progress without polling blindly: it long-polls the run's history
+ * (GetWorkflowExecutionHistory with waitNewEvent) and runs the `progress` query only when a
+ * workflow task completed (the only moment the workflow's state, and so the story, can change) or
+ * the run closed. A signal from an activity moves the history, the worker applies it in a
+ * workflow task, and the watcher queries once for all viewers. The naive alternative, every
+ * connection polling the query on a timer, costs a query per viewer per tick and still lags by up
+ * to a tick; the benchmark measures both.
+ *
+ * The watcher keeps the current run's whole story (bounded by the workflow: at most
+ * MAX_STORY_EVENTS), so a viewer that connects or reconnects gets what it missed from memory.
+ */
+// CommonJS package, loaded from the ESM server build: default import, then destructure.
+import protoPackage from '@temporalio/proto';
+import type { Client } from '@temporalio/client';
+import { progressQuery, LIMITS, type RunStatus, type StoryEvent } from '../../../workflows/shared';
+import { getConfig } from './env.server';
+import { log } from './log.server';
+import { bounded, getClient, isUnreachable, loadRun } from './temporal.server';
+
+const { EventType, WorkflowExecutionStatus } = protoPackage.temporal.api.enums.v1;
+
+/** A query runs on a worker: with none polling it waits until this deadline. */
+const QUERY_TIMEOUT_MS = 3_000;
+/** The server answers a history long poll after ~20 s without news; our deadline is past that. */
+const LONG_POLL_MS = 30_000;
+/** While no worker answers, look again this often (the run may move without history events). */
+const WAITING_POLL_MS = 5_000;
+const MAX_BACKOFF_MS = 5_000;
+const GRPC_NOT_FOUND = 5;
+
+const CLOSE_EVENTS = new Set<number>([
+  EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+  EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+  EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+  EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+  EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+  EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+]);
+
+export type WatchState =
+  | { kind: 'connecting' }
+  | { kind: 'live' }
+  | { kind: 'waiting-for-worker' }
+  | { kind: 'unreachable'; address: string }
+  | { kind: 'not-found' };
+
+export interface WatcherView {
+  readonly runId: string | null;
+  readonly events: readonly StoryEvent[];
+  readonly state: WatchState;
+  /** Set when the run being watched is closed and every event of it is in `events`. */
+  readonly ended: { runId: string; status: RunStatus } | null;
+}
+
+type Listener = (view: WatcherView) => void;
+
+/** Counters for /metrics and the tests. */
+export const watcherStats = {
+  queries: 0,
+  historyPolls: 0,
+  describes: 0,
+};
+
+const watchers = new Map<string, RunWatcher>();
+
+export function activeWatchers(): number {
+  return watchers.size;
+}
+
+/**
+ * Subscribe to a run. The listener is called with the watcher's whole view whenever it changes
+ * (and at once if the watcher already has something); it works out what it has not sent yet.
+ */
+export function watchRun(workflowId: string, listener: Listener): () => void {
+  let watcher = watchers.get(workflowId);
+  if (!watcher) {
+    watcher = new RunWatcher(workflowId);
+    watchers.set(workflowId, watcher);
+  }
+  const current = watcher;
+  current.add(listener);
+  return () => {
+    current.remove(listener);
+    if (current.size === 0) {
+      current.stop();
+      if (watchers.get(workflowId) === current) watchers.delete(workflowId);
+    }
+  };
+}
+
+export type LatestRun =
+  | { kind: 'not-found' }
+  | { kind: 'unreachable' }
+  | { kind: 'ok'; runId: string; closed: boolean; lastSeq: number };
+
+/**
+ * The latest run of a workflow id, and for a closed one the seq of its last event (read from its
+ * result, no worker needed). The event stream answers 204 with it when the client has everything.
+ */
+export async function describeLatestRun(workflowId: string): Promise<LatestRun> {
+  const { temporal: config } = getConfig();
+  try {
+    const client = await getClient();
+    watcherStats.describes++;
+    const description = await bounded(client, config.rpcTimeoutMs, () =>
+      client.workflowService.describeWorkflowExecution({ namespace: config.namespace, execution: { workflowId } }),
+    );
+    const info = description.workflowExecutionInfo;
+    const runId = info?.execution?.runId ?? '';
+    if (!closedStatus(info?.status)) return { kind: 'ok', runId, closed: false, lastSeq: 0 };
+    const view = await loadRun(workflowId);
+    if (view.kind !== 'ok') return view.kind === 'not-found' ? view : { kind: 'unreachable' };
+    return { kind: 'ok', runId: view.runId, closed: true, lastSeq: view.snapshot?.lastSeq ?? 0 };
+  } catch (err) {
+    if ((err as { code?: number }).code === GRPC_NOT_FOUND) return { kind: 'not-found' };
+    if (isUnreachable(err)) return { kind: 'unreachable' };
+    throw err;
+  }
+}
+
+function closedStatus(status: number | null | undefined): RunStatus | null {
+  switch (status) {
+    case WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+    case WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED:
+    case null:
+    case undefined:
+      return null;
+    case WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+      return 'completed';
+    case WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CANCELED:
+      return 'cancelled';
+    default:
+      return 'failed';
+  }
+}
+
+class RunWatcher implements WatcherView {
+  runId: string | null = null;
+  events: StoryEvent[] = [];
+  state: WatchState = { kind: 'connecting' };
+  ended: { runId: string; status: RunStatus } | null = null;
+
+  private readonly listeners = new Set<Listener>();
+  private stopped = false;
+  private looping = false;
+  private historyToken: Uint8Array | undefined;
+  /** Aborts the call in flight (a long poll may otherwise linger 30 s) when the last viewer leaves. */
+  private readonly abort = new AbortController();
+
+  constructor(private readonly workflowId: string) {}
+
+  get size(): number {
+    return this.listeners.size;
+  }
+
+  add(listener: Listener): void {
+    this.listeners.add(listener);
+    if (this.runId) listener(this);
+    // A closed run's watcher rests; a new viewer wakes it, since the run may have been reset since.
+    if (!this.looping) void this.loop();
+  }
+
+  remove(listener: Listener): void {
+    this.listeners.delete(listener);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort.abort();
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(this);
+      } catch (err) {
+        log.warn({ err, workflowId: this.workflowId }, 'event stream listener failed');
+      }
+    }
+  }
+
+  private setState(state: WatchState): void {
+    if (JSON.stringify(state) === JSON.stringify(this.state)) return;
+    this.state = state;
+    this.notify();
+  }
+
+  private append(events: StoryEvent[]): boolean {
+    let added = false;
+    for (const event of events) {
+      if (event.seq !== this.lastSeq + 1) continue;
+      this.events.push(event);
+      added = true;
+    }
+    return added;
+  }
+
+  private get lastSeq(): number {
+    return this.events.length ? this.events[this.events.length - 1].seq : 0;
+  }
+
+  private async loop(): Promise<void> {
+    this.looping = true;
+    let backoff = 500;
+    try {
+      while (!this.stopped) {
+        try {
+          const client = await getClient();
+          const more = await client.withAbortSignal(this.abort.signal, () => this.step(client));
+          backoff = 500;
+          if (!more) return;
+        } catch (err) {
+          if (this.stopped) return;
+          if (!isUnreachable(err)) log.warn({ err, workflowId: this.workflowId }, 'watcher error');
+          this.setState({ kind: 'unreachable', address: getConfig().temporal.address });
+          await sleep(backoff);
+          backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+        }
+      }
+    } finally {
+      this.looping = false;
+    }
+  }
+
+  /** One round: follow the latest run, catch up, wait for news. False when there is nothing left to watch. */
+  private async step(client: Client): Promise<boolean> {
+    const { temporal: config } = getConfig();
+    watcherStats.describes++;
+    let description;
+    try {
+      description = await bounded(client, config.rpcTimeoutMs, () =>
+        client.workflowService.describeWorkflowExecution({ namespace: config.namespace, execution: { workflowId: this.workflowId } }),
+      );
+    } catch (err) {
+      if ((err as { code?: number }).code === GRPC_NOT_FOUND) {
+        this.setState({ kind: 'not-found' });
+        return false;
+      }
+      throw err;
+    }
+    const info = description.workflowExecutionInfo;
+    const runId = info?.execution?.runId ?? '';
+    if (runId !== this.runId) {
+      // A new run (reset, retry from the Temporal UI): its story starts again at seq 1.
+      this.runId = runId;
+      this.events = [];
+      this.ended = null;
+      this.historyToken = undefined;
+    }
+
+    const closed = closedStatus(info?.status);
+    if (closed) {
+      const view = await loadRun(this.workflowId);
+      if (view.kind === 'ok' && view.runId === runId) {
+        this.append(view.snapshot?.events.filter((e) => e.seq > this.lastSeq) ?? []);
+        this.ended = { runId, status: view.snapshot?.status ?? closed };
+        this.state = { kind: 'live' };
+        this.notify();
+        return false;
+      }
+      return !this.stopped; // the latest run changed under us: look again
+    }
+
+    const answered = await this.refresh(client, runId);
+    await this.waitForChange(client, runId, answered ? LONG_POLL_MS : WAITING_POLL_MS);
+    return true;
+  }
+
+  /** Query the story after the last event we have. False when no worker answered in time. */
+  private async refresh(client: Client, runId: string): Promise<boolean> {
+    const handle = client.workflow.getHandle(this.workflowId, runId);
+    let added = false;
+    try {
+      for (let page = 0; page < 20; page++) {
+        watcherStats.queries++;
+        const snapshot = await bounded(client, QUERY_TIMEOUT_MS, () =>
+          handle.query(progressQuery, { after: this.lastSeq, limit: LIMITS.eventsPageMax }),
+        );
+        added = this.append(snapshot.events) || added;
+        if (!snapshot.hasMore) break;
+      }
+    } catch (err) {
+      if (isUnreachable(err)) {
+        // The server answers other calls, so a query that times out means no worker polls.
+        this.setState({ kind: 'waiting-for-worker' });
+        return false;
+      }
+      throw err;
+    }
+    if (added || this.state.kind !== 'live') {
+      this.state = { kind: 'live' };
+      this.notify();
+    }
+    return true;
+  }
+
+  /** Long-poll the history until a workflow task completes or the run closes (or the deadline). */
+  private async waitForChange(client: Client, runId: string, deadlineMs: number): Promise<void> {
+    const { temporal: config } = getConfig();
+    const until = Date.now() + deadlineMs;
+    while (!this.stopped && Date.now() < until) {
+      watcherStats.historyPolls++;
+      let response;
+      try {
+        response = await bounded(client, Math.max(until - Date.now(), 1_000), () =>
+          client.workflowService.getWorkflowExecutionHistory({
+            namespace: config.namespace,
+            execution: { workflowId: this.workflowId, runId },
+            nextPageToken: this.historyToken,
+            waitNewEvent: true,
+            maximumPageSize: 1_000,
+            skipArchival: true,
+          }),
+        );
+      } catch (err) {
+        // The deadline of a quiet long poll is not an outage.
+        if (isUnreachable(err) && Date.now() >= until - 100) return;
+        throw err;
+      }
+      const events = response.history?.events ?? [];
+      const token = response.nextPageToken;
+      this.historyToken = token && token.length ? token : undefined;
+      if (!this.historyToken) return; // the run closed
+      if (events.some((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED || CLOSE_EVENTS.has(e.eventType ?? 0))) return;
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
