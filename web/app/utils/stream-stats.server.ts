@@ -4,4 +4,6 @@ export const streamStats = {
   open: 0,
   /** Story events written to all streams since start. */
   eventsSent: 0,
+  /** Calls this process made to Temporal, by gRPC method (counted by a client interceptor). */
+  temporalRpcs: {} as Record<string, number>,
 };

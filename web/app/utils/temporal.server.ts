@@ -15,10 +15,13 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
   WorkflowNotFoundError,
+  defaultGrpcRetryOptions,
   isGrpcServiceError,
+  makeGrpcRetryInterceptor,
   type WorkflowExecutionStatusName,
   type WorkflowHandle,
 } from '@temporalio/client';
+import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import type { Payload } from '@temporalio/common';
 // Types only: the package is CommonJS without named ESM exports, so its enums are spelled as numbers below.
 import type { google, temporal as proto } from '@temporalio/proto';
@@ -33,6 +36,7 @@ import {
   type ProgressSnapshot,
 } from '../../../workflows/shared';
 import { getConfig } from './env.server';
+import { streamStats } from './stream-stats.server';
 import { log } from './log.server';
 
 /** A query runs on a worker: with none polling it waits, so we give it only a short time. */
@@ -96,11 +100,25 @@ class TimeoutError extends Error {
 
 let clientPromise: Promise<Client> | null = null;
 
+const countTemporalRpcs: Interceptor = (options, nextCall) => {
+  const method = options.method_definition.path.split('/').pop() ?? 'unknown';
+  streamStats.temporalRpcs[method] = (streamStats.temporalRpcs[method] ?? 0) + 1;
+  return new InterceptingCall(nextCall(options));
+};
+
 function connect(): Promise<Client> {
   const { temporal } = getConfig();
   const { address, tls, apiKey, metadata } = temporal.connectionOptions;
   return (async () => {
-    const connection = Connection.lazy({ address, tls, apiKey, metadata, connectTimeout: temporal.rpcTimeoutMs });
+    const connection = Connection.lazy({
+      address,
+      tls,
+      apiKey,
+      metadata,
+      connectTimeout: temporal.rpcTimeoutMs,
+      // Count every call (what watching costs Temporal, for /metrics and the benchmark), then the SDK's retries.
+      interceptors: [countTemporalRpcs, makeGrpcRetryInterceptor(defaultGrpcRetryOptions())],
+    });
     try {
       await connection.ensureConnected();
     } catch (err) {
