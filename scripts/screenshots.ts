@@ -1,0 +1,40 @@
+/**
+ * Screenshots for the README, taken from a running app (`npm start` first):
+ *
+ *   npx tsx scripts/screenshots.ts [http://localhost:3000]
+ *
+ * Submits the sample task through the form, catches the run mid-stream and finished, and saves
+ * docs/home.png, docs/run-live.png and docs/run-completed.png.
+ */
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const base = process.argv[2] ?? 'http://localhost:3000';
+const docs = join(__dirname, '..', 'docs');
+
+async function main(): Promise<void> {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 }, deviceScaleFactor: 1 });
+    await page.goto(base);
+    await page.getByLabel('Task', { exact: true }).fill('Create a hello world python function');
+    await page.getByRole('button', { name: 'Start the run' }).click();
+    await page.waitForURL(/\/runs\//);
+    await page.locator('[data-testid="step-1"][data-status="running"]').waitFor({ timeout: 60_000 });
+    await page.screenshot({ path: join(docs, 'run-live.png') });
+    await page.getByText('Completed', { exact: true }).waitFor({ timeout: 120_000 });
+    await page.screenshot({ path: join(docs, 'run-completed.png'), fullPage: true });
+    await page.goto(base);
+    await page.screenshot({ path: join(docs, 'home.png'), fullPage: true });
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
