@@ -152,3 +152,15 @@ test('the form shows the validation error for an empty task and starts nothing',
   await page.goto(`${stack.base}/`);
   await page.screenshot({ path: join(SCREENSHOTS, 'home.png'), fullPage: true });
 });
+
+test('script in the task and in model output never runs in the browser', async () => {
+  const script = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">';
+  stack.llm.program({ kind: 'step', content: `Markup: ${script}`, times: Infinity });
+  const workflowId = await submitTask(`Explain ${script}`);
+  await page.getByText('Completed', { exact: true }).waitFor({ timeout: 60_000 });
+  await finalSnapshot(workflowId);
+  await page.reload();
+  await page.getByText('Completed', { exact: true }).waitFor();
+  expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  expect(await page.getByText('<script>window.__pwned = 1</script>', { exact: false }).count()).toBeGreaterThan(0);
+});
