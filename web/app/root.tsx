@@ -12,7 +12,14 @@ import {
 import type { ReactNode } from 'react';
 import stylesheet from '~/tailwind.css?url';
 
-export const links: LinksFunction = () => [{ rel: 'stylesheet', href: stylesheet }];
+/** A small inline icon, so browsers do not ask for /favicon.ico. */
+const FAVICON =
+  "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Crect width='32' height='32' rx='7' fill='%230284c7'/%3E%3Cpath d='M9 8h9a5 5 0 0 1 0 10H9zM9 18h10a5 5 0 0 1 0 10H9z' fill='none' stroke='white' stroke-width='3'/%3E%3C/svg%3E";
+
+export const links: LinksFunction = () => [
+  { rel: 'stylesheet', href: stylesheet },
+  { rel: 'icon', href: FAVICON, type: 'image/svg+xml' },
+];
 
 export const meta: MetaFunction = () => [
   { title: 'Buildstory' },

@@ -173,6 +173,21 @@ class RunWatcher implements WatcherView {
     this.abort.abort();
   }
 
+  /**
+   * Each call made under a signal adds an abort listener to it; a signal per round (chained to the
+   * watcher's) keeps them from piling up on one signal for the watcher's whole life.
+   */
+  private async abortable<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const round = new AbortController();
+    const stop = () => round.abort();
+    this.abort.signal.addEventListener('abort', stop, { once: true });
+    try {
+      return await fn(round.signal);
+    } finally {
+      this.abort.signal.removeEventListener('abort', stop);
+    }
+  }
+
   private notify(): void {
     for (const listener of this.listeners) {
       try {
@@ -210,7 +225,7 @@ class RunWatcher implements WatcherView {
       while (!this.stopped) {
         try {
           const client = await getClient();
-          const more = await client.withAbortSignal(this.abort.signal, () => this.step(client));
+          const more = await this.abortable((signal) => client.withAbortSignal(signal, () => this.step(client)));
           backoff = 500;
           if (!more) return;
         } catch (err) {
