@@ -45,7 +45,35 @@ const EnvSchema = z.object({
   ),
   PORT: integer(3000, 0, 65_535),
   HOST: z.preprocess(blankToUndefined, z.string().min(1).default('0.0.0.0')),
+  /** The worker's /healthz, /readyz and /metrics; 0 turns them off. */
+  WORKER_HEALTH_PORT: integer(9464, 0, 65_535),
 });
+
+/** What @temporalio/envconfig reads for the connection (see loadTemporalProfile). */
+const TEMPORAL_ENV_NAMES = [
+  'TEMPORAL_ADDRESS',
+  'TEMPORAL_NAMESPACE',
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_TLS',
+  'TEMPORAL_TLS_CLIENT_CERT_PATH',
+  'TEMPORAL_TLS_CLIENT_CERT_DATA',
+  'TEMPORAL_TLS_CLIENT_KEY_PATH',
+  'TEMPORAL_TLS_CLIENT_KEY_DATA',
+  'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+  'TEMPORAL_TLS_SERVER_CA_CERT_DATA',
+  'TEMPORAL_TLS_SERVER_NAME',
+  'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION',
+  'TEMPORAL_PROFILE',
+  'TEMPORAL_CONFIG_FILE',
+] as const;
+
+/**
+ * Every environment variable the worker and the web app read, for deployment files and their
+ * tests. Names starting with one of CONFIG_ENV_PREFIXES are accepted too.
+ */
+export const CONFIG_ENV_NAMES: readonly string[] = [...Object.keys(EnvSchema.shape), ...TEMPORAL_ENV_NAMES];
+/** gRPC metadata headers, one variable each: TEMPORAL_GRPC_META_<HEADER>. */
+export const CONFIG_ENV_PREFIXES: readonly string[] = ['TEMPORAL_GRPC_META_'];
 
 export interface TemporalConfig {
   address: string;
@@ -74,6 +102,8 @@ export interface Config {
   llm: LlmConfig;
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
   web: { port: number; host: string };
+  /** The worker's health server listens on HOST too; port 0 means none. */
+  worker: { healthPort: number; healthHost: string };
 }
 
 function firstIssue(error: z.ZodError, env: Env): string {
@@ -167,6 +197,7 @@ export function loadConfig(env: Env = process.env): Config {
     llm,
     logLevel: e.LOG_LEVEL,
     web: { port: e.PORT, host: e.HOST },
+    worker: { healthPort: e.WORKER_HEALTH_PORT, healthHost: e.HOST },
   };
 }
 

@@ -11,6 +11,8 @@ import compression from 'compression';
 import express from 'express';
 import pino from 'pino';
 import { getConfig } from './app/utils/env.server';
+// Type only: the build's own copy of the module publishes its metrics on globalThis (see there).
+import type { WebMetricsGlobal } from './app/utils/metrics.server';
 
 // React and Express pick their production paths from this; set before the build is loaded.
 process.env.NODE_ENV ??= 'production';
@@ -33,6 +35,23 @@ async function main() {
 
   const app = express();
   app.disable('x-powered-by');
+  // Set by the build's metrics module, which the build loads with its routes.
+  const metrics = (globalThis as WebMetricsGlobal).__buildstoryMetrics;
+  if (!metrics) log.warn('the build did not load its metrics module: no HTTP request metrics');
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.once('finish', () => {
+      const contentType = res.getHeader('Content-Type');
+      metrics?.observeRequest({
+        method: req.method,
+        path: req.path,
+        status: res.statusCode,
+        contentType: typeof contentType === 'string' ? contentType : undefined,
+        seconds: Number(process.hrtime.bigint() - started) / 1e9,
+      });
+    });
+    next();
+  });
   // Compression buffers its output: an event stream must pass through untouched.
   app.use(
     compression({

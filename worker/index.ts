@@ -1,11 +1,13 @@
 /**
  * Worker entrypoint: reads and validates its configuration, bundles the workflows, runs
- * taskWorkflow and its activities, and shuts down gracefully on SIGINT/SIGTERM.
+ * taskWorkflow and its activities, and shuts down gracefully on SIGINT/SIGTERM. Unless
+ * WORKER_HEALTH_PORT is 0, it answers /healthz, /readyz and /metrics on that port.
  */
-import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { ConfigError, describeLlm, loadConfig } from '../config';
 import { createProvider } from '../activities/llm';
+import { freeLoopbackPort, startHealthServer, workerMetrics } from './health';
 import { createBuildstoryWorker } from './worker';
 
 async function main(): Promise<void> {
@@ -22,12 +24,28 @@ async function main(): Promise<void> {
   const logger = pino({ name: 'worker', level: config.logLevel });
   // The SDK's own logs go through the same structured logger.
   const sdkLevel: LogLevel = config.logLevel === 'debug' || config.logLevel === 'trace' ? 'DEBUG' : 'WARN';
+  const { healthPort, healthHost } = config.worker;
+  // The SDK exports its metrics on a loopback port of its own; /metrics passes them on.
+  const sdkMetricsAddress = healthPort ? `127.0.0.1:${await freeLoopbackPort()}` : undefined;
   Runtime.install({
     logger: new DefaultLogger(sdkLevel, (entry) => {
       const level = entry.level === 'ERROR' ? 'error' : entry.level === 'WARN' ? 'warn' : 'debug';
       logger[level]({ sdk: true, ...entry.meta }, entry.message);
     }),
+    ...(sdkMetricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetricsAddress } } } } : {}),
   });
+
+  // Up before the slow part (connecting, bundling), so a probe sees "alive, not ready yet".
+  let worker: Worker | undefined;
+  const health = healthPort
+    ? await startHealthServer({
+        port: healthPort,
+        host: healthHost,
+        isReady: () => worker?.getState() === 'RUNNING',
+        metrics: workerMetrics({ status: () => worker?.getStatus(), sdkMetricsUrl: `http://${sdkMetricsAddress}/metrics`, logger }),
+        logger,
+      })
+    : undefined;
 
   const provider = createProvider(config.llm);
   logger.info({ llm: describeLlm(config.llm), offline: provider.model.offline }, 'model');
@@ -35,7 +53,7 @@ async function main(): Promise<void> {
 
   logger.info({ temporal: config.temporal.describe }, 'connecting to Temporal');
   const connection = await NativeConnection.connect(config.temporal.connectionOptions);
-  const worker = await createBuildstoryWorker({
+  worker = await createBuildstoryWorker({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
@@ -45,6 +63,7 @@ async function main(): Promise<void> {
   logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker running');
   // Worker.run() installs SIGINT/SIGTERM handlers (Runtime's shutdownSignals) that drain and stop it.
   await worker.run();
+  await health?.close();
   await connection.close();
   logger.info('worker stopped');
 }

@@ -161,6 +161,6 @@ test('script in the task and in model output never runs in the browser', async (
   await finalSnapshot(workflowId);
   await page.reload();
   await page.getByText('Completed', { exact: true }).waitFor();
-  expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
   expect(await page.getByText('<script>window.__pwned = 1</script>', { exact: false }).count()).toBeGreaterThan(0);
 });

@@ -1,15 +1,45 @@
 /**
- * The web app's Prometheus metrics: event streams, watchers, what they cost Temporal.
- * Gauges read the live counters at scrape time, so nothing has to remember to update them.
+ * The web app's Prometheus metrics: HTTP requests, runs started, event streams, watchers, what
+ * they cost Temporal. Gauges read the live counters at scrape time, so nothing has to remember to
+ * update them.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { streamStats } from './stream-stats.server';
 import { activeWatchers, watcherStats } from './watcher.server';
 
-// One registry per process, kept across Remix's dev-time module reloads.
-const globalForMetrics = globalThis as unknown as { __buildstoryRegistry?: Registry };
+export interface WebMetrics {
+  registry: Registry;
+  /** Runs started from the web app: start requests that Temporal accepted. */
+  workflowStarts: Counter;
+  /** Time to answer HTTP requests (event streams excepted: they last as long as the page). */
+  httpRequestDuration: Histogram<'method' | 'route' | 'status'>;
+  /** Record one finished response; web/server.ts calls it for every request. */
+  observeRequest(request: { method: string; path: string; status: number; contentType: string | undefined; seconds: number }): void;
+}
 
-function createRegistry(): Registry {
+/**
+ * Where the metrics live, one set per process, kept across Remix's dev-time module reloads.
+ * web/server.ts runs outside the Vite build and reaches them here: importing this module there
+ * would load second copies of the stats modules it reads.
+ */
+export type WebMetricsGlobal = { __buildstoryMetrics?: WebMetrics };
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+const MAX_ROUTE_LABEL = 80;
+
+/**
+ * A bounded label for a request path: ids become `:id`, assets one label, and paths that matched
+ * nothing one label, so scanners and run ids cannot grow the series without end.
+ */
+export function routeLabel(path: string, status: number): string {
+  if (status === 404 || status === 405) return '(unmatched)';
+  if (path.startsWith('/assets/')) return '/assets/*';
+  const label = path.replace(UUID, ':id');
+  return label.length > MAX_ROUTE_LABEL ? '(long)' : label;
+}
+
+function createMetrics(): WebMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   new Gauge({
@@ -47,7 +77,50 @@ function createRegistry(): Registry {
       },
     });
   }
-  return registry;
+  // Every call to Temporal, by gRPC method (the client interceptor counts them): what watching
+  // costs the server, for the benchmark and dashboards. Methods are a small fixed set.
+  const rpcsSeen: Record<string, number> = {};
+  new Counter({
+    name: 'buildstory_temporal_rpcs_total',
+    help: 'Calls this web process made to Temporal, by gRPC method',
+    labelNames: ['method'] as const,
+    registers: [registry],
+    collect() {
+      for (const [method, now] of Object.entries(streamStats.temporalRpcs)) {
+        this.inc({ method }, now - (rpcsSeen[method] ?? 0));
+        rpcsSeen[method] = now;
+      }
+    },
+  });
+
+  const workflowStarts = new Counter({
+    name: 'buildstory_workflow_starts_total',
+    help: 'Runs started from the web app (start requests Temporal accepted; a repeated submit counts again)',
+    registers: [registry],
+  });
+  const httpRequestDuration = new Histogram({
+    name: 'buildstory_http_request_duration_seconds',
+    help: 'Time to answer HTTP requests, event streams excepted',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    workflowStarts,
+    httpRequestDuration,
+    observeRequest({ method, path, status, contentType, seconds }) {
+      if (contentType && /^text\/event-stream/i.test(contentType)) return;
+      httpRequestDuration.observe(
+        { method: METHODS.has(method) ? method : 'other', route: routeLabel(path, status), status: String(status) },
+        seconds,
+      );
+    },
+  };
 }
 
-export const registry = (globalForMetrics.__buildstoryRegistry ??= createRegistry());
+const metrics = ((globalThis as WebMetricsGlobal).__buildstoryMetrics ??= createMetrics());
+
+export const registry = metrics.registry;
+export const workflowStarts = metrics.workflowStarts;
+export const httpRequestDuration = metrics.httpRequestDuration;

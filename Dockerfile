@@ -1,0 +1,52 @@
+# syntax=docker/dockerfile:1
+#
+# Two images from one file: `--target worker` and `--target web` (docker-compose.yml builds both).
+# Both run TypeScript with tsx (a production dependency), as non-root `node`, with production
+# node_modules only. See docs/deploy.md.
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS base
+WORKDIR /app
+
+# Every dependency, for the web build.
+FROM base AS deps
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
+FROM deps AS build
+COPY . .
+RUN npx remix vite:build
+
+FROM base AS prod-deps
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# What both runtime images share. Files stay owned by root: the app cannot rewrite its own code.
+FROM base AS runtime
+ENV NODE_ENV=production
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY package.json tsconfig.json ./
+
+# The worker bundles workflows/ at start, so it needs their sources and everything they import.
+FROM runtime AS worker
+COPY config ./config
+COPY workflows ./workflows
+COPY activities ./activities
+COPY worker ./worker
+ENV WORKER_HEALTH_PORT=9464
+EXPOSE 9464
+USER node
+CMD ["node_modules/.bin/tsx", "worker/index.ts"]
+
+# The web server loads the Remix build; of the sources it needs only what web/server.ts imports.
+FROM runtime AS web
+COPY config ./config
+COPY workflows/shared.ts ./workflows/shared.ts
+COPY web/server.ts ./web/server.ts
+COPY web/app/utils/env.server.ts ./web/app/utils/env.server.ts
+COPY --from=build /app/web/build ./web/build
+ENV PORT=3000
+EXPOSE 3000
+USER node
+CMD ["node_modules/.bin/tsx", "web/server.ts"]

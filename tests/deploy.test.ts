@@ -1,0 +1,181 @@
+/**
+ * The deployment files agree with the code: docker-compose.yml is valid (Debian's docker-compose
+ * v1 checks it offline; no Docker engine needed), every long-running service has a health check,
+ * the images' entrypoints exist, and every variable handed to the app is one config/index.ts reads.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CONFIG_ENV_NAMES, CONFIG_ENV_PREFIXES } from '../config';
+import { ROOT } from '../scripts/processes';
+
+interface ComposeService {
+  image?: string;
+  build?: { context: string; target?: string };
+  restart?: string;
+  environment?: Record<string, string | null>;
+  healthcheck?: { test: string[] | string };
+  depends_on?: Record<string, { condition: string }>;
+  /** docker-compose v1 prints them short: `source:target:mode`. */
+  volumes?: string[];
+}
+interface ComposeFile {
+  services: Record<string, ComposeService>;
+  volumes?: Record<string, unknown>;
+}
+
+const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
+const DOCKERFILE = join(ROOT, 'Dockerfile');
+
+/** An empty env file: docker-compose must not read the developer's .env. */
+const NO_ENV_FILE = join(mkdtempSync(join(tmpdir(), 'buildstory-deploy-')), 'empty.env');
+writeFileSync(NO_ENV_FILE, '');
+
+/** docker-compose with none of the developer's settings (a key in .env or the shell must not show up here). */
+function dockerCompose(args: string[]): { status: number | null; output: string; stdout: string } {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+  const result = spawnSync('docker-compose', ['-f', COMPOSE_FILE, '--env-file', NO_ENV_FILE, ...args], { cwd: ROOT, env, encoding: 'utf8' });
+  if (result.error) throw new Error(`docker-compose did not run (${result.error.message}): apt-get install -y docker-compose`);
+  return { status: result.status, stdout: result.stdout, output: `${result.stdout}${result.stderr}` };
+}
+
+/** The file as docker-compose resolves it (anchors merged, variables substituted), parsed. */
+function resolvedCompose(): ComposeFile {
+  const config = dockerCompose(['config']);
+  if (config.status !== 0) throw new Error(`docker-compose config failed:\n${config.output}`);
+  // docker-compose v1 prints YAML only; it is a Python program, so Python's yaml module is there.
+  const json = spawnSync('python3', ['-c', 'import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)'], {
+    input: config.stdout,
+    encoding: 'utf8',
+  });
+  if (json.status !== 0) throw new Error(`could not parse the docker-compose config output: ${json.stderr}`);
+  return JSON.parse(json.stdout) as ComposeFile;
+}
+
+/** The Dockerfile's stages by name, each as its instructions (continuation lines joined). */
+function dockerfileStages(): Map<string, string[]> {
+  const lines = readFileSync(DOCKERFILE, 'utf8')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
+  const stages = new Map<string, string[]>();
+  let current: string[] = [];
+  for (const line of lines) {
+    const from = /^FROM\s+\S+\s+AS\s+(\S+)$/i.exec(line);
+    if (from) stages.set(from[1], (current = []));
+    else current.push(line);
+  }
+  return stages;
+}
+
+function isAccepted(name: string): boolean {
+  return CONFIG_ENV_NAMES.includes(name) || CONFIG_ENV_PREFIXES.some((prefix) => name.startsWith(prefix));
+}
+
+let compose: ComposeFile;
+beforeAll(() => {
+  compose = resolvedCompose();
+});
+
+const services = () => Object.entries(compose.services);
+const builtServices = () => services().filter(([, service]) => service.build);
+/** Services others wait for to exit with 0: setup steps, not daemons. */
+const oneShots = () =>
+  new Set(
+    services().flatMap(([, service]) =>
+      Object.entries(service.depends_on ?? {})
+        .filter(([, dependency]) => dependency.condition === 'service_completed_successfully')
+        .map(([name]) => name),
+    ),
+  );
+
+test('docker-compose config -q accepts the file', () => {
+  const result = dockerCompose(['config', '-q']);
+  if (result.status !== 0) throw new Error(`docker-compose config -q exited with ${result.status}:\n${result.output}`);
+});
+
+test('the services are the stack docs/deploy.md describes', () => {
+  const listed = dockerCompose(['config', '--services']).stdout.split('\n').filter(Boolean).sort();
+  expect(listed).toEqual(['postgresql', 'temporal', 'temporal-namespace', 'temporal-schema', 'temporal-ui', 'web', 'worker']);
+  expect(builtServices().map(([name, service]) => [name, service.build?.target])).toEqual([
+    ['web', 'web'],
+    ['worker', 'worker'],
+  ]);
+});
+
+test('every long-running service has a health check; one-shots do not restart', () => {
+  const setup = oneShots();
+  expect([...setup].sort()).toEqual(['temporal-namespace', 'temporal-schema']);
+  for (const [name, service] of services()) {
+    if (setup.has(name)) expect({ name, restart: service.restart ?? 'no' }).toEqual({ name, restart: 'no' });
+    else expect({ name, healthcheck: Boolean(service.healthcheck?.test) }).toEqual({ name, healthcheck: true });
+  }
+});
+
+test('every dependency waits for health or completion, never just for a start', () => {
+  const setup = oneShots();
+  for (const [name, service] of services()) {
+    for (const [dependency, { condition }] of Object.entries(service.depends_on ?? {})) {
+      const expected = setup.has(dependency) ? 'service_completed_successfully' : 'service_healthy';
+      expect({ name, dependency, condition }).toEqual({ name, dependency, condition: expected });
+      if (expected === 'service_healthy') expect(compose.services[dependency].healthcheck).toBeDefined();
+    }
+  }
+});
+
+test('images are pinned, and the Temporal admin tools match the server', () => {
+  for (const [name, service] of services()) {
+    if (service.build) continue;
+    expect({ name, image: service.image }).toEqual({ name, image: expect.stringMatching(/^[\w./-]+:(?!latest$)[\w.-]+$/) });
+  }
+  const serverTag = compose.services.temporal.image?.split(':')[1];
+  for (const name of oneShots()) expect(compose.services[name].image).toMatch(new RegExp(`^temporalio/admin-tools:${serverTag}\\b`));
+});
+
+test('PostgreSQL keeps its data on a named volume', () => {
+  const named = dockerCompose(['config', '--volumes']).stdout.split('\n').filter(Boolean);
+  const mounts = (compose.services.postgresql.volumes ?? []).map((volume) => volume.split(':'));
+  const data = mounts.find(([, target]) => target === '/var/lib/postgresql/data');
+  expect(named).toContain(data?.[0]);
+});
+
+test('each built service runs an entrypoint that exists and is copied into its image', () => {
+  const stages = dockerfileStages();
+  for (const [name, service] of builtServices()) {
+    const stage = stages.get(service.build!.target!);
+    expect({ name, stage: Boolean(stage) }).toEqual({ name, stage: true });
+    const cmd = stage!.find((line) => /^CMD\s*\[/.test(line));
+    const argv = JSON.parse(cmd!.replace(/^CMD\s*/, '')) as string[];
+    expect(argv[0]).toBe('node_modules/.bin/tsx');
+    const script = argv[argv.length - 1];
+    expect({ name, script, exists: existsSync(join(ROOT, script)) }).toEqual({ name, script, exists: true });
+    const copied = stage!.some((line) => {
+      const source = /^COPY\s+(?!--from)(\S+)\s+\S+$/.exec(line)?.[1];
+      return source !== undefined && (source === script || script.startsWith(`${source.replace(/\/$/, '')}/`));
+    });
+    expect({ name, script, copied }).toEqual({ name, script, copied: true });
+  }
+  // The web image serves the build made by `npm run build` (the test runner makes it first).
+  expect(existsSync(join(ROOT, 'web', 'build', 'server', 'index.mjs'))).toBe(true);
+});
+
+test('the worker and the web app get only variables config/index.ts reads, and their probes use their ports', () => {
+  for (const [name, service] of builtServices()) {
+    const unknown = Object.keys(service.environment ?? {}).filter((key) => !isAccepted(key));
+    expect({ name, unknown }).toEqual({ name, unknown: [] });
+  }
+  const probe = (name: string) => JSON.stringify(compose.services[name].healthcheck?.test);
+  expect(probe('worker')).toContain(`:${compose.services.worker.environment?.WORKER_HEALTH_PORT}/readyz`);
+  expect(probe('web')).toContain(`:${compose.services.web.environment?.PORT}/healthz`);
+});
+
+test('.env.example lists every setting, and nothing that nothing reads', () => {
+  const example = readFileSync(join(ROOT, '.env.example'), 'utf8');
+  const listed = [...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1]);
+  expect(CONFIG_ENV_NAMES.filter((name) => !listed.includes(name))).toEqual([]);
+  // The rest are for docker-compose.yml's own ${...} substitutions.
+  const composeText = readFileSync(COMPOSE_FILE, 'utf8');
+  expect(listed.filter((name) => !isAccepted(name) && !composeText.includes(`\${${name}`))).toEqual([]);
+});

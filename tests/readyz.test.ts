@@ -1,0 +1,75 @@
+/**
+ * The web app's probes as an orchestrator sees them: /healthz answers whenever the process does;
+ * /readyz only when Temporal answers for our namespace, and says why not within seconds.
+ * Also its request metrics, which web/server.ts records for every route.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { startNode, stopChild, waitForHttp } from '../scripts/processes';
+import { freePort } from '../scripts/temporal';
+import { startRunViaForm, startStack, type Stack } from './setup/stack';
+import { sharedServer } from './setup/temporal';
+
+let stack: Stack;
+const others: ChildProcess[] = [];
+
+beforeAll(async () => {
+  stack = await startStack({ name: 'readyz', model: 'offline' });
+});
+
+afterAll(async () => {
+  await Promise.all(others.map((child) => stopChild(child)));
+  await stack?.close();
+});
+
+/** Another web process with its own settings; resolves with its base URL once /healthz answers. */
+async function startWeb(name: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const port = await freePort();
+  const child = startNode(`web:${name}`, 'web/server.ts', { PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'fatal', ...env });
+  others.push(child);
+  const base = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${base}/healthz`, 60_000, child);
+  return base;
+}
+
+async function timedGet(url: string): Promise<{ status: number; body: string; ms: number }> {
+  const started = Date.now();
+  const res = await fetch(url, { signal: AbortSignal.timeout(15_000) });
+  const body = await res.text();
+  return { status: res.status, body, ms: Date.now() - started };
+}
+
+test('with Temporal up: /healthz and /readyz answer 200', async () => {
+  expect(await timedGet(`${stack.base}/healthz`)).toMatchObject({ status: 200, body: 'ok' });
+  const ready = await timedGet(`${stack.base}/readyz`);
+  expect(ready).toMatchObject({ status: 200, body: 'ready\n' });
+});
+
+test('with no Temporal: /healthz still 200, /readyz 503 naming the address, within a few seconds', async () => {
+  const base = await startWeb('no-temporal', { TEMPORAL_ADDRESS: '127.0.0.1:1' });
+  expect(await timedGet(`${base}/healthz`)).toMatchObject({ status: 200 });
+  const ready = await timedGet(`${base}/readyz`);
+  expect(ready).toMatchObject({ status: 503, body: 'Temporal is not reachable at 127.0.0.1:1\n' });
+  expect(ready.ms).toBeLessThan(5_000);
+});
+
+test('with a namespace Temporal does not have: /readyz 503 naming it', async () => {
+  const base = await startWeb('no-namespace', { TEMPORAL_ADDRESS: sharedServer().address, TEMPORAL_NAMESPACE: 'no-such-namespace' });
+  const ready = await timedGet(`${base}/readyz`);
+  expect(ready).toMatchObject({ status: 503, body: `Temporal at ${sharedServer().address} has no namespace no-such-namespace\n` });
+});
+
+test('/metrics has request durations by route (run ids folded) and the workflow-start counter', async () => {
+  const workflowId = await startRunViaForm(stack.base);
+  // Whole responses: a request is recorded when its response has finished.
+  expect(await timedGet(`${stack.base}/runs/${workflowId}`)).toMatchObject({ status: 200 });
+  expect(await timedGet(`${stack.base}/readyz`)).toMatchObject({ status: 200 });
+  expect(await timedGet(`${stack.base}/no-such-page-${Date.now()}`)).toMatchObject({ status: 404 });
+  const text = await (await fetch(`${stack.base}/metrics`)).text();
+  const count = (labels: string) => new RegExp(`^buildstory_http_request_duration_seconds_count\\{${labels}\\} [1-9]`, 'm');
+  expect(text).toMatch(count('method="GET",route="/runs/task-:id",status="200"'));
+  expect(text).toMatch(count('method="GET",route="/readyz",status="200"'));
+  expect(text).toMatch(count('method="GET",route="\\(unmatched\\)",status="404"'));
+  expect(text).not.toContain(workflowId);
+  expect(text).not.toContain('no-such-page');
+  expect(text).toMatch(/^buildstory_workflow_starts_total \d+$/m);
+});
