@@ -44,6 +44,10 @@ const EnvSchema = z.object({
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
   PORT: integer(3000, 0, 65_535),
+  /** Task submissions one client may make per minute; 0 turns the limit off. */
+  SUBMIT_RATE_LIMIT_PER_MINUTE: integer(30, 0, 100_000),
+  /** Express's `trust proxy`: set it when a proxy in front sets X-Forwarded-For (e.g. 1, or loopback). */
+  TRUST_PROXY: optionalString,
   HOST: z.preprocess(blankToUndefined, z.string().min(1).default('0.0.0.0')),
   /** The worker's /healthz, /readyz and /metrics; 0 turns them off. */
   WORKER_HEALTH_PORT: integer(9464, 0, 65_535),
@@ -101,7 +105,7 @@ export interface Config {
   temporal: TemporalConfig;
   llm: LlmConfig;
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
-  web: { port: number; host: string };
+  web: { port: number; host: string; submitRateLimitPerMinute: number; trustProxy: string | undefined };
   /** The worker's health server listens on HOST too; port 0 means none. */
   worker: { healthPort: number; healthHost: string };
 }
@@ -196,7 +200,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     llm,
     logLevel: e.LOG_LEVEL,
-    web: { port: e.PORT, host: e.HOST },
+    web: { port: e.PORT, host: e.HOST, submitRateLimitPerMinute: e.SUBMIT_RATE_LIMIT_PER_MINUTE, trustProxy: e.TRUST_PROXY },
     worker: { healthPort: e.WORKER_HEALTH_PORT, healthHost: e.HOST },
   };
 }

@@ -65,7 +65,16 @@ async function main() {
   // Vite fingerprints everything under /assets, so it can be cached for good.
   app.use('/assets', express.static(path.join(CLIENT_DIR, 'assets'), { immutable: true, maxAge: '1y' }));
   app.use(express.static(CLIENT_DIR, { maxAge: '1h' }));
-  app.all('*', createRequestHandler({ build, mode: process.env.NODE_ENV }));
+  if (config.web.trustProxy) app.set('trust proxy', /^\d+$/.test(config.web.trustProxy) ? Number(config.web.trustProxy) : config.web.trustProxy);
+  app.all(
+    '*',
+    createRequestHandler({
+      build,
+      mode: process.env.NODE_ENV,
+      // Who is asking, for the submission rate limit: the socket's address, or the proxy's word for it.
+      getLoadContext: (req) => ({ clientIp: req.ip ?? req.socket.remoteAddress ?? 'unknown' }),
+    }),
+  );
 
   const { host, port } = config.web;
   const server = app.listen(port, host, () => {

@@ -23,7 +23,13 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function startStack(options: { name: string; model?: 'test-llm' | 'offline'; chunkDelayMs?: number }): Promise<Stack> {
+export async function startStack(options: {
+  name: string;
+  model?: 'test-llm' | 'offline';
+  chunkDelayMs?: number;
+  /** Extra settings for the web process. */
+  webEnv?: Record<string, string>;
+}): Promise<Stack> {
   const env = await connectTestEnv();
   const llm = await startTestLlmServer({ chunkDelayMs: options.chunkDelayMs ?? 20 });
   const taskQueue = uniqueTaskQueue(options.name);
@@ -55,6 +61,7 @@ export async function startStack(options: { name: string; model?: 'test-llm' | '
     TEMPORAL_TASK_QUEUE: taskQueue,
     TEMPORAL_UI_URL: 'http://localhost:8233',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    ...options.webEnv,
   });
   await startWorker();
   await waitForHttp(`${base}/healthz`, 60_000, web);

@@ -1,9 +1,11 @@
-import { data, redirect, type ActionFunctionArgs, type LoaderFunctionArgs } from '@remix-run/node';
+import { data, redirect, type ActionFunctionArgs, type HeadersFunction, type LoaderFunctionArgs } from '@remix-run/node';
 import { Form, Link, useActionData, useLoaderData, useNavigation } from '@remix-run/react';
 import { useRef } from 'react';
 import { EXAMPLE_TASKS } from '~/components/examples';
 import { RUN_FILTERS, RunList } from '~/components/RunList';
 import { getPublicEnv } from '~/utils/env.server';
+import { workflowStarts } from '~/utils/metrics.server';
+import { submissionRetryAfter } from '~/utils/rate-limit.server';
 import { parseTaskForm } from '~/utils/task-form.server';
 import {
   InvalidCursorError,
@@ -42,11 +44,35 @@ export async function loader({ request }: LoaderFunctionArgs) {
   };
 }
 
-export async function action({ request }: ActionFunctionArgs) {
+/** A document response takes its headers from here: the action's Retry-After must reach the client. */
+export const headers: HeadersFunction = ({ actionHeaders }) => {
+  const headers = new Headers();
+  const retryAfter = actionHeaders.get('Retry-After');
+  if (retryAfter) headers.set('Retry-After', retryAfter);
+  return headers;
+};
+
+/** A task is at most 4,000 characters; a body far past that is refused before it is read. */
+const MAX_FORM_BYTES = 1024 * 1024;
+
+export async function action({ request, context }: ActionFunctionArgs) {
+  if (Number(request.headers.get('Content-Length') ?? 0) > MAX_FORM_BYTES) {
+    throw data('The submission is too large: a task is at most 4,000 characters.', { status: 413 });
+  }
+  const retryAfter = await submissionRetryAfter(context.clientIp);
+  if (retryAfter !== null) {
+    const form = await request.formData();
+    const values = { task: String(form.get('task') ?? ''), token: String(form.get('token') ?? '') };
+    return data(
+      { values, fieldErrors: {}, formError: `Too many tasks from your address in the last minute: try again in ${retryAfter} s.` },
+      { status: 429, headers: { 'Retry-After': String(retryAfter) } },
+    );
+  }
   const form = parseTaskForm(await request.formData());
   if (!form.ok) return data({ values: form.values, fieldErrors: form.fieldErrors, formError: null }, { status: 400 });
   try {
     const { workflowId } = await startRun(form.token, form.task);
+    workflowStarts.inc();
     return redirect(`/runs/${workflowId}`);
   } catch (err) {
     if (!(err instanceof TemporalUnreachableError)) throw err;
