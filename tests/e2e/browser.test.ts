@@ -164,3 +164,26 @@ test('script in the task and in model output never runs in the browser', async (
   expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
   expect(await page.getByText('<script>window.__pwned = 1</script>', { exact: false }).count()).toBeGreaterThan(0);
 });
+
+test('security headers are set and the pages run under the Content-Security-Policy without violations', async () => {
+  const violations: string[] = [];
+  page.on('console', (message) => {
+    if (/Content.Security.Policy|Refused to/i.test(message.text())) violations.push(message.text());
+  });
+  const response = await page.goto(`${stack.base}/`);
+  const headers = response!.headers();
+  const csp = headers['content-security-policy'];
+  expect(csp).toMatch(/script-src 'self' 'nonce-[A-Za-z0-9+/=]{16,}'/);
+  expect(csp).toContain("frame-ancestors 'none'");
+  expect(headers['x-content-type-options']).toBe('nosniff');
+  expect(headers['x-frame-options']).toBe('SAMEORIGIN');
+  expect(headers['x-powered-by']).toBeUndefined();
+  // A fresh nonce per response.
+  const again = (await (await fetch(`${stack.base}/`)).headers.get('content-security-policy')) ?? '';
+  expect(again).not.toBe(csp);
+  // The live page works under the policy: hydration, the event stream, the result.
+  stack.llm.program({ kind: 'step', delayMs: 20, times: Infinity });
+  await submitTask('Create a hello world python function');
+  await page.getByText('Completed', { exact: true }).waitFor({ timeout: 60_000 });
+  expect(violations).toEqual([]);
+});

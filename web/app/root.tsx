@@ -10,6 +10,7 @@ import {
   useRouteError,
 } from '@remix-run/react';
 import type { ReactNode } from 'react';
+import { useNonce } from '~/components/nonce';
 import stylesheet from '~/tailwind.css?url';
 
 /** A small inline icon, so browsers do not ask for /favicon.ico. */
@@ -27,6 +28,7 @@ export const meta: MetaFunction = () => [
 ];
 
 export function Layout({ children }: { children: ReactNode }) {
+  const nonce = useNonce();
   return (
     <html lang="en" className="dark">
       <head>
@@ -45,8 +47,8 @@ export function Layout({ children }: { children: ReactNode }) {
           </div>
         </header>
         <main className="mx-auto max-w-4xl px-4 py-8">{children}</main>
-        <ScrollRestoration />
-        <Scripts />
+        <ScrollRestoration nonce={nonce} />
+        <Scripts nonce={nonce} />
       </body>
     </html>
   );
