@@ -56,7 +56,7 @@ describe('defaults', () => {
     expect(config.temporal.connectionOptions.tls).toBeUndefined();
     expect(config.temporal.connectionOptions.apiKey).toBeUndefined();
     expect(config.temporal.describe).toBe('localhost:7233 namespace=default (plaintext)');
-    expect(config.web).toEqual({ port: 3000, host: '0.0.0.0' });
+    expect(config.web).toMatchObject({ port: 3000, host: '0.0.0.0', submitRateLimitPerMinute: 30, trustProxy: undefined });
     expect(config.logLevel).toBe('info');
     expect(describeLlm(config.llm)).toContain('offline');
   });
@@ -79,9 +79,11 @@ describe('defaults', () => {
         TEMPORAL_TASK_QUEUE: 'other-queue',
         TEMPORAL_UI_URL: 'http://ui.example:8233///',
         OFFLINE_MODEL_DELAY_MS: '0',
+        SUBMIT_RATE_LIMIT_PER_MINUTE: '5',
+        TRUST_PROXY: 'loopback',
       }),
     );
-    expect(config.web).toEqual({ port: 8080, host: '127.0.0.1' });
+    expect(config.web).toMatchObject({ port: 8080, host: '127.0.0.1', submitRateLimitPerMinute: 5, trustProxy: 'loopback' });
     expect(config.logLevel).toBe('debug');
     expect(config.temporal.taskQueue).toBe('other-queue');
     expect(config.temporal.uiUrl).toBe('http://ui.example:8233');
