@@ -37,14 +37,22 @@ afterEach(async () => {
   await page?.close();
 });
 
-const badge = () => page.locator('header [role="status"]');
+const badge = () => page.locator('article header [role="status"]');
+
+/** Wait for the run page's badge to read exactly `text`. */
+function waitForStatus(text: string, timeout = 60_000) {
+  return badge().filter({ hasText: new RegExp(`^${text}$`) }).waitFor({ timeout });
+}
 
 async function submitTask(task: string): Promise<string> {
   await page.goto(`${stack.base}/`);
   await page.getByLabel('Task', { exact: true }).fill(task);
   await page.getByRole('button', { name: 'Start the run' }).click();
   await page.waitForURL(/\/runs\/task-[0-9a-f-]{36}$/);
-  return new URL(page.url()).pathname.split('/').pop()!;
+  const workflowId = new URL(page.url()).pathname.split('/').pop()!;
+  // The URL can change a moment before the run page renders.
+  await page.getByRole('heading', { name: workflowId }).waitFor();
+  return workflowId;
 }
 
 async function finalSnapshot(workflowId: string): Promise<ProgressSnapshot> {
@@ -69,7 +77,7 @@ test('submit the sample task and watch events and partial output arrive before t
   const partial = (await page.getByTestId('step-0-output').textContent()) ?? '';
   expect(partial.length).toBeGreaterThan(0);
 
-  await page.getByText('Completed', { exact: true }).waitFor({ timeout: 60_000 });
+  await waitForStatus('Completed');
   const final = await finalSnapshot(workflowId);
   // The streamed text became the final text: every sentence of the output is there, once.
   for (const step of final.steps) {
@@ -89,7 +97,7 @@ test('reload mid-run: every event is shown exactly once', async () => {
   const workflowId = await submitTask('Write a haiku about durable execution');
   await page.locator('li[data-seq]', { hasText: 'step.started' }).first().waitFor();
   await page.reload();
-  await page.getByText('Completed', { exact: true }).waitFor({ timeout: 60_000 });
+  await waitForStatus('Completed');
   const seqs = await shownSeqs();
   expect(new Set(seqs).size).toBe(seqs.length);
   expect(seqs).toEqual(nonOutputSeqs(await finalSnapshot(workflowId)));
@@ -100,7 +108,7 @@ test('cancel a running run', async () => {
   const workflowId = await submitTask('A long task to cancel');
   await page.getByTestId('step-0-output').waitFor();
   await page.getByRole('button', { name: 'Cancel' }).click();
-  await page.getByText('Cancelled', { exact: true }).first().waitFor({ timeout: 30_000 });
+  await waitForStatus('Cancelled', 30_000);
   const { status } = await stack.env.client.workflow.getHandle(workflowId).describe();
   expect(status.name).toBe('CANCELLED');
   expect(await page.getByRole('button', { name: /Resume from the cancelled step|Retry from the failed step/ }).count()).toBe(1);
@@ -109,12 +117,12 @@ test('cancel a running run', async () => {
 test('a step that fails for good, then "Retry from the failed step" completes without re-running earlier steps', async () => {
   stack.llm.program({ kind: 'step', stepIndex: 1, status: 401 });
   const workflowId = await submitTask('Create a hello world python function');
-  await page.getByText('Failed', { exact: true }).first().waitFor({ timeout: 30_000 });
+  await waitForStatus('Failed', 30_000);
   await page.getByText(/API key/).first().waitFor();
   expect([stepCalls(0), stepCalls(1), stepCalls(2)]).toEqual([1, 1, 0]);
 
   await page.getByRole('button', { name: 'Retry from the failed step' }).click();
-  await page.getByText('Completed', { exact: true }).waitFor({ timeout: 60_000 });
+  await waitForStatus('Completed');
   // Planning and step 1 ran once; step 2 ran again once; step 3 once.
   expect(stack.llm.calls.filter((c) => c.kind === 'plan')).toHaveLength(1);
   expect([stepCalls(0), stepCalls(1), stepCalls(2)]).toEqual([1, 2, 1]);
@@ -133,7 +141,7 @@ test('a reset made with the Temporal CLI is followed by the open run page', asyn
     'workflow', 'reset', '--address', sharedServer().address, '--workflow-id', workflowId,
     '--type', 'FirstWorkflowTask', '--reason', 'browser test', '--yes',
   ]);
-  await page.getByText('Completed', { exact: true }).waitFor({ timeout: 60_000 });
+  await waitForStatus('Completed');
   const { runId: latest } = await handle.describe();
   expect(latest).not.toBe(firstRun);
   // The page shows the new run: its story starts again, and the Temporal UI link names it.
@@ -157,10 +165,10 @@ test('script in the task and in model output never runs in the browser', async (
   const script = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">';
   stack.llm.program({ kind: 'step', content: `Markup: ${script}`, times: Infinity });
   const workflowId = await submitTask(`Explain ${script}`);
-  await page.getByText('Completed', { exact: true }).waitFor({ timeout: 60_000 });
+  await waitForStatus('Completed');
   await finalSnapshot(workflowId);
   await page.reload();
-  await page.getByText('Completed', { exact: true }).waitFor();
+  await waitForStatus('Completed');
   expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
   expect(await page.getByText('<script>window.__pwned = 1</script>', { exact: false }).count()).toBeGreaterThan(0);
 });
@@ -184,6 +192,6 @@ test('security headers are set and the pages run under the Content-Security-Poli
   // The live page works under the policy: hydration, the event stream, the result.
   stack.llm.program({ kind: 'step', delayMs: 20, times: Infinity });
   await submitTask('Create a hello world python function');
-  await page.getByText('Completed', { exact: true }).waitFor({ timeout: 60_000 });
+  await waitForStatus('Completed');
   expect(violations).toEqual([]);
 });
