@@ -1,0 +1,51 @@
+/**
+ * `npm run test:faults -- --runs 50 --seed 1234 [--concurrency 8] [--keep]`: the fault harness
+ * (faults/harness.ts) against the real parts as separate processes. Prints the seed first and a
+ * table at the end; exits non-zero when a run is lost or ends in the wrong state, an event is
+ * lost or duplicated, or a completed step was executed again.
+ */
+import { runFaultHarness, formatReport } from '../faults/harness';
+import { ensureWebBuild } from './processes';
+
+const log = (line: string) => process.stderr.write(`[faults] ${line}\n`);
+
+function parseArgs(argv: string[]): { runs: number; seed: number; concurrency?: number; keepDir: boolean } {
+  const out: { runs: number; seed: number; concurrency?: number; keepDir: boolean } = {
+    runs: 50,
+    seed: Math.floor(Math.random() * 1_000_000),
+    keepDir: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split('=', 2);
+    const value = () => {
+      const text = inline ?? argv[++i];
+      const number = Number(text);
+      if (!Number.isInteger(number) || number < 0) throw new Error(`${flag} wants a whole number, got ${text}`);
+      return number;
+    };
+    if (flag === '--runs') out.runs = Math.max(1, value());
+    else if (flag === '--seed') out.seed = value();
+    else if (flag === '--concurrency') out.concurrency = Math.max(1, value());
+    else if (flag === '--keep') out.keepDir = true;
+    else throw new Error(`unknown argument ${argv[i]} (use --runs N --seed N [--concurrency N] [--keep])`);
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  // Printed first, so a run that hangs or is interrupted can still be reproduced.
+  log(`seed ${args.seed} (rerun with --seed ${args.seed} --runs ${args.runs})`);
+  ensureWebBuild(log);
+  // Ctrl-C: the harness's exit hook kills every process it started.
+  process.once('SIGINT', () => process.exit(130));
+  process.once('SIGTERM', () => process.exit(143));
+  const result = await runFaultHarness({ ...args, log });
+  process.stdout.write(formatReport(result));
+  process.exit(result.ok ? 0 : 1);
+}
+
+main().catch((err: Error) => {
+  log(err.stack ?? err.message);
+  process.exit(1);
+});
