@@ -882,7 +882,8 @@ async function startStack(
     'web',
     'web/server.ts',
     join(dir, 'web.log'),
-    async () => ({ ...common(), PORT: String(webPort), NODE_ENV: 'production', LOG_LEVEL: 'info' }),
+    // The harness is one client submitting many runs: the per-client submission limit is not under test here.
+    async () => ({ ...common(), PORT: String(webPort), NODE_ENV: 'production', LOG_LEVEL: 'info', SUBMIT_RATE_LIMIT_PER_MINUTE: '0' }),
     (part) => waitForHttp(`${webBase}/healthz`, 60_000, part.child ?? undefined),
     restartOnUnexpectedExit,
   );
