@@ -31,6 +31,7 @@ COPY package.json tsconfig.json ./
 # The worker bundles workflows/ at start, so it needs their sources and everything they import.
 FROM runtime AS worker
 COPY config ./config
+COPY codec ./codec
 COPY workflows ./workflows
 COPY activities ./activities
 COPY worker ./worker

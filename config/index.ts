@@ -9,7 +9,11 @@ import { existsSync } from 'node:fs';
 import { loadClientConfigProfile, toClientOptions, type ClientConfigProfile } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { z } from 'zod';
+import type { EncryptionKeys } from '../codec';
 import { DEFAULT_TASK_QUEUE } from '../workflows/shared';
+import { AuthConfigError, parseAuth, type AuthConfig } from './auth';
+
+export { OWNER_SEARCH_ATTRIBUTE, SHARED_USER, type AuthConfig } from './auth';
 
 export type Env = Record<string, string | undefined>;
 
@@ -51,6 +55,16 @@ const EnvSchema = z.object({
   HOST: z.preprocess(blankToUndefined, z.string().min(1).default('0.0.0.0')),
   /** The worker's /healthz, /readyz and /metrics; 0 turns them off. */
   WORKER_HEALTH_PORT: integer(9464, 0, 65_535),
+  /** Access control: `user:password,...` or one shared password; unset, the web app is open (see config/auth.ts). */
+  BUILDSTORY_AUTH_PASSWORDS: optionalString,
+  /** Signs the session cookie; required with BUILDSTORY_AUTH_PASSWORDS, 32 characters or more. */
+  BUILDSTORY_SESSION_SECRET: optionalString,
+  /** `always` marks the session cookie Secure on every response; `auto` only on https requests. */
+  BUILDSTORY_SECURE_COOKIE: z.preprocess(blankToUndefined, z.enum(['auto', 'always']).default('auto')),
+  /** Payload encryption: `keyId:base64key,...` (32-byte keys); unset, payloads are not encrypted. */
+  BUILDSTORY_ENCRYPTION_KEYS: optionalString,
+  /** The key that encrypts new payloads; the first listed by default. */
+  BUILDSTORY_ENCRYPTION_KEY_ID: optionalString,
 });
 
 /** What @temporalio/envconfig reads for the connection (see loadTemporalProfile). */
@@ -108,13 +122,17 @@ export interface Config {
   web: { port: number; host: string; submitRateLimitPerMinute: number; trustProxy: string | undefined };
   /** The worker's health server listens on HOST too; port 0 means none. */
   worker: { healthPort: number; healthHost: string };
+  /** Access control of the web app; null: off (everyone sees and does everything). */
+  auth: AuthConfig | null;
+  /** Payload encryption keys (worker, web client, codec endpoint); null: payloads are not encrypted. */
+  encryption: EncryptionKeys | null;
 }
 
 function firstIssue(error: z.ZodError, env: Env): string {
   const issue = error.issues[0];
   const name = String(issue.path[0] ?? 'configuration');
   const got = env[name];
-  const shown = got === undefined ? '' : ` (got ${JSON.stringify(name.endsWith('_KEY') ? '***' : got)})`;
+  const shown = got === undefined ? '' : ` (got ${JSON.stringify(/_KEYS?$/.test(name) ? '***' : got)})`;
   // zod quotes a bad enum value raw: keep the message on one line even if the value has newlines.
   return `Invalid configuration: ${name}: ${issue.message.replace(/\s*\n\s*/g, ' ')}${shown}`;
 }
@@ -158,6 +176,47 @@ function checkTemporalProfile(profile: ClientConfigProfile): void {
   }
 }
 
+const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
+
+/**
+ * BUILDSTORY_ENCRYPTION_KEYS (`keyId:base64key,...`) and BUILDSTORY_ENCRYPTION_KEY_ID. Messages name
+ * the entry by position and key id, never by its key.
+ */
+function parseEncryption(keysSetting: string | undefined, keyIdSetting: string | undefined): EncryptionKeys | null {
+  const bad = (reason: string) => new ConfigError(`Invalid configuration: BUILDSTORY_ENCRYPTION_KEYS: ${reason}`);
+  if (keysSetting === undefined) {
+    if (keyIdSetting !== undefined) {
+      throw new ConfigError('Invalid configuration: BUILDSTORY_ENCRYPTION_KEY_ID is set but BUILDSTORY_ENCRYPTION_KEYS is not');
+    }
+    return null;
+  }
+  const keys = new Map<string, Buffer>();
+  const entries = keysSetting.split(',').map((entry) => entry.trim());
+  entries.forEach((entry, index) => {
+    const position = `entry ${index + 1}`;
+    if (entry === '') throw bad(`${position} is empty (expected keyId:base64key, comma-separated)`);
+    const colon = entry.indexOf(':');
+    if (colon < 0) throw bad(`${position} must be keyId:base64key`);
+    const id = entry.slice(0, colon).trim();
+    const encoded = entry.slice(colon + 1).trim();
+    if (!KEY_ID.test(id)) throw bad(`${position}: the key id must be 1-64 letters, digits, '.', '_' or '-'`);
+    if (keys.has(id)) throw bad(`key id "${id}" is listed twice`);
+    const key = BASE64.test(encoded) ? Buffer.from(encoded, 'base64') : null;
+    if (!key || key.length !== 32) {
+      throw bad(`the key of "${id}" must be 32 bytes in base64 (openssl rand -base64 32)${key ? `, not ${key.length} bytes` : ''}`);
+    }
+    keys.set(id, key);
+  });
+  const currentKeyId = keyIdSetting ?? entries[0].slice(0, entries[0].indexOf(':')).trim();
+  if (!keys.has(currentKeyId)) {
+    throw new ConfigError(
+      `Invalid configuration: BUILDSTORY_ENCRYPTION_KEY_ID: no key with id ${JSON.stringify(currentKeyId)} in BUILDSTORY_ENCRYPTION_KEYS`,
+    );
+  }
+  return { keys, currentKeyId };
+}
+
 /** Load and validate the whole configuration; throws ConfigError with one line naming the bad setting. */
 export function loadConfig(env: Env = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
@@ -176,6 +235,16 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`Invalid configuration: Temporal TLS: ${(err as Error).message}`);
   }
   const security = profile.apiKey ? 'API key' : profile.tls && !profile.tls.disabled ? 'TLS' : 'plaintext';
+
+  const encryption = parseEncryption(e.BUILDSTORY_ENCRYPTION_KEYS, e.BUILDSTORY_ENCRYPTION_KEY_ID?.trim());
+
+  let auth: AuthConfig | null;
+  try {
+    auth = parseAuth({ passwords: e.BUILDSTORY_AUTH_PASSWORDS, sessionSecret: e.BUILDSTORY_SESSION_SECRET, secureCookie: e.BUILDSTORY_SECURE_COOKIE });
+  } catch (err) {
+    if (err instanceof AuthConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
 
   const llm: LlmConfig = e.OPENAI_API_KEY
     ? {
@@ -202,6 +271,8 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: e.LOG_LEVEL,
     web: { port: e.PORT, host: e.HOST, submitRateLimitPerMinute: e.SUBMIT_RATE_LIMIT_PER_MINUTE, trustProxy: e.TRUST_PROXY },
     worker: { healthPort: e.WORKER_HEALTH_PORT, healthHost: e.HOST },
+    auth,
+    encryption,
   };
 }
 

@@ -4,7 +4,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { ensureWebBuild, startNode, stopChild, waitForHttp } from './processes';
-import { ensureTemporalCli, startDevServer, waitForTemporal, type DevServer } from './temporal';
+import { OWNER_SEARCH_ATTRIBUTE } from '../config/auth';
+import { createSearchAttributes, ensureTemporalCli, startDevServer, waitForTemporal, type DevServer } from './temporal';
 
 const log = (line: string) => process.stdout.write(`[start] ${line}\n`);
 
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
   const temporalPort = Number(process.env.TEMPORAL_PORT ?? 7233);
   const uiPort = Number(process.env.TEMPORAL_UI_PORT ?? 8233);
   const remote = process.env.TEMPORAL_ADDRESS;
+  const encrypted = Boolean(process.env.BUILDSTORY_ENCRYPTION_KEYS?.trim());
 
   let address = remote ?? `127.0.0.1:${temporalPort}`;
   let uiUrl = process.env.TEMPORAL_UI_URL ?? `http://localhost:${uiPort}`;
@@ -38,6 +40,13 @@ async function main(): Promise<void> {
 
   if (remote) {
     log(`using the Temporal server at ${remote} (TEMPORAL_ADDRESS)`);
+    if (process.env.BUILDSTORY_AUTH_PASSWORDS?.trim()) {
+      const namespace = process.env.TEMPORAL_NAMESPACE || 'default';
+      log(
+        `access control needs the search attribute ${OWNER_SEARCH_ATTRIBUTE} on that namespace; create it once with ` +
+          `temporal operator search-attribute create --name ${OWNER_SEARCH_ATTRIBUTE} --type Keyword --namespace ${namespace} --address ${remote}`,
+      );
+    }
   } else {
     const running = await waitForTemporal(cli, address, 'default', 1_000).then(
       () => true,
@@ -45,6 +54,7 @@ async function main(): Promise<void> {
     );
     if (running) {
       log(`a Temporal server already answers at ${address}; using it`);
+      await createSearchAttributes(cli, address, 'default');
     } else {
       log(`starting the Temporal dev server on ${address} (data in .data/temporal.db)...`);
       server = await startDevServer({
@@ -53,6 +63,8 @@ async function main(): Promise<void> {
         uiPort,
         dbFile: process.env.TEMPORAL_DB_FILE ?? '.data/temporal.db',
         retentionDays: Number(process.env.TEMPORAL_RETENTION_DAYS ?? 30),
+        // With encryption on, the UI shows ciphertext unless it decodes through the web app's codec endpoint.
+        extraArgs: encrypted ? ['--ui-codec-endpoint', `http://localhost:${port}/codec`] : [],
       });
       uiUrl = server.uiUrl ?? uiUrl;
       server.process.once('exit', (code) => {
@@ -63,6 +75,8 @@ async function main(): Promise<void> {
       });
     }
   }
+
+  if (encrypted && !server) log(`encryption is on: point that server's Temporal UI at http://localhost:${port}/codec to read payloads`);
 
   const env = { TEMPORAL_ADDRESS: address, TEMPORAL_UI_URL: uiUrl, PORT: String(port) };
   for (const [name, script] of [
@@ -89,6 +103,7 @@ async function main(): Promise<void> {
       `  Temporal UI:  ${uiUrl}`,
       `  Temporal:     ${address}`,
       `  Model:        ${model}`,
+      ...(encrypted ? [`  Encryption:   on (the Temporal UI decodes through http://localhost:${port}/codec)`] : []),
       '  Ctrl-C stops everything.',
       '',
     ].join('\n') + '\n',

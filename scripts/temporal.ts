@@ -1,6 +1,7 @@
 /**
  * The Temporal CLI dev server: install the CLI once per user (cached by version), start it with
- * SQLite persistence, wait until it answers, raise the namespace retention, stop it cleanly.
+ * SQLite persistence, wait until it answers, raise the namespace retention, create our search
+ * attribute, stop it cleanly.
  *
  *   tsx scripts/temporal.ts install   # install the CLI if missing, print its path
  *   tsx scripts/temporal.ts start     # run the dev server in the foreground until Ctrl-C
@@ -12,6 +13,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { OWNER_SEARCH_ATTRIBUTE } from '../config/auth';
 
 const run = promisify(execFile);
 
@@ -152,6 +154,8 @@ export interface DevServerOptions {
   log?: Log;
   /** Extra flags, e.g. `--ui-codec-endpoint`. */
   extraArgs?: string[];
+  /** Create the search attributes the web app uses (BuildstoryOwner); default true. */
+  searchAttributes?: boolean;
 }
 
 export interface DevServer {
@@ -187,6 +191,24 @@ export async function setRetention(cliPath: string, address: string, namespace: 
   await cli(cliPath, ['operator', 'namespace', 'update', '--address', address, '--retention', `${days * 24}h`, '--namespace', namespace]);
 }
 
+/**
+ * Create the Keyword search attribute that records a run's owner (access control). The dev
+ * server's `--search-attribute` flag only applies when it creates a namespace, so an existing
+ * database needs this. Idempotent: the server accepts it again with the same type, and an
+ * "already exists" from other servers is fine too; a different type is an error.
+ */
+export async function createSearchAttributes(cliPath: string, address: string, namespace: string): Promise<void> {
+  const args = ['operator', 'search-attribute', 'create', '--address', address, '--namespace', namespace];
+  try {
+    await cli(cliPath, [...args, '--name', OWNER_SEARCH_ATTRIBUTE, '--type', 'Keyword']);
+  } catch (err) {
+    const output = `${(err as { stderr?: string }).stderr ?? ''} ${(err as Error).message}`;
+    if (/already exists/i.test(output) && !/different type/i.test(output)) return;
+    const reason = output.split('\n').map((line) => line.trim()).find((line) => /error/i.test(line)) ?? (err as Error).message;
+    throw new Error(`cannot create the search attribute ${OWNER_SEARCH_ATTRIBUTE} on ${namespace} at ${address}: ${reason}`);
+  }
+}
+
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const log = options.log ?? defaultLog;
   const port = options.port ?? 7233;
@@ -216,6 +238,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   try {
     await waitForTemporal(options.cli, address, namespace, 60_000, child);
     if (options.retentionDays) await setRetention(options.cli, address, namespace, options.retentionDays);
+    if (options.searchAttributes ?? true) await createSearchAttributes(options.cli, address, namespace);
   } catch (err) {
     await stop();
     throw new Error(`${(err as Error).message} (server log: ${logFile})`);

@@ -61,6 +61,9 @@ async function main() {
       },
       // The app may be served over plain HTTP locally: HSTS is the proxy's business in production.
       strictTransportSecurity: false,
+      // helmet's default (no-referrer) makes browsers send `Origin: null` on plain form posts, which
+      // Remix's own origin check then refuses: same-origin keeps the forms working without JavaScript.
+      referrerPolicy: { policy: 'same-origin' },
     }),
   );
   // Set by the build's metrics module, which the build loads with its routes.

@@ -7,6 +7,7 @@ import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker } 
 import pino from 'pino';
 import { ConfigError, describeLlm, loadConfig } from '../config';
 import { createProvider } from '../activities/llm';
+import { encryptionDataConverter } from '../codec';
 import { freeLoopbackPort, startHealthServer, workerMetrics } from './health';
 import { createBuildstoryWorker } from './worker';
 
@@ -51,6 +52,8 @@ async function main(): Promise<void> {
   logger.info({ llm: describeLlm(config.llm), offline: provider.model.offline }, 'model');
   if (provider.model.offline) logger.warn('using the offline model: set OPENAI_API_KEY to use a real one');
 
+  // Key ids only: the keys themselves never reach a log.
+  if (config.encryption) logger.info({ keyId: config.encryption.currentKeyId, keyIds: [...config.encryption.keys.keys()] }, 'payload encryption on');
   logger.info({ temporal: config.temporal.describe }, 'connecting to Temporal');
   const connection = await NativeConnection.connect(config.temporal.connectionOptions);
   worker = await createBuildstoryWorker({
@@ -59,6 +62,7 @@ async function main(): Promise<void> {
     taskQueue: config.temporal.taskQueue,
     provider,
     logger,
+    dataConverter: encryptionDataConverter(config.encryption),
   });
   logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker running');
   // Worker.run() installs SIGINT/SIGTERM handlers (Runtime's shutdownSignals) that drain and stop it.

@@ -19,6 +19,8 @@ export interface BuildstoryWorkerOptions {
   /** How long running activities may take to finish on shutdown. */
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
   identity?: string;
+  /** Payload codecs (encryption: see codec/); the same the web app's client uses. */
+  dataConverter?: WorkerOptions['dataConverter'];
 }
 
 export async function createBuildstoryWorker(options: BuildstoryWorkerOptions): Promise<Worker> {
@@ -28,6 +30,7 @@ export async function createBuildstoryWorker(options: BuildstoryWorkerOptions): 
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...(options.identity ? { identity: options.identity } : {}),
+    ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath: require.resolve('../workflows') }),

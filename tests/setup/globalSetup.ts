@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { ensureTemporalCli, TEMPORAL_CLI_VERSION } from '../../scripts/temporal';
+import { createSearchAttributes, ensureTemporalCli, TEMPORAL_CLI_VERSION } from '../../scripts/temporal';
 
 declare global {
   // eslint-disable-next-line no-var
@@ -24,6 +24,8 @@ export default async function globalSetup(): Promise<void> {
     },
   });
   globalThis.__BUILDSTORY_TEST_ENV__ = env;
+  // As `npm start` does: the web app records run owners in it when access control is on.
+  await createSearchAttributes(cli, env.address, env.namespace ?? 'default');
 
   const { code } = await bundleWorkflowCode({
     workflowsPath: require.resolve('../../workflows'),

@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { OfflineProvider } from '../../activities/llm/offline';
+import { encryptionDataConverter, type EncryptionKeys } from '../../codec';
 import { OpenAiProvider } from '../../activities/llm/openai';
 import { startNode, stopChild, waitForHttp } from '../../scripts/processes';
 import { freePort } from '../../scripts/temporal';
@@ -29,6 +30,8 @@ export async function startStack(options: {
   chunkDelayMs?: number;
   /** Extra settings for the web process. */
   webEnv?: Record<string, string>;
+  /** Payload encryption for the worker and (as BUILDSTORY_ENCRYPTION_KEYS) the web process. */
+  encryption?: EncryptionKeys;
 }): Promise<Stack> {
   const env = await connectTestEnv();
   const llm = await startTestLlmServer({ chunkDelayMs: options.chunkDelayMs ?? 20 });
@@ -41,7 +44,7 @@ export async function startStack(options: {
   let worker: { instance: Worker; running: Promise<void> } | null = null;
   const startWorker = async () => {
     if (worker) return;
-    const instance = await createTestWorker(env, taskQueue, provider);
+    const instance = await createTestWorker(env, taskQueue, provider, encryptionDataConverter(options.encryption ?? null));
     worker = { instance, running: instance.run() };
   };
   const stopWorker = async () => {
@@ -61,6 +64,7 @@ export async function startStack(options: {
     TEMPORAL_TASK_QUEUE: taskQueue,
     TEMPORAL_UI_URL: 'http://localhost:8233',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    ...(options.encryption ? encryptionEnv(options.encryption) : {}),
     ...options.webEnv,
   });
   await startWorker();
@@ -79,6 +83,14 @@ export async function startStack(options: {
       await llm.close();
       await env.teardown();
     },
+  };
+}
+
+/** BUILDSTORY_ENCRYPTION_KEYS and BUILDSTORY_ENCRYPTION_KEY_ID for these keys. */
+export function encryptionEnv({ keys, currentKeyId }: EncryptionKeys): Record<string, string> {
+  return {
+    BUILDSTORY_ENCRYPTION_KEYS: [...keys].map(([id, key]) => `${id}:${key.toString('base64')}`).join(','),
+    BUILDSTORY_ENCRYPTION_KEY_ID: currentKeyId,
   };
 }
 

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import pino from 'pino';
+import type { DataConverter } from '@temporalio/common';
 import type { LlmProvider } from '../../activities/llm/provider';
 import { createBuildstoryWorker } from '../../worker/worker';
 
@@ -31,8 +32,14 @@ export function uniqueTaskQueue(name: string): string {
   return `test-${name}-${randomUUID()}`;
 }
 
-export async function createTestWorker(env: TestWorkflowEnvironment, taskQueue: string, provider: LlmProvider): Promise<Worker> {
+export async function createTestWorker(
+  env: TestWorkflowEnvironment,
+  taskQueue: string,
+  provider: LlmProvider,
+  dataConverter?: DataConverter,
+): Promise<Worker> {
   return createBuildstoryWorker({
+    dataConverter,
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue,

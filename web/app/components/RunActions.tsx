@@ -27,16 +27,19 @@ const DANGER = `${BUTTON} border border-red-700 text-red-200 hover:bg-red-950 fo
  * page's action; every button is disabled while one is being submitted. Shows the action's error.
  *
  * `runAgainToken` (a fresh UUID from the loader) names the new run, so submitting "Run again"
- * twice without JavaScript still starts one run.
+ * twice without JavaScript still starts one run. `csrf` is the session's CSRF token (access
+ * control on), sent back as the hidden `csrf` field.
  */
 export function RunActions({
   status,
   waitingForWorker = false,
   runAgainToken,
+  csrf = null,
 }: {
   status: RunStatus;
   waitingForWorker?: boolean;
   runAgainToken?: string;
+  csrf?: string | null;
 }) {
   const navigation = useNavigation();
   const actionData = useActionData();
@@ -52,6 +55,7 @@ export function RunActions({
   return (
     <Form method="post" aria-label="Run actions" className="space-y-2">
       {runAgainToken ? <input type="hidden" name="token" value={runAgainToken} /> : null}
+      {csrf ? <input type="hidden" name="csrf" value={csrf} /> : null}
       <div className="flex flex-wrap items-center gap-2">
         {canRetry ? (
           <button

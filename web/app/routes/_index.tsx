@@ -1,14 +1,17 @@
 import { data, redirect, type ActionFunctionArgs, type HeadersFunction, type LoaderFunctionArgs } from '@remix-run/node';
 import { Form, Link, useActionData, useLoaderData, useNavigation } from '@remix-run/react';
 import { useRef } from 'react';
+import { AccountBar } from '~/components/AccountBar';
 import { EXAMPLE_TASKS } from '~/components/examples';
 import { RUN_FILTERS, RunList } from '~/components/RunList';
+import { CSRF_MESSAGE, csrfValid, requireUser } from '~/utils/auth.server';
 import { getPublicEnv } from '~/utils/env.server';
 import { workflowStarts } from '~/utils/metrics.server';
 import { submissionRetryAfter } from '~/utils/rate-limit.server';
 import { parseTaskForm } from '~/utils/task-form.server';
 import {
   InvalidCursorError,
+  MissingOwnerAttributeError,
   TemporalUnreachableError,
   isRunListStatus,
   listRuns,
@@ -20,6 +23,7 @@ import {
 const TASK_MAX_CHARS = 4_000;
 
 export async function loader({ request }: LoaderFunctionArgs) {
+  const viewer = await requireUser(request);
   const params = new URL(request.url).searchParams;
   // `?example=N` fills the form when JavaScript is off.
   const example = params.get('example');
@@ -30,13 +34,20 @@ export async function loader({ request }: LoaderFunctionArgs) {
   let list;
   let staleCursor = false;
   try {
-    list = await listRuns({ status: status ?? undefined, cursor: cursor ?? undefined });
+    try {
+      list = await listRuns({ owner: viewer.user, status: status ?? undefined, cursor: cursor ?? undefined });
+    } catch (err) {
+      if (!(err instanceof InvalidCursorError)) throw err;
+      staleCursor = true;
+      list = await listRuns({ owner: viewer.user, status: status ?? undefined });
+    }
   } catch (err) {
-    if (!(err instanceof InvalidCursorError)) throw err;
-    staleCursor = true;
-    list = await listRuns({ status: status ?? undefined });
+    if (err instanceof MissingOwnerAttributeError) throw data(err.message, { status: 503 });
+    throw err;
   }
   return {
+    user: viewer.user,
+    csrf: viewer.csrf,
     token: crypto.randomUUID(),
     offlineModel: getPublicEnv().offlineModel,
     example: example !== null && /^\d+$/.test(example) ? (EXAMPLE_TASKS[Number(example)] ?? null) : null,
@@ -56,26 +67,29 @@ export const headers: HeadersFunction = ({ actionHeaders }) => {
 const MAX_FORM_BYTES = 1024 * 1024;
 
 export async function action({ request, context }: ActionFunctionArgs) {
+  const viewer = await requireUser(request);
   if (Number(request.headers.get('Content-Length') ?? 0) > MAX_FORM_BYTES) {
     throw data('The submission is too large: a task is at most 4,000 characters.', { status: 413 });
   }
+  const formData = await request.formData();
+  const values = { task: String(formData.get('task') ?? ''), token: String(formData.get('token') ?? '') };
+  // Before the rate limit: a forged submission must not use up the user's allowance.
+  if (!csrfValid(viewer, formData)) return data({ values, fieldErrors: {}, formError: CSRF_MESSAGE }, { status: 403 });
   const retryAfter = await submissionRetryAfter(context.clientIp);
   if (retryAfter !== null) {
-    const form = await request.formData();
-    const values = { task: String(form.get('task') ?? ''), token: String(form.get('token') ?? '') };
     return data(
       { values, fieldErrors: {}, formError: `Too many tasks from your address in the last minute: try again in ${retryAfter} s.` },
       { status: 429, headers: { 'Retry-After': String(retryAfter) } },
     );
   }
-  const form = parseTaskForm(await request.formData());
+  const form = parseTaskForm(formData);
   if (!form.ok) return data({ values: form.values, fieldErrors: form.fieldErrors, formError: null }, { status: 400 });
   try {
-    const { workflowId } = await startRun(form.token, form.task);
+    const { workflowId } = await startRun(form.token, form.task, viewer.user);
     workflowStarts.inc();
     return redirect(`/runs/${workflowId}`);
   } catch (err) {
-    if (!(err instanceof TemporalUnreachableError)) throw err;
+    if (!(err instanceof TemporalUnreachableError || err instanceof MissingOwnerAttributeError)) throw err;
     return data(
       { values: { task: form.task, token: form.token }, fieldErrors: {}, formError: err.message },
       { status: 503 },
@@ -84,7 +98,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 export default function Home() {
-  const { token, offlineModel, example, runs } = useLoaderData<typeof loader>();
+  const { user, csrf, token, offlineModel, example, runs } = useLoaderData<typeof loader>();
   const actionData = useActionData<typeof action>();
   const navigation = useNavigation();
   const taskRef = useRef<HTMLTextAreaElement>(null);
@@ -103,6 +117,7 @@ export default function Home() {
 
   return (
     <section className="space-y-8">
+      <AccountBar user={user} csrf={csrf} />
       <div className="space-y-2">
         <h1 className="text-3xl font-semibold tracking-tight">What should be built?</h1>
         <p className="text-slate-300">
@@ -118,6 +133,7 @@ export default function Home() {
 
       <Form method="post" className="space-y-4" aria-describedby={actionData?.formError ? 'form-error' : undefined}>
         <input type="hidden" name="token" value={formToken} />
+        {csrf ? <input type="hidden" name="csrf" value={csrf} /> : null}
         {actionData?.formError ? (
           <p id="form-error" role="alert" className="rounded-md border border-red-800 bg-red-950/60 px-4 py-3 text-red-200">
             {actionData.formError}

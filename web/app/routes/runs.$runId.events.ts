@@ -10,9 +10,12 @@
  * A reconnect (Last-Event-ID, or ?run=&after= on the first connect) gets exactly what it missed.
  * After the end, a reconnect gets 204 so the browser stops. While Temporal or the worker is away
  * the stream stays open (a browser's EventSource gives up for good on anything but 200).
+ *
+ * With access control on: 401 without a session, 404 for a run the user did not start.
  */
 import type { LoaderFunctionArgs } from '@remix-run/node';
 import { eventStream } from 'remix-utils/sse/server';
+import { requireApiUser } from '~/utils/auth.server';
 import { log } from '~/utils/log.server';
 import { eventId, parseEventId } from '~/utils/story-view';
 import { RUN_ID_PATTERN } from '~/utils/temporal.server';
@@ -42,6 +45,7 @@ function badRequest(message: string): Response {
 }
 
 export async function loader({ request, params }: LoaderFunctionArgs) {
+  const { user } = await requireApiUser(request);
   const workflowId = params.runId ?? '';
   if (!RUN_ID_PATTERN.test(workflowId)) throw new Response('No run with this id', { status: 404 });
 
@@ -59,7 +63,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
     cursor = { runId: url.searchParams.get('run'), seq: Number(after) };
   }
 
-  const latest = await describeLatestRun(workflowId);
+  const latest = await describeLatestRun(workflowId, user);
   if (latest.kind === 'not-found') throw new Response('No run with this id', { status: 404 });
   // A closed run the client has all of: 204 tells EventSource to stop reconnecting.
   if (latest.kind === 'ok' && latest.closed && cursor.runId === latest.runId && cursor.seq >= latest.lastSeq) {

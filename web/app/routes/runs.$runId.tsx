@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { data, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
 import { Link, isRouteErrorResponse, useLoaderData, useParams, useRevalidator, useRouteError } from '@remix-run/react';
 import { useEffect } from 'react';
+import { AccountBar } from '~/components/AccountBar';
 import { EventList } from '~/components/EventList';
 import { Markdown } from '~/components/Markdown';
 import { RunActions } from '~/components/RunActions';
@@ -9,6 +10,7 @@ import { StatusBadge, type BadgeKind } from '~/components/StatusBadge';
 import { StepList } from '~/components/StepList';
 import { useRevalidateWhile } from '~/components/useRevalidateWhile';
 import { useRunStory, type StreamState } from '~/components/useRunStory';
+import { requireUser } from '~/utils/auth.server';
 import { handleRunAction } from '~/utils/run-actions.server';
 import { emptyView, type StoryView } from '~/utils/story-view';
 import { loadRun, type RunView } from '~/utils/temporal.server';
@@ -16,24 +18,28 @@ import type { RunStatus } from '../../../workflows/shared';
 
 export const meta: MetaFunction = ({ params }) => [{ title: `${params.runId ?? 'Run'} · Buildstory` }];
 
-export async function loader({ params }: LoaderFunctionArgs) {
+export async function loader({ request, params }: LoaderFunctionArgs) {
+  const { user, csrf } = await requireUser(request);
   const workflowId = params.runId ?? '';
-  const view = await loadRun(workflowId);
+  // Someone else's run is "not found" too: the answer does not tell whether the id exists.
+  const view = await loadRun(workflowId, user);
   if (view.kind === 'not-found') throw data('No run with this id', { status: 404 });
-  if (view.kind === 'unreachable') return data({ ...view, workflowId }, { status: 503 });
+  if (view.kind === 'unreachable') return data({ ...view, workflowId, user, csrf }, { status: 503 });
   // A fresh token per render names the run "Run again" starts: a double submit starts one run.
   const runAgainToken = randomUUID();
-  if (!view.snapshot) return { ...view, runAgainToken };
+  if (!view.snapshot) return { ...view, runAgainToken, user, csrf };
   // Output chunks live on in each step's output; the page does not need them twice.
   const events = view.snapshot.events.filter((event) => event.type !== 'step.output');
-  return { ...view, runAgainToken, snapshot: { ...view.snapshot, events } };
+  return { ...view, runAgainToken, user, csrf, snapshot: { ...view.snapshot, events } };
 }
 
 export async function action({ request, params }: ActionFunctionArgs) {
-  return handleRunAction(request, params.runId ?? '');
+  const viewer = await requireUser(request);
+  return handleRunAction(request, params.runId ?? '', viewer);
 }
 
-type OkView = Extract<RunView, { kind: 'ok' }> & { runAgainToken: string };
+type Account = { user: string | null; csrf: string | null };
+type OkView = Extract<RunView, { kind: 'ok' }> & { runAgainToken: string } & Account;
 
 /** The run's status: the live story's once it has one, Temporal's for runs closed without a story. */
 function runStatus(view: OkView, story: StoryView | null): RunStatus {
@@ -67,6 +73,7 @@ export default function RunPage() {
   if (view.kind === 'unreachable') {
     return (
       <article className="space-y-6">
+        <AccountBar user={view.user} csrf={view.csrf} />
         <RunHeader workflowId={view.workflowId} badge="unreachable" />
         <p role="alert" className="rounded-md border border-amber-800 bg-amber-950/60 px-4 py-3 text-amber-100">
           {`Temporal is not reachable at ${view.address}.`} This page keeps retrying; the run is safe in Temporal
@@ -99,6 +106,7 @@ function LiveRun({ view }: { view: OkView }) {
   const hasStory = Boolean(view.snapshot) || story.lastSeq > 0;
   return (
     <article className="space-y-8">
+      <AccountBar user={view.user} csrf={view.csrf} />
       <RunHeader workflowId={view.workflowId} badge={badgeFor(view, status, stream)} offline={story.model?.offline ?? false} />
 
       <section aria-labelledby="task-heading" className="space-y-2">
@@ -114,7 +122,12 @@ function LiveRun({ view }: { view: OkView }) {
         )}
       </section>
 
-      <RunActions status={status} waitingForWorker={stream === 'waiting-for-worker'} runAgainToken={view.runAgainToken} />
+      <RunActions
+        status={status}
+        waitingForWorker={stream === 'waiting-for-worker'}
+        runAgainToken={view.runAgainToken}
+        csrf={view.csrf}
+      />
 
       <StreamNotice stream={open ? stream : 'off'} waitingAtLoad={view.waitingForWorker} />
 

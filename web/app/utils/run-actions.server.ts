@@ -1,10 +1,12 @@
 /**
  * The run page's POST action: cancel, run again, or retry from the failed step. Answers with a
- * redirect, or with `{ intent, error }` and a status: 400 unknown intent, 404 unknown run,
- * 409 the run's state does not allow it, 503 Temporal unreachable.
+ * redirect, or with `{ intent, error }` and a status: 400 unknown intent, 403 missing or wrong
+ * CSRF token (access control on), 404 unknown run (or someone else's), 409 the run's state does
+ * not allow it, 503 Temporal unreachable.
  */
 import { data, redirect } from '@remix-run/node';
 import { RUN_ACTION_INTENTS, type RunActionError, type RunActionIntent } from '~/components/RunActions';
+import { CSRF_MESSAGE, csrfValid, type Viewer } from './auth.server';
 import {
   RunNotFoundError,
   RunStateConflictError,
@@ -20,9 +22,12 @@ function isIntent(value: unknown): value is RunActionIntent {
   return typeof value === 'string' && (RUN_ACTION_INTENTS as readonly string[]).includes(value);
 }
 
-export async function handleRunAction(request: Request, workflowId: string) {
+export async function handleRunAction(request: Request, workflowId: string, viewer: Viewer) {
   const form = await request.formData();
   const intent = form.get('intent');
+  if (!csrfValid(viewer, form)) {
+    return data<RunActionError>({ intent: typeof intent === 'string' ? intent : null, error: CSRF_MESSAGE }, { status: 403 });
+  }
   if (!isIntent(intent)) {
     return data<RunActionError>({ intent: typeof intent === 'string' ? intent : null, error: 'Unknown action.' }, { status: 400 });
   }
@@ -30,15 +35,15 @@ export async function handleRunAction(request: Request, workflowId: string) {
   try {
     switch (intent) {
       case 'cancel':
-        await cancelRun(workflowId);
+        await cancelRun(workflowId, viewer.user);
         return redirect(runPage);
       case 'retry-failed-step':
-        await retryFromFailedStep(workflowId);
+        await retryFromFailedStep(workflowId, viewer.user);
         return redirect(runPage);
       case 'run-again': {
         const token = form.get('token');
         const fresh = typeof token === 'string' && UUID.test(token) ? token.toLowerCase() : undefined;
-        const started = await runAgain(workflowId, fresh);
+        const started = await runAgain(workflowId, viewer.user, fresh);
         return redirect(`/runs/${encodeURIComponent(started.workflowId)}`);
       }
     }

@@ -16,13 +16,14 @@ import {
   WorkflowFailedError,
   WorkflowNotFoundError,
   defaultGrpcRetryOptions,
+  defaultPayloadConverter,
   isGrpcServiceError,
   makeGrpcRetryInterceptor,
   type WorkflowExecutionStatusName,
   type WorkflowHandle,
 } from '@temporalio/client';
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
-import type { Payload } from '@temporalio/common';
+import { SearchAttributeType, defineSearchAttributeKey, type Payload } from '@temporalio/common';
 // Types only: the package is CommonJS without named ESM exports, so its enums are spelled as numbers below.
 import type { google, temporal as proto } from '@temporalio/proto';
 // Type only: the web app starts the workflow by name and never loads its code.
@@ -35,6 +36,8 @@ import {
   progressQuery,
   type ProgressSnapshot,
 } from '../../../workflows/shared';
+import { encryptionDataConverter } from '../../../codec';
+import { OWNER_SEARCH_ATTRIBUTE } from '../../../config';
 import { getConfig } from './env.server';
 import { streamStats } from './stream-stats.server';
 import { log } from './log.server';
@@ -126,7 +129,9 @@ function connect(): Promise<Client> {
       await connection.close().catch(() => undefined);
       throw new TemporalUnreachableError(temporal.address, { cause: err });
     }
-    return new Client({ connection, namespace: temporal.namespace });
+    // With encryption keys set, everything this client writes is encrypted and everything it reads decrypted.
+    const dataConverter = encryptionDataConverter(getConfig().encryption);
+    return new Client({ connection, namespace: temporal.namespace, ...(dataConverter ? { dataConverter } : {}) });
   })();
 }
 
@@ -177,14 +182,60 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/* ----------------------------------------------------------------------------------------- */
+/* Owners                                                                                    */
+/* ----------------------------------------------------------------------------------------- */
+
+/** Who started a run, recorded when access control is on (see auth.server.ts). */
+export const OWNER_KEY = defineSearchAttributeKey(OWNER_SEARCH_ATTRIBUTE, SearchAttributeType.KEYWORD);
+
+/**
+ * The `owner` argument below: the signed-in user, who sees and acts on their own runs only (any
+ * other run is "not found", so ids do not leak); null when access control is off, meaning no
+ * check and no owner recorded.
+ */
+export type Owner = string | null;
+
+/** User names are checked at start (config/auth.ts); this keeps the visibility query safe regardless. */
+const OWNER_PATTERN = /^[A-Za-z0-9._@-]{1,64}$/;
+
+/** Whether `owner` may see a run with these search attributes (from describeWorkflowExecution). */
+export function ownedBy(searchAttributes: proto.api.common.v1.ISearchAttributes | null | undefined, owner: Owner): boolean {
+  if (owner === null) return true;
+  const payload = searchAttributes?.indexedFields?.[OWNER_SEARCH_ATTRIBUTE];
+  if (!payload) return false;
+  try {
+    // Search attributes skip the codecs (the server indexes them): the default converter reads them.
+    return defaultPayloadConverter.fromPayload<unknown>(payload) === owner;
+  } catch {
+    return false;
+  }
+}
+
+/** The namespace lacks the owner search attribute that access control needs. */
+export class MissingOwnerAttributeError extends Error {
+  override name = 'MissingOwnerAttributeError';
+  constructor(namespace: string) {
+    super(
+      `Temporal's namespace ${namespace} has no search attribute ${OWNER_SEARCH_ATTRIBUTE}, which access control needs: ` +
+        `temporal operator search-attribute create --name ${OWNER_SEARCH_ATTRIBUTE} --type Keyword --namespace ${namespace}`,
+    );
+  }
+}
+
+function isMissingOwnerAttribute(err: unknown): boolean {
+  return grpcCode(err) === GRPC_INVALID_ARGUMENT && message(err).includes(OWNER_SEARCH_ATTRIBUTE);
+}
+
 /**
  * Start the run for this form submission, or find the one it already started.
  *
  * The workflow id comes from the form's token, so a double submit or a resubmit after the run
  * ended never starts a second run. Throws TemporalUnreachableError when Temporal is down.
  */
-export async function startRun(token: string, task: string): Promise<{ workflowId: string }> {
+export async function startRun(token: string, task: string, owner: Owner): Promise<{ workflowId: string }> {
   if (!UUID.test(token)) throw new TypeError('The run token must be a lowercase UUID.');
+  if (owner !== null && !OWNER_PATTERN.test(owner)) throw new TypeError('Bad owner name.');
   const workflowId = `task-${token}`;
   const input = { task: TaskTextSchema.parse(task) };
   const { temporal } = getConfig();
@@ -197,6 +248,8 @@ export async function startRun(token: string, task: string): Promise<{ workflowI
         args: [input],
         // Lists show the task from visibility without reading each run's history.
         memo: { task: truncate(input.task, MEMO_TASK_MAX_CHARS) },
+        // A token already used by someone else gives their run: its page is then "not found" to this user.
+        ...(owner !== null ? { typedSearchAttributes: [{ key: OWNER_KEY, value: owner }] } : {}),
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
       }),
@@ -204,6 +257,7 @@ export async function startRun(token: string, task: string): Promise<{ workflowI
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return { workflowId };
     if (isUnreachable(err)) throw new TemporalUnreachableError(temporal.address, { cause: err });
+    if (owner !== null && isMissingOwnerAttribute(err)) throw new MissingOwnerAttributeError(temporal.namespace);
     throw err;
   }
   // USE_EXISTING answers a repeated submit with the running run: this line may repeat for one run.
@@ -215,9 +269,10 @@ type RunDetails = Pick<Extract<RunView, { kind: 'ok' }>, 'snapshot' | 'waitingFo
 
 /**
  * Everything the run page shows about one run. Unknown or malformed ids are `not-found`; a down
- * server is `unreachable`; a run whose worker is away still shows its task and status.
+ * server is `unreachable`; a run whose worker is away still shows its task and status. So is a
+ * run `owner` did not start.
  */
-export async function loadRun(workflowId: string): Promise<RunView> {
+export async function loadRun(workflowId: string, owner: Owner): Promise<RunView> {
   if (!RUN_ID_PATTERN.test(workflowId)) return { kind: 'not-found' };
   const { temporal } = getConfig();
   const unreachable = { kind: 'unreachable', address: temporal.address } as const;
@@ -233,6 +288,7 @@ export async function loadRun(workflowId: string): Promise<RunView> {
   let status: TemporalStatus;
   try {
     const description = await bounded(client, temporal.rpcTimeoutMs, () => client.workflow.getHandle(workflowId).describe());
+    if (owner !== null && description.typedSearchAttributes.get(OWNER_KEY) !== owner) return { kind: 'not-found' };
     runId = description.runId;
     status = description.status.name;
   } catch (err) {
@@ -456,17 +512,24 @@ const STATUS_NAMES: Record<number, TemporalStatus> = {
 /**
  * Recent runs from Temporal's visibility store, newest first (open runs lead). `cursor` is the
  * previous page's `nextCursor`. A run reset into a new run is listed once, as its latest run.
- * Throws InvalidCursorError for a cursor the server does not accept.
+ * With an `owner`, only the runs they started. Throws InvalidCursorError for a cursor the server
+ * does not accept.
  */
-export async function listRuns(
-  options: { status?: RunListStatus; cursor?: string; pageSize?: number } = {},
-): Promise<RunList> {
+export async function listRuns(options: {
+  owner: Owner;
+  status?: RunListStatus;
+  cursor?: string;
+  pageSize?: number;
+}): Promise<RunList> {
   const { temporal } = getConfig();
   const unreachable = { unreachable: true, address: temporal.address } as const;
   if (options.status !== undefined && !isRunListStatus(options.status)) throw new TypeError(`Unknown run status ${options.status}`);
   if (options.cursor !== undefined && !CURSOR.test(options.cursor)) throw new InvalidCursorError();
   const pageSize = Math.min(Math.max(Math.trunc(options.pageSize ?? LIST_PAGE_SIZE_DEFAULT), 1), LIST_PAGE_SIZE_MAX);
-  const query = `WorkflowType = '${WORKFLOW_NAME}'${options.status ? ` AND ExecutionStatus = '${options.status}'` : ''}`;
+  if (options.owner !== null && !OWNER_PATTERN.test(options.owner)) throw new TypeError('Bad owner name.');
+  let query = `WorkflowType = '${WORKFLOW_NAME}'`;
+  if (options.status) query += ` AND ExecutionStatus = '${options.status}'`;
+  if (options.owner !== null) query += ` AND ${OWNER_SEARCH_ATTRIBUTE} = '${options.owner}'`;
 
   let client: Client;
   try {
@@ -497,6 +560,7 @@ export async function listRuns(
   } catch (err) {
     // A token the server cannot parse fails as UNKNOWN, which the client retries until the
     // deadline: with a cursor, any failure blames the cursor (the caller retries without it).
+    if (options.owner !== null && isMissingOwnerAttribute(err)) throw new MissingOwnerAttributeError(temporal.namespace);
     if (options.cursor) throw new InvalidCursorError();
     if (isUnreachable(err)) return unreachable;
     throw err;
@@ -564,16 +628,18 @@ const STATUS_WORDS: Partial<Record<TemporalStatus, string>> = {
 
 const RETRYABLE_STATUSES: readonly TemporalStatus[] = ['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT'];
 
-/** The latest run of a workflow id, with its status; the client errors mapped to ours. */
-async function latestRun(workflowId: string): Promise<{ client: Client; runId: string; status: TemporalStatus }> {
+/** The latest run of a workflow id, with its status; the client errors mapped to ours. Someone else's run is not found. */
+async function latestRun(workflowId: string, owner: Owner): Promise<{ client: Client; runId: string; status: TemporalStatus }> {
   if (!RUN_ID_PATTERN.test(workflowId)) throw new RunNotFoundError(workflowId);
   const { temporal } = getConfig();
   const client = await getClient();
   try {
     const description = await bounded(client, temporal.rpcTimeoutMs, () => client.workflow.getHandle(workflowId).describe());
+    if (owner !== null && description.typedSearchAttributes.get(OWNER_KEY) !== owner) throw new RunNotFoundError(workflowId);
     return { client, runId: description.runId, status: description.status.name };
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw new RunNotFoundError(workflowId);
+    if (err instanceof RunNotFoundError) throw err;
     throw asUnreachable(err);
   }
 }
@@ -589,8 +655,8 @@ function asUnreachable(err: unknown): unknown {
  * when a worker picks it up) and tells the story as cancelled. A run that already ended is left as
  * it is: RunStateConflictError.
  */
-export async function cancelRun(workflowId: string): Promise<{ workflowId: string; runId: string }> {
-  const { client, runId, status } = await latestRun(workflowId);
+export async function cancelRun(workflowId: string, owner: Owner): Promise<{ workflowId: string; runId: string }> {
+  const { client, runId, status } = await latestRun(workflowId, owner);
   if (status !== 'RUNNING') {
     throw new RunStateConflictError(`The run ${STATUS_WORDS[status] ?? `is ${status}`}: there is nothing to cancel.`);
   }
@@ -609,10 +675,11 @@ export async function cancelRun(workflowId: string): Promise<{ workflowId: strin
 
 /**
  * Start a new run of the same task (the full task, from the latest run's start input). `token`
- * names the new run as the home form's token does; a repeated token gives the same run.
+ * names the new run as the home form's token does; a repeated token gives the same run. The new
+ * run belongs to `owner`, who owns the old one.
  */
-export async function runAgain(workflowId: string, token: string = randomUUID()): Promise<{ workflowId: string }> {
-  const { client, runId } = await latestRun(workflowId);
+export async function runAgain(workflowId: string, owner: Owner, token: string = randomUUID()): Promise<{ workflowId: string }> {
+  const { client, runId } = await latestRun(workflowId, owner);
   let task: string | null;
   try {
     task = await readStartTask({ client, workflowId, runId });
@@ -620,7 +687,7 @@ export async function runAgain(workflowId: string, token: string = randomUUID())
     throw asUnreachable(err);
   }
   if (task === null) throw new RunStateConflictError('The task of this run could not be read, so it cannot be run again.');
-  return startRun(token, task);
+  return startRun(token, task, owner);
 }
 
 /**
@@ -631,8 +698,8 @@ export async function runAgain(workflowId: string, token: string = randomUUID())
  * The reset's request id comes from the failed run id, so a double submit resets once.
  * Throws RunStateConflictError while the run is open, after it completed, or with nothing to retry.
  */
-export async function retryFromFailedStep(workflowId: string): Promise<{ workflowId: string; runId: string }> {
-  const { client, runId, status } = await latestRun(workflowId);
+export async function retryFromFailedStep(workflowId: string, owner: Owner): Promise<{ workflowId: string; runId: string }> {
+  const { client, runId, status } = await latestRun(workflowId, owner);
   if (!RETRYABLE_STATUSES.includes(status)) {
     throw new RunStateConflictError(
       status === 'RUNNING'

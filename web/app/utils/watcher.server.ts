@@ -19,7 +19,7 @@ import type { Client } from '@temporalio/client';
 import { progressQuery, LIMITS, type RunStatus, type StoryEvent } from '../../../workflows/shared';
 import { getConfig } from './env.server';
 import { log } from './log.server';
-import { bounded, getClient, isUnreachable, loadRun } from './temporal.server';
+import { bounded, getClient, isUnreachable, loadRun, ownedBy, type Owner } from './temporal.server';
 
 const { EventType, WorkflowExecutionStatus } = protoPackage.temporal.api.enums.v1;
 
@@ -100,8 +100,9 @@ export type LatestRun =
 /**
  * The latest run of a workflow id, and for a closed one the seq of its last event (read from its
  * result, no worker needed). The event stream answers 204 with it when the client has everything.
+ * A run `owner` did not start is not found: the stream checks here, before it joins a watcher.
  */
-export async function describeLatestRun(workflowId: string): Promise<LatestRun> {
+export async function describeLatestRun(workflowId: string, owner: Owner): Promise<LatestRun> {
   const { temporal: config } = getConfig();
   try {
     const client = await getClient();
@@ -110,9 +111,10 @@ export async function describeLatestRun(workflowId: string): Promise<LatestRun> 
       client.workflowService.describeWorkflowExecution({ namespace: config.namespace, execution: { workflowId } }),
     );
     const info = description.workflowExecutionInfo;
+    if (!ownedBy(info?.searchAttributes, owner)) return { kind: 'not-found' };
     const runId = info?.execution?.runId ?? '';
     if (!closedStatus(info?.status)) return { kind: 'ok', runId, closed: false, lastSeq: 0 };
-    const view = await loadRun(workflowId);
+    const view = await loadRun(workflowId, owner);
     if (view.kind !== 'ok') return view.kind === 'not-found' ? view : { kind: 'unreachable' };
     return { kind: 'ok', runId: view.runId, closed: true, lastSeq: view.snapshot?.lastSeq ?? 0 };
   } catch (err) {
@@ -174,15 +176,16 @@ class RunWatcher implements WatcherView {
   }
 
   /**
-   * Each call made under a signal adds an abort listener to it; a signal per round (chained to the
-   * watcher's) keeps them from piling up on one signal for the watcher's whole life.
+   * One call to Temporal with a deadline, cancelled if the last viewer leaves. The client adds an
+   * abort listener per call and never removes it, so each call gets a signal of its own (chained
+   * to the watcher's), thrown away with it: listeners cannot pile up over a watcher's life.
    */
-  private async abortable<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const round = new AbortController();
-    const stop = () => round.abort();
+  private async call<T>(client: Client, ms: number, fn: () => Promise<T>): Promise<T> {
+    const own = new AbortController();
+    const stop = () => own.abort();
     this.abort.signal.addEventListener('abort', stop, { once: true });
     try {
-      return await fn(round.signal);
+      return await client.withAbortSignal(own.signal, () => bounded(client, ms, fn));
     } finally {
       this.abort.signal.removeEventListener('abort', stop);
     }
@@ -225,7 +228,7 @@ class RunWatcher implements WatcherView {
       while (!this.stopped) {
         try {
           const client = await getClient();
-          const more = await this.abortable((signal) => client.withAbortSignal(signal, () => this.step(client)));
+          const more = await this.step(client);
           backoff = 500;
           if (!more) return;
         } catch (err) {
@@ -247,7 +250,7 @@ class RunWatcher implements WatcherView {
     watcherStats.describes++;
     let description;
     try {
-      description = await bounded(client, config.rpcTimeoutMs, () =>
+      description = await this.call(client, config.rpcTimeoutMs, () =>
         client.workflowService.describeWorkflowExecution({ namespace: config.namespace, execution: { workflowId: this.workflowId } }),
       );
     } catch (err) {
@@ -269,7 +272,8 @@ class RunWatcher implements WatcherView {
 
     const closed = closedStatus(info?.status);
     if (closed) {
-      const view = await loadRun(this.workflowId);
+      // Shared by every viewer of the run; each stream checked the owner before it subscribed.
+      const view = await loadRun(this.workflowId, null);
       if (view.kind === 'ok' && view.runId === runId) {
         this.append(view.snapshot?.events.filter((e) => e.seq > this.lastSeq) ?? []);
         this.ended = { runId, status: view.snapshot?.status ?? closed };
@@ -292,7 +296,7 @@ class RunWatcher implements WatcherView {
     try {
       for (let page = 0; page < 20; page++) {
         watcherStats.queries++;
-        const snapshot = await bounded(client, QUERY_TIMEOUT_MS, () =>
+        const snapshot = await this.call(client, QUERY_TIMEOUT_MS, () =>
           handle.query(progressQuery, { after: this.lastSeq, limit: LIMITS.eventsPageMax }),
         );
         added = this.append(snapshot.events) || added;
@@ -321,7 +325,7 @@ class RunWatcher implements WatcherView {
       watcherStats.historyPolls++;
       let response;
       try {
-        response = await bounded(client, Math.max(until - Date.now(), 1_000), () =>
+        response = await this.call(client, Math.max(until - Date.now(), 1_000), () =>
           client.workflowService.getWorkflowExecutionHistory({
             namespace: config.namespace,
             execution: { workflowId: this.workflowId, runId },

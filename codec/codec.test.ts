@@ -1,0 +1,181 @@
+/**
+ * The encryption codec alone (round trip, rotation, failures), and the encryption settings as
+ * config/index.ts reads them from the environment.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { ConfigError, loadConfig, type Env } from '../config';
+import {
+  ENCRYPTED_ENCODING,
+  EncryptionCodec,
+  KEY_ID_METADATA,
+  PayloadDecryptionError,
+  UnknownEncryptionKeyError,
+  encryptionDataConverter,
+} from '.';
+
+const SECRET_TASK = 'Write the launch plan for project NIGHTJAR-7731';
+const oldKey = randomBytes(32);
+const newKey = randomBytes(32);
+
+const text = (bytes: Uint8Array | null | undefined) => Buffer.from(bytes ?? new Uint8Array()).toString('utf8');
+const payloadOf = (value: unknown): Payload => defaultPayloadConverter.toPayload(value)!;
+const codecWith = (keys: Record<string, Buffer>, currentKeyId: string) =>
+  new EncryptionCodec({ keys: new Map(Object.entries(keys)), currentKeyId });
+
+/** The error `promise` rejects with; fails the test if it resolves. */
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  const outcome = await promise.then(
+    () => null,
+    (err: unknown) => err,
+  );
+  expect(outcome).toBeInstanceOf(Error);
+  return outcome as Error;
+}
+
+describe('EncryptionCodec', () => {
+  const codec = codecWith({ k1: oldKey }, 'k1');
+
+  test('a payload round-trips, and what is stored is ciphertext marked with its key id', async () => {
+    const original = payloadOf({ task: SECRET_TASK });
+    const [encrypted] = await codec.encode([original]);
+    expect(text(encrypted.metadata?.encoding)).toBe(ENCRYPTED_ENCODING);
+    expect(text(encrypted.metadata?.[KEY_ID_METADATA])).toBe('k1');
+    expect(Object.keys(encrypted.metadata ?? {}).sort()).toEqual(['encoding', KEY_ID_METADATA]);
+    expect(Buffer.from(encrypted.data!).toString('latin1')).not.toContain('NIGHTJAR');
+    // The original encoding (json/plain) is inside the ciphertext too.
+    expect(Buffer.from(encrypted.data!).toString('latin1')).not.toContain('json/plain');
+
+    const [decoded] = await codec.decode([encrypted]);
+    expect(defaultPayloadConverter.fromPayload(decoded)).toEqual({ task: SECRET_TASK });
+    expect(text(decoded.metadata?.encoding)).toBe('json/plain');
+  });
+
+  test('each encryption uses a fresh IV: the same payload encrypts differently every time', async () => {
+    const original = payloadOf(SECRET_TASK);
+    const [a, b] = await codec.encode([original, original]);
+    expect(Buffer.from(a.data!).equals(Buffer.from(b.data!))).toBe(false);
+  });
+
+  test('payloads without data (null, undefined) round-trip', async () => {
+    const [encrypted] = await codec.encode([payloadOf(null)]);
+    const [decoded] = await codec.decode([encrypted]);
+    expect(defaultPayloadConverter.fromPayload(decoded)).toBeNull();
+  });
+
+  test('rotation: after the current key changes, payloads encrypted with the old key still decode', async () => {
+    const [written] = await codec.encode([payloadOf(SECRET_TASK)]);
+    const rotated = codecWith({ k1: oldKey, k2: newKey }, 'k2');
+    const [read] = await rotated.decode([written]);
+    expect(defaultPayloadConverter.fromPayload(read)).toBe(SECRET_TASK);
+
+    const [rewritten] = await rotated.encode([payloadOf(SECRET_TASK)]);
+    expect(text(rewritten.metadata?.[KEY_ID_METADATA])).toBe('k2');
+  });
+
+  test('a payload whose key id is not configured fails with an error naming the key id', async () => {
+    const [written] = await codecWith({ k2: newKey }, 'k2').encode([payloadOf(SECRET_TASK)]);
+    const err = await rejection(codec.decode([written]));
+    expect(err).toBeInstanceOf(UnknownEncryptionKeyError);
+    expect((err as UnknownEncryptionKeyError).keyId).toBe('k2');
+    expect(err.message).toMatch(/key id "k2"/);
+    expect(err.message).toMatch(/BUILDSTORY_ENCRYPTION_KEYS/);
+    expect(err.message).not.toContain(newKey.toString('base64'));
+  });
+
+  test('a different key under the same id fails clearly, naming the key id', async () => {
+    const [written] = await codec.encode([payloadOf(SECRET_TASK)]);
+    const err = await rejection(codecWith({ k1: newKey }, 'k1').decode([written]));
+    expect(err).toBeInstanceOf(PayloadDecryptionError);
+    expect(err.message).toMatch(/key id "k1".*does not match, or the payload was altered/);
+  });
+
+  test('tampered ciphertext, tag or key id fails', async () => {
+    const [written] = await codec.encode([payloadOf(SECRET_TASK)]);
+    const flipped = (at: number) => {
+      const data = Buffer.from(written.data!);
+      data[at] ^= 0x01;
+      return { ...written, data };
+    };
+    const length = written.data!.length;
+    for (const tampered of [flipped(12), flipped(length - 1), flipped(0), { ...written, data: Buffer.from(written.data!).subarray(0, 20) }]) {
+      const err = await rejection(codec.decode([tampered]));
+      expect(err).toBeInstanceOf(PayloadDecryptionError);
+    }
+    // The key id is authenticated: relabelling the payload with another configured key id fails.
+    const both = codecWith({ k1: oldKey, k2: oldKey }, 'k1');
+    const relabelled = { ...written, metadata: { ...written.metadata, [KEY_ID_METADATA]: Buffer.from('k2') } };
+    expect(await rejection(both.decode([relabelled]))).toBeInstanceOf(PayloadDecryptionError);
+  });
+
+  test('unencrypted payloads pass through decode untouched (runs from before encryption still read)', async () => {
+    const plain = payloadOf({ task: SECRET_TASK });
+    const [decoded] = await codec.decode([plain]);
+    expect(decoded).toBe(plain);
+  });
+
+  test('refuses keys of the wrong size and a current key id that is not among the keys', () => {
+    expect(() => codecWith({ k1: randomBytes(16) }, 'k1')).toThrow(/"k1" must be 32 bytes, not 16/);
+    expect(() => codecWith({ k1: oldKey }, 'k9')).toThrow(/No encryption key with id "k9"/);
+  });
+
+  test('encryptionDataConverter gives the codec only when keys are configured', () => {
+    expect(encryptionDataConverter(null)).toBeUndefined();
+    const converter = encryptionDataConverter({ keys: new Map([['k1', oldKey]]), currentKeyId: 'k1' });
+    expect(converter?.payloadCodecs?.[0]).toBeInstanceOf(EncryptionCodec);
+  });
+});
+
+describe('BUILDSTORY_ENCRYPTION_KEYS and BUILDSTORY_ENCRYPTION_KEY_ID', () => {
+  /** No profile file: the developer's own temporal.toml stays out of the test. */
+  const env = (vars: Env): Env => ({ TEMPORAL_CONFIG_FILE: join(tmpdir(), 'buildstory-no-such-profile.toml'), ...vars });
+  const b64 = (key: Buffer) => key.toString('base64');
+
+  function configError(vars: Env): string {
+    let thrown: unknown;
+    try {
+      loadConfig(env(vars));
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(ConfigError);
+    const message = (thrown as Error).message;
+    expect(message).not.toMatch(/[\r\n]/);
+    return message;
+  }
+
+  test('unset or blank: no encryption', () => {
+    expect(loadConfig(env({})).encryption).toBeNull();
+    expect(loadConfig(env({ BUILDSTORY_ENCRYPTION_KEYS: ' ', BUILDSTORY_ENCRYPTION_KEY_ID: '' })).encryption).toBeNull();
+  });
+
+  test('keys by id; the first listed encrypts unless BUILDSTORY_ENCRYPTION_KEY_ID names another', () => {
+    const keys = `k2024:${b64(oldKey)}, k2025:${b64(newKey)}`;
+    const { encryption } = loadConfig(env({ BUILDSTORY_ENCRYPTION_KEYS: keys }));
+    expect(encryption?.currentKeyId).toBe('k2024');
+    expect([...(encryption?.keys.keys() ?? [])]).toEqual(['k2024', 'k2025']);
+    expect(encryption?.keys.get('k2025')?.equals(newKey)).toBe(true);
+    expect(loadConfig(env({ BUILDSTORY_ENCRYPTION_KEYS: keys, BUILDSTORY_ENCRYPTION_KEY_ID: 'k2025' })).encryption?.currentKeyId).toBe('k2025');
+  });
+
+  test('bad settings stop the start with one line that never shows key material', () => {
+    const short = b64(randomBytes(16));
+    const cases: Array<[Env, RegExp]> = [
+      [{ BUILDSTORY_ENCRYPTION_KEYS: `k1:${short}` }, /BUILDSTORY_ENCRYPTION_KEYS: the key of "k1" must be 32 bytes in base64.*not 16 bytes/],
+      [{ BUILDSTORY_ENCRYPTION_KEYS: `k1:not base64!${short}` }, /the key of "k1" must be 32 bytes in base64/],
+      [{ BUILDSTORY_ENCRYPTION_KEYS: `k1:${b64(oldKey)},k1:${b64(newKey)}` }, /key id "k1" is listed twice/],
+      [{ BUILDSTORY_ENCRYPTION_KEYS: b64(oldKey) }, /entry 1 must be keyId:base64key/],
+      [{ BUILDSTORY_ENCRYPTION_KEYS: `k1:${b64(oldKey)},` }, /entry 2 is empty/],
+      [{ BUILDSTORY_ENCRYPTION_KEYS: `bad id:${b64(oldKey)}` }, /entry 1: the key id must be/],
+      [{ BUILDSTORY_ENCRYPTION_KEYS: `k1:${b64(oldKey)}`, BUILDSTORY_ENCRYPTION_KEY_ID: 'k2' }, /BUILDSTORY_ENCRYPTION_KEY_ID: no key with id "k2"/],
+      [{ BUILDSTORY_ENCRYPTION_KEY_ID: 'k1' }, /BUILDSTORY_ENCRYPTION_KEY_ID is set but BUILDSTORY_ENCRYPTION_KEYS is not/],
+    ];
+    for (const [vars, expected] of cases) {
+      const message = configError(vars);
+      expect(message).toMatch(expected);
+      for (const secret of [short, b64(oldKey), b64(newKey)]) expect(message).not.toContain(secret);
+    }
+  });
+});

@@ -1,0 +1,94 @@
+/**
+ * Access control in a real browser (Debian's Chromium): sign in through the form, start and
+ * watch a run (the live stream carries the session cookie), act on it with JavaScript (the CSRF
+ * token travels with the fetch submission), sign out.
+ */
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startStack, type Stack } from '../setup/stack';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+let stack: Stack;
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  stack = await startStack({
+    name: 'auth-browser',
+    webEnv: {
+      BUILDSTORY_AUTH_PASSWORDS: 'alice:alice-password-1,bob:bob-password-22',
+      BUILDSTORY_SESSION_SECRET: 'browser-test-secret-0123456789abcdef-0123456789',
+    },
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await stack?.close();
+});
+beforeEach(async () => {
+  stack.llm.reset();
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+});
+afterEach(async () => {
+  await page?.context().close();
+});
+
+async function signIn(user: string, password: string): Promise<void> {
+  await page.getByLabel('User name').fill(user);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+test('sign in, run a task and watch it live, cancel it, sign out', async () => {
+  stack.llm.program({ kind: 'step', delayMs: 300, times: Infinity });
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+
+  await page.goto(`${stack.base}/`);
+  await page.waitForURL(/\/login\?next=%2F$/);
+  await signIn('alice', 'wrong-password');
+  await page.getByText('Wrong user name or password.').waitFor();
+  await signIn('alice', 'alice-password-1');
+  await page.waitForURL(`${stack.base}/`);
+  await page.getByText('Signed in as').waitFor();
+
+  await page.getByLabel('Task', { exact: true }).fill('A long task to cancel');
+  await page.getByRole('button', { name: 'Start the run' }).click();
+  await page.waitForURL(/\/runs\/task-[0-9a-f-]{36}$/);
+  // Partial output arrives over the event stream, which needs the session.
+  await page.getByTestId('step-0-output').waitFor({ timeout: 30_000 });
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByText('Cancelled', { exact: true }).first().waitFor({ timeout: 30_000 });
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(/\/login$/);
+  await page.goto(`${stack.base}/`);
+  await page.waitForURL(/\/login\?next=/);
+  expect(errors).toEqual([]);
+});
+
+test("another user's run page is not found, and their session cannot reach it", async () => {
+  await page.goto(`${stack.base}/login`);
+  await signIn('alice', 'alice-password-1');
+  await page.waitForURL(`${stack.base}/`);
+  await page.getByLabel('Task', { exact: true }).fill('Alice only');
+  await page.getByRole('button', { name: 'Start the run' }).click();
+  await page.waitForURL(/\/runs\/task-[0-9a-f-]{36}$/);
+  const runUrl = page.url();
+
+  const other = await browser.newContext();
+  const bobPage = await other.newPage();
+  await bobPage.goto(`${stack.base}/login`);
+  await bobPage.getByLabel('User name').fill('bob');
+  await bobPage.getByLabel('Password').fill('bob-password-22');
+  await bobPage.getByRole('button', { name: 'Sign in' }).click();
+  await bobPage.waitForURL(`${stack.base}/`);
+  const res = await bobPage.goto(runUrl);
+  expect(res?.status()).toBe(404);
+  await bobPage.getByText('No run with this id').first().waitFor();
+  await other.close();
+});
