@@ -94,15 +94,22 @@ test('with the worker stopped the stream stays open and says so, then resumes by
   stack.llm.program({ kind: 'step', stepIndex: 1, delayMs: 300, times: Infinity });
   const workflowId = await startRunViaForm(stack.base);
   const sse = await connectSse(eventsUrl(workflowId));
-  await sse.waitFor((f) => f.event === 'story' && JSON.parse(f.data).type === 'step.started' && JSON.parse(f.data).stepIndex === 1);
-  await stack.stopWorker();
+  let end: SseFrame;
   try {
-    await sse.waitFor((f) => f.event === 'status' && JSON.parse(f.data).state === 'waiting-for-worker', 30_000);
+    await sse.waitFor((f) => f.event === 'story' && JSON.parse(f.data).type === 'step.started' && JSON.parse(f.data).stepIndex === 1);
+    await stack.stopWorker();
+    try {
+      // A dead worker leaves no trace in the history: the watcher notices at its next query,
+      // within one long-poll period (15 s) plus the query timeout (3 s).
+      await sse.waitFor((f) => f.event === 'status' && JSON.parse(f.data).state === 'waiting-for-worker', 45_000);
+    } finally {
+      await stack.startWorker();
+    }
+    end = await sse.waitFor((f) => f.event === 'end', 60_000);
+    await sse.done;
   } finally {
-    await stack.startWorker();
+    sse.close();
   }
-  const end = await sse.waitFor((f) => f.event === 'end', 60_000);
-  await sse.done;
   expect(JSON.parse(end.data).status).toBe('completed');
   const expected = (await finalEvents(workflowId)).map((e) => e.seq);
   expect(stories(sse.frames).map(seqOf)).toEqual(expected);

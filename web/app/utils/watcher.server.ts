@@ -25,8 +25,13 @@ const { EventType, WorkflowExecutionStatus } = protoPackage.temporal.api.enums.v
 
 /** A query runs on a worker: with none polling it waits until this deadline. */
 const QUERY_TIMEOUT_MS = 3_000;
-/** The server answers a history long poll after ~20 s without news; our deadline is past that. */
-const LONG_POLL_MS = 30_000;
+/**
+ * How long one history long poll may wait for news before the watcher queries again. A worker
+ * that dies leaves no trace in the history (the retry is scheduled without an event): this bounds
+ * how late viewers hear "waiting for a worker" (this plus the query timeout), at two calls per
+ * period for an idle run.
+ */
+const LONG_POLL_MS = 15_000;
 /** While no worker answers, look again this often (the run may move without history events). */
 const WAITING_POLL_MS = 5_000;
 const MAX_BACKOFF_MS = 5_000;
