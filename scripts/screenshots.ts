@@ -7,16 +7,13 @@
  * docs/home.png, docs/run-live.png and docs/run-completed.png.
  */
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../tests/setup/browser';
 
 const base = process.argv[2] ?? 'http://localhost:3000';
 const docs = join(__dirname, '..', 'docs');
 
 async function main(): Promise<void> {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 }, deviceScaleFactor: 1 });
     await page.goto(base);

@@ -155,6 +155,22 @@ export interface StepState {
   usage: TokenUsage | null;
 }
 
+/** The steps of a plan that has just been made: all pending. Used by the workflow and the page. */
+export function pendingSteps(plan: Plan): StepState[] {
+  return plan.steps.map((step, index) => ({
+    index,
+    title: step.title,
+    instructions: step.instructions,
+    status: 'pending',
+    attempt: 0,
+    output: '',
+    truncated: false,
+    startedAt: null,
+    durationMs: null,
+    usage: null,
+  }));
+}
+
 export interface ProgressQueryArgs {
   /** Return events with seq > after. */
   after?: number;

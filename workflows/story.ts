@@ -6,6 +6,7 @@
  */
 import {
   LIMITS,
+  pendingSteps,
   type ActivityProgress,
   type ModelInfo,
   type Plan,
@@ -72,19 +73,7 @@ export class Story {
     this.plan = plan;
     this.model = model;
     this.planning = { ...this.planning, status: 'completed' };
-    this.steps = plan.steps.map((step, index) => ({
-      index,
-      title: step.title,
-      instructions: step.instructions,
-      status: 'pending',
-      attempt: 0,
-      output: '',
-      truncated: false,
-      startedAt: null,
-      durationMs: null,
-      usage: null,
-      received: 0,
-    }));
+    this.steps = pendingSteps(plan).map((step) => ({ ...step, received: 0 }));
     this.record({ type: 'plan.ready', plan, model });
   }
 

@@ -3,10 +3,10 @@
  * watch a run (the live stream carries the session cookie), act on it with JavaScript (the CSRF
  * token travels with the fetch submission), sign out.
  */
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../setup/browser';
 import { startStack, type Stack } from '../setup/stack';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 let stack: Stack;
 let browser: Browser;
@@ -20,10 +20,7 @@ beforeAll(async () => {
       BUILDSTORY_SESSION_SECRET: 'browser-test-secret-0123456789abcdef-0123456789',
     },
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

@@ -3,7 +3,7 @@
  * Pure, for the browser and the server alike. Events are keyed by sequence number: one already
  * applied is ignored, so a replayed or duplicated event changes nothing.
  */
-import type { ProgressSnapshot, StepState, StoryEvent } from '../../../workflows/shared';
+import { pendingSteps, type ProgressSnapshot, type StepState, type StoryEvent } from '../../../workflows/shared';
 
 export type StoryView = ProgressSnapshot & {
   /** The run the events belong to; a reset or retry starts a new run whose seq begins again. */
@@ -58,18 +58,7 @@ export function applyEvent(view: StoryView, event: StoryEvent): StoryView {
         plan: event.plan,
         model: event.model,
         planning: { ...view.planning, status: 'completed' },
-        steps: event.plan.steps.map((step, index) => ({
-          index,
-          title: step.title,
-          instructions: step.instructions,
-          status: 'pending',
-          attempt: 0,
-          output: '',
-          truncated: false,
-          startedAt: null,
-          durationMs: null,
-          usage: null,
-        })),
+        steps: pendingSteps(event.plan),
       };
     case 'step.started':
       return { ...next, steps: updateStep(view, event.stepIndex, () => ({ status: 'running', attempt: 1, output: '', startedAt: event.at })) };
