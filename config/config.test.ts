@@ -81,8 +81,10 @@ describe('defaults', () => {
         OFFLINE_MODEL_DELAY_MS: '0',
         SUBMIT_RATE_LIMIT_PER_MINUTE: '5',
         TRUST_PROXY: 'loopback',
+        WORKER_SHUTDOWN_GRACE_MS: '2500',
       }),
     );
+    expect(config.worker.shutdownGraceMs).toBe(2500);
     expect(config.web).toMatchObject({ port: 8080, host: '127.0.0.1', submitRateLimitPerMinute: 5, trustProxy: 'loopback' });
     expect(config.logLevel).toBe('debug');
     expect(config.temporal.taskQueue).toBe('other-queue');

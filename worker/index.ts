@@ -63,6 +63,7 @@ async function main(): Promise<void> {
     provider,
     logger,
     dataConverter: encryptionDataConverter(config.encryption),
+    shutdownGraceTime: config.worker.shutdownGraceMs,
   });
   logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker running');
   // Worker.run() installs SIGINT/SIGTERM handlers (Runtime's shutdownSignals) that drain and stop it.
