@@ -1,0 +1,139 @@
+/**
+ * The `notes` of a result: for each missed target, what this same run measured around it (where
+ * the time went, what was counted), plus what the machine was doing. Written from the details, so
+ * the notes of every run describe that run.
+ */
+import type { Figure } from './report';
+import type { Summary } from './stats';
+
+// The details are this run's own JSON, read back loosely: a note that finds a field missing says n/a.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Details = Record<string, any>;
+
+const ms = (s: Summary | undefined) => (s && s.n ? `p50 ${Math.round(s.p50)} / p95 ${Math.round(s.p95)} ms` : 'n/a');
+const n = (value: number | undefined, digits = 1) => (value === undefined || !Number.isFinite(value) ? 'n/a' : value.toFixed(digits));
+
+function perCall(rpcs: Record<string, number> | undefined): string {
+  const queries = rpcs?.QueryWorkflow ?? 0;
+  if (!queries) return 'no queries';
+  const each = (method: string) => n((rpcs?.[method] ?? 0) / queries);
+  return `per query: ${each('DescribeWorkflowExecution')} describes and ${each('GetWorkflowExecutionHistory')} history polls`;
+}
+
+export function explainMisses(figures: readonly Figure[], details: Details): string[] {
+  const notes: string[] = [];
+  const missed = (key: string) => figures.find((f) => f.key === key && f.target && !f.target.met);
+
+  // The machine first: every timing below depends on it.
+  const phases = Object.entries((details.phases ?? {}) as Record<string, { seconds: number; cpuCores?: Record<string, number> }>);
+  const others = phases.map(([, p]) => p.cpuCores?.others ?? 0);
+  const busiest = Math.max(0, ...others);
+  if (busiest >= 0.3) {
+    notes.push(
+      `Shared machine: processes outside the benchmark used up to ${n(busiest, 2)} of the ${details.machine?.nproc ?? 2} cores during a phase ` +
+        `(${phases.map(([name, p]) => `${name.split(' ')[0]} ${n(p.cpuCores?.others, 2)}`).join(', ')}; details.phases). ` +
+        'Every timing figure of this run is inflated by that contention; RPC counts and heap are not.',
+    );
+  }
+
+  const first = details.firstEvent;
+  if (missed('firstEvent.p95') && first) {
+    notes.push(
+      `1. submit → first event: form POST ${ms(first.formPost)}, stream headers (the route's describe) ${ms(first.streamHeaders)}, ` +
+        `first workflow task completed ${ms(first.firstWorkflowTaskCompleted)} after submit, first frame ${ms(first.firstTaskToFirstFrame)} after that. ` +
+        `A query sent right after the start took ${ms(first.directPollingQuery)} (direct-polling baseline) against ${ms(details.idle?.idleQueryMs)} on a ` +
+        "running run: the watcher's first query reaches the run before its first workflow task has completed, and the Temporal server holds such a " +
+        "query and re-checks every 200 ms for up to 1 s (history engine, queryFirstWorkflowTaskCheckInterval), so the first frame waits for a " +
+        'tick. Product fix to consider: long-poll the history until the first WorkflowTaskCompleted before the first query (the watcher already ' +
+        'long-polls), or send run.started from the describe (start time and task are in it). The direct-polling baseline pays the same tick.',
+    );
+  }
+
+  const lag = details.storyLag;
+  if ((missed('lag.other.p95') || missed('lag.output.p95')) && lag) {
+    const b = lag.breakdown ?? {};
+    notes.push(
+      `2. story-event lag split at the completion of the workflow task that recorded the event: worker (task started → completed) ` +
+        `${ms(b.workerTaskStartedToCompleted)}; delivery to the SSE client (completed → arrival) ${ms(b.sseCompletedToArrival)}; ` +
+        `for the naive 1 s poller ${ms(b.naiveCompletedToArrival)}. A query on these busy runs took ${ms(lag.naiveQueryMsOnBusyRuns)} ` +
+        `against ${ms(details.idle?.idleQueryMs)} on an idle run: a query that arrives while a workflow task is in flight waits for it ` +
+        '(activities signal progress every 250 ms, so runs are often mid-task). The watcher spends one round per update: ' +
+        `describe, query, then history long polls that also wake on signals and scheduled tasks (${perCall(lag.webRpcs)}); ` +
+        'the describe is a full round trip on the critical path of every update. Product fixes to consider: describe only when the ' +
+        'history shows the run closed; read output chunks from the signal payloads in the history the watcher already fetches.',
+    );
+  }
+
+  const idle = details.idle;
+  if (idle) {
+    const polls = idle.webRpcs?.GetWorkflowExecutionHistory ?? 0;
+    notes.push(
+      `3. idle watched run: ${polls} history polls, ${idle.webRpcs?.QueryWorkflow ?? 0} queries and ${idle.webRpcs?.DescribeWorkflowExecution ?? 0} describes in ${idle.windowS} s ` +
+        `(${n(idle.rpcsPerMinute, 0)} RPC/min; one 20 s long poll at a time would be ~3-6 RPC/min). Found with a replica of the watcher's poll: the server ` +
+        'answers a history long poll 1 s before its gRPC deadline, and at once (empty) when 1 s or less is left. waitForChange in ' +
+        'web/app/utils/watcher.server.ts gives each poll max(until − now, 1 000 ms), so the last second of every wait becomes a spin of ' +
+        'empty polls (~10 ms each) until `until`. Product fix: stop waiting when less than ~2 s is left (or give every poll a fixed 30 s ' +
+        'deadline and count on the server to answer at 20 s).',
+    );
+  }
+
+  const loads = details.load as Array<Details> | undefined;
+  const one = loads?.[0];
+  const many = loads?.[2];
+  if (missed('load.manyViewersOverOne') && one && many) {
+    const perUpdate = (l: Details) => {
+      const rpcs = Object.values((l.webRpcs ?? {}) as Record<string, number>).reduce((a, b) => a + b, 0);
+      return n(rpcs / (l.webRpcs?.QueryWorkflow || 1));
+    };
+    notes.push(
+      `3. ${many.scenario.name} against 1: per update (per query) the watcher made ${perUpdate(many)} RPCs against ${perUpdate(one)}, ` +
+        `with ${many.webRpcs?.QueryWorkflow ?? 0} against ${one.webRpcs?.QueryWorkflow ?? 0} updates in the ${many.windowS} s windows: the difference is how far ` +
+        `each run got in its window (other processes took ${n(many.cpuCores?.others, 2)} and ${n(one.cpuCores?.others, 2)} cores), not the viewers, which ` +
+        'share one watcher. The history-poll spin (idle note) also lands in some windows and not others.',
+    );
+  }
+  if (one) {
+    notes.push(
+      `3. load: a watched run costs about ${n(one.rpcsPerSecond)} RPC/s while it streams (${perCall(one.webRpcs)}), against 1 RPC/s for a ` +
+        'naive 1 s poller, and it does not grow with its viewers; so one viewer per run costs more than polling, and sharing wins from a few ' +
+        'viewers per run on. The count per update is what a product change would lower (see the lag note).',
+    );
+  }
+
+  const tp = details.throughput;
+  if (tp?.plain && tp?.watched) {
+    const ours = (batch: Details) => {
+      const cores = (batch?.cpuCores ?? {}) as Record<string, number>;
+      return (cores.bench ?? 0) + (cores.web ?? 0) + (cores.temporal ?? 0) + (cores.viewers ?? 0);
+    };
+    const perTask = (batch: Details) => (ours(batch) * batch.seconds) / batch.tasks;
+    const split = (batch: Details) => {
+      const cores = (batch?.cpuCores ?? {}) as Record<string, number>;
+      const part = (name: string) => n(((cores[name] ?? 0) * batch.seconds) / batch.tasks, 2);
+      return `worker ${part('bench')}, Temporal ${part('temporal')}, web ${part('web')}; other processes meanwhile ${n(cores.others, 2)} cores`;
+    };
+    notes.push(
+      `4. CPU per task (the benchmark's processes only, so other load on the machine hardly changes it): no viewers ${n(perTask(tp.plain), 2)} CPU-s ` +
+        `(${split(tp.plain)}); one viewer per run ${n(perTask(tp.watched), 2)} CPU-s (${split(tp.watched)}), with ` +
+        `${n((tp.watched.webRpcs?.QueryWorkflow ?? 0) / tp.watched.tasks)} queries and ` +
+        `${n(Object.values((tp.watched.webRpcs ?? {}) as Record<string, number>).reduce((a, b) => a + b, 0) / tp.watched.tasks)} web RPCs per task ` +
+        '(every query is also a task for the worker). ' +
+        (tp.story && tp.bare
+          ? `Zero model delay: with the story ${n(perTask(tp.story), 2)} CPU-s/task, bare ${n(perTask(tp.bare), 2)} CPU-s/task. `
+          : '') +
+        (missed('throughput.withViewers') ? 'Tasks/min missed its target in this run; compare the CPU per task before blaming the viewers.' : ''),
+    );
+  }
+
+  const conns = details.connections;
+  if (conns && (missed('connections.lag.p95') || missed('connections.heapPerConnection'))) {
+    notes.push(
+      `5. at ${conns.connections} streams (${conns.requested} asked for, opened in ${n(conns.openSeconds)} s): lag ${ms(conns.lag?.all)} (output ${ms(conns.lag?.output)}), ${n(conns.eventsSentPerSecond, 0)} story frames/s written; ` +
+        `for ${conns.breakdown?.runs} of the runs, worker (task started → completed) ${ms(conns.breakdown?.worker)} and delivery (completed → arrival) ${ms(conns.breakdown?.delivery)}; ` +
+        `cores in the window: ${Object.entries((conns.cpuCores ?? {}) as Record<string, number>).map(([k, v]) => `${k} ${n(v, 2)}`).join(', ')}; ` +
+        `viewer process loop delay p99 ${n(conns.viewerProcess?.loopDelayP99Ms, 0)} ms. ` +
+        `Heap: ${n(conns.heapPerConnectionBytes / 1024)} KB per stream including the ${conns.runs} watchers, ${n(conns.marginalHeapPerConnectionBytes / 1024)} KB per extra viewer of a watched run (${conns.gcMethod}).`,
+    );
+  }
+  return notes;
+}

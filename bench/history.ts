@@ -1,0 +1,43 @@
+/**
+ * Where a story event's lag goes, read from the run's history afterwards: an event's `at` is the
+ * start of the workflow task that recorded it (the workflow's clock); the task's completion is
+ * when the story could first be seen. So lag = worker (started → completed) + delivery
+ * (completed → arrival).
+ */
+import type { Client } from '@temporalio/client';
+
+const WORKFLOW_TASK_STARTED = 6;
+const WORKFLOW_TASK_COMPLETED = 7;
+
+interface Timestamp {
+  seconds?: { toString(): string } | number | null;
+  nanos?: number | null;
+}
+
+function ms(ts: Timestamp | null | undefined): number {
+  if (!ts) return Number.NaN;
+  return Number(String(ts.seconds ?? 0)) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6);
+}
+
+/** Time of the first workflow task completion, and a lookup from an event's `at` to the completion of its task. */
+export async function workflowTaskTimes(client: Client, workflowId: string): Promise<{ firstCompletedMs: number; startedMs: number; completionOf(atMs: number): number | null }> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const events = history.events ?? [];
+  const tasks: Array<{ started: number; completed: number }> = [];
+  let pending: number | null = null;
+  for (const event of events) {
+    if (event.eventType === WORKFLOW_TASK_STARTED) pending = ms(event.eventTime);
+    else if (event.eventType === WORKFLOW_TASK_COMPLETED && pending !== null) {
+      tasks.push({ started: pending, completed: ms(event.eventTime) });
+      pending = null;
+    }
+  }
+  return {
+    startedMs: ms(events[0]?.eventTime),
+    firstCompletedMs: tasks[0]?.completed ?? Number.NaN,
+    completionOf(atMs) {
+      const task = tasks.find((t) => Math.abs(t.started - atMs) <= 1);
+      return task ? task.completed : null;
+    },
+  };
+}

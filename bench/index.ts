@@ -1,0 +1,320 @@
+/**
+ * `npm run bench`: latency, Temporal load per viewer, throughput and connections, each beside a
+ * baseline measured in the same run. Starts everything it needs (see stack.ts), prints progress
+ * lines and a table, writes bench/results/<timestamp>.json and latest.json. Sized to finish in
+ * well under 10 minutes on a 2-core machine; BENCH_QUICK=1 runs a smaller version of each figure.
+ * What each figure means: bench/README.md.
+ */
+import { join } from 'node:path';
+import { ROOT } from '../scripts/processes';
+import { measureConnections } from './figures/connections';
+import { measureFirstEvent } from './figures/first-event';
+import { measureStoryLag } from './figures/story-lag';
+import { measureIdle, measureLoad, type LoadResult } from './figures/temporal-load';
+import { combineBatches, runBatch, throughputSize, type BatchResult } from './figures/throughput';
+import { explainMisses } from './findings';
+import { cpuShare, readCpu } from './machine-load';
+import { byNumber, figure, machine, table, writeResults, type Figure, type Results } from './report';
+import { BARE_WORKFLOW_NAME, startBenchStack, type BenchStack } from './stack';
+import { percentile, round, summarize } from './stats';
+import { ViewerProcess } from './viewer-process';
+
+const QUICK = process.env.BENCH_QUICK === '1';
+
+/** Every size in one place; the defaults fit the 10-minute budget on 2 cores. */
+export const SIZES = {
+  /** Per-chunk delay of the offline model behind the web app's queue (the app's default). */
+  webDelayMs: 40,
+  firstEventSamples: QUICK ? 5 : 20,
+  lagRuns: QUICK ? 4 : 12,
+  lagStaggerMs: 400,
+  idleWindowMs: QUICK ? 10_000 : 30_000,
+  /** Runs for the load windows stream a chunk every this many ms (one progress signal each). */
+  loadDelayMs: 700,
+  loadWindowMs: QUICK ? 4_000 : 6_000,
+  loadManyViewers: QUICK ? 20 : 100,
+  loadManyRuns: QUICK ? 20 : 100,
+  throughputTasks: QUICK ? 20 : 100,
+  connectionsRuns: QUICK ? 20 : 100,
+  connectionsViewersPerRun: 10,
+  /** Long enough that the runs outlive the phase; they are terminated at its end. */
+  connectionsDelayMs: 1_500,
+  connectionsWindowMs: QUICK ? 8_000 : 20_000,
+  /** Stop opening streams after this long (a busy machine may not open them all). */
+  connectionsOpenWithinMs: 60_000,
+  /** The whole run, setup and teardown included, must fit in this. */
+  budgetS: Number(process.env.BENCH_BUDGET_S ?? (QUICK ? 300 : 570)),
+};
+
+export async function runBench(): Promise<void> {
+  const startedAt = new Date();
+  // Leaves time to stop everything and write the results.
+  const budgetEnd = startedAt.getTime() + SIZES.budgetS * 1000 - 25_000;
+  const elapsed = () => `${Math.round((Date.now() - startedAt.getTime()) / 1000)}s`.padStart(5);
+  const log = (line: string) => process.stdout.write(`[bench ${elapsed()}] ${line}\n`);
+  const figures: Figure[] = [];
+  const details: Record<string, unknown> = { sizes: SIZES };
+  const phases: Record<string, unknown> = {};
+
+  let stack: BenchStack | undefined;
+  let viewers: ViewerProcess | undefined;
+  const shutdown = async () => {
+    await viewers?.stop().catch(() => undefined);
+    await stack?.close();
+  };
+  process.once('SIGINT', () => void shutdown().then(() => process.exit(130)));
+  process.once('SIGTERM', () => void shutdown().then(() => process.exit(143)));
+
+  const readParts = () => (stack ? readCpu({ web: stack.pids.web, temporal: stack.pids.temporal, viewers: viewers?.pid }, { bench: process.pid }) : null);
+
+  /** Runs one phase, logging it and recording the CPU the bench process itself used. */
+  const phase = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    log(`${name}...`);
+    const cpu = process.cpuUsage();
+    const machineBefore = readParts();
+    const began = performance.now();
+    const webBefore = await stack!.web.snapshot();
+    const result = await fn();
+    const ms = performance.now() - began;
+    const used = process.cpuUsage(cpu);
+    const webAfter = await stack!.web.snapshot();
+    phases[name] = {
+      seconds: round(ms / 1000, 1),
+      benchProcessCpuCores: round((used.user + used.system) / 1000 / ms, 2),
+      webCpuCores: round((webAfter.cpuSeconds - webBefore.cpuSeconds) / (ms / 1000), 2),
+      cpuCores: cpuShare(machineBefore, readParts()),
+    };
+    log(`${name}: done in ${(ms / 1000).toFixed(1)} s`);
+    return result;
+  };
+
+  try {
+    stack = await startBenchStack(log, { webDelayMs: SIZES.webDelayMs });
+    viewers = ViewerProcess.start();
+    log(`ready: Temporal ${stack.address}, web ${stack.base}`);
+    const s = stack;
+    const v = viewers;
+
+    // 1. Submit → first event.
+    const first = await phase('1/5 submit → first event', () => measureFirstEvent(s, SIZES.firstEventSamples, log));
+    details.firstEvent = {
+      sse: summarize(first.sseMs),
+      directPolling: summarize(first.pollMs),
+      formPost: summarize(first.postMs),
+      streamHeaders: summarize(first.headersMs),
+      firstWorkflowTaskCompleted: summarize(first.firstTaskMs),
+      firstTaskToFirstFrame: summarize(first.sseMs.map((ms, i) => ms - first.firstTaskMs[i])),
+      directPollingAttempts: summarize(first.pollAttempts),
+      directPollingQuery: summarize(first.pollQueryMs),
+      failures: first.failures,
+      samplesMs: { sse: first.sseMs, directPolling: first.pollMs, formPost: first.postMs, streamHeaders: first.headersMs, firstWorkflowTask: first.firstTaskMs },
+    };
+    const polled = { what: 'direct query polling' };
+    figures.push(
+      figure('firstEvent.p50', '1. submit → first event, p50', 'ms', percentile(first.sseMs, 50), { value: percentile(first.pollMs, 50), ...polled }),
+      figure('firstEvent.p95', '1. submit → first event, p95', 'ms', percentile(first.sseMs, 95), { value: percentile(first.pollMs, 95), ...polled }, {
+        op: '<=',
+        limit: 250,
+        text: 'p95 ≤ 250 ms',
+      }),
+    );
+
+    // 2. Story-event lag (and figure 3's queries per story event, from the same runs).
+    const lag = await phase('2/5 story-event lag', () => measureStoryLag(s, SIZES.lagRuns, SIZES.lagStaggerMs));
+    details.storyLag = {
+      runs: lag.runs,
+      events: lag.events,
+      incompleteStreams: lag.incomplete,
+      sse: { other: summarize(lag.sse.other), output: summarize(lag.sse.output) },
+      naive1s: { other: summarize(lag.naive.other), output: summarize(lag.naive.output) },
+      webRpcs: lag.webRpcs,
+      naiveRpcs: lag.naiveRpcs,
+      rpcsPerEvent: round(lag.rpcsPerEvent, 2),
+      breakdown: {
+        workerTaskStartedToCompleted: summarize(lag.breakdown.worker),
+        sseCompletedToArrival: summarize(lag.breakdown.sseDelivery),
+        naiveCompletedToArrival: summarize(lag.breakdown.naiveDelivery),
+        unmatched: lag.breakdown.unmatched,
+      },
+      naiveQueryMsOnBusyRuns: summarize(lag.busyQueryMs),
+    };
+    const naive1s = (values: number[], p: number) => ({ value: percentile(values, p), what: 'naive 1 s poller' });
+    figures.push(
+      figure('lag.other.p50', '2. lag, non-output events, p50', 'ms', percentile(lag.sse.other, 50), naive1s(lag.naive.other, 50)),
+      figure('lag.other.p95', '2. lag, non-output events, p95', 'ms', percentile(lag.sse.other, 95), naive1s(lag.naive.other, 95), {
+        op: '<=',
+        limit: 150,
+        text: 'p95 ≤ 150 ms',
+      }),
+      figure('lag.output.p50', '2. lag, output chunks, p50', 'ms', percentile(lag.sse.output, 50), naive1s(lag.naive.output, 50)),
+      figure('lag.output.p95', '2. lag, output chunks, p95', 'ms', percentile(lag.sse.output, 95), naive1s(lag.naive.output, 95), {
+        op: '<=',
+        limit: 400,
+        text: 'p95 ≤ 400 ms',
+      }),
+      figure('load.queriesPerEvent', '3. queries per story event', 'q/event', lag.queriesPerEvent, { value: lag.naiveQueriesPerEvent, what: 'naive 1 s poller, 1 viewer' }, {
+        op: '<=',
+        limit: 1.1,
+        text: 'about 1 (≤ 1.1)',
+      }),
+    );
+
+    // 3. Temporal load.
+    const idle = await phase('3/5 Temporal load: idle watched run', () => measureIdle(s, SIZES.idleWindowMs));
+    details.idle = { ...idle, idleQueryMs: summarize(idle.idleQueryMs) };
+    figures.push(
+      figure('load.idlePerMinute', '3. RPCs per idle watched run per minute', 'RPC/min', idle.rpcsPerMinute, { value: idle.naiveRpcsPerMinute, what: 'naive 1 s poller' }),
+    );
+    const loads: LoadResult[] = await phase('3/5 Temporal load: viewers', async () => {
+      const paced = await s.startStoryWorker('paced', SIZES.loadDelayMs);
+      const out: LoadResult[] = [];
+      try {
+        const scenarios = [
+          { name: '1 viewer of 1 run', runs: 1, viewersPerRun: 1 },
+          { name: '10 viewers of 1 run', runs: 1, viewersPerRun: 10 },
+          { name: `${SIZES.loadManyViewers} viewers of 1 run`, runs: 1, viewersPerRun: SIZES.loadManyViewers },
+          { name: `${SIZES.loadManyRuns} viewers of ${SIZES.loadManyRuns} runs`, runs: SIZES.loadManyRuns, viewersPerRun: 1 },
+        ];
+        for (const scenario of scenarios) {
+          log(`  ${scenario.name}`);
+          out.push(await measureLoad(s, v, paced.taskQueue, scenario, SIZES.loadWindowMs, readParts));
+        }
+      } finally {
+        await paced.stop();
+      }
+      return out;
+    });
+    details.load = loads.map((l) => ({ ...l, rpcsPerSecond: round(l.rpcsPerSecond, 2), naiveRpcsPerSecond: round(l.naiveRpcsPerSecond, 2) }));
+    for (const l of loads) {
+      figures.push(
+        figure(`load.rps.${l.scenario.runs}x${l.scenario.viewersPerRun}`, `3. RPC/s, ${l.scenario.name}`, 'RPC/s', l.rpcsPerSecond, {
+          value: l.naiveRpcsPerSecond,
+          what: `${l.scenario.runs * l.scenario.viewersPerRun} naive poller${l.scenario.runs * l.scenario.viewersPerRun === 1 ? '' : 's'}`,
+        }),
+      );
+    }
+    const one = loads[0];
+    const many = loads[2];
+    figures.push(
+      figure(
+        'load.manyViewersOverOne',
+        `3. RPC/s, ${many.scenario.viewersPerRun} viewers ÷ 1 viewer (1 run)`,
+        '×',
+        many.rpcsPerSecond / one.rpcsPerSecond,
+        { value: many.naiveRpcsPerSecond / one.naiveRpcsPerSecond, what: 'naive pollers' },
+        { op: '<=', limit: 1.1, text: '≤ 1.1' },
+      ),
+    );
+
+    // 5. Connections (before throughput, which takes the rest of the budget).
+    const conns = await phase('4/5 connections', async () => {
+      const worker = await s.startStoryWorker('conns', SIZES.connectionsDelayMs);
+      try {
+        return await measureConnections(s, v, {
+          taskQueue: worker.taskQueue,
+          runs: SIZES.connectionsRuns,
+          viewersPerRun: SIZES.connectionsViewersPerRun,
+          windowMs: SIZES.connectionsWindowMs,
+          openWithinMs: SIZES.connectionsOpenWithinMs,
+          progress: log,
+          cpu: readParts,
+        });
+      } finally {
+        await worker.stop();
+      }
+    });
+    details.connections = conns;
+    const lightLag = [...lag.sse.other, ...lag.sse.output];
+    figures.push(
+      figure('connections.heapPerConnection', `5. heap per connection, ${conns.connections} streams`, 'KB', conns.heapPerConnectionBytes / 1024, null, {
+        op: '<=',
+        limit: 200,
+        text: '≤ 200 KB',
+      }),
+      figure('connections.lag.p95', `5. lag p95 at ${conns.connections} streams`, 'ms', conns.lag.all.p95, {
+        value: percentile(lightLag, 95),
+        what: 'same lag, figure 2 (light load)',
+      }, { op: '<=', limit: 250, text: 'p95 ≤ 250 ms' }),
+    );
+    // 4. Throughput, last: it takes what is left of the time budget (see throughputSize).
+    const batches = await phase('5/5 throughput', async () => {
+      const { tasks: n, calibration } = await throughputSize(s, { target: SIZES.throughputTasks, budgetEnd, cpu: readParts, log });
+      // Alternating order (plain, watched, plain; story, bare, bare, story) so that a machine whose
+      // other load drifts during the phase weighs on both sides alike. Each batch's deadline is its
+      // share of the time left.
+      const plan: Array<{ kind: 'plain' | 'watched' | 'story' | 'bare'; share: number }> = [
+        { kind: 'plain', share: 1 },
+        { kind: 'watched', share: 2.5 },
+        { kind: 'plain', share: 1 },
+        { kind: 'story', share: 0.75 },
+        { kind: 'bare', share: 0.75 },
+        { kind: 'bare', share: 0.75 },
+        { kind: 'story', share: 0.75 },
+      ];
+      const zero = await s.startStoryWorker('zero', 0);
+      const bareWorker = await s.startBareWorker('bare', 0);
+      const results: Record<string, BatchResult[]> = { plain: [], watched: [], story: [], bare: [] };
+      try {
+        for (let i = 0; i < plan.length; i++) {
+          const { kind, share } = plan[i];
+          const left = plan.slice(i).reduce((sum, p) => sum + p.share, 0);
+          const deadline = Date.now() + Math.max(20_000, ((budgetEnd - Date.now()) * share) / left);
+          const what = {
+            plain: `model ${SIZES.webDelayMs} ms/chunk, no viewers`,
+            watched: `model ${SIZES.webDelayMs} ms/chunk, 1 viewer per run`,
+            story: 'zero model delay, taskWorkflow (story)',
+            bare: 'zero model delay, bare workflow (no story)',
+          }[kind];
+          log(`  ${n} tasks, ${what}`);
+          const queue = kind === 'story' ? zero.taskQueue : kind === 'bare' ? bareWorker.taskQueue : s.webQueue;
+          results[kind].push(
+            await runBatch(s, {
+              taskQueue: queue,
+              workflow: kind === 'bare' ? BARE_WORKFLOW_NAME : undefined,
+              tasks: n,
+              viewers: kind === 'watched' ? v : undefined,
+              cpu: readParts,
+              deadline,
+            }),
+          );
+        }
+      } finally {
+        await zero.stop();
+        await bareWorker.stop();
+      }
+      const [plain, watched, story, bare] = (['plain', 'watched', 'story', 'bare'] as const).map((k) => combineBatches(results[k]));
+      return { tasks: n, calibration, plain, watched, story, bare, batches: results };
+    });
+    details.throughput = batches;
+    const cut = (b: { truncated: boolean }) => (b.truncated ? ' (cut at its deadline)' : '');
+    figures.push(
+      figure('throughput.withViewers', `4. tasks/min, ${batches.tasks} tasks, 1 viewer each${cut(batches.watched)}`, 'tasks/min', batches.watched.tasksPerMinute, {
+        value: batches.plain.tasksPerMinute,
+        what: `no viewers${cut(batches.plain)}`,
+      }, { op: '>=', limit: 0.85, text: '≥ 85 % of no viewers', on: 'ratio' }),
+      figure('throughput.story', `4. tasks/min, zero model delay, with story${cut(batches.story)}`, 'tasks/min', batches.story.tasksPerMinute, {
+        value: batches.bare.tasksPerMinute,
+        what: `bare workflow${cut(batches.bare)}`,
+      }),
+    );
+  } finally {
+    log('stopping...');
+    await shutdown();
+  }
+
+  details.phases = phases;
+  const host = machine();
+  const results: Results = {
+    startedAt: startedAt.toISOString(),
+    durationS: Math.round((Date.now() - startedAt.getTime()) / 1000),
+    machine: host,
+    config: { task: 'offline model, "Create a hello world python function" (3 steps, 35 chunks)', ...SIZES },
+    figures: byNumber(figures),
+    notes: explainMisses(figures, { ...details, machine: host }),
+    details,
+  };
+  const path = writeResults(join(ROOT, 'bench', 'results'), results);
+  process.stdout.write(`\n${table(figures)}\n\n`);
+  for (const note of results.notes) process.stdout.write(`- ${note}\n`);
+  process.stdout.write(`\nresults: ${path} (and bench/results/latest.json), ${results.durationS} s\n`);
+}

@@ -1,0 +1,206 @@
+/**
+ * What the benchmark runs against, all its own: a headless Temporal dev server (random port,
+ * SQLite in a temp dir), in-process workers with the offline model at fixed delays (so the
+ * figures measure Buildstory, not a model), and the web app as a real process.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import pino from 'pino';
+import { OfflineProvider } from '../activities/llm/offline';
+import { ensureWebBuild } from '../scripts/processes';
+import { ensureTemporalCli, freePort, startDevServer, type DevServer } from '../scripts/temporal';
+import { createBuildstoryWorker } from '../worker/worker';
+import { WORKFLOW_NAME } from '../workflows/shared';
+import { createBareActivities } from './bare-activities';
+import { connectCountingClient, type CountingClient } from './poller';
+import { startWeb, type WebProcess } from './web-process';
+
+export const TASK = 'Create a hello world python function';
+export const BARE_WORKFLOW_NAME = 'bareTaskWorkflow';
+
+export interface RunningWorker {
+  taskQueue: string;
+  stop(): Promise<void>;
+}
+
+export interface BenchStack {
+  address: string;
+  web: WebProcess;
+  base: string;
+  /** The web app's task queue; its worker runs the offline model at `webDelayMs` per chunk. */
+  webQueue: string;
+  webDelayMs: number;
+  /** Starts and ends runs; not counted. */
+  client: Client;
+  /** The naive baseline's client: counts its RPCs. */
+  naive: CountingClient;
+  /** A worker for taskWorkflow on a queue of its own, the offline model at `delayMs` per chunk. */
+  startStoryWorker(name: string, delayMs: number): Promise<RunningWorker>;
+  /** A worker for the bare baseline workflow and activities. */
+  startBareWorker(name: string, delayMs: number): Promise<RunningWorker>;
+  /** Start a run directly (not through the form); returns its workflow id. */
+  startRun(taskQueue: string, workflow?: string): Promise<string>;
+  terminate(workflowIds: readonly string[]): Promise<void>;
+  /** Root pids of the processes it started, for CPU accounting. */
+  pids: { temporal: number | undefined; web: number | undefined };
+  close(): Promise<void>;
+}
+
+const quiet = { error: console.error, warn: () => {}, info: () => {}, debug: () => {}, trace: () => {}, log: () => {} };
+
+export async function startBenchStack(log: (line: string) => void, options: { webDelayMs: number }): Promise<BenchStack> {
+  const cli = await ensureTemporalCli(log);
+  ensureWebBuild(log);
+  try {
+    // Terminating runs mid-step is routine here: keep the SDK's warnings about it out of the output.
+    Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } } });
+  } catch {
+    // installed already
+  }
+
+  const dir = mkdtempSync(join(process.env.BENCH_TMP ?? tmpdir(), 'buildstory-bench-'));
+  const cleanups: Array<() => Promise<void> | void> = [() => rmSync(dir, { recursive: true, force: true })];
+  const close = async () => {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+  };
+  try {
+    log('starting the Temporal dev server (headless, SQLite in a temp dir)...');
+    const server: DevServer = await startDevServer({
+      cli,
+      port: await freePort(),
+      dbFile: join(dir, 'temporal.db'),
+      logFile: join(dir, 'temporal-server.log'),
+      headless: true,
+      log,
+    });
+    cleanups.push(() => server.stop());
+    const address = server.address;
+
+    log('bundling the workflows and starting the web app...');
+    const bundle = async (path: string, name: string) => {
+      const { code } = await bundleWorkflowCode({ workflowsPath: path, logger: quiet });
+      const codePath = join(dir, `${name}.js`);
+      writeFileSync(codePath, code);
+      return codePath;
+    };
+    const webQueue = `bench-web-${randomUUID().slice(0, 8)}`;
+    const [storyBundle, bareBundle, web] = await Promise.all([
+      bundle(require.resolve('../workflows'), 'workflows'),
+      bundle(require.resolve('./bare-workflow'), 'bare-workflow'),
+      // Once more after a rebuild: in a shared work tree another build may have been replacing web/build.
+      startWeb({ temporalAddress: address, taskQueue: webQueue }).catch(() => {
+        ensureWebBuild(log);
+        return startWeb({ temporalAddress: address, taskQueue: webQueue });
+      }),
+    ]);
+    cleanups.push(() => web.stop());
+
+    const connection = await NativeConnection.connect({ address });
+    cleanups.push(() => connection.close());
+    const clientConnection = await Connection.connect({ address });
+    cleanups.push(() => clientConnection.close());
+    const client = new Client({ connection: clientConnection, namespace: 'default' });
+    const naive = await connectCountingClient(address);
+    cleanups.push(() => naive.close());
+    const logger = pino({ level: 'error' }); // "progress signal failed" after a terminate is expected
+
+    const runWorker = async (worker: Worker, taskQueue: string): Promise<RunningWorker> => {
+      const running = worker.run();
+      let stopped = false;
+      const stop = async () => {
+        if (stopped) return;
+        stopped = true;
+        worker.shutdown();
+        await running.catch(() => undefined);
+      };
+      cleanups.push(stop);
+      return { taskQueue, stop };
+    };
+    const startStoryWorker = async (name: string, delayMs: number) => {
+      const taskQueue = `bench-${name}-${randomUUID().slice(0, 8)}`;
+      const worker = await createBuildstoryWorker({
+        connection,
+        namespace: 'default',
+        taskQueue,
+        provider: new OfflineProvider(delayMs),
+        logger,
+        workflowBundle: { codePath: storyBundle },
+        shutdownGraceTime: '1 second',
+      });
+      return runWorker(worker, taskQueue);
+    };
+    const startBareWorker = async (name: string, delayMs: number) => {
+      const taskQueue = `bench-${name}-${randomUUID().slice(0, 8)}`;
+      const worker = await Worker.create({
+        connection,
+        namespace: 'default',
+        taskQueue,
+        workflowBundle: { codePath: bareBundle },
+        activities: createBareActivities(new OfflineProvider(delayMs)),
+        // As createBuildstoryWorker sets them.
+        maxHeartbeatThrottleInterval: '1 second',
+        defaultHeartbeatThrottleInterval: '1 second',
+        shutdownGraceTime: '1 second',
+      });
+      return runWorker(worker, taskQueue);
+    };
+
+    // The web app's own worker, up for the whole benchmark.
+    const webWorker = await createBuildstoryWorker({
+      connection,
+      namespace: 'default',
+      taskQueue: webQueue,
+      provider: new OfflineProvider(options.webDelayMs),
+      logger,
+      workflowBundle: { codePath: storyBundle },
+      shutdownGraceTime: '1 second',
+    });
+    await runWorker(webWorker, webQueue);
+
+    return {
+      address,
+      web,
+      base: web.base,
+      webQueue,
+      webDelayMs: options.webDelayMs,
+      client,
+      naive,
+      startStoryWorker,
+      startBareWorker,
+      async startRun(taskQueue, workflow = WORKFLOW_NAME) {
+        const workflowId = `task-${randomUUID()}`;
+        await client.workflow.start(workflow, { taskQueue, workflowId, args: [{ task: TASK }] });
+        return workflowId;
+      },
+      async terminate(workflowIds) {
+        await Promise.all(workflowIds.map((id) => client.workflow.getHandle(id).terminate('benchmark phase over').catch(() => undefined)));
+      },
+      pids: { temporal: server.process.pid, web: web.child.pid },
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** The form's token, as a browser gets it (as tests/setup/stack.ts reads it). */
+export async function formToken(base: string): Promise<string> {
+  const html = await (await fetch(`${base}/`)).text();
+  const match = html.match(/name="token"[^>]*value="([0-9a-f-]{36})"|value="([0-9a-f-]{36})"[^>]*name="token"/);
+  if (!match) throw new Error('no token in the form');
+  return (match[1] ?? match[2])!;
+}
+
+/** Submit the form as a browser does; resolves when it answered with its redirect. */
+export async function submitForm(base: string, token: string, task = TASK): Promise<string> {
+  const res = await fetch(`${base}/?index`, { method: 'POST', body: new URLSearchParams({ task, token }), redirect: 'manual' });
+  if (res.status !== 302) throw new Error(`the form answered ${res.status}`);
+  return `task-${token}`;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,104 @@
+/**
+ * The web app as the benchmark runs it: `tsx web/server.ts` (startNode) with its inspector open on
+ * a random loopback port, so the bench can force a full GC in it and read its heap without any
+ * code in the app for it; and its /metrics, read into the numbers the figures use.
+ */
+import { execFile, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ROOT, startNode, stopChild, waitForHttp } from '../scripts/processes';
+import { freePort } from '../scripts/temporal';
+import { parsePrometheus } from './stats';
+
+const run = promisify(execFile);
+
+export interface WebSnapshot {
+  at: number;
+  /** buildstory_temporal_rpcs_total by method. */
+  rpcs: Record<string, number>;
+  heapUsedBytes: number;
+  cpuSeconds: number;
+  connections: number;
+  watchers: number;
+  eventsSent: number;
+}
+
+export interface WebProcess {
+  base: string;
+  child: ChildProcess;
+  snapshot(): Promise<WebSnapshot>;
+  /** Full GC (through the inspector), then V8's used heap in bytes; null if the inspector is not reachable. */
+  heapAfterGc(): Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+export async function startWeb(options: { temporalAddress: string; taskQueue: string }): Promise<WebProcess> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = startNode('web', 'web/server.ts', {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    TEMPORAL_ADDRESS: options.temporalAddress,
+    TEMPORAL_TASK_QUEUE: options.taskQueue,
+    TEMPORAL_UI_URL: 'http://localhost:8233',
+    LOG_LEVEL: 'warn',
+    // The bench submits far more than a person would, and reads streams without a session.
+    SUBMIT_RATE_LIMIT_PER_MINUTE: '0',
+    BUILDSTORY_AUTH_PASSWORDS: '',
+    // Port 0: tsx's launcher and the server each get their own; the server is found by its script.
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:0`.trim(),
+  });
+  const inspectors: string[] = [];
+  child.stderr?.on('data', (chunk: Buffer) => {
+    for (const match of chunk.toString().matchAll(/Debugger listening on (ws:\/\/\S+)/g)) inspectors.push(match[1]);
+  });
+  await waitForHttp(`${base}/healthz`, 60_000, child);
+
+  let serverInspector: string | null | undefined;
+  const findInspector = async (): Promise<string | null> => {
+    for (const ws of inspectors) {
+      const { host } = new URL(ws);
+      try {
+        const targets = (await (await fetch(`http://${host}/json/list`)).json()) as Array<{ url: string; webSocketDebuggerUrl: string }>;
+        const target = targets.find((t) => t.url.includes('web/server.ts'));
+        if (target) return target.webSocketDebuggerUrl;
+      } catch {
+        // that process is gone
+      }
+    }
+    return null;
+  };
+
+  return {
+    base,
+    child,
+    async snapshot() {
+      const samples = parsePrometheus(await (await fetch(`${base}/metrics`)).text());
+      const value = (name: string) => samples.find((s) => s.name === name)?.value ?? 0;
+      const rpcs: Record<string, number> = {};
+      for (const s of samples) if (s.name === 'buildstory_temporal_rpcs_total') rpcs[s.labels.method ?? 'unknown'] = s.value;
+      return {
+        at: Date.now(),
+        rpcs,
+        heapUsedBytes: value('nodejs_heap_size_used_bytes'),
+        cpuSeconds: value('process_cpu_seconds_total'),
+        connections: value('buildstory_sse_connections'),
+        watchers: value('buildstory_run_watchers'),
+        eventsSent: value('buildstory_sse_events_sent_total'),
+      };
+    },
+    async heapAfterGc() {
+      if (serverInspector === undefined) serverInspector = await findInspector();
+      if (!serverInspector) return null;
+      try {
+        const { stdout } = await run(process.execPath, ['--experimental-websocket', '--no-warnings', join(ROOT, 'bench', 'inspect-heap.mjs'), serverInspector], {
+          timeout: 30_000,
+        });
+        return (JSON.parse(stdout) as { usedSize: number }).usedSize;
+      } catch {
+        return null;
+      }
+    },
+    stop: () => stopChild(child),
+  };
+}
