@@ -22,7 +22,7 @@ import {
   type WorkflowExecutionStatusName,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
+import { InterceptingCall, status as Status, type Interceptor } from '@grpc/grpc-js';
 import { SearchAttributeType, defineSearchAttributeKey, type Payload } from '@temporalio/common';
 // Types only: the package is CommonJS without named ESM exports, so its enums are spelled as numbers below.
 import type { google, temporal as proto } from '@temporalio/proto';
@@ -58,13 +58,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** A reset (here or in the Temporal UI) keeps the workflow id, so retried runs still match. */
 export const RUN_ID_PATTERN = /^task-[0-9a-f-]{36}$/;
 
-// gRPC status codes (from @grpc/grpc-js, which is not our direct dependency).
-const GRPC_CANCELLED = 1;
-const GRPC_INVALID_ARGUMENT = 3;
-const GRPC_DEADLINE_EXCEEDED = 4;
-const GRPC_NOT_FOUND = 5;
-const GRPC_FAILED_PRECONDITION = 9;
-const GRPC_UNAVAILABLE = 14;
 
 export type TemporalStatus = WorkflowExecutionStatusName;
 
@@ -168,13 +161,13 @@ function grpcCode(err: unknown): number | undefined {
 }
 
 function isTimeout(err: unknown): boolean {
-  return err instanceof TimeoutError || grpcCode(err) === GRPC_DEADLINE_EXCEEDED;
+  return err instanceof TimeoutError || grpcCode(err) === Status.DEADLINE_EXCEEDED;
 }
 
 export function isUnreachable(err: unknown): boolean {
   if (err instanceof TemporalUnreachableError || isTimeout(err)) return true;
   const code = grpcCode(err);
-  return code === GRPC_UNAVAILABLE || code === GRPC_CANCELLED;
+  return code === Status.UNAVAILABLE || code === Status.CANCELLED;
 }
 
 function message(err: unknown): string {
@@ -224,7 +217,7 @@ export class MissingOwnerAttributeError extends Error {
 }
 
 function isMissingOwnerAttribute(err: unknown): boolean {
-  return grpcCode(err) === GRPC_INVALID_ARGUMENT && message(err).includes(OWNER_SEARCH_ATTRIBUTE);
+  return grpcCode(err) === Status.INVALID_ARGUMENT && message(err).includes(OWNER_SEARCH_ATTRIBUTE);
 }
 
 /**
@@ -356,8 +349,8 @@ async function readByQuery(
     // At the deadline the server sometimes answers CANCELLED rather than DEADLINE_EXCEEDED;
     // FAILED_PRECONDITION means the run's first workflow task has not completed yet.
     const code = grpcCode(err);
-    const noWorker = isTimeout(err) || code === GRPC_CANCELLED || code === GRPC_FAILED_PRECONDITION;
-    if (!noWorker && code === GRPC_UNAVAILABLE) throw err;
+    const noWorker = isTimeout(err) || code === Status.CANCELLED || code === Status.FAILED_PRECONDITION;
+    if (!noWorker && code === Status.UNAVAILABLE) throw err;
     if (!noWorker) log.warn({ err, workflowId: run.workflowId }, 'progress query failed');
     const task = await startTask(run);
     if (options.noWorker === 'fall-back') return { snapshot: null, waitingForWorker: false, task, error: options.fallbackError };
@@ -735,8 +728,8 @@ export async function retryFromFailedStep(workflowId: string, owner: Owner): Pro
     return { workflowId, runId: response.runId };
   } catch (err) {
     const code = grpcCode(err);
-    if (code === GRPC_NOT_FOUND) throw new RunNotFoundError(workflowId);
-    if (code === GRPC_INVALID_ARGUMENT || code === GRPC_FAILED_PRECONDITION) {
+    if (code === Status.NOT_FOUND) throw new RunNotFoundError(workflowId);
+    if (code === Status.INVALID_ARGUMENT || code === Status.FAILED_PRECONDITION) {
       throw new RunStateConflictError(`Temporal refused the retry: ${message(err)}`);
     }
     throw asUnreachable(err);

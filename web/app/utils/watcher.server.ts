@@ -15,6 +15,7 @@
  */
 // CommonJS package, loaded from the ESM server build: default import, then destructure.
 import protoPackage from '@temporalio/proto';
+import { status as Status } from '@grpc/grpc-js';
 import type { Client } from '@temporalio/client';
 import { progressQuery, LIMITS, type RunStatus, type StoryEvent } from '../../../workflows/shared';
 import { getConfig } from './env.server';
@@ -37,7 +38,6 @@ const WAITING_POLL_MS = 5_000;
 const MAX_BACKOFF_MS = 5_000;
 /** The shortest history long poll worth making. */
 const MIN_POLL_MS = 2_000;
-const GRPC_NOT_FOUND = 5;
 
 const CLOSE_EVENTS = new Set<number>([
   EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
@@ -125,7 +125,7 @@ export async function describeLatestRun(workflowId: string, owner: Owner): Promi
     if (view.kind !== 'ok') return view.kind === 'not-found' ? view : { kind: 'unreachable' };
     return { kind: 'ok', runId: view.runId, closed: true, lastSeq: view.snapshot?.lastSeq ?? 0 };
   } catch (err) {
-    if ((err as { code?: number }).code === GRPC_NOT_FOUND) return { kind: 'not-found' };
+    if ((err as { code?: number }).code === Status.NOT_FOUND) return { kind: 'not-found' };
     if (isUnreachable(err)) return { kind: 'unreachable' };
     throw err;
   }
@@ -266,7 +266,7 @@ class RunWatcher implements WatcherView {
         client.workflowService.describeWorkflowExecution({ namespace: config.namespace, execution: { workflowId: this.workflowId } }),
       );
     } catch (err) {
-      if ((err as { code?: number }).code === GRPC_NOT_FOUND) {
+      if ((err as { code?: number }).code === Status.NOT_FOUND) {
         this.setState({ kind: 'not-found' });
         return false;
       }
