@@ -21,6 +21,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { LlmCall, LlmRule } from '../tests/fixtures/llm-server';
+import { parseSseBlock } from '../tests/fixtures/sse-client';
 import { ROOT, waitForHttp } from '../scripts/processes';
 import { ensureTemporalCli, freePort, startDevServer, type DevServer } from '../scripts/temporal';
 import { RUN_FAILED_ERROR_TYPE, type ProgressSnapshot, type RunStatus, type StoryEvent } from '../workflows/shared';
@@ -631,18 +632,8 @@ class RunFollower {
   }
 
   private onBlock(block: string): void {
-    const frame: ReceivedFrame = { event: 'message', id: undefined, data: '', at: Date.now() };
-    const data: string[] = [];
-    for (const line of block.split('\n')) {
-      if (line === '' || line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon < 0 ? line : line.slice(0, colon);
-      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-      if (field === 'event') frame.event = value;
-      else if (field === 'id') frame.id = value;
-      else if (field === 'data') data.push(value);
-    }
-    frame.data = data.join('\n');
+    const { event, id, data } = parseSseBlock(block);
+    const frame: ReceivedFrame = { event, id, data, at: Date.now() };
     if (frame.event === 'story') frame.recordedAt = Date.parse((JSON.parse(frame.data) as StoryEvent).at);
     if (frame.event === 'message' && frame.id === undefined && frame.data === '') return;
     this.frames.push(frame);
