@@ -290,12 +290,31 @@ export async function loadRun(workflowId: string, owner: Owner): Promise<RunView
     throw err;
   }
 
+  return viewRun(client, workflowId, runId, status);
+}
+
+/**
+ * A run whose id and status the caller knows already (the watcher read its close event): the
+ * view without a describe. No owner check: callers checked it before.
+ */
+export async function loadKnownRun(workflowId: string, runId: string, status: TemporalStatus): Promise<RunView> {
+  let client: Client;
+  try {
+    client = await getClient();
+  } catch {
+    return { kind: 'unreachable', address: getConfig().temporal.address };
+  }
+  return viewRun(client, workflowId, runId, status);
+}
+
+async function viewRun(client: Client, workflowId: string, runId: string, status: TemporalStatus): Promise<RunView> {
+  const { temporal } = getConfig();
   const run: Run = { client, workflowId, runId, handle: client.workflow.getHandle<typeof taskWorkflow>(workflowId, runId) };
   let details: RunDetails;
   try {
     details = await readRun(run, status);
   } catch (err) {
-    if (isUnreachable(err)) return unreachable;
+    if (isUnreachable(err)) return { kind: 'unreachable', address: temporal.address };
     throw err;
   }
   const uiUrl = `${temporal.uiUrl}/namespaces/${encodeURIComponent(temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}/${encodeURIComponent(runId)}/history`;

@@ -4,9 +4,10 @@
  *
  * How it learns of progress without polling blindly: it long-polls the run's history
  * (GetWorkflowExecutionHistory with waitNewEvent) and runs the `progress` query only when a
- * workflow task completed (the only moment the workflow's state, and so the story, can change) or
- * the run closed. A signal from an activity moves the history, the worker applies it in a
- * workflow task, and the watcher queries once for all viewers. The naive alternative, every
+ * workflow task completed (the only moment the workflow's state, and so the story, can change)
+ * and no other is in flight (a query would wait for it: see task-tracker.ts); a closed run's
+ * story is read from its result. A signal from an activity moves the history, the worker applies
+ * it in a workflow task, and the watcher queries once for all viewers. The naive alternative, every
  * connection polling the query on a timer, costs a query per viewer per tick and still lags by up
  * to a tick; the benchmark measures both.
  *
@@ -20,9 +21,10 @@ import type { Client } from '@temporalio/client';
 import { progressQuery, LIMITS, type RunStatus, type StoryEvent } from '../../../workflows/shared';
 import { getConfig } from './env.server';
 import { log } from './log.server';
-import { bounded, getClient, isUnreachable, loadRun, ownedBy, type Owner } from './temporal.server';
+import { TaskTracker } from './task-tracker';
+import { bounded, getClient, isUnreachable, loadKnownRun, loadRun, ownedBy, type Owner, type RunView } from './temporal.server';
 
-const { EventType, WorkflowExecutionStatus } = protoPackage.temporal.api.enums.v1;
+const { WorkflowExecutionStatus } = protoPackage.temporal.api.enums.v1;
 
 /** A query runs on a worker: with none polling it waits until this deadline. */
 const QUERY_TIMEOUT_MS = 3_000;
@@ -38,15 +40,6 @@ const WAITING_POLL_MS = 5_000;
 const MAX_BACKOFF_MS = 5_000;
 /** The shortest history long poll worth making. */
 const MIN_POLL_MS = 2_000;
-
-const CLOSE_EVENTS = new Set<number>([
-  EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
-  EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
-  EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
-  EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
-  EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
-  EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
-]);
 
 export type WatchState =
   | { kind: 'connecting' }
@@ -157,6 +150,8 @@ class RunWatcher implements WatcherView {
   private stopped = false;
   private looping = false;
   private historyToken: Uint8Array | undefined;
+  /** What the history read so far (with historyToken) says about the run's workflow tasks. */
+  private tracker = new TaskTracker();
   /** Aborts the call in flight (a long poll may otherwise linger 30 s) when the last viewer leaves. */
   private readonly abort = new AbortController();
 
@@ -241,7 +236,7 @@ class RunWatcher implements WatcherView {
         } catch (err) {
           if (this.stopped) return;
           // Start over from a describe: after an outage the page token may mean nothing to the server.
-          this.historyToken = undefined;
+          this.restartHistory();
           if (!isUnreachable(err)) log.warn({ err, workflowId: this.workflowId }, 'watcher error');
           this.setState({ kind: 'unreachable', address: getConfig().temporal.address });
           await sleep(backoff);
@@ -253,8 +248,21 @@ class RunWatcher implements WatcherView {
     }
   }
 
+  private restartHistory(): void {
+    this.historyToken = undefined;
+    this.tracker = new TaskTracker();
+  }
+
   /** One round: follow the latest run, catch up, wait for news. False when there is nothing left to watch. */
   private async step(client: Client): Promise<boolean> {
+    // The history showed the run complete or fail: its result has the whole story, no describe
+    // needed. (Other ends may be a reset, which starts another run: describe.)
+    const closedAs = this.tracker.closed;
+    if (this.runId && !this.ended && (closedAs === 'completed' || closedAs === 'failed')) {
+      this.tracker.closed = null; // once: if the read fails, describe
+      const view = await loadKnownRun(this.workflowId, this.runId, closedAs === 'completed' ? 'COMPLETED' : 'FAILED');
+      if (view.kind === 'ok') return this.end(view, closedAs);
+    }
     // While the history long poll holds a page token, the run is open and the latest: straight to
     // the query, one call less per update. A closed run or an error describes again.
     if (this.runId && this.historyToken && !this.ended) return this.follow(client, this.runId);
@@ -279,28 +287,38 @@ class RunWatcher implements WatcherView {
       this.runId = runId;
       this.events = [];
       this.ended = null;
-      this.historyToken = undefined;
+      this.restartHistory();
     }
 
     const closed = closedStatus(info?.status);
     if (closed) {
       // Shared by every viewer of the run; each stream checked the owner before it subscribed.
       const view = await loadRun(this.workflowId, null);
-      if (view.kind === 'ok' && view.runId === runId) {
-        this.append(view.snapshot?.events.filter((e) => e.seq > this.lastSeq) ?? []);
-        this.ended = { runId, status: view.snapshot?.status ?? closed };
-        this.state = { kind: 'live' };
-        this.notify();
-        return false;
-      }
+      if (view.kind === 'ok' && view.runId === runId) return this.end(view, closed);
       return !this.stopped; // the latest run changed under us: look again
     }
 
     return this.follow(client, runId);
   }
 
+  /** The run is over and `view` has its whole story. */
+  private end(view: Extract<RunView, { kind: 'ok' }>, status: RunStatus): false {
+    this.append(view.snapshot?.events.filter((e) => e.seq > this.lastSeq) ?? []);
+    this.ended = { runId: view.runId, status: view.snapshot?.status ?? status };
+    this.state = { kind: 'live' };
+    this.notify();
+    return false;
+  }
+
   /** Catch up with the open run, then wait for its history to move. */
   private async follow(client: Client, runId: string): Promise<boolean> {
+    if (!this.tracker.started) {
+      // No query handler before the first workflow task completes (the server would hold the
+      // query until then): wait for it in the history. Past the wait, query anyway: with no
+      // worker, the query's timeout is how the viewers learn it.
+      await this.waitForChange(client, runId, WAITING_POLL_MS);
+      if (!this.historyToken || this.stopped) return !this.stopped; // closed meanwhile
+    }
     const answered = await this.refresh(client, runId);
     await this.waitForChange(client, runId, answered ? LONG_POLL_MS : WAITING_POLL_MS);
     return true;
@@ -309,6 +327,7 @@ class RunWatcher implements WatcherView {
   /** Query the story after the last event we have. False when no worker answered in time. */
   private async refresh(client: Client, runId: string): Promise<boolean> {
     const handle = client.workflow.getHandle(this.workflowId, runId);
+    this.tracker.queried();
     let added = false;
     try {
       for (let page = 0; page < 20; page++) {
@@ -334,7 +353,10 @@ class RunWatcher implements WatcherView {
     return true;
   }
 
-  /** Long-poll the history until a workflow task completes or the run closes (or the deadline). */
+  /**
+   * Long-poll the history until a query is worth making (a workflow task completed and none is in
+   * flight, see task-tracker.ts), the run closes, or the deadline passes.
+   */
   private async waitForChange(client: Client, runId: string, deadlineMs: number): Promise<void> {
     const { temporal: config } = getConfig();
     const until = Date.now() + deadlineMs;
@@ -359,11 +381,11 @@ class RunWatcher implements WatcherView {
         if (isUnreachable(err) && Date.now() >= until - 1_000) return;
         throw err;
       }
-      const events = response.history?.events ?? [];
       const token = response.nextPageToken;
       this.historyToken = token && token.length ? token : undefined;
-      if (!this.historyToken) return; // the run closed
-      if (events.some((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED || CLOSE_EVENTS.has(e.eventType ?? 0))) return;
+      this.tracker.observe(response.history?.events ?? [], Date.now());
+      if (!this.historyToken || this.tracker.closed) return; // the run closed
+      if (this.tracker.shouldQuery(Date.now())) return;
     }
   }
 }

@@ -1,0 +1,88 @@
+/**
+ * When the watcher queries, from the history events it reads: only after a workflow task
+ * completed with none in flight, or after QUERY_HOLD_MS on a run that is never idle.
+ */
+import protoPackage from '@temporalio/proto';
+import { QUERY_HOLD_MS, TaskTracker } from './task-tracker';
+
+const { EventType } = protoPackage.temporal.api.enums.v1;
+const ev = (eventType: number) => ({ eventType });
+const started = ev(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED);
+const scheduled = ev(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
+const taskStarted = ev(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED);
+const completed = ev(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
+const signaled = ev(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED);
+const activityScheduled = ev(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED);
+const activityCompleted = ev(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED);
+
+describe('TaskTracker', () => {
+  it('does not query before the first workflow task completes', () => {
+    const tracker = new TaskTracker();
+    tracker.observe([started, scheduled, taskStarted], 0);
+    expect(tracker.started).toBe(false);
+    expect(tracker.shouldQuery(10_000)).toBe(false);
+    tracker.observe([completed, activityScheduled], 20);
+    expect(tracker.started).toBe(true);
+    expect(tracker.shouldQuery(20)).toBe(true);
+  });
+
+  it('waits for a task in flight after a completion, then queries once it completes', () => {
+    const tracker = new TaskTracker();
+    tracker.observe([started, scheduled, taskStarted, completed, activityScheduled], 0);
+    tracker.queried();
+    expect(tracker.shouldQuery(1)).toBe(false);
+
+    // A signal during the next task: the completion is news, but another task is in flight.
+    tracker.observe([signaled, scheduled, taskStarted, completed, signaled, scheduled, taskStarted], 100);
+    expect(tracker.inFlight).toBe(true);
+    expect(tracker.shouldQuery(110)).toBe(false);
+    tracker.observe([completed], 130);
+    expect(tracker.shouldQuery(130)).toBe(true);
+  });
+
+  it('queries a run that is never idle once its news has waited QUERY_HOLD_MS', () => {
+    const tracker = new TaskTracker();
+    tracker.observe([started, scheduled, taskStarted, completed], 0);
+    tracker.queried();
+    tracker.observe([completed, scheduled], 1_000);
+    expect(tracker.shouldQuery(1_000 + QUERY_HOLD_MS - 1)).toBe(false);
+    // A later completion does not restart the clock: the first unseen one is waiting.
+    tracker.observe([taskStarted, completed, signaled, scheduled], 1_000 + QUERY_HOLD_MS - 1);
+    expect(tracker.shouldQuery(1_000 + QUERY_HOLD_MS)).toBe(true);
+  });
+
+  it('has no news after a query until the next completion', () => {
+    const tracker = new TaskTracker();
+    tracker.observe([started, scheduled, taskStarted, completed], 0);
+    tracker.queried();
+    tracker.observe([activityCompleted, scheduled, taskStarted], 10);
+    tracker.observe([], 10_000);
+    expect(tracker.shouldQuery(10_000)).toBe(false);
+  });
+
+  it('counts a failed or timed-out task as no longer in flight', () => {
+    for (const end of [EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT]) {
+      const tracker = new TaskTracker();
+      tracker.observe([started, scheduled, taskStarted, completed, signaled, scheduled, taskStarted, ev(end)], 0);
+      expect(tracker.inFlight).toBe(false);
+      expect(tracker.shouldQuery(0)).toBe(true);
+    }
+  });
+
+  it('tells how the run closed, and stops asking for queries', () => {
+    const cases: Array<[number, string]> = [
+      [EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, 'completed'],
+      [EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, 'failed'],
+      [EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, 'other'],
+      [EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED, 'other'],
+      [EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT, 'other'],
+      [EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, 'other'],
+    ];
+    for (const [type, kind] of cases) {
+      const tracker = new TaskTracker();
+      tracker.observe([started, scheduled, taskStarted, completed, ev(type)], 0);
+      expect(tracker.closed).toBe(kind);
+      expect(tracker.shouldQuery(0)).toBe(false);
+    }
+  });
+});
