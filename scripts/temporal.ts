@@ -140,6 +140,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * SQLite in write-ahead-log mode, synced at checkpoints rather than at every commit. With the
+ * defaults (a rollback journal, a full sync per commit) every history write waits for the disk:
+ * at 100 running tasks the benchmark saw workflow tasks wait 2.2 s (p50) to start on this
+ * machine's disk, 22 ms with these. A crash of the server or of any process loses nothing
+ * committed; only a power cut can lose the last commits.
+ */
+export const SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'];
+
 export interface DevServerOptions {
   cli: string;
   port?: number;
@@ -218,6 +227,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const logFile = options.logFile ?? join(dirname(dbFile), 'temporal-server.log');
   const out = openSync(logFile, 'a');
   const args = ['server', 'start-dev', '--db-filename', dbFile, '--port', String(port), '--ip', '127.0.0.1', '--log-format', 'json', '--log-level', 'warn'];
+  for (const pragma of SQLITE_PRAGMAS) args.push('--sqlite-pragma', pragma);
   if (options.headless) args.push('--headless');
   else args.push('--ui-port', String(options.uiPort ?? 8233));
   args.push(...(options.extraArgs ?? []));
