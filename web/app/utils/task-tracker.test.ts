@@ -1,6 +1,7 @@
 /**
- * When the watcher queries, from the history events it reads: only after a workflow task
- * completed with none in flight, or after QUERY_HOLD_MS on a run that is never idle.
+ * When the watcher queries, from the history events it reads: when a workflow task waits to
+ * start (the query rides on it), after a completion with no task in flight, or after
+ * QUERY_HOLD_MS on a run that is never idle; never before the first task completed.
  */
 import protoPackage from '@temporalio/proto';
 import { QUERY_HOLD_MS, TaskTracker } from './task-tracker';
@@ -26,28 +27,61 @@ describe('TaskTracker', () => {
     expect(tracker.shouldQuery(20)).toBe(true);
   });
 
-  it('waits for a task in flight after a completion, then queries once it completes', () => {
+  it('waits for a started task after a completion, then queries once it completes', () => {
     const tracker = new TaskTracker();
     tracker.observe([started, scheduled, taskStarted, completed, activityScheduled], 0);
     tracker.queried();
     expect(tracker.shouldQuery(1)).toBe(false);
 
-    // A signal during the next task: the completion is news, but another task is in flight.
+    // A signal during the next task: the completion is news, but another task is running.
     tracker.observe([signaled, scheduled, taskStarted, completed, signaled, scheduled, taskStarted], 100);
-    expect(tracker.inFlight).toBe(true);
+    expect(tracker.task).toBe('started');
     expect(tracker.shouldQuery(110)).toBe(false);
     tracker.observe([completed], 130);
     expect(tracker.shouldQuery(130)).toBe(true);
+  });
+
+  it('queries as soon as a task is scheduled, and takes the completion of that task as answered', () => {
+    const tracker = new TaskTracker();
+    tracker.observe([started, scheduled, taskStarted, completed, activityScheduled], 0);
+    tracker.queried();
+    tracker.observe([signaled, scheduled], 300);
+    expect(tracker.shouldQuery(300)).toBe(true);
+    tracker.queried();
+    expect(tracker.shouldQuery(301)).toBe(false);
+    // The query rode on that task: its completion is no news.
+    tracker.observe([taskStarted, completed], 330);
+    expect(tracker.shouldQuery(330)).toBe(false);
+    // The next one is.
+    tracker.observe([activityCompleted, scheduled, taskStarted, completed], 600);
+    expect(tracker.shouldQuery(600)).toBe(true);
+  });
+
+  it('takes a completion as news again when the query that rode on its task failed', () => {
+    const tracker = new TaskTracker();
+    tracker.observe([started, scheduled, taskStarted, completed], 0);
+    tracker.queried();
+    tracker.observe([signaled, scheduled], 100);
+    tracker.queried();
+    tracker.queryFailed(3_100);
+    tracker.observe([taskStarted, completed], 3_200);
+    expect(tracker.shouldQuery(3_200)).toBe(true);
+  });
+
+  it('does not send a query along with the first task: there is no handler before it completes', () => {
+    const tracker = new TaskTracker();
+    tracker.observe([started, scheduled], 0);
+    expect(tracker.shouldQuery(0)).toBe(false);
   });
 
   it('queries a run that is never idle once its news has waited QUERY_HOLD_MS', () => {
     const tracker = new TaskTracker();
     tracker.observe([started, scheduled, taskStarted, completed], 0);
     tracker.queried();
-    tracker.observe([completed, scheduled], 1_000);
+    tracker.observe([scheduled, taskStarted, completed, signaled, scheduled, taskStarted], 1_000);
     expect(tracker.shouldQuery(1_000 + QUERY_HOLD_MS - 1)).toBe(false);
     // A later completion does not restart the clock: the first unseen one is waiting.
-    tracker.observe([taskStarted, completed, signaled, scheduled], 1_000 + QUERY_HOLD_MS - 1);
+    tracker.observe([completed, signaled, scheduled, taskStarted], 1_000 + QUERY_HOLD_MS - 1);
     expect(tracker.shouldQuery(1_000 + QUERY_HOLD_MS)).toBe(true);
   });
 
@@ -64,7 +98,7 @@ describe('TaskTracker', () => {
     for (const end of [EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT]) {
       const tracker = new TaskTracker();
       tracker.observe([started, scheduled, taskStarted, completed, signaled, scheduled, taskStarted, ev(end)], 0);
-      expect(tracker.inFlight).toBe(false);
+      expect(tracker.task).toBe('none');
       expect(tracker.shouldQuery(0)).toBe(true);
     }
   });

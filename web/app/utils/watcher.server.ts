@@ -339,6 +339,7 @@ class RunWatcher implements WatcherView {
         if (!snapshot.hasMore) break;
       }
     } catch (err) {
+      this.tracker.queryFailed(Date.now());
       if (isUnreachable(err)) {
         // The server answers other calls, so a query that times out means no worker polls.
         this.setState({ kind: 'waiting-for-worker' });
