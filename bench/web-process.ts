@@ -29,6 +29,11 @@ export interface WebProcess {
   snapshot(): Promise<WebSnapshot>;
   /** Full GC (through the inspector), then V8's used heap in bytes; null if the inspector is not reachable. */
   heapAfterGc(): Promise<number | null>;
+  /**
+   * A CPU profile of `ms` through the inspector, written to `file`; resolves with the functions
+   * with the most self time (null if the inspector is not reachable).
+   */
+  cpuProfile(ms: number, file: string): Promise<Array<{ where: string; share: number }> | null>;
   stop(): Promise<void>;
 }
 
@@ -95,6 +100,20 @@ export async function startWeb(options: { temporalAddress: string; taskQueue: st
           timeout: 30_000,
         });
         return (JSON.parse(stdout) as { usedSize: number }).usedSize;
+      } catch {
+        return null;
+      }
+    },
+    async cpuProfile(ms, file) {
+      if (serverInspector === undefined) serverInspector = await findInspector();
+      if (!serverInspector) return null;
+      try {
+        const { stdout } = await run(
+          process.execPath,
+          ['--experimental-websocket', '--no-warnings', join(ROOT, 'bench', 'inspect-profile.mjs'), serverInspector, String(ms), file],
+          { timeout: ms + 60_000 },
+        );
+        return JSON.parse(stdout) as Array<{ where: string; share: number }>;
       } catch {
         return null;
       }
