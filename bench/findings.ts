@@ -42,10 +42,7 @@ export function explainMisses(figures: readonly Figure[], details: Details): str
       `1. submit → first event: form POST ${ms(first.formPost)}, stream headers (the route's describe) ${ms(first.streamHeaders)}, ` +
         `first workflow task completed ${ms(first.firstWorkflowTaskCompleted)} after submit, first frame ${ms(first.firstTaskToFirstFrame)} after that. ` +
         `A query sent right after the start took ${ms(first.directPollingQuery)} (direct-polling baseline) against ${ms(details.idle?.idleQueryMs)} on a ` +
-        "running run: the watcher's first query reaches the run before its first workflow task has completed, and the Temporal server holds such a " +
-        "query and re-checks every 200 ms for up to 1 s (history engine, queryFirstWorkflowTaskCheckInterval), so the first frame waits for a " +
-        'tick. Product fix to consider: long-poll the history until the first WorkflowTaskCompleted before the first query (the watcher already ' +
-        'long-polls), or send run.started from the describe (start time and task are in it). The direct-polling baseline pays the same tick.',
+        'running run: the server holds a query until the run\'s first workflow task has completed (the watcher waits for that task in the history instead).',
     );
   }
 
@@ -56,11 +53,18 @@ export function explainMisses(figures: readonly Figure[], details: Details): str
       `2. story-event lag split at the completion of the workflow task that recorded the event: worker (task started → completed) ` +
         `${ms(b.workerTaskStartedToCompleted)}; delivery to the SSE client (completed → arrival) ${ms(b.sseCompletedToArrival)}; ` +
         `for the naive 1 s poller ${ms(b.naiveCompletedToArrival)}. A query on these busy runs took ${ms(lag.naiveQueryMsOnBusyRuns)} ` +
-        `against ${ms(details.idle?.idleQueryMs)} on an idle run: a query that arrives while a workflow task is in flight waits for it ` +
-        '(activities signal progress every 250 ms, so runs are often mid-task). The watcher spends one round per update: ' +
-        `describe, query, then history long polls that also wake on signals and scheduled tasks (${perCall(lag.webRpcs)}); ` +
-        'the describe is a full round trip on the critical path of every update. Product fixes to consider: describe only when the ' +
-        'history shows the run closed; read output chunks from the signal payloads in the history the watcher already fetches.',
+        `against ${ms(details.idle?.idleQueryMs)} on an idle run: a query that arrives while a workflow task is in flight waits for it. ` +
+        `The watcher's calls: ${perCall(lag.webRpcs)}.`,
+    );
+  }
+
+  if (lag?.breakdown?.sseFromTrigger) {
+    const b = lag.breakdown;
+    notes.push(
+      `2. where the lag starts: the figures count from an event's \`at\`, the start of the workflow task that records it. Before that, what ` +
+        `made the task (a progress signal, an activity's completion) reached the server and waited ${ms(b.triggerToTaskStarted)} for the task to start; ` +
+        `counted from that arrival the SSE lag is ${ms(b.sseFromTrigger)}. (An activity also holds output up to 250 ms before it signals it: ` +
+        'ProgressReporter batches chunks into at most 4 signals a second.)',
     );
   }
 
@@ -69,11 +73,8 @@ export function explainMisses(figures: readonly Figure[], details: Details): str
     const polls = idle.webRpcs?.GetWorkflowExecutionHistory ?? 0;
     notes.push(
       `3. idle watched run: ${polls} history polls, ${idle.webRpcs?.QueryWorkflow ?? 0} queries and ${idle.webRpcs?.DescribeWorkflowExecution ?? 0} describes in ${idle.windowS} s ` +
-        `(${n(idle.rpcsPerMinute, 0)} RPC/min; one 20 s long poll at a time would be ~3-6 RPC/min). Found with a replica of the watcher's poll: the server ` +
-        'answers a history long poll 1 s before its gRPC deadline, and at once (empty) when 1 s or less is left. waitForChange in ' +
-        'web/app/utils/watcher.server.ts gives each poll max(until − now, 1 000 ms), so the last second of every wait becomes a spin of ' +
-        'empty polls (~10 ms each) until `until`. Product fix: stop waiting when less than ~2 s is left (or give every poll a fixed 30 s ' +
-        'deadline and count on the server to answer at 20 s).',
+        `(${n(idle.rpcsPerMinute, 0)} RPC/min): a 15 s history long poll at a time, and after each a query, which is how the watcher learns ` +
+        'that a worker still answers (a lost worker leaves no trace in the history).',
     );
   }
 
@@ -89,14 +90,14 @@ export function explainMisses(figures: readonly Figure[], details: Details): str
       `3. ${many.scenario.name} against 1: per update (per query) the watcher made ${perUpdate(many)} RPCs against ${perUpdate(one)}, ` +
         `with ${many.webRpcs?.QueryWorkflow ?? 0} against ${one.webRpcs?.QueryWorkflow ?? 0} updates in the ${many.windowS} s windows: the difference is how far ` +
         `each run got in its window (other processes took ${n(many.cpuCores?.others, 2)} and ${n(one.cpuCores?.others, 2)} cores), not the viewers, which ` +
-        'share one watcher. The history-poll spin (idle note) also lands in some windows and not others.',
+        'share one watcher.',
     );
   }
   if (one) {
     notes.push(
-      `3. load: a watched run costs about ${n(one.rpcsPerSecond)} RPC/s while it streams (${perCall(one.webRpcs)}), against 1 RPC/s for a ` +
-        'naive 1 s poller, and it does not grow with its viewers; so one viewer per run costs more than polling, and sharing wins from a few ' +
-        'viewers per run on. The count per update is what a product change would lower (see the lag note).',
+      `3. load: a watched run costs about ${n(one.rpcsPerSecond)} RPC/s while it streams (${perCall(one.webRpcs)}; one run of these windows ` +
+        `writes a chunk every ${details.sizes?.loadDelayMs ?? 'n/a'} ms), against 1 RPC/s for a naive 1 s poller that lags by up to a second, ` +
+        `and it does not grow with its viewers: sharing costs less than polling from ${n(Math.ceil(one.rpcsPerSecond), 0)} viewers per run on.`,
     );
   }
 
@@ -127,11 +128,20 @@ export function explainMisses(figures: readonly Figure[], details: Details): str
 
   const conns = details.connections;
   if (conns && (missed('connections.lag.p95') || missed('connections.heapPerConnection'))) {
+    const cores = (share: Record<string, number> | null | undefined) =>
+      Object.entries(share ?? {}).map(([k, v]) => `${k} ${n(v, 2)}`).join(', ');
+    const nproc = details.machine?.nproc ?? 2;
+    const saturated = (conns.cpuCores?.machine ?? 0) >= 0.9 * nproc;
     notes.push(
       `5. at ${conns.connections} streams (${conns.requested} asked for, opened in ${n(conns.openSeconds)} s): lag ${ms(conns.lag?.all)} (output ${ms(conns.lag?.output)}), ${n(conns.eventsSentPerSecond, 0)} story frames/s written; ` +
         `for ${conns.breakdown?.runs} of the runs, worker (task started → completed) ${ms(conns.breakdown?.worker)} and delivery (completed → arrival) ${ms(conns.breakdown?.delivery)}; ` +
-        `cores in the window: ${Object.entries((conns.cpuCores ?? {}) as Record<string, number>).map(([k, v]) => `${k} ${n(v, 2)}`).join(', ')}; ` +
+        `cores in the window: ${cores(conns.cpuCores)}; with one viewer per run (${conns.runs} streams) lag ${ms(conns.lagOnePerRun?.all)}, cores ${cores(conns.lagOnePerRun?.cpuCores)}; ` +
         `viewer process loop delay p99 ${n(conns.viewerProcess?.loopDelayP99Ms, 0)} ms. ` +
+        (saturated
+          ? `The ${nproc} cores were saturated: the ${conns.runs} runs' own workflow tasks (worker and Temporal server, on the same cores) wait for CPU, ` +
+            'so the worker part of the lag grows with the delivery part; compare the lag with one viewer per run to see what the extra streams cost. '
+          : '') +
+        (conns.webProfile ? `Web CPU profile (${conns.webProfile.file}), most self time: ${conns.webProfile.top.slice(0, 6).map((t: Details) => `${t.where} ${t.share} %`).join('; ')}. ` : '') +
         `Heap: ${n(conns.heapPerConnectionBytes / 1024)} KB per stream including the ${conns.runs} watchers, ${n(conns.marginalHeapPerConnectionBytes / 1024)} KB per extra viewer of a watched run (${conns.gcMethod}).`,
     );
   }

@@ -2,10 +2,13 @@
  * Where a story event's lag goes, read from the run's history afterwards: an event's `at` is the
  * start of the workflow task that recorded it (the workflow's clock); the task's completion is
  * when the story could first be seen. So lag = worker (started → completed) + delivery
- * (completed → arrival).
+ * (completed → arrival). Before `at`: what made the task (a progress signal, an activity's
+ * completion, the start) reached the server at its trigger time; trigger → started is the wait
+ * for the task, not counted in the lag figures and given beside them.
  */
 import type { Client } from '@temporalio/client';
 
+const WORKFLOW_TASK_SCHEDULED = 5;
 const WORKFLOW_TASK_STARTED = 6;
 const WORKFLOW_TASK_COMPLETED = 7;
 
@@ -19,18 +22,28 @@ function ms(ts: Timestamp | null | undefined): number {
   return Number(String(ts.seconds ?? 0)) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6);
 }
 
-/** Time of the first workflow task completion, and a lookup from an event's `at` to the completion of its task. */
-export async function workflowTaskTimes(client: Client, workflowId: string): Promise<{ firstCompletedMs: number; startedMs: number; completionOf(atMs: number): number | null }> {
+/**
+ * Time of the first workflow task completion, and lookups from an event's `at` to the completion
+ * of its task and to what triggered that task.
+ */
+export async function workflowTaskTimes(
+  client: Client,
+  workflowId: string,
+): Promise<{ firstCompletedMs: number; startedMs: number; completionOf(atMs: number): number | null; triggerOf(atMs: number): number | null }> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const events = history.events ?? [];
-  const tasks: Array<{ started: number; completed: number }> = [];
-  let pending: number | null = null;
+  const tasks: Array<{ started: number; completed: number; trigger: number }> = [];
+  let pending: { started: number; trigger: number } | null = null;
+  // The first event since the last completion other than the task's own: what the task is for.
+  let trigger: number | null = null;
   for (const event of events) {
-    if (event.eventType === WORKFLOW_TASK_STARTED) pending = ms(event.eventTime);
+    const time = ms(event.eventTime);
+    if (event.eventType === WORKFLOW_TASK_STARTED) pending = { started: time, trigger: trigger ?? time };
     else if (event.eventType === WORKFLOW_TASK_COMPLETED && pending !== null) {
-      tasks.push({ started: pending, completed: ms(event.eventTime) });
+      tasks.push({ ...pending, completed: time });
       pending = null;
-    }
+      trigger = null;
+    } else if (event.eventType !== WORKFLOW_TASK_SCHEDULED) trigger ??= time;
   }
   return {
     startedMs: ms(events[0]?.eventTime),
@@ -38,6 +51,10 @@ export async function workflowTaskTimes(client: Client, workflowId: string): Pro
     completionOf(atMs) {
       const task = tasks.find((t) => Math.abs(t.started - atMs) <= 1);
       return task ? task.completed : null;
+    },
+    triggerOf(atMs) {
+      const task = tasks.find((t) => Math.abs(t.started - atMs) <= 1);
+      return task ? task.trigger : null;
     },
   };
 }

@@ -2,7 +2,9 @@
  * Figure 5: many event streams on one web process (viewers in their own process). Heap: V8's used
  * heap after a forced full GC (through the web process's inspector), before any stream, with one
  * viewer per run, and with all of them; per connection = growth / connections (the runs' watchers
- * and their stories included). Then the live story-event lag over a window at that load.
+ * and their stories included). Then the live story-event lag over a window at that load, beside
+ * the lag over a window with one viewer per run (the same runs, a tenth of the streams). With
+ * BENCH_PROFILE=1 a CPU profile of the web app covers the window (bench/results/*-web.cpuprofile).
  */
 import { cpuShare, type CpuReading, type CpuShare } from '../machine-load';
 import { workflowTaskTimes } from '../history';
@@ -24,6 +26,10 @@ export interface ConnectionsResult {
   marginalHeapPerConnectionBytes: number;
   windowS: number;
   lag: { all: Summary; output: Summary; other: Summary };
+  /** The same lag with one viewer per run (before the other streams opened), over `windowS` / 2. */
+  lagOnePerRun: { all: Summary; cpuCores: CpuShare | null };
+  /** With BENCH_PROFILE=1: where the web app's CPU went in the window. */
+  webProfile: { file: string; top: Array<{ where: string; share: number }> } | null;
   /** For a sample of runs: lag split at the completion of the workflow task (see history.ts). */
   breakdown: { runs: number; worker: Summary; delivery: Summary };
   webCpuCores: number;
@@ -45,6 +51,8 @@ export async function measureConnections(
     openWithinMs: number;
     progress: (line: string) => void;
     cpu: () => CpuReading | null;
+    /** Where to write a CPU profile of the web app over the window; none when absent. */
+    profileFile?: string;
   },
 ): Promise<ConnectionsResult> {
   const { runs: runCount, viewersPerRun, progress } = options;
@@ -55,6 +63,11 @@ export async function measureConnections(
     const first = await viewers.open(stack.base, runs);
     await sleep(3_000);
     const heapOne = await stack.web.heapAfterGc();
+    await sleep(1_000); // past the pause of the forced GC
+    const oneFrom = Date.now();
+    const oneCpu = options.cpu();
+    await sleep(options.windowMs / 2);
+    const lagOnePerRun = { cpuCores: cpuShare(oneCpu, options.cpu()), all: await viewers.lags({ from: oneFrom, to: Date.now() }) };
     progress(`  ${first.opened} streams open (one per run); opening ${runCount * (viewersPerRun - 1)} more...`);
     const rest = runs.flatMap((id) => Array.from({ length: viewersPerRun - 1 }, () => id));
     const opened = Date.now();
@@ -70,8 +83,10 @@ export async function measureConnections(
     const before = await stack.web.snapshot();
     const cpuBefore = options.cpu();
     const from = Date.now();
+    const profiling = options.profileFile ? stack.web.cpuProfile(options.windowMs, options.profileFile) : Promise.resolve(null);
     await sleep(options.windowMs);
     const to = Date.now();
+    const profile = await profiling;
     const cpuCores = cpuShare(cpuBefore, options.cpu());
     const after = await stack.web.snapshot();
     const usage = await viewers.usage();
@@ -108,6 +123,8 @@ export async function measureConnections(
       marginalHeapPerConnectionBytes: heapOne !== null && heapAll !== null ? (heapAll - heapOne) / (connections - first.opened) : Number.NaN,
       windowS: seconds,
       lag: { all: summarize([...lags.output, ...lags.other]), output: summarize(lags.output), other: summarize(lags.other) },
+      lagOnePerRun: { all: summarize([...lagOnePerRun.all.output, ...lagOnePerRun.all.other]), cpuCores: lagOnePerRun.cpuCores },
+      webProfile: options.profileFile && profile ? { file: options.profileFile, top: profile } : null,
       breakdown: { runs: sample.length, worker: summarize(worker), delivery: summarize(delivery) },
       webCpuCores: (after.cpuSeconds - before.cpuSeconds) / seconds,
       cpuCores,

@@ -22,7 +22,7 @@ export interface StoryLagResult {
   rpcsPerEvent: number;
   incomplete: number;
   /** Lag split at the completion of the workflow task that recorded the event (see history.ts). */
-  breakdown: { worker: number[]; sseDelivery: number[]; naiveDelivery: number[]; unmatched: number };
+  breakdown: { worker: number[]; sseDelivery: number[]; naiveDelivery: number[]; unmatched: number; triggerToStart: number[]; sseFromTrigger: number[] };
   /** Latency of the naive pollers' queries on these busy runs. */
   busyQueryMs: number[];
 }
@@ -53,7 +53,7 @@ export async function measureStoryLag(stack: BenchStack, runs: number, staggerMs
 
   const sse = { output: [] as number[], other: [] as number[] };
   const naive = { output: [] as number[], other: [] as number[] };
-  const breakdown: StoryLagResult['breakdown'] = { worker: [], sseDelivery: [], naiveDelivery: [], unmatched: 0 };
+  const breakdown: StoryLagResult['breakdown'] = { worker: [], sseDelivery: [], naiveDelivery: [], unmatched: 0, triggerToStart: [], sseFromTrigger: [] };
   let events = 0;
   for (let i = 0; i < runs; i++) {
     const viewer = viewers[i];
@@ -74,6 +74,11 @@ export async function measureStoryLag(stack: BenchStack, runs: number, staggerMs
         breakdown.worker.push(completed - a.atMs);
         breakdown.sseDelivery.push(a.recvMs - completed);
         breakdown.naiveDelivery.push(p.recvMs - completed);
+      }
+      const trigger = tasks.triggerOf(a.atMs);
+      if (trigger !== null) {
+        breakdown.triggerToStart.push(a.atMs - trigger);
+        breakdown.sseFromTrigger.push(a.recvMs - trigger);
       }
     }
   }

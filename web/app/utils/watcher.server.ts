@@ -3,11 +3,12 @@
  * watcher; it starts with the first viewer and stops when the last one leaves.
  *
  * How it learns of progress without polling blindly: it long-polls the run's history
- * (GetWorkflowExecutionHistory with waitNewEvent) and runs the `progress` query only when a
- * workflow task completed (the only moment the workflow's state, and so the story, can change)
- * and no other is in flight (a query would wait for it: see task-tracker.ts); a closed run's
- * story is read from its result. A signal from an activity moves the history, the worker applies
- * it in a workflow task, and the watcher queries once for all viewers. The naive alternative, every
+ * (GetWorkflowExecutionHistory with waitNewEvent) and runs the `progress` query only around a
+ * workflow task (the only thing that changes the workflow's state, and so the story): along with
+ * a task that waits to start, which answers it as it completes, or after a completion with no
+ * task in flight (see task-tracker.ts); a closed run's story is read from its result. A signal
+ * from an activity moves the history, the worker applies it in a workflow task, and the watcher
+ * queries once for all viewers. The naive alternative, every
  * connection polling the query on a timer, costs a query per viewer per tick and still lags by up
  * to a tick; the benchmark measures both.
  *
@@ -354,10 +355,7 @@ class RunWatcher implements WatcherView {
     return true;
   }
 
-  /**
-   * Long-poll the history until a query is worth making (a workflow task completed and none is in
-   * flight, see task-tracker.ts), the run closes, or the deadline passes.
-   */
+  /** Long-poll the history until a query is worth making (TaskTracker), the run closes, or the deadline passes. */
   private async waitForChange(client: Client, runId: string, deadlineMs: number): Promise<void> {
     const { temporal: config } = getConfig();
     const until = Date.now() + deadlineMs;
