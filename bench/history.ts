@@ -11,6 +11,8 @@ import type { Client } from '@temporalio/client';
 const WORKFLOW_TASK_SCHEDULED = 5;
 const WORKFLOW_TASK_STARTED = 6;
 const WORKFLOW_TASK_COMPLETED = 7;
+/** Written when the activity ends, with the time it started: not what triggered the task. */
+const ACTIVITY_TASK_STARTED = 11;
 
 interface Timestamp {
   seconds?: { toString(): string } | number | null;
@@ -43,7 +45,7 @@ export async function workflowTaskTimes(
       tasks.push({ ...pending, completed: time });
       pending = null;
       trigger = null;
-    } else if (event.eventType !== WORKFLOW_TASK_SCHEDULED) trigger ??= time;
+    } else if (event.eventType !== WORKFLOW_TASK_SCHEDULED && event.eventType !== ACTIVITY_TASK_STARTED) trigger ??= time;
   }
   return {
     startedMs: ms(events[0]?.eventTime),

@@ -107,7 +107,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
     };
 
     sendEvent(send, 'status', { state: 'connecting' }, { retry: RETRY_MS });
-    const unsubscribe = watchRun(workflowId, onChange);
+    const unsubscribe = watchRun(workflowId, onChange, latest.kind === 'ok' && !latest.closed ? latest.runId : undefined);
     const keepAlive = setInterval(() => {
       if (!closed) send({ event: 'ping', data: '""' });
     }, KEEP_ALIVE_MS);

@@ -75,11 +75,13 @@ export function activeWatchers(): number {
 /**
  * Subscribe to a run. The listener is called with the watcher's whole view whenever it changes
  * (and at once if the watcher already has something); it works out what it has not sent yet.
+ * `openRunId`: the latest run, open, as the caller has just described it; a new watcher starts
+ * from it without describing the run again.
  */
-export function watchRun(workflowId: string, listener: Listener): () => void {
+export function watchRun(workflowId: string, listener: Listener, openRunId?: string): () => void {
   let watcher = watchers.get(workflowId);
   if (!watcher) {
-    watcher = new RunWatcher(workflowId);
+    watcher = new RunWatcher(workflowId, openRunId ?? null);
     watchers.set(workflowId, watcher);
   }
   const current = watcher;
@@ -156,7 +158,11 @@ class RunWatcher implements WatcherView {
   /** Aborts the call in flight (a long poll may otherwise linger 30 s) when the last viewer leaves. */
   private readonly abort = new AbortController();
 
-  constructor(private readonly workflowId: string) {}
+  constructor(
+    private readonly workflowId: string,
+    /** The open run to follow first, without a describe (see watchRun). */
+    private openRunHint: string | null = null,
+  ) {}
 
   get size(): number {
     return this.listeners.size;
@@ -264,6 +270,12 @@ class RunWatcher implements WatcherView {
       const view = await loadKnownRun(this.workflowId, this.runId, closedAs === 'completed' ? 'COMPLETED' : 'FAILED');
       if (view.kind === 'ok') return this.end(view, closedAs);
     }
+    if (this.openRunHint) {
+      const runId = this.openRunHint;
+      this.openRunHint = null;
+      this.switchTo(runId);
+      return this.follow(client, runId);
+    }
     // While the history long poll holds a page token, the run is open and the latest: straight to
     // the query, one call less per update. A closed run or an error describes again.
     if (this.runId && this.historyToken && !this.ended) return this.follow(client, this.runId);
@@ -283,13 +295,7 @@ class RunWatcher implements WatcherView {
     }
     const info = description.workflowExecutionInfo;
     const runId = info?.execution?.runId ?? '';
-    if (runId !== this.runId) {
-      // A new run (reset, retry from the Temporal UI): its story starts again at seq 1.
-      this.runId = runId;
-      this.events = [];
-      this.ended = null;
-      this.restartHistory();
-    }
+    this.switchTo(runId);
 
     const closed = closedStatus(info?.status);
     if (closed) {
@@ -300,6 +306,15 @@ class RunWatcher implements WatcherView {
     }
 
     return this.follow(client, runId);
+  }
+
+  /** Follow `runId` from here on; a new run (reset, retry from the Temporal UI) starts its story again at seq 1. */
+  private switchTo(runId: string): void {
+    if (runId === this.runId) return;
+    this.runId = runId;
+    this.events = [];
+    this.ended = null;
+    this.restartHistory();
   }
 
   /** The run is over and `view` has its whole story. */
