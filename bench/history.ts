@@ -8,11 +8,14 @@
  */
 import type { Client } from '@temporalio/client';
 
-const WORKFLOW_TASK_SCHEDULED = 5;
 const WORKFLOW_TASK_STARTED = 6;
 const WORKFLOW_TASK_COMPLETED = 7;
-/** Written when the activity ends, with the time it started: not what triggered the task. */
-const ACTIVITY_TASK_STARTED = 11;
+/**
+ * Events that make a workflow task: the start, an activity's end, a timer, a signal, a cancel
+ * request. (Not the events a completion writes for its commands, such as ActivityTaskScheduled,
+ * nor ActivityTaskStarted, written at the activity's end with the time it started.)
+ */
+const TRIGGERS = new Set([1, 12, 13, 14, 16, 18, 20, 26]);
 
 interface Timestamp {
   seconds?: { toString(): string } | number | null;
@@ -45,7 +48,7 @@ export async function workflowTaskTimes(
       tasks.push({ ...pending, completed: time });
       pending = null;
       trigger = null;
-    } else if (event.eventType !== WORKFLOW_TASK_SCHEDULED && event.eventType !== ACTIVITY_TASK_STARTED) trigger ??= time;
+    } else if (TRIGGERS.has(event.eventType ?? 0)) trigger ??= time;
   }
   return {
     startedMs: ms(events[0]?.eventTime),
