@@ -96,7 +96,7 @@ export async function startWeb(options: { temporalAddress: string; taskQueue: st
       if (serverInspector === undefined) serverInspector = await findInspector();
       if (!serverInspector) return null;
       try {
-        const { stdout } = await run(process.execPath, ['--experimental-websocket', '--no-warnings', join(ROOT, 'bench', 'inspect-heap.mjs'), serverInspector], {
+        const { stdout } = await run(process.execPath, ['--experimental-websocket', '--no-warnings', join(ROOT, 'bench', 'inspect.mjs'), serverInspector, 'heap'], {
           timeout: 30_000,
         });
         return (JSON.parse(stdout) as { usedSize: number }).usedSize;
@@ -110,7 +110,7 @@ export async function startWeb(options: { temporalAddress: string; taskQueue: st
       try {
         const { stdout } = await run(
           process.execPath,
-          ['--experimental-websocket', '--no-warnings', join(ROOT, 'bench', 'inspect-profile.mjs'), serverInspector, String(ms), file],
+          ['--experimental-websocket', '--no-warnings', join(ROOT, 'bench', 'inspect.mjs'), serverInspector, 'profile', String(ms), file],
           { timeout: ms + 60_000 },
         );
         return JSON.parse(stdout) as Array<{ where: string; share: number }>;
