@@ -22,12 +22,13 @@ import {
   RUN_FAILED_ERROR_TYPE,
   activityProgressSignal,
   progressQuery,
+  storyQuery,
   type ProgressSnapshot,
   type TaskInput,
 } from './shared';
 import { Story } from './story';
 
-export { progressQuery, activityProgressSignal } from './shared';
+export { progressQuery, storyQuery, activityProgressSignal } from './shared';
 
 /** Activities heartbeat every second; three missed beats mean the worker is gone. */
 export const HEARTBEAT_TIMEOUT = '10 seconds';
@@ -61,6 +62,7 @@ export async function taskWorkflow(input: TaskInput): Promise<ProgressSnapshot> 
   // Date in workflow code is the SDK's deterministic workflow clock.
   const story = new Story(task, () => new Date());
   setHandler(progressQuery, (args) => story.snapshot(args));
+  setHandler(storyQuery, (args) => story.eventsPage(args));
   const { runId } = workflowInfo();
   setHandler(activityProgressSignal, (report) => {
     if (story.isOpen && report.runId === runId) story.applyProgress(report.items);

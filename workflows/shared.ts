@@ -218,7 +218,23 @@ export interface ProgressReport {
   items: ActivityProgress[];
 }
 
+/** A page of the story's events without the state they add up to: what a live viewer needs. */
+export interface StoryPage {
+  status: RunStatus;
+  /** Sequence number of the newest event in the story. */
+  lastSeq: number;
+  /** The requested page of events (seq > after), oldest first. */
+  events: StoryEvent[];
+  /** True when more events follow this page. */
+  hasMore: boolean;
+}
+
 export const progressQuery = defineQuery<ProgressSnapshot, [ProgressQueryArgs?]>('progress');
+/**
+ * The events after `after` and nothing else. The web app's watcher asks after every update, so
+ * the answer must not carry the steps' outputs as `progress` does (up to 8 × 16 KB each time).
+ */
+export const storyQuery = defineQuery<StoryPage, [ProgressQueryArgs?]>('story');
 export const activityProgressSignal = defineSignal<[ProgressReport]>('activityProgress');
 
 /** The final snapshot travels in the failure's details so a failed run renders without a worker. */

@@ -341,6 +341,16 @@ describe('snapshot paging', () => {
     expect(story.snapshot({ limit: -3 }).events).toHaveLength(1);
   });
 
+  test('an events page (the story query) is the snapshot without the state, for any arguments', () => {
+    const story = storyWith(LIMITS.eventsPageMax + 20);
+    const cases = [{}, { after: 3, limit: 4 }, { after: LIMITS.eventsPageMax, limit: 100_000 }, { after: -5, limit: 1.9 }, { after: 10_000 }];
+    for (const args of cases) {
+      const { status, lastSeq, events, hasMore } = story.snapshot(args);
+      expect(story.eventsPage(args)).toEqual({ status, lastSeq, events, hasMore });
+    }
+    expect(Object.keys(story.eventsPage()).sort()).toEqual(['events', 'hasMore', 'lastSeq', 'status']);
+  });
+
   test('a snapshot is a copy: changing it does not change the story', () => {
     const story = storyWith(5);
     const snapshot = story.snapshot();

@@ -18,6 +18,7 @@ import {
   type StepStatus,
   type StoryEvent,
   type StoryEventBody,
+  type StoryPage,
 } from './shared';
 
 /** The story records at most this many events; beyond it only output chunks are dropped from the log. */
@@ -32,6 +33,16 @@ export function clip(text: string, max: number): string {
 interface StepProgressState extends StepState {
   /** Characters received for the current attempt, including any beyond the kept output. */
   received: number;
+}
+
+/** `after` and `limit` from untrusted query arguments: whole numbers, limit within 1..eventsPageMax. */
+function pageBounds(args: ProgressQueryArgs): { after: number; limit: number } {
+  const after = Math.max(0, Math.floor(Number(args.after ?? 0)) || 0);
+  const limit = Math.min(
+    LIMITS.eventsPageMax,
+    Math.max(1, Math.floor(Number(args.limit ?? LIMITS.eventsPageDefault)) || LIMITS.eventsPageDefault),
+  );
+  return { after, limit };
 }
 
 export class Story {
@@ -189,14 +200,17 @@ export class Story {
     this.closedAt = this.now().toISOString();
   }
 
-  /** A page of events after `after`; `limit` is clamped to LIMITS.eventsPageMax. */
+  /** The state and a page of events after `after`; `limit` is clamped to LIMITS.eventsPageMax. */
   snapshot(args: ProgressQueryArgs = {}): ProgressSnapshot {
-    const after = Math.max(0, Math.floor(Number(args.after ?? 0)) || 0);
-    const limit = Math.min(
-      LIMITS.eventsPageMax,
-      Math.max(1, Math.floor(Number(args.limit ?? LIMITS.eventsPageDefault)) || LIMITS.eventsPageDefault),
-    );
+    const { after, limit } = pageBounds(args);
     return this.page(after, limit);
+  }
+
+  /** A page of events after `after`, without the state (see storyQuery). */
+  eventsPage(args: ProgressQueryArgs = {}): StoryPage {
+    const { after, limit } = pageBounds(args);
+    const events = this.events.slice(after, after + limit);
+    return { status: this.status, lastSeq: this.lastSeq, events, hasMore: after + events.length < this.events.length };
   }
 
   /** Every event, for the workflow's result: bounded by LIMITS and MAX_STORY_EVENTS, so it fits one payload. */

@@ -18,8 +18,8 @@
 // CommonJS package, loaded from the ESM server build: default import, then destructure.
 import protoPackage from '@temporalio/proto';
 import { status as Status } from '@grpc/grpc-js';
-import type { Client } from '@temporalio/client';
-import { progressQuery, LIMITS, type RunStatus, type StoryEvent } from '../../../workflows/shared';
+import { QueryNotRegisteredError, type Client } from '@temporalio/client';
+import { progressQuery, storyQuery, LIMITS, type RunStatus, type StoryEvent, type StoryPage } from '../../../workflows/shared';
 import { getConfig } from './env.server';
 import { log } from './log.server';
 import { TaskTracker } from './task-tracker';
@@ -153,6 +153,8 @@ class RunWatcher implements WatcherView {
   private stopped = false;
   private looping = false;
   private historyToken: Uint8Array | undefined;
+  /** Ask the `story` query (events only) rather than `progress`; off for a worker that lacks it. */
+  private eventsOnly = true;
   /** What the history read so far (with historyToken) says about the run's workflow tasks. */
   private tracker = new TaskTracker();
   /** Aborts the call in flight (a long poll may otherwise linger 30 s) when the last viewer leaves. */
@@ -348,11 +350,17 @@ class RunWatcher implements WatcherView {
     try {
       for (let page = 0; page < 20; page++) {
         watcherStats.queries++;
-        const snapshot = await this.call(client, QUERY_TIMEOUT_MS, () =>
-          handle.query(progressQuery, { after: this.lastSeq, limit: LIMITS.eventsPageMax }),
-        );
-        added = this.append(snapshot.events) || added;
-        if (!snapshot.hasMore) break;
+        const args = { after: this.lastSeq, limit: LIMITS.eventsPageMax };
+        const page: StoryPage = await this.call(client, QUERY_TIMEOUT_MS, () =>
+          this.eventsOnly ? handle.query(storyQuery, args) : handle.query(progressQuery, args),
+        ).catch((err: unknown) => {
+          // A worker still on a build without the `story` query (during an upgrade): the full one.
+          if (!(err instanceof QueryNotRegisteredError) || !this.eventsOnly) throw err;
+          this.eventsOnly = false;
+          return this.call(client, QUERY_TIMEOUT_MS, () => handle.query(progressQuery, args));
+        });
+        added = this.append(page.events) || added;
+        if (!page.hasMore) break;
       }
     } catch (err) {
       this.tracker.queryFailed(Date.now());
