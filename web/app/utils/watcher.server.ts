@@ -351,7 +351,7 @@ class RunWatcher implements WatcherView {
       for (let page = 0; page < 20; page++) {
         watcherStats.queries++;
         const args = { after: this.lastSeq, limit: LIMITS.eventsPageMax };
-        const page: StoryPage = await this.call(client, QUERY_TIMEOUT_MS, () =>
+        const answer: StoryPage = await this.call(client, QUERY_TIMEOUT_MS, () =>
           this.eventsOnly ? handle.query(storyQuery, args) : handle.query(progressQuery, args),
         ).catch((err: unknown) => {
           // A worker still on a build without the `story` query (during an upgrade): the full one.
@@ -359,8 +359,8 @@ class RunWatcher implements WatcherView {
           this.eventsOnly = false;
           return this.call(client, QUERY_TIMEOUT_MS, () => handle.query(progressQuery, args));
         });
-        added = this.append(page.events) || added;
-        if (!page.hasMore) break;
+        added = this.append(answer.events) || added;
+        if (!answer.hasMore) break;
       }
     } catch (err) {
       this.tracker.queryFailed(Date.now());
