@@ -2,9 +2,13 @@
  * The event-stream route over HTTP against the running app (remix-utils is ESM-only, so this is
  * tested as a browser uses it): framing, ids, resume, the end, errors, outages, the shared watcher.
  */
+import { randomUUID } from 'node:crypto';
+import { Worker } from '@temporalio/worker';
 import { progressQuery, type StoryEvent } from '../workflows/shared';
+import { finishSignal } from './fixtures/legacy-workflow';
 import { connectSse, type SseFrame } from './fixtures/sse-client';
 import { metrics, startRunViaForm, startStack, type Stack } from './setup/stack';
+import { uniqueTaskQueue } from './setup/temporal';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -140,4 +144,31 @@ test('two viewers of one run share one watcher, which is gone when both leave', 
   expect((await metrics(stack.base)).buildstory_watcher_queries_total).toBe(settled);
   await stack.env.client.workflow.getHandle(workflowId).query(progressQuery);
   await finalEvents(workflowId);
+});
+
+test('a worker on a build without the `story` query still streams live: the watcher falls back to `progress`', async () => {
+  const taskQueue = uniqueTaskQueue('legacy');
+  const worker = await Worker.create({
+    connection: stack.env.nativeConnection,
+    namespace: stack.env.namespace ?? 'default',
+    taskQueue,
+    workflowsPath: require.resolve('./fixtures/legacy-workflow'),
+  });
+  const running = worker.run();
+  try {
+    const workflowId = `task-${randomUUID()}`;
+    const handle = await stack.env.client.workflow.start('taskWorkflow', { taskQueue, workflowId, args: [{ task: 'Say hello' }] });
+    const sse = await connectSse(eventsUrl(workflowId));
+    // The run waits for `finish`, so the plan can only come from a live query.
+    const plan = await sse.waitFor((f) => f.event === 'story' && JSON.parse(f.data).type === 'plan.ready', 15_000);
+    expect(JSON.parse(plan.data).seq).toBe(2);
+    expect(stories(sse.frames).map(seqOf)).toEqual([1, 2]);
+    await handle.signal(finishSignal);
+    await sse.waitFor((f) => f.event === 'end');
+    await sse.done;
+    expect(stories(sse.frames).map((f) => JSON.parse(f.data).type)).toEqual(['run.started', 'plan.ready', 'run.completed']);
+  } finally {
+    worker.shutdown();
+    await running;
+  }
 });
