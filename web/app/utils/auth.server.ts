@@ -15,10 +15,11 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createCookieSessionStorage, redirect, type Session, type SessionStorage } from '@remix-run/node';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { safeRedirect } from 'remix-utils/safe-redirect';
 import type { AuthConfig } from '../../../config';
 import { getConfig } from './env.server';
+import { consumeOrRetryAfter } from './rate-limit.server';
 
 /** Who is asking. */
 export interface Viewer {
@@ -265,13 +266,7 @@ let loginLimiter: RateLimiterMemory | null = null;
  */
 export async function signInRetryAfter(clientIp: string | undefined): Promise<number | null> {
   loginLimiter ??= new RateLimiterMemory({ keyPrefix: 'login', points: LOGIN_ATTEMPTS, duration: LOGIN_WINDOW_SECONDS });
-  try {
-    await loginLimiter.consume(clientIp ?? 'unknown');
-    return null;
-  } catch (res) {
-    if (res instanceof RateLimiterRes) return Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-    throw res;
-  }
+  return consumeOrRetryAfter(loginLimiter, clientIp);
 }
 
 export async function signInSucceeded(clientIp: string | undefined): Promise<void> {

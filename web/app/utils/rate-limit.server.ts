@@ -25,9 +25,16 @@ function submissions(): RateLimiterMemory | null {
 /** Null when the client may submit; otherwise the seconds until it may again. */
 export async function submissionRetryAfter(clientIp: string | undefined): Promise<number | null> {
   const limit = submissions();
-  if (!limit) return null;
+  return limit ? consumeOrRetryAfter(limit, clientIp) : null;
+}
+
+/**
+ * Take a point for this client from `limiter`: null when it had one, otherwise the whole seconds
+ * (at least 1) until it will. Shared by the submit limit and the sign-in limit.
+ */
+export async function consumeOrRetryAfter(limiter: RateLimiterMemory, clientIp: string | undefined): Promise<number | null> {
   try {
-    await limit.consume(clientIp ?? 'unknown');
+    await limiter.consume(clientIp ?? 'unknown');
     return null;
   } catch (res) {
     if (res instanceof RateLimiterRes) return Math.max(1, Math.ceil(res.msBeforeNext / 1000));
