@@ -3,6 +3,7 @@ import { Form, Link, useActionData, useLoaderData, useNavigation } from '@remix-
 import { useRef } from 'react';
 import { AccountBar } from '~/components/AccountBar';
 import { EXAMPLE_TASKS } from '~/components/examples';
+import { SUBMIT_BUTTON, TEXT_FIELD } from '~/components/form-styles';
 import { RUN_FILTERS, RunList } from '~/components/RunList';
 import { CSRF_MESSAGE, csrfValid, requireUser } from '~/utils/auth.server';
 import { getPublicEnv } from '~/utils/env.server';
@@ -160,9 +161,7 @@ export default function Home() {
             placeholder="e.g. Create a hello world python function"
             aria-invalid={taskError ? true : undefined}
             aria-describedby={taskError ? 'task-error task-hint' : 'task-hint'}
-            className={`block w-full rounded-md border bg-slate-900 px-3 py-2 text-slate-100 placeholder:text-slate-500 focus:outline-none focus:ring-2 focus:ring-sky-500 ${
-              taskError ? 'border-red-600' : 'border-slate-700'
-            }`}
+            className={`${TEXT_FIELD} placeholder:text-slate-500 ${taskError ? 'border-red-600' : 'border-slate-700'}`}
           />
           {taskError ? (
             <p id="task-error" className="text-sm text-red-300">
@@ -177,7 +176,7 @@ export default function Home() {
         <button
           type="submit"
           disabled={submitting}
-          className="rounded-md bg-sky-600 px-4 py-2 font-medium text-white hover:bg-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-400 focus:ring-offset-2 focus:ring-offset-slate-950 disabled:cursor-wait disabled:opacity-60"
+          className={SUBMIT_BUTTON}
         >
           {submitting ? 'Starting…' : 'Start the run'}
         </button>

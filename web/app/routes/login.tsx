@@ -5,6 +5,7 @@
  */
 import { data, redirect, type ActionFunctionArgs, type HeadersFunction, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
 import { Form, useActionData, useLoaderData, useNavigation, useSearchParams } from '@remix-run/react';
+import { SUBMIT_BUTTON, TEXT_FIELD } from '~/components/form-styles';
 import {
   authConfig,
   currentUser,
@@ -108,7 +109,7 @@ export default function Login() {
               autoComplete="username"
               required
               defaultValue={actionData && 'user' in actionData ? actionData.user : ''}
-              className="block w-full rounded-md border border-slate-700 bg-slate-900 px-3 py-2 text-slate-100 focus:outline-none focus:ring-2 focus:ring-sky-500"
+              className={`${TEXT_FIELD} border-slate-700`}
             />
           </div>
         ) : null}
@@ -123,13 +124,13 @@ export default function Login() {
             autoComplete="current-password"
             required
             autoFocus={!askUser}
-            className="block w-full rounded-md border border-slate-700 bg-slate-900 px-3 py-2 text-slate-100 focus:outline-none focus:ring-2 focus:ring-sky-500"
+            className={`${TEXT_FIELD} border-slate-700`}
           />
         </div>
         <button
           type="submit"
           disabled={submitting}
-          className="rounded-md bg-sky-600 px-4 py-2 font-medium text-white hover:bg-sky-500 focus:outline-none focus:ring-2 focus:ring-sky-400 focus:ring-offset-2 focus:ring-offset-slate-950 disabled:cursor-wait disabled:opacity-60"
+          className={SUBMIT_BUTTON}
         >
           {submitting ? 'Signing in…' : 'Sign in'}
         </button>
