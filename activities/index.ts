@@ -29,7 +29,7 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   const heartbeatIntervalMs = deps.heartbeatIntervalMs ?? 1_000;
 
-  /** Runs one attempt: heartbeats, reports retries and failures into the story, flushes progress. */
+  /** Runs one attempt: heartbeats, reports retries and failures into the story, sends or settles progress. */
   async function attempt<T>(stepIndex: number | null, work: (reporter: ProgressReporter, signal: AbortSignal) => Promise<T>): Promise<T> {
     const ctx = Context.current();
     const { workflowExecution, attempt: number, activityType } = ctx.info;
@@ -56,7 +56,8 @@ export function createActivities(deps: ActivityDeps) {
     try {
       if (number > 1) await reporter.attemptStarted();
       const result = await work(reporter, ctx.cancellationSignal);
-      await reporter.close();
+      // The last output goes in the result, not in a signal of its own.
+      await reporter.finish();
       log.info('attempt finished');
       return result;
     } catch (err) {

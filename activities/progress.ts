@@ -1,7 +1,9 @@
 /**
  * Batches an activity's progress into `activityProgress` signals to its own workflow: a few per
  * second at most, never one per token. Items that fail to send stay queued and go with the next
- * batch; offsets make a resend harmless.
+ * batch; offsets make a resend harmless. A successful attempt's last output is not signalled: it
+ * goes in the activity's result, which the workflow reads in the same workflow task as the
+ * completion (a signal just before it would cost a workflow task of its own; see Story.stepFinished).
  */
 import { LIMITS, type ActivityProgress } from '../workflows/shared';
 
@@ -11,8 +13,9 @@ export interface ProgressReporterOptions {
   /** Time between two output signals while text streams. */
   intervalMs: number;
   /**
-   * Output signals per attempt; after that, remaining text goes in one batch at the end. Keeps
-   * history bounded (each signal is an event) however long a model writes.
+   * Output signals per attempt; after that, the remaining text goes with the result (or, for an
+   * attempt that fails, in one batch at the end). Keeps history bounded (each signal is an event)
+   * however long a model writes.
    */
   maxSignals: number;
   onError?: (err: unknown) => void;
@@ -89,8 +92,24 @@ export class ProgressReporter {
 
   /** Stop the timer and send what is left. */
   async close(): Promise<void> {
+    this.stopTimer();
+    await this.flush();
+  }
+
+  /**
+   * The attempt succeeded: its result carries all of its output, so queued output is dropped
+   * rather than signalled. Anything else queued still goes (an `attempt.started` that failed to
+   * send must reach the story before the result). Waits for a signal in flight.
+   */
+  async finish(): Promise<void> {
+    this.stopTimer();
+    await this.sending;
+    if (this.queue.every((item) => item.kind === 'output')) this.queue = [];
+    else await this.flush();
+  }
+
+  private stopTimer(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    await this.flush();
   }
 }

@@ -139,6 +139,8 @@ describe('plan and steps', () => {
     expect(step.output).toHaveLength(LIMITS.stepOutputMaxChars);
     expect(step.truncated).toBe(true);
     expect(story.fullSnapshot().events.at(-1)).toMatchObject({ type: 'step.finished', truncated: true });
+    // Nothing was streamed: the chunks recorded from the result add up to the kept output.
+    expect(outputEvents(story).map((e) => (e as { text: string }).text).join('')).toBe(step.output);
   });
 });
 
@@ -170,7 +172,8 @@ describe('output chunks', () => {
     story.stepFinished(0, result('done'));
     story.applyProgress([out(0, 1, 0, 'too late'), out(7, 1, 0, 'no such step')]);
     expect(story.snapshot().steps[0].output).toBe('done');
-    expect(outputEvents(story)).toHaveLength(0);
+    // Only the result's own text (nothing was streamed), none of the early or late chunks.
+    expect(outputEvents(story).map((e) => (e as { text: string }).text)).toEqual(['done']);
   });
 
   test('a chunk of a newer attempt starts that attempt with the reason the previous one failed', () => {
@@ -259,6 +262,43 @@ describe('output chunks', () => {
     const lastSeq = story.lastSeq;
     story.applyProgress([out(0, 1, offset, 'more')]);
     expect(story.lastSeq).toBe(lastSeq);
+  });
+
+  test('the result brings the output the signals did not: recorded as chunks before step.finished', () => {
+    const { story } = planned();
+    story.stepStarted(0);
+    story.applyProgress([out(0, 1, 0, 'hello ')]);
+    story.stepFinished(0, result('hello world'));
+    const events = story.fullSnapshot().events.slice(-3);
+    expect(events).toMatchObject([
+      { type: 'step.output', stepIndex: 0, attempt: 1, text: 'hello ' },
+      { type: 'step.output', stepIndex: 0, attempt: 1, text: 'world' },
+      { type: 'step.finished', stepIndex: 0 },
+    ]);
+  });
+
+  test('with nothing streamed, the whole output is recorded in chunks of at most chunkMaxChars', () => {
+    const { story } = planned();
+    story.stepStarted(0);
+    story.applyProgress([{ kind: 'attempt.started', stepIndex: 0, attempt: 2 }]);
+    const text = 'z'.repeat(LIMITS.chunkMaxChars * 2 + 5);
+    story.stepFinished(0, result(text));
+    const chunks = outputEvents(story);
+    expect(chunks.map((e) => (e as { text: string }).text.length)).toEqual([LIMITS.chunkMaxChars, LIMITS.chunkMaxChars, 5]);
+    expect(chunks.every((e) => e.type === 'step.output' && e.attempt === 2)).toBe(true);
+    expect(story.fullSnapshot().events.at(-1)).toMatchObject({ type: 'step.finished', attempts: 2 });
+  });
+
+  test('no chunk is added when the stream already had it all, or when the result does not continue it', () => {
+    const { story } = planned();
+    story.stepStarted(0);
+    story.applyProgress([out(0, 1, 0, 'all of it')]);
+    story.stepFinished(0, result('all of it'));
+    story.stepStarted(1);
+    story.applyProgress([out(1, 1, 0, 'something else')]);
+    story.stepFinished(1, result('another text'));
+    expect(outputEvents(story).map((e) => (e as { text: string }).text)).toEqual(['all of it', 'something else']);
+    expect(story.snapshot().steps[1].output).toBe('another text');
   });
 
   test('a chunk that crosses the cap keeps what fits', () => {

@@ -97,10 +97,18 @@ export class Story {
   stepFinished(stepIndex: number, result: StepResult): void {
     const step = this.steps[stepIndex];
     const durationMs = this.now().getTime() - new Date(step.startedAt ?? this.startedAt).getTime();
+    const output = clip(result.output, LIMITS.stepOutputMaxChars);
+    // The activity sends its last output in the result, not in a signal (ProgressReporter.finish):
+    // what the signals did not bring is recorded here, as output chunks before step.finished.
+    if (output.length > step.output.length && output.startsWith(step.output)) {
+      for (let i = step.output.length; i < output.length; i += LIMITS.chunkMaxChars) {
+        this.record({ type: 'step.output', stepIndex, attempt: step.attempt, text: output.slice(i, i + LIMITS.chunkMaxChars) });
+      }
+    }
     // The activity's returned output is authoritative: it replaces whatever partial text arrived.
     Object.assign(step, {
       status: 'completed',
-      output: clip(result.output, LIMITS.stepOutputMaxChars),
+      output,
       truncated: result.truncated || result.output.length > LIMITS.stepOutputMaxChars,
       durationMs,
       usage: result.usage,
