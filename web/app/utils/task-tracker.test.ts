@@ -4,7 +4,8 @@
  * QUERY_HOLD_MS on a run that is never idle; never before the first task completed.
  */
 import protoPackage from '@temporalio/proto';
-import { QUERY_HOLD_MS, TaskTracker } from './task-tracker';
+import type { StoryEvent } from '../../../workflows/shared';
+import { QUERY_HOLD_MS, TaskTracker, lastStepRunning } from './task-tracker';
 
 const { EventType } = protoPackage.temporal.api.enums.v1;
 const ev = (eventType: number) => ({ eventType });
@@ -119,4 +120,64 @@ describe('TaskTracker', () => {
       expect(tracker.shouldQuery(0)).toBe(false);
     }
   });
+
+  it('does not ride a task that will end the run: it waits for the close, or queries after a completion', () => {
+    const workflowCompleted = ev(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED);
+    // The last step's activity completed: the workflow completes in that task.
+    const ending = new TaskTracker();
+    ending.observe([started, scheduled, taskStarted, completed, activityScheduled], 0);
+    ending.queried();
+    ending.observe([activityCompleted, scheduled], 100);
+    expect(ending.shouldQuery(100, true)).toBe(false);
+    ending.observe([taskStarted, completed, workflowCompleted], 120);
+    expect(ending.closed).toBe('completed');
+    expect(ending.shouldQuery(120, true)).toBe(false);
+
+    // Not the last step: the query rides as usual.
+    const middle = new TaskTracker();
+    middle.observe([started, scheduled, taskStarted, completed, activityScheduled], 0);
+    middle.queried();
+    middle.observe([activityCompleted, scheduled], 100);
+    expect(middle.shouldQuery(100, false)).toBe(true);
+
+    // An activity failed for good: the run fails in that task, whatever the step.
+    const failing = new TaskTracker();
+    failing.observe([started, scheduled, taskStarted, completed, activityScheduled], 0);
+    failing.queried();
+    failing.observe([ev(EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED), scheduled], 100);
+    expect(failing.shouldQuery(100, false)).toBe(false);
+    // If the run goes on after all, its completion is news: query then.
+    failing.observe([taskStarted, completed], 130);
+    expect(failing.shouldQuery(130, false)).toBe(true);
+  });
+
+  it('a signal task after an ending task is ridden again', () => {
+    const tracker = new TaskTracker();
+    tracker.observe([started, scheduled, taskStarted, completed, activityScheduled], 0);
+    tracker.queried();
+    tracker.observe([ev(EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED), scheduled, taskStarted, completed], 100);
+    tracker.queried();
+    tracker.observe([signaled, scheduled], 200);
+    expect(tracker.shouldQuery(200, true)).toBe(true);
+  });
 });
+
+describe('lastStepRunning', () => {
+  const at = '2025-01-01T00:00:00.000Z';
+  const plan = { summary: 's', steps: [{ title: 'A', instructions: 'a' }, { title: 'B', instructions: 'b' }] };
+  const story = (...bodies: Array<Record<string, unknown>>): StoryEvent[] =>
+    bodies.map((body, i) => ({ ...body, seq: i + 1, at }) as StoryEvent);
+  const runStarted = { type: 'run.started', task: 't' };
+  const planReady = { type: 'plan.ready', plan, model: { name: 'm', offline: true } };
+  const output = (stepIndex: number) => ({ type: 'step.output', stepIndex, attempt: 1, text: 'x' });
+  const finished = (stepIndex: number) => ({ type: 'step.finished', stepIndex, durationMs: 1, attempts: 1, usage: null, truncated: false });
+
+  it('is true only while the plan\'s last step runs', () => {
+    expect(lastStepRunning(story(runStarted))).toBe(false);
+    expect(lastStepRunning(story(runStarted, planReady, { type: 'step.started', stepIndex: 0, title: 'A' }, output(0)))).toBe(false);
+    const last = story(runStarted, planReady, { type: 'step.started', stepIndex: 0, title: 'A' }, finished(0), { type: 'step.started', stepIndex: 1, title: 'B' }, output(1), output(1));
+    expect(lastStepRunning(last)).toBe(true);
+    expect(lastStepRunning([...last, ...story(finished(1))])).toBe(false);
+  });
+});
+

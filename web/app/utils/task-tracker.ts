@@ -12,9 +12,15 @@
  * there is no query handler, and the server holds the query too. So the watcher queries when a
  * task is scheduled and not started, or after a completion with no task in flight.
  *
+ * One exception: a task that will end the run (the last step's activity completed, or an
+ * activity failed for good) is not ridden. The worker drops a run from its cache as it ends, so a
+ * query left on that task is answered by replaying the whole history (about 100 ms here); the
+ * watcher waits for the close instead and reads the story from the result.
+ *
  * Pure: no I/O, no clock of its own (callers pass `now`), so the tests drive it with events.
  */
 import protoPackage from '@temporalio/proto';
+import type { StoryEvent } from '../../../workflows/shared';
 
 const { EventType } = protoPackage.temporal.api.enums.v1;
 
@@ -39,6 +45,10 @@ export class TaskTracker {
   unseenSince: number | null = null;
   /** The close event, once read. */
   closed: CloseKind | null = null;
+  /** How the last activity to end ended, until a workflow task is scheduled for it. */
+  private activityEnd: 'completed' | 'failed' | null = null;
+  /** What the task in flight was scheduled for, as far as it matters here. */
+  private scheduledFor: 'activity completed' | 'activity failed' | 'other' = 'other';
 
   /** Take in a page of history events, oldest first. */
   observe(events: readonly HistoryEventLike[], now: number): void {
@@ -46,6 +56,16 @@ export class TaskTracker {
       switch (eventType) {
         case EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
           this.task = 'scheduled';
+          this.scheduledFor = this.activityEnd === null ? 'other' : `activity ${this.activityEnd}`;
+          this.activityEnd = null;
+          break;
+        case EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+          this.activityEnd ??= 'completed';
+          break;
+        case EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+        case EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+        case EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
+          this.activityEnd = 'failed';
           break;
         case EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
           this.task = 'started';
@@ -81,14 +101,21 @@ export class TaskTracker {
   }
 
   /**
-   * A task waits to start (the query goes along with it); or the story may have changed and a
-   * query would not wait behind a task; or a busy run has kept its news waiting QUERY_HOLD_MS.
+   * A task waits to start (the query goes along with it) and will not end the run; or the story
+   * may have changed and a query would not wait behind a task; or a busy run has kept its news
+   * waiting QUERY_HOLD_MS. `lastStepRunning`: the story has the plan's last step running (see
+   * lastStepRunning), so an activity that completes now ends the run.
    */
-  shouldQuery(now: number): boolean {
+  shouldQuery(now: number, lastStepRunning = false): boolean {
     if (this.closed !== null) return false;
-    if (this.task === 'scheduled' && this.started && !this.covered) return true;
+    if (this.task === 'scheduled' && this.started && !this.covered) return !this.endsRun(lastStepRunning);
     if (this.unseenSince === null) return false;
     return this.task === 'none' || now - this.unseenSince >= QUERY_HOLD_MS;
+  }
+
+  /** The task that waits to start will most likely end the run. */
+  private endsRun(lastStepRunning: boolean): boolean {
+    return this.scheduledFor === 'activity failed' || (this.scheduledFor === 'activity completed' && lastStepRunning);
   }
 
   /** A query is about to be sent: what happened until now is in its answer. */
@@ -102,4 +129,19 @@ export class TaskTracker {
     this.covered = false;
     this.unseenSince ??= now;
   }
+}
+
+/**
+ * The story shows the plan's last step running: when its activity completes, the workflow
+ * completes in the same task. Reads from the end, where step events are (output chunks aside).
+ */
+export function lastStepRunning(events: readonly StoryEvent[]): boolean {
+  const plan = events.find((e) => e.type === 'plan.ready');
+  if (!plan || plan.type !== 'plan.ready') return false;
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i];
+    if (e.type === 'step.started') return e.stepIndex === plan.plan.steps.length - 1;
+    if (e.type === 'step.finished' || e.type === 'run.completed' || e.type === 'run.failed' || e.type === 'run.cancelled') return false;
+  }
+  return false;
 }

@@ -22,7 +22,7 @@ import { QueryNotRegisteredError, type Client } from '@temporalio/client';
 import { progressQuery, storyQuery, LIMITS, type RunStatus, type StoryEvent, type StoryPage } from '../../../workflows/shared';
 import { getConfig } from './env.server';
 import { log } from './log.server';
-import { TaskTracker } from './task-tracker';
+import { TaskTracker, lastStepRunning } from './task-tracker';
 import { bounded, getClient, isUnreachable, loadKnownRun, loadRun, ownedBy, type Owner, type RunView } from './temporal.server';
 
 const { WorkflowExecutionStatus } = protoPackage.temporal.api.enums.v1;
@@ -407,7 +407,7 @@ class RunWatcher implements WatcherView {
       this.historyToken = token && token.length ? token : undefined;
       this.tracker.observe(response.history?.events ?? [], Date.now());
       if (!this.historyToken || this.tracker.closed) return; // the run closed
-      if (this.tracker.shouldQuery(Date.now())) return;
+      if (this.tracker.shouldQuery(Date.now(), lastStepRunning(this.events))) return;
     }
   }
 }
