@@ -180,4 +180,3 @@ describe('lastStepRunning', () => {
     expect(lastStepRunning([...last, ...story(finished(1))])).toBe(false);
   });
 });
-

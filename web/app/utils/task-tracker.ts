@@ -45,7 +45,7 @@ export class TaskTracker {
   unseenSince: number | null = null;
   /** The close event, once read. */
   closed: CloseKind | null = null;
-  /** How the last activity to end ended, until a workflow task is scheduled for it. */
+  /** How the last activity to end ended ('failed': failed, timed out or cancelled), until a task is scheduled for it. */
   private activityEnd: 'completed' | 'failed' | null = null;
   /** What the task in flight was scheduled for, as far as it matters here. */
   private scheduledFor: 'activity completed' | 'activity failed' | 'other' = 'other';
