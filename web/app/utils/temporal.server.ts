@@ -58,7 +58,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** A reset (here or in the Temporal UI) keeps the workflow id, so retried runs still match. */
 export const RUN_ID_PATTERN = /^task-[0-9a-f-]{36}$/;
 
-
 export type TemporalStatus = WorkflowExecutionStatusName;
 
 export type RunView =
@@ -268,13 +267,12 @@ type RunDetails = Pick<Extract<RunView, { kind: 'ok' }>, 'snapshot' | 'waitingFo
 export async function loadRun(workflowId: string, owner: Owner): Promise<RunView> {
   if (!RUN_ID_PATTERN.test(workflowId)) return { kind: 'not-found' };
   const { temporal } = getConfig();
-  const unreachable = { kind: 'unreachable', address: temporal.address } as const;
 
   let client: Client;
   try {
     client = await getClient();
   } catch {
-    return unreachable;
+    return unreachableView();
   }
 
   let runId: string;
@@ -286,7 +284,7 @@ export async function loadRun(workflowId: string, owner: Owner): Promise<RunView
     status = description.status.name;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return { kind: 'not-found' };
-    if (isUnreachable(err)) return unreachable;
+    if (isUnreachable(err)) return unreachableView();
     throw err;
   }
 
@@ -302,9 +300,14 @@ export async function loadKnownRun(workflowId: string, runId: string, status: Te
   try {
     client = await getClient();
   } catch {
-    return { kind: 'unreachable', address: getConfig().temporal.address };
+    return unreachableView();
   }
   return viewRun(client, workflowId, runId, status);
+}
+
+/** The view of any run while the Temporal server does not answer. */
+function unreachableView(): RunView {
+  return { kind: 'unreachable', address: getConfig().temporal.address };
 }
 
 async function viewRun(client: Client, workflowId: string, runId: string, status: TemporalStatus): Promise<RunView> {
@@ -314,7 +317,7 @@ async function viewRun(client: Client, workflowId: string, runId: string, status
   try {
     details = await readRun(run, status);
   } catch (err) {
-    if (isUnreachable(err)) return { kind: 'unreachable', address: temporal.address };
+    if (isUnreachable(err)) return unreachableView();
     throw err;
   }
   const uiUrl = `${temporal.uiUrl}/namespaces/${encodeURIComponent(temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}/${encodeURIComponent(runId)}/history`;

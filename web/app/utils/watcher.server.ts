@@ -3,7 +3,7 @@
  * watcher; it starts with the first viewer and stops when the last one leaves.
  *
  * How it learns of progress without polling blindly: it long-polls the run's history
- * (GetWorkflowExecutionHistory with waitNewEvent) and runs the `progress` query only around a
+ * (GetWorkflowExecutionHistory with waitNewEvent) and runs the `story` query only around a
  * workflow task (the only thing that changes the workflow's state, and so the story): along with
  * a task that waits to start, which answers it as it completes, or after a completion with no
  * task in flight (see task-tracker.ts); a closed run's story is read from its result. A signal
