@@ -15,6 +15,7 @@ import {
   UnknownEncryptionKeyError,
   encryptionDataConverter,
 } from '.';
+import { workerDataConverter } from './worker';
 
 const SECRET_TASK = 'Write the launch plan for project NIGHTJAR-7731';
 const oldKey = randomBytes(32);
@@ -125,6 +126,19 @@ describe('EncryptionCodec', () => {
     expect(encryptionDataConverter(null)).toBeUndefined();
     const converter = encryptionDataConverter({ keys: new Map([['k1', oldKey]]), currentKeyId: 'k1' });
     expect(converter?.payloadCodecs?.[0]).toBeInstanceOf(EncryptionCodec);
+  });
+
+  test("workerDataConverter adds a failure converter that moves messages and stacks into the codec's reach", () => {
+    expect(workerDataConverter(null)).toBeUndefined();
+    const converter = workerDataConverter({ keys: new Map([['k1', oldKey]]), currentKeyId: 'k1' })!;
+    expect(converter.payloadCodecs?.[0]).toBeInstanceOf(EncryptionCodec);
+    // The module the worker loads (and bundles) by that path.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { failureConverter } = require(converter.failureConverterPath!) as typeof import('./failure-converter');
+    const failure = failureConverter.errorToFailure(new Error(SECRET_TASK), defaultPayloadConverter);
+    expect(failure.message).toBe('Encoded failure');
+    expect(JSON.stringify(failure)).not.toContain('NIGHTJAR');
+    expect(failureConverter.failureToError(failure, defaultPayloadConverter).message).toBe(SECRET_TASK);
   });
 });
 

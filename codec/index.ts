@@ -120,7 +120,10 @@ export class EncryptionCodec implements PayloadCodec {
   }
 }
 
-/** The data converter for worker and client: the encryption codec when keys are configured, else none. */
+/**
+ * The client's data converter: the encryption codec when keys are configured, else none. The
+ * worker's adds encrypted failure messages (workerDataConverter in ./worker).
+ */
 export function encryptionDataConverter(encryption: EncryptionKeys | null): DataConverter | undefined {
   return encryption ? { payloadCodecs: [new EncryptionCodec(encryption)] } : undefined;
 }

@@ -25,18 +25,21 @@ const TASK = `Write a Python function that counts ${MARKER} words in a file`;
 
 let encrypted: Stack;
 let plain: Stack;
+/** Encryption on, the test LLM server as the model (for a run that fails). */
+let encryptedLlm: Stack;
 let workflowId: string;
 
 beforeAll(async () => {
-  [encrypted, plain] = await Promise.all([
+  [encrypted, plain, encryptedLlm] = await Promise.all([
     startStack({ name: 'encryption', model: 'offline', encryption }),
     startStack({ name: 'no-encryption', model: 'offline' }),
+    startStack({ name: 'encryption-llm', encryption }),
   ]);
   workflowId = await startRunViaForm(encrypted.base, TASK);
   await pageWhen(encrypted, `/runs/${workflowId}`, /Completed/);
 });
 afterAll(async () => {
-  await Promise.all([encrypted?.close(), plain?.close()]);
+  await Promise.all([encrypted?.close(), plain?.close(), encryptedLlm?.close()]);
 });
 
 async function pageWhen(stack: Stack, path: string, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
@@ -52,7 +55,7 @@ async function pageWhen(stack: Stack, path: string, pattern: RegExp, timeoutMs =
 
 /** Every event of the run's history, as stored: read with a client that has no codec. */
 async function rawHistory(id: string): Promise<temporal.api.history.v1.IHistoryEvent[]> {
-  const client = encrypted.env.client;
+  const client = encrypted.env.client; // all stacks share one server
   const events: temporal.api.history.v1.IHistoryEvent[] = [];
   let nextPageToken: Uint8Array | undefined;
   do {
@@ -131,6 +134,30 @@ test('the stored history holds no plaintext of the task: every payload is encryp
   const stored = Buffer.from(temporal.api.history.v1.History.encode({ events }).finish()).toString('latin1');
   expect(stored).not.toContain(MARKER);
   expect(stored).not.toContain(Buffer.from(MARKER).toString('base64').slice(0, 12));
+});
+
+test('failure messages are encrypted too: a run whose model refuses, quoting the task, keeps the refusal out of plaintext history', async () => {
+  // Models quote the task when they refuse; the refusal becomes the activity's and the run's failure message.
+  encryptedLlm.llm.program({ kind: 'plan', refusal: `I will not write a function that counts ${MARKER} words.` });
+  const id = await startRunViaForm(encryptedLlm.base, TASK);
+  const html = await pageWhen(encryptedLlm, `/runs/${id}`, /Failed/);
+  expect(html).toContain(`I will not write a function that counts ${MARKER} words.`);
+
+  const events = await rawHistory(id);
+  const failures = events.flatMap((e) => [e.activityTaskFailedEventAttributes?.failure, e.workflowExecutionFailedEventAttributes?.failure]).filter(Boolean);
+  expect(failures.length).toBeGreaterThanOrEqual(2); // the planning activity's failure and the run's
+  for (const top of failures) {
+    for (let failure = top; failure; failure = failure.cause) {
+      expect(failure.message).toBe('Encoded failure');
+      expect(text(failure.encodedAttributes?.metadata?.encoding)).toBe('binary/encrypted');
+    }
+  }
+  const stored = Buffer.from(temporal.api.history.v1.History.encode({ events }).finish()).toString('latin1');
+  expect(stored).not.toContain(MARKER);
+  expect(stored).not.toContain('I will not write');
+  const raw = await cliShow(id);
+  expect(raw).not.toContain(MARKER);
+  expect(decodedBase64In(JSON.parse(raw)).some((s) => s.includes(MARKER))).toBe(false);
 });
 
 test('the Temporal CLI shows ciphertext without the codec endpoint, and the task through it', async () => {

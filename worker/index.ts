@@ -7,7 +7,7 @@ import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker } 
 import pino from 'pino';
 import { ConfigError, describeLlm, loadConfig } from '../config';
 import { createProvider } from '../activities/llm';
-import { encryptionDataConverter } from '../codec';
+import { workerDataConverter } from '../codec/worker';
 import { freeLoopbackPort, startHealthServer, workerMetrics } from './health';
 import { createBuildstoryWorker } from './worker';
 
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     taskQueue: config.temporal.taskQueue,
     provider,
     logger,
-    dataConverter: encryptionDataConverter(config.encryption),
+    dataConverter: workerDataConverter(config.encryption),
     shutdownGraceTime: config.worker.shutdownGraceMs,
   });
   logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker running');

@@ -13,13 +13,16 @@ export interface BuildstoryWorkerOptions {
   taskQueue: string;
   provider: LlmProvider;
   logger: Logger;
-  /** A prebuilt bundle (tests bundle once); otherwise the workflows are bundled at start. */
+  /**
+   * A prebuilt bundle (tests bundle once); otherwise the workflows are bundled at start, with
+   * dataConverter.failureConverterPath (a prebuilt one must be bundled with it too).
+   */
   workflowBundle?: { codePath: string };
   progress?: ActivityDeps['progress'];
   /** How long running activities may take to finish on shutdown. */
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
   identity?: string;
-  /** Payload codecs (encryption: see codec/); the same the web app's client uses. */
+  /** Payload codecs and failure converter (encryption: workerDataConverter in codec/worker.ts). */
   dataConverter?: WorkerOptions['dataConverter'];
 }
 

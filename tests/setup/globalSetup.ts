@@ -2,12 +2,12 @@
  * One real Temporal dev server (the CLI, started by TestWorkflowEnvironment.createLocal with an
  * existing-path executable) and one workflow bundle for the whole jest run.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { createSearchAttributes, ensureTemporalCli, TEMPORAL_CLI_VERSION } from '../../scripts/temporal';
+import { writeWorkflowBundle } from './bundle';
 
 declare global {
   // eslint-disable-next-line no-var
@@ -27,14 +27,9 @@ export default async function globalSetup(): Promise<void> {
   // As `npm start` does: the web app records run owners in it when access control is on.
   await createSearchAttributes(cli, env.address, env.namespace ?? 'default');
 
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../../workflows'),
-    logger: { error: console.error, warn: () => {}, info: () => {}, debug: () => {}, trace: () => {}, log: () => {} },
-  });
   const dir = join(tmpdir(), `buildstory-test-${process.pid}`);
   mkdirSync(dir, { recursive: true });
-  const codePath = join(dir, 'workflow-bundle.js');
-  writeFileSync(codePath, code);
+  const codePath = await writeWorkflowBundle(dir, 'workflow-bundle.js');
 
   // Test files run in worker processes that inherit this environment.
   process.env.BUILDSTORY_TEST_TEMPORAL_ADDRESS = env.address;

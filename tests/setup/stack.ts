@@ -7,7 +7,8 @@ import type { ChildProcess } from 'node:child_process';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { OfflineProvider } from '../../activities/llm/offline';
-import { encryptionDataConverter, type EncryptionKeys } from '../../codec';
+import type { EncryptionKeys } from '../../codec';
+import { workerDataConverter } from '../../codec/worker';
 import { OpenAiProvider } from '../../activities/llm/openai';
 import { startNode, stopChild, waitForHttp } from '../../scripts/processes';
 import { freePort } from '../../scripts/temporal';
@@ -44,7 +45,7 @@ export async function startStack(options: {
   let worker: { instance: Worker; running: Promise<void> } | null = null;
   const startWorker = async () => {
     if (worker) return;
-    const instance = await createTestWorker(env, taskQueue, provider, encryptionDataConverter(options.encryption ?? null));
+    const instance = await createTestWorker(env, taskQueue, provider, workerDataConverter(options.encryption ?? null));
     worker = { instance, running: instance.run() };
   };
   const stopWorker = async () => {

@@ -1,11 +1,13 @@
 /** Helpers for tests that talk to the run's shared dev server (see globalSetup). */
 import { randomUUID } from 'node:crypto';
+import { dirname } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import pino from 'pino';
 import type { DataConverter } from '@temporalio/common';
 import type { LlmProvider } from '../../activities/llm/provider';
 import { createBuildstoryWorker } from '../../worker/worker';
+import { writeWorkflowBundle } from './bundle';
 
 export const testLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -32,6 +34,23 @@ export function uniqueTaskQueue(name: string): string {
   return `test-${name}-${randomUUID()}`;
 }
 
+const bundles = new Map<string, Promise<string>>();
+
+/**
+ * The workflow bundle for a worker with this data converter: the run's shared one, or (for a
+ * custom failure converter, as with encryption on) one made with it, once per test file.
+ */
+function bundleFor(dataConverter: DataConverter | undefined): Promise<string> {
+  const failureConverterPath = dataConverter?.failureConverterPath;
+  if (!failureConverterPath) return Promise.resolve(sharedServer().bundle);
+  let bundle = bundles.get(failureConverterPath);
+  if (!bundle) {
+    bundle = writeWorkflowBundle(dirname(sharedServer().bundle), `workflow-bundle-${randomUUID()}.js`, failureConverterPath);
+    bundles.set(failureConverterPath, bundle);
+  }
+  return bundle;
+}
+
 export async function createTestWorker(
   env: TestWorkflowEnvironment,
   taskQueue: string,
@@ -45,7 +64,7 @@ export async function createTestWorker(
     taskQueue,
     provider,
     logger: testLogger,
-    workflowBundle: { codePath: sharedServer().bundle },
+    workflowBundle: { codePath: await bundleFor(dataConverter) },
     // Short interval so tests see several batches without waiting long.
     progress: { intervalMs: 50 },
     shutdownGraceTime: '2 seconds',
