@@ -141,6 +141,9 @@ export function explainMisses(figures: readonly Figure[], details: Details): str
           ? `The ${nproc} cores were saturated: the ${conns.runs} runs' own workflow tasks (worker and Temporal server, on the same cores) wait for CPU, ` +
             'so the worker part of the lag grows with the delivery part; compare the lag with one viewer per run to see what the extra streams cost. '
           : '') +
+        (details.connectionsHalfPace
+          ? `The same ${details.connectionsHalfPace.connections} streams over runs at half the pace: lag ${ms(details.connectionsHalfPace.lag?.all)}, cores ${cores(details.connectionsHalfPace.cpuCores)}. `
+          : '') +
         (conns.webProfile ? `Web CPU profile (${conns.webProfile.file}), most self time: ${conns.webProfile.top.slice(0, 6).map((t: Details) => `${t.where} ${t.share} %`).join('; ')}. ` : '') +
         `Heap: ${n(conns.heapPerConnectionBytes / 1024)} KB per stream including the ${conns.runs} watchers, ${n(conns.marginalHeapPerConnectionBytes / 1024)} KB per extra viewer of a watched run (${conns.gcMethod}).`,
     );

@@ -238,6 +238,31 @@ export async function runBench(): Promise<void> {
         what: `same runs, 1 viewer each (${SIZES.connectionsRuns} streams)`,
       }, { op: '<=', limit: 250, text: 'p95 ≤ 250 ms' }),
     );
+    // 5b. The same streams over runs at half the pace: what the lag is when the runs leave the
+    // cores some room (diagnostic beside figure 5; no target of its own).
+    const halfPace = await phase('4/5 connections, runs at half pace', async () => {
+      const worker = await s.startStoryWorker('conns-half', SIZES.connectionsDelayMs * 2);
+      try {
+        return await measureConnections(s, v, {
+          taskQueue: worker.taskQueue,
+          runs: SIZES.connectionsRuns,
+          viewersPerRun: SIZES.connectionsViewersPerRun,
+          windowMs: SIZES.connectionsWindowMs,
+          openWithinMs: SIZES.connectionsOpenWithinMs,
+          progress: log,
+          cpu: readParts,
+        });
+      } finally {
+        await worker.stop();
+      }
+    });
+    details.connectionsHalfPace = halfPace;
+    figures.push(
+      figure('connections.lag.p95.halfPace', `5. lag p95 at ${halfPace.connections} streams, runs at half pace`, 'ms', halfPace.lag.all.p95, {
+        value: halfPace.lagOnePerRun.all.p95,
+        what: `same runs, 1 viewer each (${SIZES.connectionsRuns} streams)`,
+      }),
+    );
     // 4. Throughput, last: it takes what is left of the time budget (see throughputSize).
     const batches = await phase('5/5 throughput', async () => {
       const { tasks: n, calibration } = await throughputSize(s, { target: SIZES.throughputTasks, budgetEnd, cpu: readParts, log });
