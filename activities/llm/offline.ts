@@ -155,7 +155,7 @@ export function offlineStepText(input: StepInput): string {
         `- Language: ${language.name}`,
         `- Entry point: \`${['python', 'rust', 'bash'].includes(language.fence) ? fn : camel(fn)}\``,
         hello ? '- Output: the string "Hello, world!"' : '- Output: what the task describes; inputs validated up front',
-        '- Edge cases: none for a greeting; otherwise empty and invalid input',
+        hello ? '- Edge cases: none (it takes no input)' : '- Edge cases: empty input, invalid input',
         '',
         note,
       ].join('\n');
