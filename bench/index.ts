@@ -209,8 +209,9 @@ export async function runBench(): Promise<void> {
     );
 
     // 5. Connections (before throughput, which takes the rest of the budget).
-    const conns = await phase('4/5 connections', async () => {
-      const worker = await s.startStoryWorker('conns', SIZES.connectionsDelayMs);
+    /** Figure 5's streams over runs on a worker whose model writes a chunk every `delayMs`. */
+    const connectionsOver = async (name: string, delayMs: number, profileFile?: string) => {
+      const worker = await s.startStoryWorker(name, delayMs);
       try {
         return await measureConnections(s, v, {
           taskQueue: worker.taskQueue,
@@ -220,12 +221,15 @@ export async function runBench(): Promise<void> {
           openWithinMs: SIZES.connectionsOpenWithinMs,
           progress: log,
           cpu: readParts,
-          profileFile: process.env.BENCH_PROFILE === '1' ? join(ROOT, 'bench', 'results', `${startedAt.toISOString().replace(/[:.]/g, '-')}-web.cpuprofile`) : undefined,
+          profileFile,
         });
       } finally {
         await worker.stop();
       }
-    });
+    };
+    const profileFile =
+      process.env.BENCH_PROFILE === '1' ? join(ROOT, 'bench', 'results', `${startedAt.toISOString().replace(/[:.]/g, '-')}-web.cpuprofile`) : undefined;
+    const conns = await phase('4/5 connections', () => connectionsOver('conns', SIZES.connectionsDelayMs, profileFile));
     details.connections = conns;
     figures.push(
       figure('connections.heapPerConnection', `5. heap per connection, ${conns.connections} streams`, 'KB', conns.heapPerConnectionBytes / 1024, null, {
@@ -240,22 +244,7 @@ export async function runBench(): Promise<void> {
     );
     // 5b. The same streams over runs at half the pace: what the lag is when the runs leave the
     // cores some room (diagnostic beside figure 5; no target of its own).
-    const halfPace = await phase('4/5 connections, runs at half pace', async () => {
-      const worker = await s.startStoryWorker('conns-half', SIZES.connectionsDelayMs * 2);
-      try {
-        return await measureConnections(s, v, {
-          taskQueue: worker.taskQueue,
-          runs: SIZES.connectionsRuns,
-          viewersPerRun: SIZES.connectionsViewersPerRun,
-          windowMs: SIZES.connectionsWindowMs,
-          openWithinMs: SIZES.connectionsOpenWithinMs,
-          progress: log,
-          cpu: readParts,
-        });
-      } finally {
-        await worker.stop();
-      }
-    });
+    const halfPace = await phase('4/5 connections, runs at half pace', () => connectionsOver('conns-half', SIZES.connectionsDelayMs * 2));
     details.connectionsHalfPace = halfPace;
     figures.push(
       figure('connections.lag.p95.halfPace', `5. lag p95 at ${halfPace.connections} streams, runs at half pace`, 'ms', halfPace.lag.all.p95, {
