@@ -82,8 +82,6 @@ export async function runBench(): Promise<void> {
       seconds: round(ms / 1000, 1),
       benchProcessCpuCores: round((used.user + used.system) / 1000 / ms, 2),
       webCpuCores: round((webAfter.cpuSeconds - webBefore.cpuSeconds) / (ms / 1000), 2),
-      webQueries: (webAfter.rpcs.QueryWorkflow ?? 0) - (webBefore.rpcs.QueryWorkflow ?? 0),
-      heldRides: webAfter.heldRides - webBefore.heldRides,
       cpuCores: cpuShare(machineBefore, readParts()),
     };
     log(`${name}: done in ${(ms / 1000).toFixed(1)} s`);

@@ -21,8 +21,6 @@ export interface WebSnapshot {
   connections: number;
   watchers: number;
   eventsSent: number;
-  /** buildstory_watcher_held_rides_total: riding queries asked again after going unanswered. */
-  heldRides: number;
 }
 
 export interface WebProcess {
@@ -92,7 +90,6 @@ export async function startWeb(options: { temporalAddress: string; taskQueue: st
         connections: value('buildstory_sse_connections'),
         watchers: value('buildstory_run_watchers'),
         eventsSent: value('buildstory_sse_events_sent_total'),
-        heldRides: value('buildstory_watcher_held_rides_total'),
       };
     },
     async heapAfterGc() {
