@@ -63,7 +63,6 @@ function createMetrics(): WebMetrics {
     ['buildstory_watcher_queries_total', 'Progress queries made by watchers', () => watcherStats.queries],
     ['buildstory_watcher_history_polls_total', 'History long polls made by watchers', () => watcherStats.historyPolls],
     ['buildstory_watcher_describes_total', 'Describe calls made by watchers and streams', () => watcherStats.describes],
-    ['buildstory_watcher_held_rides_total', 'Queries that rode a workflow task, went unanswered for a second and were asked again', () => watcherStats.heldRides],
   ];
   for (const [name, help, read] of counters) {
     let seen = 0;

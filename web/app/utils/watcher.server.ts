@@ -30,15 +30,6 @@ const { WorkflowExecutionStatus } = protoPackage.temporal.api.enums.v1;
 /** A query runs on a worker: with none polling it waits until this deadline. */
 const QUERY_TIMEOUT_MS = 3_000;
 /**
- * A query that rides a scheduled workflow task is answered as that task completes, normally
- * within tens of ms. While another client also queries the run (seen with a client querying it
- * every second, as a second web process or an operator's tools may), the server and worker can
- * hold it through several tasks: 1-2 s, and up to the query timeout it would end in a false
- * "waiting for a worker". Past this (plus bounded()'s slack) the watcher asks again at once: a
- * query with no task in flight goes straight to the worker.
- */
-const RIDE_TIMEOUT_MS = 1_000;
-/**
  * How long one history long poll may wait for news before the watcher queries again. A worker
  * that dies leaves no trace in the history (the retry is scheduled without an event): this bounds
  * how late viewers hear "waiting for a worker" (this plus the query timeout), at two calls per
@@ -73,8 +64,6 @@ export const watcherStats = {
   queries: 0,
   historyPolls: 0,
   describes: 0,
-  /** Queries that rode a workflow task and were still unanswered after RIDE_TIMEOUT_MS (asked again). */
-  heldRides: 0,
 };
 
 const watchers = new Map<string, RunWatcher>();
@@ -356,32 +345,20 @@ class RunWatcher implements WatcherView {
   /** Query the story after the last event we have. False when no worker answered in time. */
   private async refresh(client: Client, runId: string): Promise<boolean> {
     const handle = client.workflow.getHandle(this.workflowId, runId);
-    let riding = this.tracker.task === 'scheduled';
     this.tracker.queried();
     let added = false;
     try {
       for (let page = 0; page < 20; page++) {
+        watcherStats.queries++;
         const args = { after: this.lastSeq, limit: LIMITS.eventsPageMax };
-        const ask = (ms: number): Promise<StoryPage> => {
-          watcherStats.queries++;
-          return this.call(client, ms, () => (this.eventsOnly ? handle.query(storyQuery, args) : handle.query(progressQuery, args))).catch(
-            (err: unknown) => {
-              // A worker still on a build without the `story` query (during an upgrade): the full one.
-              if (!(err instanceof QueryNotRegisteredError) || !this.eventsOnly) throw err;
-              this.eventsOnly = false;
-              return this.call(client, ms, () => handle.query(progressQuery, args));
-            },
-          );
-        };
-        let answer: StoryPage;
-        if (riding) {
-          riding = false;
-          answer = await ask(RIDE_TIMEOUT_MS).catch((err: unknown) => {
-            if (!isUnreachable(err) || this.stopped) throw err;
-            watcherStats.heldRides++;
-            return ask(QUERY_TIMEOUT_MS);
-          });
-        } else answer = await ask(QUERY_TIMEOUT_MS);
+        const answer: StoryPage = await this.call(client, QUERY_TIMEOUT_MS, () =>
+          this.eventsOnly ? handle.query(storyQuery, args) : handle.query(progressQuery, args),
+        ).catch((err: unknown) => {
+          // A worker still on a build without the `story` query (during an upgrade): the full one.
+          if (!(err instanceof QueryNotRegisteredError) || !this.eventsOnly) throw err;
+          this.eventsOnly = false;
+          return this.call(client, QUERY_TIMEOUT_MS, () => handle.query(progressQuery, args));
+        });
         added = this.append(answer.events) || added;
         if (!answer.hasMore) break;
       }
