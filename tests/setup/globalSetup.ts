@@ -1,6 +1,7 @@
 /**
  * One real Temporal dev server (the CLI, started by TestWorkflowEnvironment.createLocal with an
- * existing-path executable) and one workflow bundle for the whole jest run.
+ * existing-path executable) and one workflow bundle for the whole jest run (a test file whose
+ * workers encrypt failures makes one more: bundleFor in temporal.ts).
  */
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
