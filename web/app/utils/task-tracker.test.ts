@@ -5,9 +5,9 @@
  */
 import protoPackage from '@temporalio/proto';
 import type { StoryEvent } from '../../../workflows/shared';
-import { QUERY_HOLD_MS, TaskTracker, lastStepRunning } from './task-tracker';
+import { QUERY_HOLD_MS, TaskTracker, WORKER_SIGN_MS, lastStepRunning, workerRecentlyActive } from './task-tracker';
 
-const { EventType } = protoPackage.temporal.api.enums.v1;
+const { EventType, PendingWorkflowTaskState } = protoPackage.temporal.api.enums.v1;
 const ev = (eventType: number) => ({ eventType });
 const started = ev(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED);
 const scheduled = ev(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
@@ -178,5 +178,26 @@ describe('lastStepRunning', () => {
     const last = story(runStarted, planReady, { type: 'step.started', stepIndex: 0, title: 'A' }, finished(0), { type: 'step.started', stepIndex: 1, title: 'B' }, output(1), output(1));
     expect(lastStepRunning(last)).toBe(true);
     expect(lastStepRunning([...last, ...story(finished(1))])).toBe(false);
+  });
+});
+
+describe('workerRecentlyActive (after a query timed out)', () => {
+  const now = 1_800_000_000_000;
+  const ts = (ms: number) => ({ seconds: { toString: () => String(Math.floor(ms / 1000)) }, nanos: (ms % 1000) * 1e6 });
+  const beat = (agoMs: number) => ({ lastHeartbeatTime: ts(now - agoMs) });
+  const task = (state: number, startedAgoMs?: number) => ({ state, startedTime: startedAgoMs === undefined ? null : ts(now - startedAgoMs) });
+
+  it('is true when an activity heartbeated or a workflow task started just now', () => {
+    expect(workerRecentlyActive({ pendingActivities: [beat(900)] }, now)).toBe(true);
+    expect(workerRecentlyActive({ pendingActivities: [beat(60_000), beat(400)] }, now)).toBe(true);
+    expect(workerRecentlyActive({ pendingWorkflowTask: task(PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED, 300) }, now)).toBe(true);
+  });
+
+  it('is false for what a dead worker leaves: old heartbeats, a task that waits or started long ago, nothing at all', () => {
+    expect(workerRecentlyActive({}, now)).toBe(false);
+    expect(workerRecentlyActive({ pendingActivities: [beat(WORKER_SIGN_MS + 1)], pendingWorkflowTask: null }, now)).toBe(false);
+    expect(workerRecentlyActive({ pendingActivities: [{ lastHeartbeatTime: null }] }, now)).toBe(false);
+    expect(workerRecentlyActive({ pendingWorkflowTask: task(PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED) }, now)).toBe(false);
+    expect(workerRecentlyActive({ pendingWorkflowTask: task(PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED, 12_000) }, now)).toBe(false);
   });
 });

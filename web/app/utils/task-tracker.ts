@@ -22,7 +22,7 @@
 import protoPackage from '@temporalio/proto';
 import type { StoryEvent } from '../../../workflows/shared';
 
-const { EventType } = protoPackage.temporal.api.enums.v1;
+const { EventType, PendingWorkflowTaskState } = protoPackage.temporal.api.enums.v1;
 
 /** How long news may wait for a workflow task in flight before the watcher queries anyway. */
 export const QUERY_HOLD_MS = 500;
@@ -144,4 +144,38 @@ export function lastStepRunning(events: readonly StoryEvent[]): boolean {
     if (e.type === 'step.finished' || e.type === 'run.completed' || e.type === 'run.failed' || e.type === 'run.cancelled') return false;
   }
   return false;
+}
+
+/** How recent a heartbeat or a workflow task start must be to count as a worker at work. */
+export const WORKER_SIGN_MS = 5_000;
+
+/** A protobuf Timestamp (seconds may be a Long). */
+interface TimestampLike {
+  seconds?: number | { toString(): string } | null;
+  nanos?: number | null;
+}
+
+/** What a describe says of a run's work in flight (the fields read here). */
+export interface DescriptionLike {
+  pendingActivities?: ReadonlyArray<{ lastHeartbeatTime?: TimestampLike | null }> | null;
+  pendingWorkflowTask?: { state?: number | null; startedTime?: TimestampLike | null } | null;
+}
+
+const ms = (ts: TimestampLike | null | undefined): number | null =>
+  ts?.seconds == null ? null : Number(ts.seconds.toString()) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6);
+
+/**
+ * After a query timed out: is a worker plainly at work on the run? An activity heartbeated, or a
+ * workflow task started, within WORKER_SIGN_MS (activities beat every second). Then the query
+ * was held behind a busy run, not lost for want of a worker. With no such sign, say no: a dead
+ * worker leaves none (its heartbeats stop; a task it had started ages).
+ */
+export function workerRecentlyActive(description: DescriptionLike, now: number): boolean {
+  const recent = (ts: TimestampLike | null | undefined) => {
+    const at = ms(ts);
+    return at !== null && now - at < WORKER_SIGN_MS;
+  };
+  if ((description.pendingActivities ?? []).some((a) => recent(a.lastHeartbeatTime))) return true;
+  const task = description.pendingWorkflowTask;
+  return task?.state === PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED && recent(task.startedTime);
 }

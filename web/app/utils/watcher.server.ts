@@ -22,7 +22,7 @@ import { QueryNotRegisteredError, type Client } from '@temporalio/client';
 import { progressQuery, storyQuery, LIMITS, type RunStatus, type StoryEvent, type StoryPage } from '../../../workflows/shared';
 import { getConfig } from './env.server';
 import { log } from './log.server';
-import { TaskTracker, lastStepRunning } from './task-tracker';
+import { TaskTracker, lastStepRunning, workerRecentlyActive } from './task-tracker';
 import { bounded, getClient, isUnreachable, loadKnownRun, loadRun, ownedBy, type Owner, type RunView } from './temporal.server';
 
 const { WorkflowExecutionStatus } = protoPackage.temporal.api.enums.v1;
@@ -32,8 +32,9 @@ const QUERY_TIMEOUT_MS = 3_000;
 /**
  * How long one history long poll may wait for news before the watcher queries again. A worker
  * that dies leaves no trace in the history (the retry is scheduled without an event): this bounds
- * how late viewers hear "waiting for a worker" (this plus the query timeout), at two calls per
- * period for an idle run.
+ * how late viewers hear "waiting for a worker" (this plus the query timeout; one more round of
+ * WAITING_POLL_MS and a query when the worker died in the last WORKER_SIGN_MS: see refresh), at
+ * two calls per period for an idle run.
  */
 const LONG_POLL_MS = 15_000;
 /** While no worker answers, look again this often (the run may move without history events). */
@@ -64,6 +65,8 @@ export const watcherStats = {
   queries: 0,
   historyPolls: 0,
   describes: 0,
+  /** Queries that timed out while the run showed a worker at work (held, not lost). */
+  heldQueries: 0,
 };
 
 const watchers = new Map<string, RunWatcher>();
@@ -365,8 +368,10 @@ class RunWatcher implements WatcherView {
     } catch (err) {
       this.tracker.queryFailed(Date.now());
       if (isUnreachable(err)) {
-        // The server answers other calls, so a query that times out means no worker polls.
-        this.setState({ kind: 'waiting-for-worker' });
+        // The server answers other calls, so a query that times out means no worker polls, unless
+        // the run shows a worker at work: then the query was held behind a busy run (seen under
+        // load, and while other clients query the run). Keep streaming; the next query catches up.
+        if (this.stopped || !(await this.workerAtWork(client, runId))) this.setState({ kind: 'waiting-for-worker' });
         return false;
       }
       throw err;
@@ -376,6 +381,22 @@ class RunWatcher implements WatcherView {
       this.notify();
     }
     return true;
+  }
+
+  /** One describe after a query timed out: does a worker heartbeat or run a workflow task of this run? */
+  private async workerAtWork(client: Client, runId: string): Promise<boolean> {
+    const { temporal: config } = getConfig();
+    watcherStats.describes++;
+    try {
+      const description = await this.call(client, config.rpcTimeoutMs, () =>
+        client.workflowService.describeWorkflowExecution({ namespace: config.namespace, execution: { workflowId: this.workflowId, runId } }),
+      );
+      const alive = workerRecentlyActive(description, Date.now());
+      if (alive) watcherStats.heldQueries++;
+      return alive;
+    } catch {
+      return false;
+    }
   }
 
   /** Long-poll the history until a query is worth making (TaskTracker), the run closes, or the deadline passes. */
