@@ -217,8 +217,7 @@ export class Story {
   /** A page of events after `after`, without the state (see storyQuery). */
   eventsPage(args: ProgressQueryArgs = {}): StoryPage {
     const { after, limit } = pageBounds(args);
-    const events = this.events.slice(after, after + limit);
-    return { status: this.status, lastSeq: this.lastSeq, events, hasMore: after + events.length < this.events.length };
+    return this.eventsSlice(after, limit);
   }
 
   /** Every event, for the workflow's result: bounded by LIMITS and MAX_STORY_EVENTS, so it fits one payload. */
@@ -226,11 +225,15 @@ export class Story {
     return this.page(0, this.events.length);
   }
 
-  private page(after: number, limit: number): ProgressSnapshot {
+  private eventsSlice(after: number, limit: number): StoryPage {
     // seq is dense (1..n), so the page starts at index `after`.
     const events = this.events.slice(after, after + limit);
+    return { status: this.status, lastSeq: this.lastSeq, events, hasMore: after + events.length < this.events.length };
+  }
+
+  private page(after: number, limit: number): ProgressSnapshot {
     return {
-      status: this.status,
+      ...this.eventsSlice(after, limit),
       task: this.task,
       startedAt: this.startedAt,
       closedAt: this.closedAt,
@@ -240,9 +243,6 @@ export class Story {
       steps: this.steps.map(({ received: _received, ...step }) => ({ ...step })),
       result: this.result,
       error: this.error,
-      lastSeq: this.lastSeq,
-      events,
-      hasMore: after + events.length < this.events.length,
     };
   }
 }
