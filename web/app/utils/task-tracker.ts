@@ -21,6 +21,7 @@
  */
 import protoPackage from '@temporalio/proto';
 import type { StoryEvent } from '../../../workflows/shared';
+import { tsToMs, type TimestampLike } from './timestamp';
 
 const { EventType, PendingWorkflowTaskState } = protoPackage.temporal.api.enums.v1;
 
@@ -149,20 +150,11 @@ export function lastStepRunning(events: readonly StoryEvent[]): boolean {
 /** How recent a heartbeat or a workflow task start must be to count as a worker at work. */
 export const WORKER_SIGN_MS = 5_000;
 
-/** A protobuf Timestamp (seconds may be a Long). */
-interface TimestampLike {
-  seconds?: number | { toString(): string } | null;
-  nanos?: number | null;
-}
-
 /** What a describe says of a run's work in flight (the fields read here). */
 export interface DescriptionLike {
   pendingActivities?: ReadonlyArray<{ lastHeartbeatTime?: TimestampLike | null }> | null;
   pendingWorkflowTask?: { state?: number | null; startedTime?: TimestampLike | null } | null;
 }
-
-const ms = (ts: TimestampLike | null | undefined): number | null =>
-  ts?.seconds == null ? null : Number(ts.seconds.toString()) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6);
 
 /**
  * After a query timed out: is a worker plainly at work on the run? An activity heartbeated, or a
@@ -172,7 +164,7 @@ const ms = (ts: TimestampLike | null | undefined): number | null =>
  */
 export function workerRecentlyActive(description: DescriptionLike, now: number): boolean {
   const recent = (ts: TimestampLike | null | undefined) => {
-    const at = ms(ts);
+    const at = tsToMs(ts);
     return at !== null && now - at < WORKER_SIGN_MS;
   };
   if ((description.pendingActivities ?? []).some((a) => recent(a.lastHeartbeatTime))) return true;

@@ -25,7 +25,7 @@ import {
 import { InterceptingCall, status as Status, type Interceptor } from '@grpc/grpc-js';
 import { SearchAttributeType, defineSearchAttributeKey, type Payload } from '@temporalio/common';
 // Types only: the package is CommonJS without named ESM exports, so its enums are spelled as numbers below.
-import type { google, temporal as proto } from '@temporalio/proto';
+import type { temporal as proto } from '@temporalio/proto';
 // Type only: the web app starts the workflow by name and never loads its code.
 import type { taskWorkflow } from '../../../workflows';
 import {
@@ -40,6 +40,7 @@ import { encryptionDataConverter } from '../../../codec';
 import { OWNER_SEARCH_ATTRIBUTE } from '../../../config';
 import { getConfig } from './env.server';
 import { streamStats } from './stream-stats.server';
+import { tsToMs } from './timestamp';
 import { log } from './log.server';
 
 /** A query runs on a worker: with none polling it waits, so we give it only a short time. */
@@ -607,12 +608,6 @@ async function toSummary(client: Client, info: proto.api.workflow.v1.IWorkflowEx
     closeTime: closeMs === null ? null : new Date(closeMs).toISOString(),
     durationMs: closeMs === null ? null : Math.max(closeMs - startMs, 0),
   };
-}
-
-function tsToMs(ts: google.protobuf.ITimestamp | null | undefined): number | null {
-  if (!ts?.seconds) return null;
-  const ms = Number(ts.seconds.toString()) * 1_000 + Math.floor((ts.nanos ?? 0) / 1_000_000);
-  return ms > 0 ? ms : null;
 }
 
 /* ----------------------------------------------------------------------------------------- */
