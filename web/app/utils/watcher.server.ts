@@ -284,13 +284,9 @@ class RunWatcher implements WatcherView {
     // While the history long poll holds a page token, the run is open and the latest: straight to
     // the query, one call less per update. A closed run or an error describes again.
     if (this.runId && this.historyToken && !this.ended) return this.follow(client, this.runId);
-    const { temporal: config } = getConfig();
-    watcherStats.describes++;
     let description;
     try {
-      description = await this.call(client, config.rpcTimeoutMs, () =>
-        client.workflowService.describeWorkflowExecution({ namespace: config.namespace, execution: { workflowId: this.workflowId } }),
-      );
+      description = await this.describe(client);
     } catch (err) {
       if ((err as { code?: number }).code === Status.NOT_FOUND) {
         this.setState({ kind: 'not-found' });
@@ -383,14 +379,19 @@ class RunWatcher implements WatcherView {
     return true;
   }
 
-  /** One describe after a query timed out: does a worker heartbeat or run a workflow task of this run? */
-  private async workerAtWork(client: Client, runId: string): Promise<boolean> {
+  /** Describe the run (the latest, without `runId`), counted and bounded as every watcher call. */
+  private describe(client: Client, runId?: string) {
     const { temporal: config } = getConfig();
     watcherStats.describes++;
+    return this.call(client, config.rpcTimeoutMs, () =>
+      client.workflowService.describeWorkflowExecution({ namespace: config.namespace, execution: { workflowId: this.workflowId, runId } }),
+    );
+  }
+
+  /** One describe after a query timed out: does a worker heartbeat or run a workflow task of this run? */
+  private async workerAtWork(client: Client, runId: string): Promise<boolean> {
     try {
-      const description = await this.call(client, config.rpcTimeoutMs, () =>
-        client.workflowService.describeWorkflowExecution({ namespace: config.namespace, execution: { workflowId: this.workflowId, runId } }),
-      );
+      const description = await this.describe(client, runId);
       const alive = workerRecentlyActive(description, Date.now());
       if (alive) watcherStats.heldQueries++;
       return alive;
