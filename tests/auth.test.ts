@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { OWNER_SEARCH_ATTRIBUTE } from '../config';
+import { workflowIdFor } from '../web/app/utils/run-id';
 import { connectSse } from './fixtures/sse-client';
 import { startStack, type Stack } from './setup/stack';
 
@@ -80,7 +81,7 @@ class Browser {
     const token = await this.field('/', 'token');
     const res = await this.post('/?index', { task, token, csrf: await this.field('/', 'csrf') });
     expect(res.status).toBe(302);
-    return `task-${token}`;
+    return res.headers.get('location')!.replace(/^\/runs\//, '');
   }
 }
 
@@ -203,10 +204,49 @@ describe('signing in', () => {
     expect((await stranger.fetch('/')).status).toBe(302);
   });
 
-  test('`next` cannot send you to another site', async () => {
-    for (const next of ['//evil.example/', 'https://evil.example/', '/\\evil.example']) {
+  test('`next` cannot send you to another site, however it is spelled', async () => {
+    const tricks = [
+      '//evil.example/',
+      'https://evil.example/',
+      '/\\evil.example',
+      // Browsers drop tabs and newlines from URLs, and read a backslash as a slash.
+      '/\t/evil.example',
+      '/\n/evil.example',
+      '/./\\evil.example',
+      '/.//evil.example',
+      '/%2e/%2fevil.example/..',
+      '/\r\nSet-Cookie: x=1',
+      'javascript:alert(1)',
+    ];
+    for (const next of tricks) {
       const res = await new Browser().signIn('alice', next);
-      expect(res.headers.get('location')).toBe('/');
+      expect({ next, status: res.status, location: res.headers.get('location') }).toEqual({ next, status: 302, location: '/' });
+    }
+    // Already signed in, the sign-in page sends you on at once: the same check.
+    const alice = await signedIn('alice');
+    for (const next of tricks) {
+      const res = await alice.fetch(`/login?next=${encodeURIComponent(next)}`);
+      expect({ next, status: res.status, location: res.headers.get('location') }).toEqual({ next, status: 302, location: '/' });
+    }
+  });
+
+  test('`next` on this site is kept, normalized', async () => {
+    for (const [next, location] of [
+      ['/?status=Running', '/?status=Running'],
+      ['/runs/../?status=Failed', '/?status=Failed'],
+      ['/runs/task-x#story', '/runs/task-x#story'],
+    ]) {
+      const res = await new Browser().signIn('alice', next);
+      expect({ next, location: res.headers.get('location') }).toEqual({ next, location });
+    }
+  });
+
+  test('a user name is compared exactly: `alice ` is not alice', async () => {
+    const browser = new Browser();
+    for (const user of ['alice ', ' alice', 'Alice']) {
+      const csrf = await browser.field('/login', 'csrf');
+      const res = await browser.post('/login', { csrf, user, password: PASSWORDS.alice });
+      expect({ user, status: res.status }).toEqual({ user, status: 401 });
     }
   });
 
@@ -298,8 +338,33 @@ describe('owners', () => {
     const token = randomUUID();
     const again = await alice.post(`/runs/${workflowId}`, { intent: 'run-again', csrf: aliceCsrf, token });
     expect(again.status).toBe(302);
-    expect(again.headers.get('location')).toBe(`/runs/task-${token}`);
-    expect((await describeRun(`task-${token}`)).typedSearchAttributes.get(OWNER)).toBe('alice');
+    expect(again.headers.get('location')).toBe(`/runs/${workflowIdFor(token, 'alice')}`);
+    expect((await describeRun(workflowIdFor(token, 'alice'))).typedSearchAttributes.get(OWNER)).toBe('alice');
+  });
+});
+
+describe('run ids', () => {
+  test("another user's form token starts a run of one's own: it tells nothing about theirs", async () => {
+    const alice = await signedIn('alice');
+    const bob = await signedIn('bob');
+    const token = await alice.field('/', 'token');
+    const started = await alice.post('/?index', { task: 'Alice with her token', token, csrf: await alice.field('/', 'csrf') });
+    const aliceRun = started.headers.get('location')!.replace(/^\/runs\//, '');
+    const bobPost = await bob.post('/?index', { task: 'Bob with the same token', token, csrf: await bob.field('/', 'csrf') });
+    expect(bobPost.status).toBe(302);
+    const bobRun = bobPost.headers.get('location')!.replace(/^\/runs\//, '');
+    expect(bobRun).not.toBe(aliceRun);
+    expect((await describeRun(bobRun)).typedSearchAttributes.get(OWNER)).toBe('bob');
+    expect((await describeRun(aliceRun)).typedSearchAttributes.get(OWNER)).toBe('alice');
+    // The same as a token nobody used: a new run, the poster's own.
+    const fresh = await bob.post('/?index', { task: 'Bob with a new token', token: randomUUID(), csrf: await bob.field('/', 'csrf') });
+    expect(fresh.status).toBe(302);
+    // And the same token again from Bob is his run again, not a second one.
+    const again = await bob.post('/?index', { task: 'Bob with the same token', token, csrf: await bob.field('/', 'csrf') });
+    expect(again.headers.get('location')).toBe(`/runs/${bobRun}`);
+    for (const id of [aliceRun, bobRun, fresh.headers.get('location')!.replace(/^\/runs\//, '')]) {
+      await stack.env.client.workflow.getHandle(id).terminate('test over');
+    }
   });
 });
 
@@ -312,7 +377,7 @@ describe('cross-site request forgery', () => {
       const res = await alice.post('/?index', { task: 'Forged task', token, ...(csrf === undefined ? {} : { csrf }) });
       expect(res.status).toBe(403);
       expect(await res.text()).toMatch(CSRF_MESSAGE);
-      await expect(describeRun(`task-${token}`)).rejects.toBeInstanceOf(WorkflowNotFoundError);
+      await expect(describeRun(workflowIdFor(token, 'alice'))).rejects.toBeInstanceOf(WorkflowNotFoundError);
     }
   });
 
@@ -335,6 +400,35 @@ describe('cross-site request forgery', () => {
     browser.cookie = null;
     expect((await browser.signIn('alice')).status).toBe(302);
     expect(await browser.field('/', 'csrf')).not.toBe(first);
+  });
+});
+
+describe('headers and odd requests', () => {
+  test('over https (behind a trusted proxy) responses carry HSTS; over http they do not', async () => {
+    const browser = new Browser();
+    const secure = await browser.fetch('/login', { headers: { 'X-Forwarded-Proto': 'https' } });
+    expect(secure.headers.get('strict-transport-security')).toBe('max-age=31536000');
+    const plain = await browser.fetch('/login');
+    expect(plain.headers.get('strict-transport-security')).toBeNull();
+  });
+
+  test('private pages and their data are not cached', async () => {
+    const alice = await signedIn('alice');
+    const workflowId = await alice.startRun('Private');
+    for (const path of ['/', `/runs/${workflowId}`, `/runs/${workflowId}.data`, '/_root.data']) {
+      const res = await alice.fetch(path);
+      expect({ path, cacheControl: res.headers.get('cache-control') }).toEqual({ path, cacheControl: 'no-store' });
+    }
+    await stack.env.client.workflow.getHandle(workflowId).terminate('test over');
+  });
+
+  test('a sign-out or sign-in that is not a form is 415, not a 500', async () => {
+    const alice = await signedIn('alice');
+    for (const path of ['/logout', '/login']) {
+      const res = await alice.fetch(path, { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } });
+      expect({ path, status: res.status }).toEqual({ path, status: 415 });
+    }
+    expect((await alice.fetch('/')).status).toBe(200); // still signed in
   });
 });
 

@@ -13,6 +13,7 @@ import helmet from 'helmet';
 import express from 'express';
 import pino from 'pino';
 import { getConfig } from './app/utils/env.server';
+import { limitRequestBodies, refuseCrossOriginForms, strictTransportSecurity } from './request-guards';
 // Type only: the build's own copy of the module publishes its metrics on globalThis (see there).
 import type { WebMetricsGlobal } from './app/utils/metrics.server';
 
@@ -59,7 +60,7 @@ async function main() {
           frameAncestors: ["'none'"],
         },
       },
-      // The app may be served over plain HTTP locally: HSTS is the proxy's business in production.
+      // The app may be served over plain HTTP locally: HSTS goes on https requests only (below).
       strictTransportSecurity: false,
       // helmet's default (no-referrer) makes browsers send `Origin: null` on plain form posts, which
       // Remix's own origin check then refuses: same-origin keeps the forms working without JavaScript.
@@ -83,6 +84,9 @@ async function main() {
     });
     next();
   });
+  // Set before anything reads a request (req.secure follows it).
+  if (config.web.trustProxy) app.set('trust proxy', /^\d+$/.test(config.web.trustProxy) ? Number(config.web.trustProxy) : config.web.trustProxy);
+  app.use(strictTransportSecurity, limitRequestBodies, refuseCrossOriginForms);
   // Compression buffers its output: an event stream must pass through untouched.
   app.use(
     compression({
@@ -96,7 +100,6 @@ async function main() {
   // Vite fingerprints everything under /assets, so it can be cached for good.
   app.use('/assets', express.static(path.join(CLIENT_DIR, 'assets'), { immutable: true, maxAge: '1y' }));
   app.use(express.static(CLIENT_DIR, { maxAge: '1h' }));
-  if (config.web.trustProxy) app.set('trust proxy', /^\d+$/.test(config.web.trustProxy) ? Number(config.web.trustProxy) : config.web.trustProxy);
   app.all(
     '*',
     createRequestHandler({

@@ -32,10 +32,10 @@ export const LIMITS = {
   resultMaxChars: 64_000,
 } as const;
 
-/** Strip the characters a task must never carry (NUL and other C0 controls except tab/newline). */
+/** Strip the characters a task must never carry: control characters (C0, DEL, C1) except tab and newline. */
 export function cleanText(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/\r\n?/g, '\n').replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '');
+  return text.replace(/\r\n?/g, '\n').replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/g, '');
 }
 
 export const TaskTextSchema = z

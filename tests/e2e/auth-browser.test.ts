@@ -89,3 +89,22 @@ test("another user's run page is not found, and their session cannot reach it", 
   await bobPage.getByText('No run with this id').first().waitFor();
   await other.close();
 });
+
+test('a sign-in link whose `next` hides another site keeps the browser on this one', async () => {
+  // Were the browser sent there, this answers instead of a DNS error, and the test sees it.
+  await page.context().route(/^https?:\/\/evil\.example\//, (route) => route.fulfill({ status: 200, body: 'evil' }));
+  const origin = new URL(stack.base).origin;
+  const tricks = ['/\t/evil.example', '/./\\evil.example', '/\\evil.example', '//evil.example', '/\n/evil.example'];
+  for (const next of tricks) {
+    await page.goto(`${stack.base}/login?next=${encodeURIComponent(next)}`);
+    await signIn('alice', 'alice-password-1');
+    await page.getByText('Signed in as').waitFor();
+    expect({ next, origin: new URL(page.url()).origin }).toEqual({ next, origin });
+    // Signed in already, the same link redirects at once: still here.
+    await page.goto(`${stack.base}/login?next=${encodeURIComponent(next)}`);
+    await page.getByText('Signed in as').waitFor();
+    expect({ next, origin: new URL(page.url()).origin }).toEqual({ next, origin });
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(/\/login$/);
+  }
+});

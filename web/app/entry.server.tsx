@@ -1,6 +1,7 @@
 /**
  * Remix's Node entry (its default, streaming for browsers and all-at-once for bots), plus the
- * Content-Security-Policy nonce that web/server.ts made for this request.
+ * Content-Security-Policy nonce that web/server.ts made for this request, and no caching: pages
+ * and their data show a user's runs and forms with their tokens.
  */
 import { PassThrough } from 'node:stream';
 import { createReadableStreamFromReadable, type AppLoadContext, type EntryContext } from '@remix-run/node';
@@ -10,6 +11,16 @@ import { renderToPipeableStream } from 'react-dom/server';
 import { NonceProvider } from '~/components/nonce';
 
 const ABORT_DELAY = 5_000;
+
+function noStore(headers: Headers): void {
+  if (!headers.has('Cache-Control')) headers.set('Cache-Control', 'no-store');
+}
+
+/** Client-side navigation's data requests (`.data`). */
+export function handleDataRequest(response: Response): Response {
+  noStore(response.headers);
+  return response;
+}
 
 declare module '@remix-run/node' {
   interface AppLoadContext {
@@ -26,6 +37,7 @@ export default function handleRequest(
   loadContext: AppLoadContext,
 ) {
   const nonce = loadContext.cspNonce ?? '';
+  noStore(responseHeaders);
   const waitForAll = isbot(request.headers.get('user-agent') ?? '') || remixContext.isSpaMode;
   return new Promise<Response>((resolve, reject) => {
     let shellRendered = false;

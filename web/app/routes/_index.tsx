@@ -7,6 +7,7 @@ import { SUBMIT_BUTTON, TEXT_FIELD } from '~/components/form-styles';
 import { RUN_FILTERS, RunList } from '~/components/RunList';
 import { CSRF_MESSAGE, csrfValid, requireUser } from '~/utils/auth.server';
 import { getPublicEnv } from '~/utils/env.server';
+import { readForm } from '~/utils/form.server';
 import { workflowStarts } from '~/utils/metrics.server';
 import { submissionRetryAfter } from '~/utils/rate-limit.server';
 import { parseTaskForm } from '~/utils/task-form.server';
@@ -64,15 +65,9 @@ export const headers: HeadersFunction = ({ actionHeaders }) => {
   return headers;
 };
 
-/** A task is at most 4,000 characters; a body far past that is refused before it is read. */
-const MAX_FORM_BYTES = 1024 * 1024;
-
 export async function action({ request, context }: ActionFunctionArgs) {
   const viewer = await requireUser(request);
-  if (Number(request.headers.get('Content-Length') ?? 0) > MAX_FORM_BYTES) {
-    throw data('The submission is too large: a task is at most 4,000 characters.', { status: 413 });
-  }
-  const formData = await request.formData();
+  const formData = await readForm(request);
   const values = { task: String(formData.get('task') ?? ''), token: String(formData.get('token') ?? '') };
   // Before the rate limit: a forged submission must not use up the user's allowance.
   if (!csrfValid(viewer, formData)) return data({ values, fieldErrors: {}, formError: CSRF_MESSAGE }, { status: 403 });

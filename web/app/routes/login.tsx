@@ -17,15 +17,14 @@ import {
   startSession,
   verifyPassword,
 } from '~/utils/auth.server';
+import { readForm } from '~/utils/form.server';
 
 export const meta: MetaFunction = () => [{ title: 'Sign in · Buildstory' }];
 
-/** A user name and a password; anything far larger is not a sign-in. */
-const MAX_FORM_BYTES = 16 * 1024;
-
 export async function loader({ request }: LoaderFunctionArgs) {
   const auth = authConfig();
-  const next = safeNext(new URL(request.url).searchParams.get('next'));
+  const url = new URL(request.url);
+  const next = safeNext(url.searchParams.get('next'), url.origin);
   if (!auth || (await currentUser(request))) throw redirect(next);
   const { csrf, setCookie } = await signInForm(auth, request);
   return data(
@@ -47,10 +46,7 @@ type ActionError = { error: string; user: string };
 export async function action({ request, context }: ActionFunctionArgs) {
   const auth = authConfig();
   if (!auth) throw redirect('/');
-  if (Number(request.headers.get('Content-Length') ?? 0) > MAX_FORM_BYTES) {
-    throw data('The sign-in form is too large.', { status: 413 });
-  }
-  const form = await request.formData();
+  const form = await readForm(request);
   const user = typeof form.get('user') === 'string' ? String(form.get('user')).slice(0, 100) : '';
   const password = typeof form.get('password') === 'string' ? String(form.get('password')) : '';
 
@@ -75,7 +71,8 @@ export async function action({ request, context }: ActionFunctionArgs) {
     return data<ActionError>({ error: auth.shared ? 'Wrong password.' : 'Wrong user name or password.', user }, { status: 401 });
   }
   await signInSucceeded(context.clientIp);
-  const next = safeNext(new URL(request.url).searchParams.get('next') ?? form.get('next'));
+  const url = new URL(request.url);
+  const next = safeNext(url.searchParams.get('next') ?? form.get('next'), url.origin);
   return redirect(next, { headers: { 'Set-Cookie': await startSession(auth, request, signedIn) } });
 }
 

@@ -7,6 +7,7 @@
  */
 import { redirect, type ActionFunctionArgs } from '@remix-run/node';
 import { authConfig, currentUser, endSession, requireCsrf } from '~/utils/auth.server';
+import { readForm } from '~/utils/form.server';
 
 export function loader() {
   return redirect('/');
@@ -17,7 +18,7 @@ export async function action({ request }: ActionFunctionArgs) {
   if (!auth) return redirect('/');
   const viewer = await currentUser(request);
   // Signed out already (or the session expired): nothing to protect, just clear the cookie.
-  if (viewer) requireCsrf(viewer, await request.formData());
+  if (viewer) requireCsrf(viewer, await readForm(request));
   return redirect('/login', { headers: { 'Set-Cookie': await endSession(auth, request) } });
 }
 

@@ -16,7 +16,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createCookieSessionStorage, redirect, type Session, type SessionStorage } from '@remix-run/node';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { safeRedirect } from 'remix-utils/safe-redirect';
 import type { AuthConfig } from '../../../config';
 import { getConfig } from './env.server';
 import { consumeOrRetryAfter } from './rate-limit.server';
@@ -190,10 +189,24 @@ export function requireCsrf(viewer: Viewer, form: FormData): void {
 /* Signing in and out                                                                        */
 /* ----------------------------------------------------------------------------------------- */
 
-/** Where to go after signing in: a path on this site only (no open redirect). */
-export function safeNext(next: unknown): string {
-  const path = safeRedirect(typeof next === 'string' ? next : null, '/');
-  return path.startsWith('/login') || path.startsWith('/logout') ? '/' : path;
+/**
+ * Where to go after signing in: a path on this site only (no open redirect), as the browser will
+ * resolve it. Browsers drop tabs and newlines from a URL and read `\` as `/`, so `/<TAB>/evil` and
+ * `/\evil` lead to another site: anything with a control character or a backslash is refused, and
+ * the rest is resolved against this site and must stay on it. Returns the normalized path.
+ */
+export function safeNext(next: unknown, siteOrigin: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (typeof next !== 'string' || !next.startsWith('/') || /[\u0000-\u001F\u007F\\]/.test(next)) return '/';
+  let url: URL;
+  try {
+    url = new URL(next, siteOrigin);
+  } catch {
+    return '/';
+  }
+  const path = `${url.pathname}${url.search}${url.hash}`;
+  if (url.origin !== siteOrigin || path.startsWith('//')) return '/';
+  return url.pathname === '/login' || url.pathname === '/logout' ? '/' : path;
 }
 
 /** The signed-in viewer, without redirecting; null when nobody is (or access control is off). */
@@ -230,7 +243,8 @@ export async function signInCsrfValid(auth: AuthConfig, request: Request, form: 
  * unknown user as for a known one. With a shared password the user name is ignored.
  */
 export function verifyPassword(auth: AuthConfig, user: string, password: string): string | null {
-  const name = auth.shared ? [...auth.users.keys()][0] : user.trim();
+  // Exactly as typed: `alice ` is not alice.
+  const name = auth.shared ? [...auth.users.keys()][0] : user;
   const expected = auth.users.get(name);
   const matches = sameSecret(password, expected ?? `\0no such user\0${randomBytes(8).toString('hex')}`, auth.sessionSecret);
   return matches && expected !== undefined ? name : null;

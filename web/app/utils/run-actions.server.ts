@@ -7,6 +7,7 @@
 import { data, redirect } from '@remix-run/node';
 import { RUN_ACTION_INTENTS, type RunActionError, type RunActionIntent } from '~/components/RunActions';
 import { CSRF_MESSAGE, csrfValid, type Viewer } from './auth.server';
+import { readForm } from './form.server';
 import {
   RunNotFoundError,
   RunStateConflictError,
@@ -23,7 +24,7 @@ function isIntent(value: unknown): value is RunActionIntent {
 }
 
 export async function handleRunAction(request: Request, workflowId: string, viewer: Viewer) {
-  const form = await request.formData();
+  const form = await readForm(request);
   const intent = form.get('intent');
   if (!csrfValid(viewer, form)) {
     return data<RunActionError>({ intent: typeof intent === 'string' ? intent : null, error: CSRF_MESSAGE }, { status: 403 });

@@ -5,7 +5,7 @@
  * within seconds whether the server or the worker is down; a failed connect is forgotten and the
  * next request tries again. Kept free of Remix so the SSE route can reuse `loadRun`.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
   ApplicationFailure,
   Client,
@@ -42,6 +42,7 @@ import { getConfig } from './env.server';
 import { streamStats } from './stream-stats.server';
 import { tsToMs } from './timestamp';
 import { log } from './log.server';
+import { RUN_ID_PATTERN, uuidFrom, workflowIdFor } from './run-id';
 
 /** A query runs on a worker: with none polling it waits, so we give it only a short time. */
 const QUERY_TIMEOUT_MS = 2_500;
@@ -55,9 +56,7 @@ const LIST_PAGE_SIZE_MAX = 100;
 /** Slack past the gRPC deadline before our own timer gives up, in case a call ignores it. */
 const GUARD_SLACK_MS = 500;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** A reset (here or in the Temporal UI) keeps the workflow id, so retried runs still match. */
-export const RUN_ID_PATTERN = /^task-[0-9a-f-]{36}$/;
+export { RUN_ID_PATTERN } from './run-id';
 
 export type TemporalStatus = WorkflowExecutionStatusName;
 
@@ -223,13 +222,13 @@ function isMissingOwnerAttribute(err: unknown): boolean {
 /**
  * Start the run for this form submission, or find the one it already started.
  *
- * The workflow id comes from the form's token, so a double submit or a resubmit after the run
- * ended never starts a second run. Throws TemporalUnreachableError when Temporal is down.
+ * The workflow id comes from the form's token (and the owner: see run-id.ts), so a double submit
+ * or a resubmit after the run ended never starts a second run. Throws TemporalUnreachableError
+ * when Temporal is down.
  */
 export async function startRun(token: string, task: string, owner: Owner): Promise<{ workflowId: string }> {
-  if (!UUID.test(token)) throw new TypeError('The run token must be a lowercase UUID.');
   if (owner !== null && !OWNER_PATTERN.test(owner)) throw new TypeError('Bad owner name.');
-  const workflowId = `task-${token}`;
+  const workflowId = workflowIdFor(token, owner);
   const input = { task: TaskTextSchema.parse(task) };
   const { temporal } = getConfig();
   const client = await getClient();
@@ -241,7 +240,6 @@ export async function startRun(token: string, task: string, owner: Owner): Promi
         args: [input],
         // Lists show the task from visibility without reading each run's history.
         memo: { task: truncate(input.task, MEMO_TASK_MAX_CHARS) },
-        // A token already used by someone else gives their run: its page is then "not found" to this user.
         ...(owner !== null ? { typedSearchAttributes: [{ key: OWNER_KEY, value: owner }] } : {}),
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
@@ -810,11 +808,4 @@ export function findResetPoint(events: HistoryEvent[]): ResetPoint | null {
   let unfinished: ResetPoint | null = null;
   for (const [eventId, point] of scheduled) if (!completed.has(eventId)) unfinished = point;
   return unfinished ?? (stepScheduled ? null : planning);
-}
-
-/** A UUID-shaped, deterministic id for `text` (SHA-256 based, version and variant bits set). */
-function uuidFrom(text: string): string {
-  const hex = createHash('sha256').update(text).digest('hex');
-  const variant = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

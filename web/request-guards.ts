@@ -1,0 +1,94 @@
+/**
+ * Checks web/server.ts makes before a request reaches Remix: what a route would otherwise do
+ * too late (read an unbounded body) or answer with a 500 (Remix's own origin check throws).
+ */
+import type { RequestHandler } from 'express';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/**
+ * The most a request body may hold, by route. Node's parser never reads past Content-Length, so
+ * a length checked here bounds what any route can read; bodies without one are refused.
+ */
+export const BODY_LIMITS = {
+  /** A user name and a password, or a sign-out. */
+  account: 16 * KiB,
+  /** The home form: a task is at most 4,000 characters, up to 12 bytes each once form-encoded. */
+  task: 1 * MiB,
+  /** The Temporal UI's codec calls: a batch of payloads in base64 JSON. */
+  codec: 16 * MiB,
+  /** Everything else: the run page's buttons. */
+  other: 64 * KiB,
+} as const;
+
+/** The page a path belongs to: Remix's data requests add `.data` (and `/_root.data` is the home page). */
+function pagePath(path: string): string {
+  const page = path.replace(/\.data$/, '');
+  return page === '/_root' || page === '' ? '/' : page;
+}
+
+export function bodyLimitFor(path: string): number {
+  const page = pagePath(path);
+  if (page === '/') return BODY_LIMITS.task;
+  if (page === '/login' || page === '/logout') return BODY_LIMITS.account;
+  if (page.startsWith('/codec/')) return BODY_LIMITS.codec;
+  return BODY_LIMITS.other;
+}
+
+function refuse(res: Parameters<RequestHandler>[1], status: number, message: string): void {
+  // The rest of a refused body is not read: close the connection rather than drain it.
+  res.status(status).set({ 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'close' });
+  res.end(`${message}\n`);
+}
+
+/** 411 for a body without a Content-Length (chunked), 413 for one over its route's limit. */
+export const limitRequestBodies: RequestHandler = (req, res, next) => {
+  // Remix hands the body of every other method to the route.
+  if (req.method === 'GET' || req.method === 'HEAD') return next();
+  if (req.headers['transfer-encoding'] !== undefined) {
+    return refuse(res, 411, 'Send the request body with a Content-Length: bodies of unknown length are refused.');
+  }
+  const limit = bodyLimitFor(req.path);
+  const length = Number(req.headers['content-length'] ?? 0);
+  if (!(length <= limit)) {
+    return refuse(res, 413, `The request body is too large: at most ${limit.toLocaleString('en-US')} bytes here.`);
+  }
+  next();
+};
+
+/**
+ * Why a form post's Origin shows another site, or null when it does not: the check Remix makes
+ * before every action (`throwIfPotentialCSRFAttack`, which throws and so answers 500), made here
+ * first so that the answer is a 403. Like Remix, X-Forwarded-Host wins over Host.
+ */
+export function crossOriginRefusal(headers: { origin?: string; host?: string; forwardedHost?: string }): string | null {
+  const { origin } = headers;
+  if (origin === undefined) return null;
+  let originHost: string | null = null;
+  try {
+    originHost = origin === 'null' ? null : new URL(origin).host;
+  } catch {
+    // not a URL: refused below
+  }
+  const host = headers.forwardedHost?.split(',')[0]?.trim() || headers.host;
+  if (originHost !== null && originHost === host) return null;
+  return 'This form was sent from another site (its Origin does not match this app), so it was refused.';
+}
+
+const FORM_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** 403 for a cross-origin form post. The codec is the one cross-origin caller, with CORS of its own. */
+export const refuseCrossOriginForms: RequestHandler = (req, res, next) => {
+  if (!FORM_METHODS.has(req.method) || req.path.startsWith('/codec/')) return next();
+  const header = (name: string) => (typeof req.headers[name] === 'string' ? (req.headers[name] as string) : undefined);
+  const refusal = crossOriginRefusal({ origin: header('origin'), host: header('host'), forwardedHost: header('x-forwarded-host') });
+  if (refusal) return refuse(res, 403, refusal);
+  next();
+};
+
+/** HSTS on responses to https requests (behind a TLS proxy, `req.secure` follows TRUST_PROXY). */
+export const strictTransportSecurity: RequestHandler = (req, res, next) => {
+  if (req.secure) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
+  next();
+};
