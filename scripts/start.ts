@@ -5,7 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { ensureWebBuild, startNode, stopChild, waitForHttp } from './processes';
 import { OWNER_SEARCH_ATTRIBUTE } from '../config/auth';
-import { createSearchAttributes, ensureTemporalCli, startDevServer, waitForTemporal, type DevServer } from './temporal';
+import { createSearchAttributes, devServerDbFile, ensureTemporalCli, startDevServer, waitForTemporal, type DevServer } from './temporal';
 
 const log = (line: string) => process.stdout.write(`[start] ${line}\n`);
 
@@ -27,7 +27,8 @@ async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 3000);
   const temporalPort = Number(process.env.TEMPORAL_PORT ?? 7233);
   const uiPort = Number(process.env.TEMPORAL_UI_PORT ?? 8233);
-  const remote = process.env.TEMPORAL_ADDRESS;
+  // Blank means unset, as for the worker and the web app.
+  const remote = process.env.TEMPORAL_ADDRESS?.trim() || undefined;
   const encrypted = Boolean(process.env.BUILDSTORY_ENCRYPTION_KEYS?.trim());
 
   let address = remote ?? `127.0.0.1:${temporalPort}`;
@@ -56,20 +57,22 @@ async function main(): Promise<void> {
       log(`a Temporal server already answers at ${address}; using it`);
       await createSearchAttributes(cli, address, 'default');
     } else {
-      log(`starting the Temporal dev server on ${address} (data in .data/temporal.db)...`);
+      const dbFile = devServerDbFile();
+      log(`starting the Temporal dev server on ${address} (data in ${dbFile})...`);
       server = await startDevServer({
         cli,
         port: temporalPort,
         uiPort,
-        dbFile: process.env.TEMPORAL_DB_FILE ?? '.data/temporal.db',
+        dbFile,
         retentionDays: Number(process.env.TEMPORAL_RETENTION_DAYS ?? 30),
         // With encryption on, the UI shows ciphertext unless it decodes through the web app's codec endpoint.
         extraArgs: encrypted ? ['--ui-codec-endpoint', `http://localhost:${port}/codec`] : [],
       });
       uiUrl = server.uiUrl ?? uiUrl;
+      const { logFile } = server;
       server.process.once('exit', (code) => {
         if (!stopping) {
-          log(`the Temporal dev server exited (code ${code}); see .data/temporal-server.log`);
+          log(`the Temporal dev server exited (code ${code}); see ${logFile}`);
           void stopAll(1);
         }
       });
@@ -101,7 +104,7 @@ async function main(): Promise<void> {
       '  Buildstory is running',
       `  App:          http://localhost:${port}`,
       `  Temporal UI:  ${uiUrl}`,
-      `  Temporal:     ${address}`,
+      `  Temporal:     ${address}${server ? ` (data in ${server.dbFile})` : ''}`,
       `  Model:        ${model}`,
       ...(encrypted ? [`  Encryption:   on (the Temporal UI decodes through http://localhost:${port}/codec)`] : []),
       '  Ctrl-C stops everything.',

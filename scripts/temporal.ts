@@ -147,6 +147,16 @@ export async function freePort(): Promise<number> {
  * machine's disk, 22 ms with these. A crash of the server or of any process loses nothing
  * committed; only a power cut can lose the last commits.
  */
+/** The dev server's SQLite file: TEMPORAL_DB_FILE, or .data/temporal.db. */
+export function devServerDbFile(env: NodeJS.ProcessEnv = process.env): string {
+  return env.TEMPORAL_DB_FILE?.trim() || join('.data', 'temporal.db');
+}
+
+/** The dev server's own log, next to its database unless said otherwise. */
+function devServerLogFile(dbFile: string): string {
+  return join(dirname(resolve(dbFile)), 'temporal-server.log');
+}
+
 export const SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'];
 
 export interface DevServerOptions {
@@ -170,6 +180,9 @@ export interface DevServerOptions {
 export interface DevServer {
   address: string;
   uiUrl: string | null;
+  /** Absolute paths of its database and its log. */
+  dbFile: string;
+  logFile: string;
   process: ChildProcess;
   stop(): Promise<void>;
 }
@@ -222,9 +235,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const log = options.log ?? defaultLog;
   const port = options.port ?? 7233;
   const namespace = options.namespace ?? 'default';
-  const dbFile = resolve(options.dbFile ?? '.data/temporal.db');
+  const dbFile = resolve(options.dbFile ?? devServerDbFile({}));
   mkdirSync(dirname(dbFile), { recursive: true });
-  const logFile = options.logFile ?? join(dirname(dbFile), 'temporal-server.log');
+  const logFile = options.logFile ?? devServerLogFile(dbFile);
   const out = openSync(logFile, 'a');
   const args = ['server', 'start-dev', '--db-filename', dbFile, '--port', String(port), '--ip', '127.0.0.1', '--log-format', 'json', '--log-level', 'warn'];
   for (const pragma of SQLITE_PRAGMAS) args.push('--sqlite-pragma', pragma);
@@ -253,7 +266,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     await stop();
     throw new Error(`${(err as Error).message} (server log: ${logFile})`);
   }
-  return { address, uiUrl: options.headless ? null : `http://localhost:${options.uiPort ?? 8233}`, process: child, stop };
+  return { address, uiUrl: options.headless ? null : `http://localhost:${options.uiPort ?? 8233}`, dbFile, logFile, process: child, stop };
 }
 
 async function main(command: string | undefined): Promise<void> {
@@ -267,10 +280,10 @@ async function main(command: string | undefined): Promise<void> {
     cli: cliPath,
     port: Number(process.env.TEMPORAL_PORT ?? 7233),
     uiPort: Number(process.env.TEMPORAL_UI_PORT ?? 8233),
-    dbFile: process.env.TEMPORAL_DB_FILE ?? '.data/temporal.db',
+    dbFile: devServerDbFile(),
     retentionDays: Number(process.env.TEMPORAL_RETENTION_DAYS ?? 30),
   });
-  defaultLog(`dev server ready at ${server.address}; Web UI ${server.uiUrl}`);
+  defaultLog(`dev server ready at ${server.address}; Web UI ${server.uiUrl}; data in ${server.dbFile}`);
   const shutdown = () => void server.stop().then(() => process.exit(0));
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
