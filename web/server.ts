@@ -105,11 +105,19 @@ async function main() {
     createRequestHandler({
       build,
       mode: process.env.NODE_ENV,
-      // Who is asking, for the submission rate limit: the socket's address, or the proxy's word for it.
-      getLoadContext: (req, res) => ({
-        clientIp: req.ip ?? req.socket.remoteAddress ?? 'unknown',
-        cspNonce: res.locals.cspNonce as string,
-      }),
+      getLoadContext: (req, res) => {
+        // Remix's request.signal reaches loaders through re-created requests whose signals follow
+        // this response only by weak reference, lost to a garbage collection (undici#3644): event
+        // streams take their end from the response itself.
+        const responseClosed = new AbortController();
+        res.once('close', () => responseClosed.abort());
+        return {
+          // Who is asking, for the submission rate limit: the socket's address, or the proxy's word for it.
+          clientIp: req.ip ?? req.socket.remoteAddress ?? 'unknown',
+          cspNonce: res.locals.cspNonce as string,
+          responseClosed: responseClosed.signal,
+        };
+      },
     }),
   );
 

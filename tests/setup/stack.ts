@@ -13,6 +13,7 @@ import { OpenAiProvider } from '../../activities/llm/openai';
 import { startNode, stopChild, waitForHttp } from '../../scripts/processes';
 import { freePort } from '../../scripts/temporal';
 import { startTestLlmServer, type TestLlmServer } from '../fixtures/llm-server';
+import { collectGarbage, inspectorUrls } from './inspector';
 import { connectTestEnv, createTestWorker, sharedServer, uniqueTaskQueue } from './temporal';
 
 export interface Stack {
@@ -22,6 +23,8 @@ export interface Stack {
   taskQueue: string;
   startWorker(): Promise<void>;
   stopWorker(): Promise<void>;
+  /** A full garbage collection in the web process (needs `inspect`). */
+  collectWebGarbage(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -33,6 +36,8 @@ export async function startStack(options: {
   webEnv?: Record<string, string>;
   /** Payload encryption for the worker and (as BUILDSTORY_ENCRYPTION_KEYS) the web process. */
   encryption?: EncryptionKeys;
+  /** Open the web process's inspector on a free port, for collectWebGarbage. */
+  inspect?: boolean;
 }): Promise<Stack> {
   const env = await connectTestEnv();
   const llm = await startTestLlmServer({ chunkDelayMs: options.chunkDelayMs ?? 20 });
@@ -66,8 +71,11 @@ export async function startStack(options: {
     TEMPORAL_UI_URL: 'http://localhost:8233',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     ...(options.encryption ? encryptionEnv(options.encryption) : {}),
+    ...(options.inspect ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:0`.trim() } : {}),
     ...options.webEnv,
   });
+  let webStderr = '';
+  if (options.inspect) web.stderr?.on('data', (chunk: Buffer) => (webStderr += chunk.toString()));
   await startWorker();
   await waitForHttp(`${base}/healthz`, 60_000, web);
 
@@ -78,6 +86,12 @@ export async function startStack(options: {
     taskQueue,
     startWorker,
     stopWorker,
+    async collectWebGarbage() {
+      const urls = inspectorUrls(webStderr);
+      if (urls.length === 0) throw new Error('the web process has no inspector: start the stack with inspect: true');
+      // tsx runs the server in a child node, and both processes announce an inspector: collect in each.
+      await Promise.all(urls.map(collectGarbage));
+    },
     async close() {
       await stopChild(web);
       await stopWorker();

@@ -26,6 +26,16 @@ const KEEP_ALIVE_MS = 15_000;
 /** Reconnect hint for browsers, in ms. */
 const RETRY_MS = 2_000;
 
+declare module '@remix-run/node' {
+  interface AppLoadContext {
+    /**
+     * Aborted when this request's response closes; set by web/server.ts. request.signal is not
+     * enough for a stream: after a garbage collection it no longer hears the disconnect.
+     */
+    responseClosed?: AbortSignal;
+  }
+}
+
 type Send = (args: { event?: string; data: string }) => void;
 
 /**
@@ -44,7 +54,7 @@ function badRequest(message: string): Response {
   return new Response(message, { status: 400, headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
 }
 
-export async function loader({ request, params }: LoaderFunctionArgs) {
+export async function loader({ request, params, context }: LoaderFunctionArgs) {
   const { user } = await requireApiUser(request);
   const workflowId = params.runId ?? '';
   if (!RUN_ID_PATTERN.test(workflowId)) throw new Response('No run with this id', { status: 404 });
@@ -70,7 +80,8 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
     return new Response(null, { status: 204 });
   }
 
-  return eventStream(request.signal, (send, close) => {
+  // Without web/server.ts (remix vite:dev) there is only request.signal.
+  return eventStream(context.responseClosed ?? request.signal, (send, close) => {
     let runId = cursor.runId;
     let seq = cursor.seq;
     let lastState = '';
