@@ -46,6 +46,7 @@ COPY config ./config
 COPY workflows/shared.ts ./workflows/shared.ts
 COPY web/server.ts ./web/server.ts
 COPY web/app/utils/env.server.ts ./web/app/utils/env.server.ts
+COPY web/app/utils/route-label.server.ts ./web/app/utils/route-label.server.ts
 COPY --from=build /app/web/build ./web/build
 ENV PORT=3000
 EXPOSE 3000

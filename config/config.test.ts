@@ -57,6 +57,7 @@ describe('defaults', () => {
     expect(config.temporal.connectionOptions.apiKey).toBeUndefined();
     expect(config.temporal.describe).toBe('localhost:7233 namespace=default (plaintext)');
     expect(config.web).toMatchObject({ port: 3000, host: '0.0.0.0', submitRateLimitPerMinute: 30, trustProxy: undefined });
+    expect(config.worker).toEqual({ healthPort: 9464, healthHost: '127.0.0.1', shutdownGraceMs: 10_000 });
     expect(config.logLevel).toBe('info');
     expect(describeLlm(config.llm)).toContain('offline');
   });
@@ -90,6 +91,12 @@ describe('defaults', () => {
     expect(config.temporal.taskQueue).toBe('other-queue');
     expect(config.temporal.uiUrl).toBe('http://ui.example:8233');
     expect(config.llm).toEqual({ kind: 'offline', delayMs: 0 });
+  });
+
+  test("the worker's health server stays on loopback whatever HOST says; WORKER_HEALTH_HOST opens it", () => {
+    expect(loadConfig(env({ HOST: '0.0.0.0' })).worker.healthHost).toBe('127.0.0.1');
+    expect(loadConfig(env({ WORKER_HEALTH_HOST: ' ' })).worker.healthHost).toBe('127.0.0.1');
+    expect(loadConfig(env({ WORKER_HEALTH_HOST: '0.0.0.0' })).worker.healthHost).toBe('0.0.0.0');
   });
 });
 

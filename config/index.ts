@@ -55,6 +55,8 @@ const EnvSchema = z.object({
   HOST: z.preprocess(blankToUndefined, z.string().min(1).default('0.0.0.0')),
   /** The worker's /healthz, /readyz and /metrics; 0 turns them off. */
   WORKER_HEALTH_PORT: integer(9464, 0, 65_535),
+  /** Their interface: loopback, so only what runs beside the worker sees them; 0.0.0.0 opens them to probes and scrapers from elsewhere. */
+  WORKER_HEALTH_HOST: z.preprocess(blankToUndefined, z.string().min(1).default('127.0.0.1')),
   /** On SIGINT/SIGTERM, how long running activities may take to finish before they are cancelled (and retried elsewhere). */
   WORKER_SHUTDOWN_GRACE_MS: integer(10_000, 0, 3_600_000),
   /** Access control: `user:password,...` or one shared password; unset, the web app is open (see config/auth.ts). */
@@ -122,7 +124,7 @@ export interface Config {
   llm: LlmConfig;
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
   web: { port: number; host: string; submitRateLimitPerMinute: number; trustProxy: string | undefined };
-  /** The worker's health server listens on HOST too; port 0 means none. */
+  /** The worker's health server (port 0: none), on its own host, not the web app's HOST. */
   worker: { healthPort: number; healthHost: string; shutdownGraceMs: number };
   /** Access control of the web app; null: off (everyone sees and does everything). */
   auth: AuthConfig | null;
@@ -272,7 +274,7 @@ export function loadConfig(env: Env = process.env): Config {
     llm,
     logLevel: e.LOG_LEVEL,
     web: { port: e.PORT, host: e.HOST, submitRateLimitPerMinute: e.SUBMIT_RATE_LIMIT_PER_MINUTE, trustProxy: e.TRUST_PROXY },
-    worker: { healthPort: e.WORKER_HEALTH_PORT, healthHost: e.HOST, shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS },
+    worker: { healthPort: e.WORKER_HEALTH_PORT, healthHost: e.WORKER_HEALTH_HOST, shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS },
     auth,
     encryption,
   };

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CONFIG_ENV_NAMES, CONFIG_ENV_PREFIXES } from '../config';
 import { ROOT } from '../scripts/processes';
 
@@ -68,6 +68,32 @@ function dockerfileStages(): Map<string, string[]> {
     else current.push(line);
   }
   return stages;
+}
+
+/** The source files a script loads at run time: its relative imports that are not type-only, and theirs. */
+function runtimeSources(entry: string): string[] {
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(join(ROOT, file), 'utf8');
+    for (const [, specifier] of text.matchAll(/^(?:import|export)(?!\s+type\b)[^;]*?\sfrom\s+'(\.[^']*)'/gm)) {
+      const base = join(dirname(file), specifier);
+      const resolved = [`${base}.ts`, `${base}.tsx`, join(base, 'index.ts')].find((path) => existsSync(join(ROOT, path)));
+      expect({ file, specifier, resolved: Boolean(resolved) }).toEqual({ file, specifier, resolved: true });
+      visit(resolved!);
+    }
+  };
+  visit(entry);
+  return [...seen];
+}
+
+/** Whether a stage COPYs this file from the build context, itself or in a directory. */
+function copies(stage: string[], file: string): boolean {
+  return stage.some((line) => {
+    const source = /^COPY\s+(?!--from)(\S+)\s+\S+$/.exec(line)?.[1]?.replace(/\/$/, '');
+    return source !== undefined && (source === file || file.startsWith(`${source}/`));
+  });
 }
 
 function isAccepted(name: string): boolean {
@@ -151,12 +177,12 @@ test('each built service runs an entrypoint that exists and is copied into its i
     expect(argv[0]).toBe('node_modules/.bin/tsx');
     const script = argv[argv.length - 1];
     expect({ name, script, exists: existsSync(join(ROOT, script)) }).toEqual({ name, script, exists: true });
-    const copied = stage!.some((line) => {
-      const source = /^COPY\s+(?!--from)(\S+)\s+\S+$/.exec(line)?.[1];
-      return source !== undefined && (source === script || script.startsWith(`${source.replace(/\/$/, '')}/`));
-    });
-    expect({ name, script, copied }).toEqual({ name, script, copied: true });
+    expect({ name, script, copied: copies(stage!, script) }).toEqual({ name, script, copied: true });
   }
+  // The web image copies only some sources: all that web/server.ts loads, or it cannot start.
+  const web = stages.get(compose.services.web.build!.target!)!;
+  const missing = runtimeSources('web/server.ts').filter((file) => !copies(web, file));
+  expect(missing).toEqual([]);
   // The web image serves the build made by `npm run build` (the test runner makes it first).
   expect(existsSync(join(ROOT, 'web', 'build', 'server', 'index.mjs'))).toBe(true);
 });

@@ -16,6 +16,7 @@ import { getConfig } from './app/utils/env.server';
 import { limitRequestBodies, refuseCrossOriginForms, strictTransportSecurity } from './request-guards';
 // Type only: the build's own copy of the module publishes its metrics on globalThis (see there).
 import type { WebMetricsGlobal } from './app/utils/metrics.server';
+import { STATIC_ROUTE, routeLabeller } from './app/utils/route-label.server';
 
 // React and Express pick their production paths from this; set before the build is loaded.
 process.env.NODE_ENV ??= 'production';
@@ -70,13 +71,15 @@ async function main() {
   // Set by the build's metrics module, which the build loads with its routes.
   const metrics = (globalThis as WebMetricsGlobal).__buildstoryMetrics;
   if (!metrics) log.warn('the build did not load its metrics module: no HTTP request metrics');
+  const routeLabel = routeLabeller(build.routes);
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
     res.once('finish', () => {
       const contentType = res.getHeader('Content-Type');
       metrics?.observeRequest({
         method: req.method,
-        path: req.path,
+        // Set on the way to Remix (below); a response that ended before was a static file.
+        route: (res.locals.route as string | undefined) ?? STATIC_ROUTE,
         status: res.statusCode,
         contentType: typeof contentType === 'string' ? contentType : undefined,
         seconds: Number(process.hrtime.bigint() - started) / 1e9,
@@ -86,7 +89,7 @@ async function main() {
   });
   // Set before anything reads a request (req.secure follows it).
   if (config.web.trustProxy) app.set('trust proxy', /^\d+$/.test(config.web.trustProxy) ? Number(config.web.trustProxy) : config.web.trustProxy);
-  app.use(strictTransportSecurity, limitRequestBodies, refuseCrossOriginForms);
+  app.use(strictTransportSecurity);
   // Compression buffers its output: an event stream must pass through untouched.
   app.use(
     compression({
@@ -100,6 +103,12 @@ async function main() {
   // Vite fingerprints everything under /assets, so it can be cached for good.
   app.use('/assets', express.static(path.join(CLIENT_DIR, 'assets'), { immutable: true, maxAge: '1y' }));
   app.use(express.static(CLIENT_DIR, { maxAge: '1h' }));
+  // Past the static files: the request is Remix's, labelled once by the route pattern it matches.
+  app.use((req, res, next) => {
+    res.locals.route = routeLabel(req.path);
+    next();
+  });
+  app.use(limitRequestBodies, refuseCrossOriginForms);
   app.all(
     '*',
     createRequestHandler({

@@ -5,7 +5,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
+import { loadConfig } from '../config';
 import { startNode, waitForHttp } from '../scripts/processes';
 import { freePort } from '../scripts/temporal';
 import { sharedServer, uniqueTaskQueue } from '../tests/setup/temporal';
@@ -69,6 +72,26 @@ describe('startHealthServer', () => {
   });
 });
 
+describe("the health server's interface", () => {
+  /** Where a health server started as worker/index.ts starts it, with these settings, listens. */
+  async function boundTo(vars: Record<string, string>): Promise<string> {
+    // No Temporal profile of the developer's: only these settings count.
+    const { healthHost } = loadConfig({ TEMPORAL_CONFIG_FILE: join(tmpdir(), 'buildstory-no-such-profile.toml'), ...vars }).worker;
+    const server = await startHealthServer({ port: 0, host: healthHost, isReady: () => true, metrics: async () => '', logger });
+    await server.close();
+    return server.host;
+  }
+
+  test('is loopback by default, even with the web app on all interfaces (HOST)', async () => {
+    expect(await boundTo({})).toBe('127.0.0.1');
+    expect(await boundTo({ HOST: '0.0.0.0' })).toBe('127.0.0.1');
+  });
+
+  test('WORKER_HEALTH_HOST opens it', async () => {
+    expect(await boundTo({ WORKER_HEALTH_HOST: '0.0.0.0' })).toBe('0.0.0.0');
+  });
+});
+
 describe('the worker process (worker/index.ts)', () => {
   let worker: ChildProcess | undefined;
 
@@ -84,7 +107,8 @@ describe('the worker process (worker/index.ts)', () => {
       TEMPORAL_NAMESPACE: 'default',
       TEMPORAL_TASK_QUEUE: uniqueTaskQueue('health'),
       WORKER_HEALTH_PORT: String(port),
-      HOST: '127.0.0.1',
+      // Left to its default interface, loopback: the probes below come from this machine.
+      WORKER_HEALTH_HOST: '',
       // Blank means unset: the offline model, whatever the developer's shell holds.
       OPENAI_API_KEY: '',
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',

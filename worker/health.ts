@@ -30,6 +30,8 @@ export interface HealthServerOptions {
 export interface HealthServer {
   /** The port it listens on (the configured one, or the one the OS chose for port 0). */
   port: number;
+  /** The address it listens on, as the OS reports it. */
+  host: string;
   close(): Promise<void>;
 }
 
@@ -68,11 +70,12 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
-  logger.info({ port, host: options.host }, 'health server listening (/healthz, /readyz, /metrics)');
+  const { port, address: host } = server.address() as AddressInfo;
+  logger.info({ port, host }, 'health server listening (/healthz, /readyz, /metrics)');
 
   return {
     port,
+    host,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

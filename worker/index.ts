@@ -1,7 +1,8 @@
 /**
  * Worker entrypoint: reads and validates its configuration, bundles the workflows, runs
  * taskWorkflow and its activities, and shuts down gracefully on SIGINT/SIGTERM. Unless
- * WORKER_HEALTH_PORT is 0, it answers /healthz, /readyz and /metrics on that port.
+ * WORKER_HEALTH_PORT is 0, it answers /healthz, /readyz and /metrics on that port, on loopback
+ * unless WORKER_HEALTH_HOST says otherwise.
  */
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
 import pino from 'pino';

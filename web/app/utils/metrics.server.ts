@@ -13,8 +13,11 @@ export interface WebMetrics {
   workflowStarts: Counter;
   /** Time to answer HTTP requests (event streams excepted: they last as long as the page). */
   httpRequestDuration: Histogram<'method' | 'route' | 'status'>;
-  /** Record one finished response; web/server.ts calls it for every request. */
-  observeRequest(request: { method: string; path: string; status: number; contentType: string | undefined; seconds: number }): void;
+  /**
+   * Record one finished response; web/server.ts calls it for every request, with the pattern of
+   * the route it matched as `route` (see route-label.server.ts), never the path.
+   */
+  observeRequest(request: { method: string; route: string; status: number; contentType: string | undefined; seconds: number }): void;
 }
 
 /**
@@ -25,19 +28,6 @@ export interface WebMetrics {
 export type WebMetricsGlobal = { __buildstoryMetrics?: WebMetrics };
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
-const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
-const MAX_ROUTE_LABEL = 80;
-
-/**
- * A bounded label for a request path: ids become `:id`, assets one label, and paths that matched
- * nothing one label, so scanners and run ids cannot grow the series without end.
- */
-export function routeLabel(path: string, status: number): string {
-  if (status === 404 || status === 405) return '(unmatched)';
-  if (path.startsWith('/assets/')) return '/assets/*';
-  const label = path.replace(UUID, ':id');
-  return label.length > MAX_ROUTE_LABEL ? '(long)' : label;
-}
 
 function createMetrics(): WebMetrics {
   const registry = new Registry();
@@ -110,10 +100,10 @@ function createMetrics(): WebMetrics {
     registry,
     workflowStarts,
     httpRequestDuration,
-    observeRequest({ method, path, status, contentType, seconds }) {
+    observeRequest({ method, route, status, contentType, seconds }) {
       if (contentType && /^text\/event-stream/i.test(contentType)) return;
       httpRequestDuration.observe(
-        { method: METHODS.has(method) ? method : 'other', route: routeLabel(path, status), status: String(status) },
+        { method: METHODS.has(method) ? method : 'other', route, status: String(status) },
         seconds,
       );
     },
