@@ -2,7 +2,7 @@
  * Payload encryption end to end: a run started through the form with BUILDSTORY_ENCRYPTION_KEYS set
  * completes and reads back in the app, while Temporal's history (read without the keys, by the SDK
  * and by the CLI as the Temporal UI would) holds no plaintext of the task; the codec endpoint
- * decodes it for the Temporal UI's origin only; a wrong key fails clearly.
+ * decodes it for the Temporal UI's origin only, within its limits; a wrong key fails clearly.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -231,6 +231,41 @@ test('the codec endpoint refuses what it should, with clear statuses', async () 
   expect((await codecPost(encrypted, 'decode', { payloads: [] }, { Origin: '' })).status).toBe(200);
   // Encryption off: nothing to decode.
   expect((await codecPost(plain, 'decode', { payloads: [] })).status).toBe(404);
+});
+
+test('the codec endpoint caps its work: payloads per request, bytes per payload, per answer and per body (413)', async () => {
+  // The limits in web/app/utils/codec-server.server.ts: 1,000 payloads, 2 MiB each, 8 MiB per answer, 12 MiB per body.
+  const MiB = 1024 * 1024;
+  const plainOf = (bytes: number) => ({ metadata: { encoding: Buffer.from('binary/plain').toString('base64') }, data: randomBytes(bytes).toString('base64') });
+  const refused = async (res: Response, message: RegExp) => {
+    expect(res.status).toBe(413);
+    expect(res.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
+    expect(await res.text()).toMatch(message);
+  };
+
+  // A flood of empty payloads (5 million of them once froze the app for 28 s), and one just over the cap.
+  await refused(await codecPost(encrypted, 'decode', { payloads: Array(100_000).fill({}) }), /Too many payloads: at most 1000 per request/);
+  await refused(await codecPost(encrypted, 'encode', { payloads: Array(1_001).fill({ data: '' }) }), /at most 1000 per request/);
+  const atCap = await codecPost(encrypted, 'decode', { payloads: Array(1_000).fill({}) });
+  expect(atCap.status).toBe(200);
+  expect(((await atCap.json()) as { payloads: unknown[] }).payloads).toHaveLength(1_000);
+
+  await refused(await codecPost(encrypted, 'encode', { payloads: [plainOf(2 * MiB)] }), /Payload 1 is larger than 2 MiB/);
+  // Each payload within its limit and the body within its own, but the answer would pass 8 MiB.
+  const many = { payloads: Array(5).fill(plainOf(1.75 * MiB)) };
+  await refused(await codecPost(encrypted, 'encode', many), /more than 8 MiB of payloads/);
+  await refused(await codecPost(encrypted, 'decode', many), /more than 8 MiB of payloads/);
+
+  // Over 12 MiB, declared (Content-Length) or streamed without a length.
+  const tooBig = { payloads: [{ data: 'A'.repeat(12 * MiB) }] };
+  await refused(await codecPost(encrypted, 'decode', tooBig), /Request body too large: at most 12 MiB/);
+  const streamed = await fetch(`${encrypted.base}/codec/decode`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Origin: UI_ORIGIN },
+    body: new Blob([JSON.stringify(tooBig)]).stream(),
+    duplex: 'half',
+  } as RequestInit);
+  await refused(streamed, /Request body too large/);
 });
 
 test('CORS: the Temporal UI origin may call the endpoint with credentials; any other origin gets no allow-origin', async () => {
