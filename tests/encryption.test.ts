@@ -2,7 +2,8 @@
  * Payload encryption end to end: a run started through the form with BUILDSTORY_ENCRYPTION_KEYS set
  * completes and reads back in the app, while Temporal's history (read without the keys, by the SDK
  * and by the CLI as the Temporal UI would) holds no plaintext of the task; the codec endpoint
- * decodes it for the Temporal UI's origin only, within its limits; a wrong key fails clearly.
+ * decodes it for the Temporal UI's origin only, within its limits, and with access control on for
+ * the users in BUILDSTORY_CODEC_USERS only; a wrong key fails clearly.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -27,19 +28,32 @@ let encrypted: Stack;
 let plain: Stack;
 /** Encryption on, the test LLM server as the model (for a run that fails). */
 let encryptedLlm: Stack;
+/** Encryption and access control on; only alice may use the codec. */
+let operated: Stack;
+const PASSWORDS: Record<string, string> = { alice: 'alice-password-1', bob: 'bob-password-22' };
 let workflowId: string;
 
 beforeAll(async () => {
-  [encrypted, plain, encryptedLlm] = await Promise.all([
+  [encrypted, plain, encryptedLlm, operated] = await Promise.all([
     startStack({ name: 'encryption', model: 'offline', encryption }),
     startStack({ name: 'no-encryption', model: 'offline' }),
     startStack({ name: 'encryption-llm', encryption }),
+    startStack({
+      name: 'encryption-auth',
+      model: 'offline',
+      encryption,
+      webEnv: {
+        BUILDSTORY_AUTH_PASSWORDS: Object.entries(PASSWORDS).map(([user, password]) => `${user}:${password}`).join(','),
+        BUILDSTORY_SESSION_SECRET: 'test-session-secret-0123456789abcdef-0123456789',
+        BUILDSTORY_CODEC_USERS: 'alice',
+      },
+    }),
   ]);
   workflowId = await startRunViaForm(encrypted.base, TASK);
   await pageWhen(encrypted, `/runs/${workflowId}`, /Completed/);
 });
 afterAll(async () => {
-  await Promise.all([encrypted?.close(), plain?.close(), encryptedLlm?.close()]);
+  await Promise.all([encrypted?.close(), plain?.close(), encryptedLlm?.close(), operated?.close()]);
 });
 
 async function pageWhen(stack: Stack, path: string, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
@@ -91,6 +105,27 @@ function codecPost(stack: Stack, op: string, body: unknown, headers: Record<stri
     headers: { 'Content-Type': 'application/json', 'X-Namespace': 'default', Origin: UI_ORIGIN, ...headers },
     body: JSON.stringify(body),
   });
+}
+
+/** The run's input and its memo's task, as stored (encrypted). */
+async function storedInputAndMemo(): Promise<Payload[]> {
+  const started = (await rawHistory(workflowId))[0].workflowExecutionStartedEventAttributes!;
+  return [...started.input!.payloads!, started.memo!.fields!.task!];
+}
+
+/** Signs in on `stack` as a browser does (the form's token and cookie, then the password); returns the session cookie. */
+async function signIn(stack: Stack, user: string): Promise<string> {
+  const form = await fetch(`${stack.base}/login`);
+  const formCookie = form.headers.getSetCookie()[0].split(';')[0];
+  const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())![1];
+  const res = await fetch(`${stack.base}/login`, {
+    method: 'POST',
+    headers: { Cookie: formCookie },
+    body: new URLSearchParams({ csrf, user, password: PASSWORDS[user] }),
+    redirect: 'manual',
+  });
+  if (res.status !== 302) throw new Error(`signing in as ${user} answered ${res.status}`);
+  return res.headers.getSetCookie().find((c) => c.startsWith('buildstory_session='))!.split(';')[0];
 }
 
 /** `temporal workflow show --output json` (payloads in it as base64), as an operator reads the run. */
@@ -188,9 +223,7 @@ test('control: without encryption the same reading finds the task in plaintext',
 });
 
 test('POST /codec/decode returns the plaintext payloads; /codec/encode encrypts with the current key', async () => {
-  const started = (await rawHistory(workflowId))[0].workflowExecutionStartedEventAttributes!;
-  const stored = [...started.input!.payloads!, started.memo!.fields!.task!];
-  const res = await codecPost(encrypted, 'decode', { payloads: stored.map(toJson) });
+  const res = await codecPost(encrypted, 'decode', { payloads: (await storedInputAndMemo()).map(toJson) });
   expect(res.status).toBe(200);
   expect(res.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
   expect(res.headers.get('content-type')).toMatch(/^application\/json/);
@@ -231,6 +264,21 @@ test('the codec endpoint refuses what it should, with clear statuses', async () 
   expect((await codecPost(encrypted, 'decode', { payloads: [] }, { Origin: '' })).status).toBe(200);
   // Encryption off: nothing to decode.
   expect((await codecPost(plain, 'decode', { payloads: [] })).status).toBe(404);
+});
+
+test("with access control on, only the users in BUILDSTORY_CODEC_USERS may use the codec: bob cannot read the run's task", async () => {
+  const body = { payloads: (await storedInputAndMemo()).map(toJson) };
+  const [alice, bob] = [await signIn(operated, 'alice'), await signIn(operated, 'bob')];
+  for (const op of ['decode', 'encode']) {
+    const refused = await codecPost(operated, op, body, { Cookie: bob });
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
+    const message = await refused.text();
+    expect(message).toBe('The codec endpoint is for operators: bob is not in BUILDSTORY_CODEC_USERS.\n');
+    expect((await codecPost(operated, op, body, { Cookie: alice })).status).toBe(200);
+  }
+  const decoded = (await (await codecPost(operated, 'decode', body, { Cookie: alice })).json()) as { payloads: Array<{ data: string }> };
+  expect(JSON.parse(Buffer.from(decoded.payloads[1].data, 'base64').toString())).toBe(TASK);
 });
 
 test('the codec endpoint caps its work: payloads per request, bytes per payload, per answer and per body (413)', async () => {

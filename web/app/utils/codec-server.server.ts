@@ -15,7 +15,7 @@
  * Without them a 15 MB body of 5 million empty payloads took 28 s of the event loop and 2.9 GB.
  *
  * `handleCodecRequest` is the whole endpoint; an access check wraps it (and can add
- * `codecCorsHeaders` to its own refusals, so the UI can tell a 401 from a network error).
+ * `codecCorsHeaders` to its own refusals, so the UI can tell a 401 or 403 from a network error).
  */
 import type { Payload } from '@temporalio/common';
 import { z } from 'zod';
