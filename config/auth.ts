@@ -30,6 +30,11 @@ export interface AuthConfig {
   /** `always`: the cookie is Secure on every response; `auto`: only on https requests. */
   secureCookie: 'auto' | 'always';
   sessionMaxAgeSeconds: number;
+  /**
+   * Who may use the codec endpoint (BUILDSTORY_CODEC_USERS): it decrypts any run's payloads,
+   * whoever started the run, so it is for operators only. Empty: nobody.
+   */
+  codecUsers: ReadonlySet<string>;
 }
 
 /** A bad access control setting; the message is one line and holds no secret. */
@@ -40,17 +45,26 @@ export class AuthConfigError extends Error {
 /**
  * `BUILDSTORY_AUTH_PASSWORDS`: comma-separated `user:password` pairs, or one password alone (a
  * shared sign-in as user "shared"). Unset or blank: access control is off, and null is returned.
+ * `BUILDSTORY_CODEC_USERS`: comma-separated user names from those pairs (or "shared").
  */
 export function parseAuth(settings: {
   passwords: string | undefined;
   sessionSecret: string | undefined;
   secureCookie: 'auto' | 'always';
+  codecUsers: string | undefined;
 }): AuthConfig | null {
-  const raw = settings.passwords?.trim() ?? '';
-  if (raw === '') return null;
   const fail = (message: string): never => {
     throw new AuthConfigError(`Invalid configuration: ${message}`);
   };
+  const raw = settings.passwords?.trim() ?? '';
+  const codecRaw = settings.codecUsers?.trim() ?? '';
+  if (raw === '') {
+    // A list that would protect nothing is a mistake to stop at, not to ignore.
+    if (codecRaw !== '') {
+      fail('BUILDSTORY_CODEC_USERS is set but BUILDSTORY_AUTH_PASSWORDS is not: without access control there are no users, and the codec is open to whoever reaches the app');
+    }
+    return null;
+  }
 
   const entries = raw.split(',').map((entry) => entry.trim());
   const users = new Map<string, string>();
@@ -89,5 +103,18 @@ export function parseAuth(settings: {
   if (secret === '') fail('BUILDSTORY_SESSION_SECRET is required when BUILDSTORY_AUTH_PASSWORDS is set (32 characters or more, e.g. openssl rand -hex 32)');
   if (secret.length < MIN_SECRET_CHARS) fail(`BUILDSTORY_SESSION_SECRET must be at least ${MIN_SECRET_CHARS} characters long`);
 
-  return { users, shared, sessionSecret: secret, secureCookie: settings.secureCookie, sessionMaxAgeSeconds: SESSION_MAX_AGE_SECONDS };
+  const codecUsers = new Set<string>();
+  if (codecRaw !== '') {
+    codecRaw.split(',').forEach((entry, index) => {
+      const name = entry.trim();
+      // Quote only what looks like a user name: a password pasted here by mistake must not reach the logs.
+      if (!USER_NAME.test(name)) fail(`BUILDSTORY_CODEC_USERS: entry ${index + 1} is not a user name`);
+      if (!users.has(name)) {
+        fail(`BUILDSTORY_CODEC_USERS: ${name} is not a user of BUILDSTORY_AUTH_PASSWORDS${shared ? ` (with a shared password, the user is ${SHARED_USER})` : ''}`);
+      }
+      codecUsers.add(name);
+    });
+  }
+
+  return { users, shared, sessionSecret: secret, secureCookie: settings.secureCookie, sessionMaxAgeSeconds: SESSION_MAX_AGE_SECONDS, codecUsers };
 }

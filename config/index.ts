@@ -65,6 +65,8 @@ const EnvSchema = z.object({
   BUILDSTORY_SESSION_SECRET: optionalString,
   /** `always` marks the session cookie Secure on every response; `auto` only on https requests. */
   BUILDSTORY_SECURE_COOKIE: z.preprocess(blankToUndefined, z.enum(['auto', 'always']).default('auto')),
+  /** Users (of BUILDSTORY_AUTH_PASSWORDS) who may use the codec endpoint, comma-separated; unset, nobody (with access control on). */
+  BUILDSTORY_CODEC_USERS: optionalString,
   /** Payload encryption: `keyId:base64key,...` (32-byte keys); unset, payloads are not encrypted. */
   BUILDSTORY_ENCRYPTION_KEYS: optionalString,
   /** The key that encrypts new payloads; the first listed by default. */
@@ -244,7 +246,12 @@ export function loadConfig(env: Env = process.env): Config {
 
   let auth: AuthConfig | null;
   try {
-    auth = parseAuth({ passwords: e.BUILDSTORY_AUTH_PASSWORDS, sessionSecret: e.BUILDSTORY_SESSION_SECRET, secureCookie: e.BUILDSTORY_SECURE_COOKIE });
+    auth = parseAuth({
+      passwords: e.BUILDSTORY_AUTH_PASSWORDS,
+      sessionSecret: e.BUILDSTORY_SESSION_SECRET,
+      secureCookie: e.BUILDSTORY_SECURE_COOKIE,
+      codecUsers: e.BUILDSTORY_CODEC_USERS,
+    });
   } catch (err) {
     if (err instanceof AuthConfigError) throw new ConfigError(err.message);
     throw err;

@@ -131,16 +131,21 @@ describe('without a session', () => {
     expect(sse.status).toBe(401);
   });
 
-  test('the codec endpoint answers 401, readable by the Temporal UI (CORS)', async () => {
+  test('the codec endpoint answers 401, readable by the Temporal UI (CORS); signed in, 403 unless listed', async () => {
     const body = JSON.stringify({ payloads: [] });
     const headers = { 'Content-Type': 'application/json', Origin: 'http://localhost:8233' };
     const res = await new Browser().fetch('/codec/decode', { method: 'POST', body, headers });
     expect(res.status).toBe(401);
     expect(res.headers.get('access-control-allow-origin')).toBe('http://localhost:8233');
     expect(res.headers.get('access-control-allow-credentials')).toBe('true');
-    // Signed in, the request reaches the codec (which, with encryption off here, has nothing to serve).
+    // Signed in is not enough: BUILDSTORY_CODEC_USERS is unset here, so nobody may use the codec.
     const alice = await signedIn('alice');
-    expect((await alice.fetch('/codec/decode', { method: 'POST', body, headers })).status).toBe(404);
+    for (const op of ['decode', 'encode']) {
+      const refused = await alice.fetch(`/codec/${op}`, { method: 'POST', body, headers });
+      expect(refused.status).toBe(403);
+      expect(refused.headers.get('access-control-allow-origin')).toBe('http://localhost:8233');
+      expect(await refused.text()).toBe('The codec endpoint is for operators: alice is not in BUILDSTORY_CODEC_USERS.\n');
+    }
   });
 
   test('health, readiness and metrics stay public; the sign-in page is there', async () => {

@@ -2,7 +2,8 @@
  * Payload encryption end to end: a run started through the form with BUILDSTORY_ENCRYPTION_KEYS set
  * completes and reads back in the app, while Temporal's history (read without the keys, by the SDK
  * and by the CLI as the Temporal UI would) holds no plaintext of the task; the codec endpoint
- * decodes it for the Temporal UI's origin only; a wrong key fails clearly.
+ * decodes it for the Temporal UI's origin only, within its limits, and with access control on for
+ * the users in BUILDSTORY_CODEC_USERS only; a wrong key fails clearly.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -27,19 +28,32 @@ let encrypted: Stack;
 let plain: Stack;
 /** Encryption on, the test LLM server as the model (for a run that fails). */
 let encryptedLlm: Stack;
+/** Encryption and access control on; only alice may use the codec. */
+let operated: Stack;
+const PASSWORDS: Record<string, string> = { alice: 'alice-password-1', bob: 'bob-password-22' };
 let workflowId: string;
 
 beforeAll(async () => {
-  [encrypted, plain, encryptedLlm] = await Promise.all([
+  [encrypted, plain, encryptedLlm, operated] = await Promise.all([
     startStack({ name: 'encryption', model: 'offline', encryption }),
     startStack({ name: 'no-encryption', model: 'offline' }),
     startStack({ name: 'encryption-llm', encryption }),
+    startStack({
+      name: 'encryption-auth',
+      model: 'offline',
+      encryption,
+      webEnv: {
+        BUILDSTORY_AUTH_PASSWORDS: Object.entries(PASSWORDS).map(([user, password]) => `${user}:${password}`).join(','),
+        BUILDSTORY_SESSION_SECRET: 'test-session-secret-0123456789abcdef-0123456789',
+        BUILDSTORY_CODEC_USERS: 'alice',
+      },
+    }),
   ]);
   workflowId = await startRunViaForm(encrypted.base, TASK);
   await pageWhen(encrypted, `/runs/${workflowId}`, /Completed/);
 });
 afterAll(async () => {
-  await Promise.all([encrypted?.close(), plain?.close(), encryptedLlm?.close()]);
+  await Promise.all([encrypted?.close(), plain?.close(), encryptedLlm?.close(), operated?.close()]);
 });
 
 async function pageWhen(stack: Stack, path: string, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
@@ -91,6 +105,27 @@ function codecPost(stack: Stack, op: string, body: unknown, headers: Record<stri
     headers: { 'Content-Type': 'application/json', 'X-Namespace': 'default', Origin: UI_ORIGIN, ...headers },
     body: JSON.stringify(body),
   });
+}
+
+/** The run's input and its memo's task, as stored (encrypted). */
+async function storedInputAndMemo(): Promise<Payload[]> {
+  const started = (await rawHistory(workflowId))[0].workflowExecutionStartedEventAttributes!;
+  return [...started.input!.payloads!, started.memo!.fields!.task!];
+}
+
+/** Signs in on `stack` as a browser does (the form's token and cookie, then the password); returns the session cookie. */
+async function signIn(stack: Stack, user: string): Promise<string> {
+  const form = await fetch(`${stack.base}/login`);
+  const formCookie = form.headers.getSetCookie()[0].split(';')[0];
+  const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())![1];
+  const res = await fetch(`${stack.base}/login`, {
+    method: 'POST',
+    headers: { Cookie: formCookie },
+    body: new URLSearchParams({ csrf, user, password: PASSWORDS[user] }),
+    redirect: 'manual',
+  });
+  if (res.status !== 302) throw new Error(`signing in as ${user} answered ${res.status}`);
+  return res.headers.getSetCookie().find((c) => c.startsWith('buildstory_session='))!.split(';')[0];
 }
 
 /** `temporal workflow show --output json` (payloads in it as base64), as an operator reads the run. */
@@ -188,9 +223,7 @@ test('control: without encryption the same reading finds the task in plaintext',
 });
 
 test('POST /codec/decode returns the plaintext payloads; /codec/encode encrypts with the current key', async () => {
-  const started = (await rawHistory(workflowId))[0].workflowExecutionStartedEventAttributes!;
-  const stored = [...started.input!.payloads!, started.memo!.fields!.task!];
-  const res = await codecPost(encrypted, 'decode', { payloads: stored.map(toJson) });
+  const res = await codecPost(encrypted, 'decode', { payloads: (await storedInputAndMemo()).map(toJson) });
   expect(res.status).toBe(200);
   expect(res.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
   expect(res.headers.get('content-type')).toMatch(/^application\/json/);
@@ -231,6 +264,56 @@ test('the codec endpoint refuses what it should, with clear statuses', async () 
   expect((await codecPost(encrypted, 'decode', { payloads: [] }, { Origin: '' })).status).toBe(200);
   // Encryption off: nothing to decode.
   expect((await codecPost(plain, 'decode', { payloads: [] })).status).toBe(404);
+});
+
+test("with access control on, only the users in BUILDSTORY_CODEC_USERS may use the codec: bob cannot read the run's task", async () => {
+  const body = { payloads: (await storedInputAndMemo()).map(toJson) };
+  const [alice, bob] = [await signIn(operated, 'alice'), await signIn(operated, 'bob')];
+  for (const op of ['decode', 'encode']) {
+    const refused = await codecPost(operated, op, body, { Cookie: bob });
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
+    const message = await refused.text();
+    expect(message).toBe('The codec endpoint is for operators: bob is not in BUILDSTORY_CODEC_USERS.\n');
+    expect((await codecPost(operated, op, body, { Cookie: alice })).status).toBe(200);
+  }
+  const decoded = (await (await codecPost(operated, 'decode', body, { Cookie: alice })).json()) as { payloads: Array<{ data: string }> };
+  expect(JSON.parse(Buffer.from(decoded.payloads[1].data, 'base64').toString())).toBe(TASK);
+});
+
+test('the codec endpoint caps its work: payloads per request, bytes per payload, per answer and per body (413)', async () => {
+  // The limits in web/app/utils/codec-server.server.ts: 1,000 payloads, 2 MiB each, 8 MiB per answer, 12 MiB per body.
+  const MiB = 1024 * 1024;
+  const plainOf = (bytes: number) => ({ metadata: { encoding: Buffer.from('binary/plain').toString('base64') }, data: randomBytes(bytes).toString('base64') });
+  const refused = async (res: Response, message: RegExp) => {
+    expect(res.status).toBe(413);
+    expect(res.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
+    expect(await res.text()).toMatch(message);
+  };
+
+  // A flood of empty payloads (5 million of them once froze the app for 28 s), and one just over the cap.
+  await refused(await codecPost(encrypted, 'decode', { payloads: Array(100_000).fill({}) }), /Too many payloads: at most 1000 per request/);
+  await refused(await codecPost(encrypted, 'encode', { payloads: Array(1_001).fill({ data: '' }) }), /at most 1000 per request/);
+  const atCap = await codecPost(encrypted, 'decode', { payloads: Array(1_000).fill({}) });
+  expect(atCap.status).toBe(200);
+  expect(((await atCap.json()) as { payloads: unknown[] }).payloads).toHaveLength(1_000);
+
+  await refused(await codecPost(encrypted, 'encode', { payloads: [plainOf(2 * MiB)] }), /Payload 1 is larger than 2 MiB/);
+  // Each payload within its limit and the body within its own, but the answer would pass 8 MiB.
+  const many = { payloads: Array(5).fill(plainOf(1.75 * MiB)) };
+  await refused(await codecPost(encrypted, 'encode', many), /more than 8 MiB of payloads/);
+  await refused(await codecPost(encrypted, 'decode', many), /more than 8 MiB of payloads/);
+
+  // Over 12 MiB, declared (Content-Length) or streamed without a length.
+  const tooBig = { payloads: [{ data: 'A'.repeat(12 * MiB) }] };
+  await refused(await codecPost(encrypted, 'decode', tooBig), /Request body too large: at most 12 MiB/);
+  const streamed = await fetch(`${encrypted.base}/codec/decode`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Origin: UI_ORIGIN },
+    body: new Blob([JSON.stringify(tooBig)]).stream(),
+    duplex: 'half',
+  } as RequestInit);
+  await refused(streamed, /Request body too large/);
 });
 
 test('CORS: the Temporal UI origin may call the endpoint with credentials; any other origin gets no allow-origin', async () => {

@@ -171,6 +171,21 @@ export async function requireApiUser(request: Request, options: { headers?: Reco
   });
 }
 
+/**
+ * The same for the codec endpoint, which decrypts (and encrypts) any run's payloads whoever owns
+ * the run: only the operators in BUILDSTORY_CODEC_USERS pass, anyone else signed in gets 403.
+ * With access control off it is open, like the rest of the app (one trusted user).
+ */
+export async function requireCodecUser(request: Request, options: { headers?: Record<string, string> } = {}): Promise<Viewer> {
+  const viewer = await requireApiUser(request, options);
+  const auth = authConfig();
+  if (!auth || (viewer.user !== null && auth.codecUsers.has(viewer.user))) return viewer;
+  throw new Response(`The codec endpoint is for operators: ${viewer.user} is not in BUILDSTORY_CODEC_USERS.\n`, {
+    status: 403,
+    headers: { ...options.headers, 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' },
+  });
+}
+
 /** Whether the form carries this session's CSRF token. Always true when access control is off. */
 export function csrfValid(viewer: Viewer, form: FormData): boolean {
   if (viewer.csrf === null) return authConfig() === null;
