@@ -79,6 +79,9 @@ async function main(): Promise<void> {
     }
   }
 
+  if (encrypted && process.env.BUILDSTORY_AUTH_PASSWORDS?.trim() && !process.env.BUILDSTORY_CODEC_USERS?.trim()) {
+    log('encryption and access control are on, but BUILDSTORY_CODEC_USERS names nobody: the Temporal UI cannot decode payloads');
+  }
   if (encrypted && !server) log(`encryption is on: point that server's Temporal UI at http://localhost:${port}/codec to read payloads`);
 
   const env = { TEMPORAL_ADDRESS: address, TEMPORAL_UI_URL: uiUrl, PORT: String(port) };

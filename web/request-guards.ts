@@ -16,8 +16,6 @@ export const BODY_LIMITS = {
   account: 16 * KiB,
   /** The home form: a task is at most 4,000 characters, up to 12 bytes each once form-encoded. */
   task: 1 * MiB,
-  /** The Temporal UI's codec calls: a batch of payloads in base64 JSON. */
-  codec: 16 * MiB,
   /** Everything else: the run page's buttons. */
   other: 64 * KiB,
 } as const;
@@ -32,9 +30,14 @@ export function bodyLimitFor(path: string): number {
   const page = pagePath(path);
   if (page === '/') return BODY_LIMITS.task;
   if (page === '/login' || page === '/logout') return BODY_LIMITS.account;
-  if (page.startsWith('/codec/')) return BODY_LIMITS.codec;
   return BODY_LIMITS.other;
 }
+
+/**
+ * The codec bounds its own bodies (codec-server.server.ts), so that its refusals carry the CORS
+ * headers the Temporal UI needs to read them; it is also the one route posted to cross-origin.
+ */
+const selfGuarded = (path: string) => path.startsWith('/codec/');
 
 function refuse(res: Parameters<RequestHandler>[1], status: number, message: string): void {
   // The rest of a refused body is not read: close the connection rather than drain it.
@@ -45,7 +48,7 @@ function refuse(res: Parameters<RequestHandler>[1], status: number, message: str
 /** 411 for a body without a Content-Length (chunked), 413 for one over its route's limit. */
 export const limitRequestBodies: RequestHandler = (req, res, next) => {
   // Remix hands the body of every other method to the route.
-  if (req.method === 'GET' || req.method === 'HEAD') return next();
+  if (req.method === 'GET' || req.method === 'HEAD' || selfGuarded(req.path)) return next();
   if (req.headers['transfer-encoding'] !== undefined) {
     return refuse(res, 411, 'Send the request body with a Content-Length: bodies of unknown length are refused.');
   }
@@ -78,9 +81,9 @@ export function crossOriginRefusal(headers: { origin?: string; host?: string; fo
 
 const FORM_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** 403 for a cross-origin form post. The codec is the one cross-origin caller, with CORS of its own. */
+/** 403 for a cross-origin form post. */
 export const refuseCrossOriginForms: RequestHandler = (req, res, next) => {
-  if (!FORM_METHODS.has(req.method) || req.path.startsWith('/codec/')) return next();
+  if (!FORM_METHODS.has(req.method) || selfGuarded(req.path)) return next();
   const header = (name: string) => (typeof req.headers[name] === 'string' ? (req.headers[name] as string) : undefined);
   const refusal = crossOriginRefusal({ origin: header('origin'), host: header('host'), forwardedHost: header('x-forwarded-host') });
   if (refusal) return refuse(res, 403, refusal);
