@@ -25,6 +25,8 @@ export interface Stack {
   stopWorker(): Promise<void>;
   /** A full garbage collection in the web process (needs `inspect`). */
   collectWebGarbage(): Promise<void>;
+  /** What the web process has written to stderr so far. */
+  webStderr(): string;
   close(): Promise<void>;
 }
 
@@ -75,7 +77,7 @@ export async function startStack(options: {
     ...options.webEnv,
   });
   let webStderr = '';
-  if (options.inspect) web.stderr?.on('data', (chunk: Buffer) => (webStderr += chunk.toString()));
+  web.stderr?.on('data', (chunk: Buffer) => (webStderr += chunk.toString()));
   await startWorker();
   await waitForHttp(`${base}/healthz`, 60_000, web);
 
@@ -92,6 +94,7 @@ export async function startStack(options: {
       // tsx runs the server in a child node, and both processes announce an inspector: collect in each.
       await Promise.all(urls.map(collectGarbage));
     },
+    webStderr: () => webStderr,
     async close() {
       await stopChild(web);
       await stopWorker();

@@ -5,15 +5,27 @@
  */
 import { PassThrough } from 'node:stream';
 import { createReadableStreamFromReadable, type AppLoadContext, type EntryContext } from '@remix-run/node';
-import { RemixServer } from '@remix-run/react';
+import { RemixServer, isRouteErrorResponse } from '@remix-run/react';
 import { isbot } from 'isbot';
 import { renderToPipeableStream } from 'react-dom/server';
 import { NonceProvider } from '~/components/nonce';
+import { log } from '~/utils/log.server';
 
 const ABORT_DELAY = 5_000;
 
 function noStore(headers: Headers): void {
   if (!headers.has('Cache-Control')) headers.set('Cache-Control', 'no-store');
+}
+
+/**
+ * Errors Remix meets while answering. A path that matches no route is a 404 anyone can ask for as
+ * often as they like: Remix's default would log a stack trace for each.
+ */
+export function handleError(error: unknown, { request }: { request: Request }): void {
+  if (request.signal.aborted || (isRouteErrorResponse(error) && error.status === 404)) return;
+  // A route error response carries the thrown error inside it (not public in Remix's types).
+  const cause = isRouteErrorResponse(error) ? ((error as { error?: unknown }).error ?? error) : error;
+  log.error({ err: cause, path: new URL(request.url).pathname }, 'error while answering a request');
 }
 
 /** Client-side navigation's data requests (`.data`). */
