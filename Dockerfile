@@ -45,6 +45,7 @@ FROM runtime AS web
 COPY config ./config
 COPY workflows/shared.ts ./workflows/shared.ts
 COPY web/server.ts ./web/server.ts
+COPY web/request-guards.ts ./web/request-guards.ts
 COPY web/app/utils/env.server.ts ./web/app/utils/env.server.ts
 COPY web/app/utils/route-label.server.ts ./web/app/utils/route-label.server.ts
 COPY --from=build /app/web/build ./web/build
