@@ -25,6 +25,7 @@ import {
   storyQuery,
   type ProgressSnapshot,
   type TaskInput,
+  type TaskWorkflow,
 } from './shared';
 import { Story } from './story';
 
@@ -53,7 +54,7 @@ const common: ActivityOptions = {
 const { planTask } = proxyActivities<Activities>({ ...common, startToCloseTimeout: PLAN_TIMEOUT });
 const { executeStep } = proxyActivities<Activities>({ ...common, startToCloseTimeout: STEP_TIMEOUT });
 
-export async function taskWorkflow(input: TaskInput): Promise<ProgressSnapshot> {
+export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   // The web app validated the input already; a bad input started some other way fails the run clearly.
   const task = input?.task;
   if (typeof task !== 'string' || task.trim().length === 0) {

@@ -53,6 +53,8 @@ export const TaskInputSchema = z.object({
   task: TaskTextSchema,
 });
 export type TaskInput = z.infer<typeof TaskInputSchema>;
+/** The workflow's signature, for starting and reading it by name without loading its code. */
+export type TaskWorkflow = (input: TaskInput) => Promise<ProgressSnapshot>;
 
 export const PlanStepSchema = z.object({
   title: z.string().trim().min(1).max(LIMITS.stepTitleMaxChars).describe('A short imperative title for the step'),

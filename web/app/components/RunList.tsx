@@ -1,26 +1,13 @@
 import { Link } from '@remix-run/react';
-import type { RunListStatus, RunSummary } from '~/utils/temporal.server';
+import type { RunSummary } from '~/utils/run-list.server';
+import { APP_STATUS, RUN_LIST_FILTERS, appStatusOf, type RunListStatus } from '~/utils/run-status';
 import { formatDuration } from './format';
 
-/** Filter links, in order; `null` is every run. Labels follow the run page's badges. */
+/** Filter links, in order; `null` is every run. Labels are the run page's badges'. */
 export const RUN_FILTERS: { status: RunListStatus | null; label: string }[] = [
   { status: null, label: 'All' },
-  { status: 'Running', label: 'Running' },
-  { status: 'Completed', label: 'Completed' },
-  { status: 'Failed', label: 'Failed' },
-  { status: 'Canceled', label: 'Cancelled' },
-  { status: 'Terminated', label: 'Terminated' },
-  { status: 'TimedOut', label: 'Timed out' },
+  ...RUN_LIST_FILTERS.map(({ status, shows }) => ({ status, label: APP_STATUS[shows].label })),
 ];
-
-const STATUS_STYLE: Partial<Record<RunSummary['status'], { label: string; className: string }>> = {
-  RUNNING: { label: 'Running', className: 'border-sky-700 bg-sky-950 text-sky-200' },
-  COMPLETED: { label: 'Completed', className: 'border-emerald-700 bg-emerald-950 text-emerald-200' },
-  FAILED: { label: 'Failed', className: 'border-red-700 bg-red-950 text-red-200' },
-  CANCELLED: { label: 'Cancelled', className: 'border-slate-600 bg-slate-900 text-slate-200' },
-  TERMINATED: { label: 'Terminated', className: 'border-red-700 bg-red-950 text-red-200' },
-  TIMED_OUT: { label: 'Timed out', className: 'border-red-700 bg-red-950 text-red-200' },
-};
 
 /** "just now", "4 min ago", "3 h ago", "2 d ago", relative to `now` from the loader (same on both sides). */
 export function formatAgo(iso: string, now: number): string {
@@ -33,7 +20,8 @@ export function formatAgo(iso: string, now: number): string {
 }
 
 function RunStatusLabel({ status }: { status: RunSummary['status'] }) {
-  const style = STATUS_STYLE[status] ?? { label: status.toLowerCase(), className: 'border-slate-600 text-slate-300' };
+  const shown = appStatusOf(status);
+  const style = shown ? APP_STATUS[shown] : { label: status.toLowerCase(), className: 'border-slate-600 text-slate-300' };
   return (
     <span className={`inline-flex shrink-0 items-center gap-1.5 justify-self-start rounded-full border px-2 py-0.5 text-xs font-medium ${style.className}`}>
       {status === 'RUNNING' ? <span aria-hidden className="h-1.5 w-1.5 animate-pulse rounded-full bg-sky-400" /> : null}

@@ -11,15 +11,11 @@ import { readForm } from '~/utils/form.server';
 import { workflowStarts } from '~/utils/metrics.server';
 import { submissionRetryAfter } from '~/utils/rate-limit.server';
 import { parseTaskForm } from '~/utils/task-form.server';
-import {
-  InvalidCursorError,
-  MissingOwnerAttributeError,
-  TemporalUnreachableError,
-  isRunListStatus,
-  listRuns,
-  startRun,
-  type RunListStatus,
-} from '~/utils/temporal.server';
+import { InvalidCursorError, listRuns } from '~/utils/run-list.server';
+import { MissingOwnerAttributeError } from '~/utils/run-owner.server';
+import { startRun } from '~/utils/run-start.server';
+import { isRunListStatus, type RunListStatus } from '~/utils/run-status';
+import { TemporalUnreachableError } from '~/utils/temporal-client.server';
 
 // Mirrors LIMITS.taskMaxChars; the server validates with the shared schema either way.
 const TASK_MAX_CHARS = 4_000;

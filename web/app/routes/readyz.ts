@@ -3,7 +3,7 @@
  * else 503 with the reason. Liveness, which never calls Temporal, is /healthz.
  */
 import { getConfig } from '~/utils/env.server';
-import { TemporalUnreachableError, bounded, getClient, isUnreachable } from '~/utils/temporal.server';
+import { TemporalUnreachableError, bounded, getClient, isUnreachable } from '~/utils/temporal-client.server';
 
 /** Probes give up after a second or a few: answer within that whatever Temporal does. */
 const READY_TIMEOUT_MS = 2_000;

@@ -18,7 +18,7 @@ import { eventStream } from 'remix-utils/sse/server';
 import { requireApiUser } from '~/utils/auth.server';
 import { log } from '~/utils/log.server';
 import { eventId, parseEventId } from '~/utils/story-view';
-import { RUN_ID_PATTERN } from '~/utils/temporal.server';
+import { RUN_ID_PATTERN } from '~/utils/run-id';
 import { streamStats } from '~/utils/stream-stats.server';
 import { describeLatestRun, watchRun, type WatcherView } from '~/utils/watcher.server';
 

@@ -6,14 +6,15 @@ import { AccountBar } from '~/components/AccountBar';
 import { EventList } from '~/components/EventList';
 import { Markdown } from '~/components/Markdown';
 import { RunActions } from '~/components/RunActions';
-import { StatusBadge, type BadgeKind } from '~/components/StatusBadge';
+import { StatusBadge } from '~/components/StatusBadge';
 import { StepList } from '~/components/StepList';
 import { useRevalidateWhile } from '~/components/useRevalidateWhile';
 import { useRunStory, type StreamState } from '~/components/useRunStory';
 import { requireUser } from '~/utils/auth.server';
 import { handleRunAction } from '~/utils/run-actions.server';
 import { emptyView, type StoryView } from '~/utils/story-view';
-import { loadRun, type RunView } from '~/utils/temporal.server';
+import { loadRun, type RunView } from '~/utils/run-read.server';
+import { appStatusOf, storyStatusOf, type AppStatus } from '~/utils/run-status';
 import type { RunStatus } from '../../../workflows/shared';
 
 export const meta: MetaFunction = ({ params }) => [{ title: `${params.runId ?? 'Run'} · Buildstory` }];
@@ -44,26 +45,17 @@ type OkView = Extract<RunView, { kind: 'ok' }> & { runAgainToken: string } & Acc
 /** The run's status: the live story's once it has one, Temporal's for runs closed without a story. */
 function runStatus(view: OkView, story: StoryView | null): RunStatus {
   if (story && (story.status !== 'running' || view.temporalStatus === 'RUNNING')) return story.status;
-  switch (view.temporalStatus) {
-    case 'RUNNING':
-      return 'running';
-    case 'COMPLETED':
-      return 'completed';
-    case 'CANCELLED':
-      return 'cancelled';
-    default:
-      return 'failed';
-  }
+  return storyStatusOf(view.temporalStatus);
 }
 
-function badgeFor(view: OkView, status: RunStatus, stream: StreamState): BadgeKind {
+function badgeFor(view: OkView, status: RunStatus, stream: StreamState): AppStatus {
   if (status === 'running') {
     if (stream === 'unreachable') return 'unreachable';
     return stream === 'waiting-for-worker' || (stream === 'connecting' && view.waitingForWorker) ? 'waiting' : 'running';
   }
-  if (view.temporalStatus === 'TERMINATED') return 'terminated';
-  if (view.temporalStatus === 'TIMED_OUT') return 'timed-out';
-  return status;
+  // Terminated and timed-out runs tell no end in their story: Temporal's status says which.
+  const closedAs = appStatusOf(view.temporalStatus);
+  return closedAs === 'terminated' || closedAs === 'timed-out' ? closedAs : status;
 }
 
 export default function RunPage() {
@@ -192,7 +184,7 @@ function StreamNotice({ stream, waitingAtLoad }: { stream: StreamState; waitingA
   return null;
 }
 
-function RunHeader({ workflowId, badge, offline = false }: { workflowId: string; badge: BadgeKind; offline?: boolean }) {
+function RunHeader({ workflowId, badge, offline = false }: { workflowId: string; badge: AppStatus; offline?: boolean }) {
   return (
     <header className="flex flex-wrap items-center justify-between gap-3">
       <div className="space-y-1">

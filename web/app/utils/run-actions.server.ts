@@ -8,14 +8,8 @@ import { data, redirect } from '@remix-run/node';
 import { RUN_ACTION_INTENTS, type RunActionError, type RunActionIntent } from '~/components/RunActions';
 import { CSRF_MESSAGE, csrfValid, type Viewer } from './auth.server';
 import { readForm } from './form.server';
-import {
-  RunNotFoundError,
-  RunStateConflictError,
-  TemporalUnreachableError,
-  cancelRun,
-  retryFromFailedStep,
-  runAgain,
-} from './temporal.server';
+import { RunNotFoundError, RunStateConflictError, cancelRun, retryFromFailedStep, runAgain } from './run-control.server';
+import { TemporalUnreachableError } from './temporal-client.server';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

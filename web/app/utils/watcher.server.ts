@@ -15,17 +15,16 @@
  * The watcher keeps the current run's whole story (bounded by the workflow: at most
  * MAX_STORY_EVENTS), so a viewer that connects or reconnects gets what it missed from memory.
  */
-// CommonJS package, loaded from the ESM server build: default import, then destructure.
-import protoPackage from '@temporalio/proto';
 import { status as Status } from '@grpc/grpc-js';
 import { QueryNotRegisteredError, type Client } from '@temporalio/client';
 import { progressQuery, storyQuery, LIMITS, type RunStatus, type StoryEvent, type StoryPage } from '../../../workflows/shared';
 import { getConfig } from './env.server';
 import { log } from './log.server';
 import { TaskTracker, lastStepRunning, workerRecentlyActive } from './task-tracker';
-import { bounded, getClient, isUnreachable, loadKnownRun, loadRun, ownedBy, type Owner, type RunView } from './temporal.server';
-
-const { WorkflowExecutionStatus } = protoPackage.temporal.api.enums.v1;
+import { loadKnownRun, loadRun, type RunView } from './run-read.server';
+import { describeOwnedRun, type Owner } from './run-owner.server';
+import { isClosed, storyStatusOf, temporalStatusName } from './run-status';
+import { bounded, getClient, isUnreachable } from './temporal-client.server';
 
 /** A query runs on a worker: with none polling it waits until this deadline. */
 const QUERY_TIMEOUT_MS = 3_000;
@@ -109,40 +108,18 @@ export type LatestRun =
  * A run `owner` did not start is not found: the stream checks here, before it joins a watcher.
  */
 export async function describeLatestRun(workflowId: string, owner: Owner): Promise<LatestRun> {
-  const { temporal: config } = getConfig();
   try {
     const client = await getClient();
     watcherStats.describes++;
-    const description = await bounded(client, config.rpcTimeoutMs, () =>
-      client.workflowService.describeWorkflowExecution({ namespace: config.namespace, execution: { workflowId } }),
-    );
-    const info = description.workflowExecutionInfo;
-    if (!ownedBy(info?.searchAttributes, owner)) return { kind: 'not-found' };
-    const runId = info?.execution?.runId ?? '';
-    if (!closedStatus(info?.status)) return { kind: 'ok', runId, closed: false, lastSeq: 0 };
+    const run = await describeOwnedRun(client, workflowId, owner);
+    if (!run) return { kind: 'not-found' };
+    if (!isClosed(run.status)) return { kind: 'ok', runId: run.runId, closed: false, lastSeq: 0 };
     const view = await loadRun(workflowId, owner);
     if (view.kind !== 'ok') return view.kind === 'not-found' ? view : { kind: 'unreachable' };
     return { kind: 'ok', runId: view.runId, closed: true, lastSeq: view.snapshot?.lastSeq ?? 0 };
   } catch (err) {
-    if ((err as { code?: number }).code === Status.NOT_FOUND) return { kind: 'not-found' };
     if (isUnreachable(err)) return { kind: 'unreachable' };
     throw err;
-  }
-}
-
-function closedStatus(status: number | null | undefined): RunStatus | null {
-  switch (status) {
-    case WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
-    case WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED:
-    case null:
-    case undefined:
-      return null;
-    case WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED:
-      return 'completed';
-    case WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CANCELED:
-      return 'cancelled';
-    default:
-      return 'failed';
   }
 }
 
@@ -298,8 +275,8 @@ class RunWatcher implements WatcherView {
     const runId = info?.execution?.runId ?? '';
     this.switchTo(runId);
 
-    const closed = closedStatus(info?.status);
-    if (closed) {
+    const closed = storyStatusOf(temporalStatusName(info?.status));
+    if (closed !== 'running') {
       // Shared by every viewer of the run; each stream checked the owner before it subscribed.
       const view = await loadRun(this.workflowId, null);
       if (view.kind === 'ok' && view.runId === runId) return this.end(view, closed);

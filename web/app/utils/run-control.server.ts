@@ -1,0 +1,162 @@
+/**
+ * What a person can do to a run from its page: cancel it, run its task again, or retry it from
+ * the step that failed (a reset that keeps every finished step).
+ */
+import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { status as Status } from '@grpc/grpc-js';
+// Types only: the package is CommonJS without named ESM exports, so its enums are spelled as numbers below.
+import type { temporal as proto } from '@temporalio/proto';
+import { getConfig } from './env.server';
+import { log } from './log.server';
+import { findResetPoint, type HistoryEvent, type ResetPoint } from './reset-point';
+import { RUN_ID_PATTERN, uuidFrom } from './run-id';
+import { describeOwnedRun, type Owner } from './run-owner.server';
+import { readStartTask } from './run-read.server';
+import { startRun } from './run-start.server';
+import { canRetry, statusWords, type TemporalStatus } from './run-status';
+import { asUnreachable, bounded, getClient, grpcCode, message } from './temporal-client.server';
+
+/** No run with this workflow id. */
+export class RunNotFoundError extends Error {
+  override name = 'RunNotFoundError';
+  constructor(readonly workflowId: string) {
+    super(`There is no run ${workflowId}.`);
+  }
+}
+
+/** The run is not in a state that allows the action (a 409). The message says why, for people. */
+export class RunStateConflictError extends Error {
+  override name = 'RunStateConflictError';
+}
+
+
+/** The latest run of a workflow id, with its status. Someone else's run is not found. */
+async function latestRun(workflowId: string, owner: Owner): Promise<{ client: Client; runId: string; status: TemporalStatus }> {
+  if (!RUN_ID_PATTERN.test(workflowId)) throw new RunNotFoundError(workflowId);
+  try {
+    const client = await getClient();
+    const run = await describeOwnedRun(client, workflowId, owner);
+    if (!run) throw new RunNotFoundError(workflowId);
+    return { client, ...run };
+  } catch (err) {
+    throw asUnreachable(err);
+  }
+}
+
+/**
+ * Ask the latest run to stop. It stops once its current step has noticed (within a heartbeat, or
+ * when a worker picks it up) and tells the story as cancelled. A run that already ended is left as
+ * it is: RunStateConflictError.
+ */
+export async function cancelRun(workflowId: string, owner: Owner): Promise<{ workflowId: string; runId: string }> {
+  const { client, runId, status } = await latestRun(workflowId, owner);
+  if (status !== 'RUNNING') {
+    throw new RunStateConflictError(`The run ${statusWords(status)}: there is nothing to cancel.`);
+  }
+  const { temporal } = getConfig();
+  try {
+    // This run only: if it was replaced meanwhile, the newer run is not what the user saw.
+    await bounded(client, temporal.rpcTimeoutMs, () => client.workflow.getHandle(workflowId, runId).cancel());
+  } catch (err) {
+    // It closed between the describe and the cancel.
+    if (err instanceof WorkflowNotFoundError) throw new RunStateConflictError('The run ended before it could be cancelled.');
+    throw asUnreachable(err);
+  }
+  log.info({ workflowId, runId }, 'run cancellation requested');
+  return { workflowId, runId };
+}
+
+/**
+ * Start a new run of the same task (the full task, from the latest run's start input). `token`
+ * names the new run as the home form's token does; a repeated token gives the same run. The new
+ * run belongs to `owner`, who owns the old one.
+ */
+export async function runAgain(workflowId: string, owner: Owner, token: string = randomUUID()): Promise<{ workflowId: string }> {
+  const { client, runId } = await latestRun(workflowId, owner);
+  let task: string | null;
+  try {
+    task = await readStartTask({ client, workflowId, runId });
+  } catch (err) {
+    throw asUnreachable(err);
+  }
+  if (task === null) throw new RunStateConflictError('The task of this run could not be read, so it cannot be run again.');
+  return startRun(token, task, owner);
+}
+
+/**
+ * Reset a failed (or cancelled, terminated, timed-out) run to just before its unfinished step was
+ * scheduled: the new run keeps the plan and every completed step and redoes only that step and
+ * what follows. The workflow id stays; the new run id is returned.
+ *
+ * The reset's request id comes from the failed run id, so a double submit resets once.
+ * Throws RunStateConflictError while the run is open, after it completed, or with nothing to retry.
+ */
+export async function retryFromFailedStep(workflowId: string, owner: Owner): Promise<{ workflowId: string; runId: string }> {
+  const { client, runId, status } = await latestRun(workflowId, owner);
+  if (!canRetry(status)) {
+    throw new RunStateConflictError(
+      status === 'RUNNING'
+        ? 'The run is still running: there is no failed step to retry yet.'
+        : `The run ${statusWords(status)}: there is no failed step to retry.`,
+    );
+  }
+  const { temporal } = getConfig();
+  let resetPoint: ResetPoint | null;
+  try {
+    resetPoint = findResetPoint(await readHistory(client, workflowId, runId));
+  } catch (err) {
+    throw asUnreachable(err);
+  }
+  if (!resetPoint) throw new RunStateConflictError('Every step of this run completed: there is no failed step to retry.');
+
+  try {
+    const response = await bounded(client, temporal.rpcTimeoutMs, () =>
+      client.workflowService.resetWorkflowExecution({
+        namespace: temporal.namespace,
+        workflowExecution: { workflowId, runId },
+        reason: 'Retry from the failed step (Buildstory)',
+        workflowTaskFinishEventId: resetPoint.workflowTaskCompletedEventId,
+        requestId: uuidFrom(`retry:${runId}`),
+        // The failed attempt's progress signals belong to the old run; the workflow would ignore
+        // them anyway (they carry the old run id), so they are not copied over.
+        resetReapplyType: RESET_REAPPLY_TYPE_NONE,
+        resetReapplyExcludeTypes: [RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL, RESET_REAPPLY_EXCLUDE_TYPE_UPDATE],
+        identity: 'buildstory-web',
+      }),
+    );
+    log.info({ workflowId, failedRunId: runId, runId: response.runId, activity: resetPoint.activity }, 'run reset to retry its failed step');
+    return { workflowId, runId: response.runId };
+  } catch (err) {
+    const code = grpcCode(err);
+    if (code === Status.NOT_FOUND) throw new RunNotFoundError(workflowId);
+    if (code === Status.INVALID_ARGUMENT || code === Status.FAILED_PRECONDITION) {
+      throw new RunStateConflictError(`Temporal refused the retry: ${message(err)}`);
+    }
+    throw asUnreachable(err);
+  }
+}
+
+// proto.api.enums.v1.ResetReapplyType / ResetReapplyExcludeType, by number.
+const RESET_REAPPLY_TYPE_NONE = 2 as proto.api.enums.v1.ResetReapplyType;
+const RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL = 1 as proto.api.enums.v1.ResetReapplyExcludeType;
+const RESET_REAPPLY_EXCLUDE_TYPE_UPDATE = 2 as proto.api.enums.v1.ResetReapplyExcludeType;
+
+/** The whole history of one run, page by page, under one deadline. */
+async function readHistory(client: Client, workflowId: string, runId: string): Promise<HistoryEvent[]> {
+  const { temporal } = getConfig();
+  return bounded(client, temporal.rpcTimeoutMs, async () => {
+    const events: HistoryEvent[] = [];
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const response = await client.workflowService.getWorkflowExecutionHistory({
+        namespace: temporal.namespace,
+        execution: { workflowId, runId },
+        nextPageToken,
+      });
+      events.push(...(response.history?.events ?? []));
+      nextPageToken = response.nextPageToken?.length ? response.nextPageToken : undefined;
+    } while (nextPageToken);
+    return events;
+  });
+}

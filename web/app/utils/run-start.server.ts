@@ -1,0 +1,56 @@
+/** Starting a run: from the home form, or again from a run's page. */
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { TaskTextSchema, WORKFLOW_NAME } from '../../../workflows/shared';
+import type { TaskWorkflow } from '../../../workflows/shared';
+import { getConfig } from './env.server';
+import { log } from './log.server';
+import { MissingOwnerAttributeError, OWNER_KEY, OWNER_PATTERN, isMissingOwnerAttribute, type Owner } from './run-owner.server';
+import { workflowIdFor } from './run-id';
+import { TemporalUnreachableError, bounded, getClient, isUnreachable } from './temporal-client.server';
+
+/** The start of the task kept in each run's memo, for lists. */
+const MEMO_TASK_MAX_CHARS = 200;
+
+/**
+ * Start the run for this form submission, or find the one it already started.
+ *
+ * The workflow id comes from the form's token (and the owner: see run-id.ts), so a double submit
+ * or a resubmit after the run ended never starts a second run. Throws TemporalUnreachableError
+ * when Temporal is down.
+ */
+export async function startRun(token: string, task: string, owner: Owner): Promise<{ workflowId: string }> {
+  if (owner !== null && !OWNER_PATTERN.test(owner)) throw new TypeError('Bad owner name.');
+  const workflowId = workflowIdFor(token, owner);
+  const input = { task: TaskTextSchema.parse(task) };
+  const { temporal } = getConfig();
+  const client = await getClient();
+  try {
+    await bounded(client, temporal.rpcTimeoutMs, () =>
+      client.workflow.start<TaskWorkflow>(WORKFLOW_NAME, {
+        taskQueue: temporal.taskQueue,
+        workflowId,
+        args: [input],
+        // Lists show the task from visibility without reading each run's history.
+        memo: { task: truncate(input.task, MEMO_TASK_MAX_CHARS) },
+        ...(owner !== null ? { typedSearchAttributes: [{ key: OWNER_KEY, value: owner }] } : {}),
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      }),
+    );
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return { workflowId };
+    if (isUnreachable(err)) throw new TemporalUnreachableError(temporal.address, { cause: err });
+    if (owner !== null && isMissingOwnerAttribute(err)) throw new MissingOwnerAttributeError(temporal.namespace);
+    throw err;
+  }
+  // USE_EXISTING answers a repeated submit with the running run: this line may repeat for one run.
+  log.info({ workflowId }, 'run started (or already running)');
+  return { workflowId };
+}
+
+/** At most `max` characters, never splitting a surrogate pair. */
+function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = /[\uD800-\uDBFF]/.test(text[max - 1] ?? '') ? max - 1 : max;
+  return text.slice(0, cut);
+}
