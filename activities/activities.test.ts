@@ -106,13 +106,26 @@ test('a failed attempt reports its reason to the story and rethrows the classifi
   expect((err as Error).message).toContain('500');
 });
 
-test('cancellation stops the step promptly and surfaces as a CancelledFailure', async () => {
+test('cancellation stops the step mid-stream and surfaces as a CancelledFailure', async () => {
   const mock = mockEnv(1);
-  const running = mock.run(activitiesWith(new OfflineProvider(200)).executeStep, stepInput);
-  await new Promise((r) => setTimeout(r, 300));
-  const cancelledAt = Date.now();
-  mock.cancel();
-  const err = await running.catch((e: unknown) => e);
+  // The offline model with no delay, cancelled from inside: as it writes its second piece.
+  const offline = new OfflineProvider(0);
+  const pieces: string[] = [];
+  const provider: LlmProvider = {
+    model: offline.model,
+    plan: (task, signal) => offline.plan(task, signal),
+    writeStep: (input, options) =>
+      offline.writeStep(input, {
+        ...options,
+        onText: (text) => {
+          options.onText(text);
+          pieces.push(text);
+          if (pieces.length === 2) mock.cancel();
+        },
+      }),
+  };
+  const err = await mock.run(activitiesWith(provider).executeStep, stepInput).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(CancelledFailure);
-  expect(Date.now() - cancelledAt).toBeLessThan(2_000);
+  // Nothing written after the cancellation: the step did not run on to its end.
+  expect(pieces).toHaveLength(2);
 });

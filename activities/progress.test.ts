@@ -1,21 +1,41 @@
 /**
  * ProgressReporter alone: what it sends, and when, given a `send` that records batches (or fails).
+ * The clock is jest's: time passes only when a test advances it.
  */
 import type { ActivityProgress } from '../workflows/shared';
 import { ProgressReporter } from './progress';
 
-function reporter(options: { failFirst?: number } = {}) {
+const INTERVAL_MS = 20;
+
+beforeEach(() => {
+  jest.useFakeTimers();
+});
+afterEach(() => {
+  jest.useRealTimers();
+});
+
+/**
+ * A reporter whose sends are recorded once they succeed. With `hold`, sends stay in flight until
+ * the test calls `release()`; later ones go straight through.
+ */
+function reporter(options: { failFirst?: number; hold?: boolean } = {}) {
   const sent: ActivityProgress[][] = [];
+  const held: Array<() => void> = [];
   let failures = options.failFirst ?? 0;
+  let holding = options.hold ?? false;
   const send = async (items: ActivityProgress[]) => {
-    await new Promise((r) => setTimeout(r, 5));
+    if (holding) await new Promise<void>((resolve) => held.push(resolve));
     if (failures > 0) {
       failures--;
       throw new Error('signal failed');
     }
     sent.push(items.map((item) => ({ ...item })));
   };
-  return { sent, progress: new ProgressReporter(send, 0, 1, { intervalMs: 20, maxSignals: 10 }) };
+  const release = () => {
+    holding = false;
+    held.splice(0).forEach((resolve) => resolve());
+  };
+  return { sent, held, release, progress: new ProgressReporter(send, 0, 1, { intervalMs: INTERVAL_MS, maxSignals: 10 }) };
 }
 
 const texts = (batches: ActivityProgress[][]) =>
@@ -28,23 +48,38 @@ test('output goes in batches, one per interval, with offsets that count every ch
   const { sent, progress } = reporter();
   progress.output('one ');
   progress.output('two ');
-  await new Promise((r) => setTimeout(r, 60));
+  await jest.advanceTimersByTimeAsync(INTERVAL_MS - 1);
+  expect(sent).toEqual([]);
+  await jest.advanceTimersByTimeAsync(1);
+  expect(sent).toEqual([[{ kind: 'output', stepIndex: 0, attempt: 1, offset: 0, text: 'one two ' }]]);
   progress.output('three');
-  await new Promise((r) => setTimeout(r, 60));
+  await jest.advanceTimersByTimeAsync(INTERVAL_MS);
   expect(sent).toEqual([
     [{ kind: 'output', stepIndex: 0, attempt: 1, offset: 0, text: 'one two ' }],
     [{ kind: 'output', stepIndex: 0, attempt: 1, offset: 8, text: 'three' }],
   ]);
+  // Quiet when nothing is queued.
+  expect(jest.getTimerCount()).toBe(0);
 });
 
 test('finish drops queued output (the result carries it) and waits for a signal in flight', async () => {
-  const { sent, progress } = reporter();
+  const { sent, held, release, progress } = reporter({ hold: true });
   progress.output('first');
-  await new Promise((r) => setTimeout(r, 22)); // the timer fired: a send is in flight
+  await jest.advanceTimersByTimeAsync(INTERVAL_MS);
+  expect(held).toHaveLength(1); // the timer fired: a send is in flight
   progress.output(' last');
-  await progress.finish();
+  let finished = false;
+  const finishing = progress.finish().then(() => {
+    finished = true;
+  });
+  await jest.advanceTimersByTimeAsync(INTERVAL_MS);
+  expect(finished).toBe(false);
+  release();
+  await finishing;
   expect(sent).toEqual([[{ kind: 'output', stepIndex: 0, attempt: 1, offset: 0, text: 'first' }]]);
-  await new Promise((r) => setTimeout(r, 60));
+  // Nothing is left to go later.
+  await jest.advanceTimersByTimeAsync(INTERVAL_MS * 5);
+  expect(held).toHaveLength(0);
   expect(sent).toHaveLength(1);
 });
 

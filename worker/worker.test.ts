@@ -56,24 +56,39 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** The worker's pino log lines, parsed. */
+/** The worker's pino log lines, parsed; a line still being written is left out. */
 function logLines(worker: Worker): Array<{ msg?: string; level?: number } & Record<string, unknown>> {
   return worker
     .stdout()
     .split('\n')
+    .slice(0, -1)
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as { msg?: string });
 }
 
-async function waitForLog(worker: Worker, msg: string, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!logLines(worker).some((line) => line.msg === msg)) {
-    if (worker.child.exitCode !== null) {
-      throw new Error(`worker exited (${worker.child.exitCode}) before "${msg}":\n${worker.stdout()}\n${worker.stderr()}`);
-    }
-    if (Date.now() > deadline) throw new Error(`no "${msg}" within ${ms} ms:\n${worker.stdout()}\n${worker.stderr()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** Resolves once the worker logs `msg`; fails if it exits first, or after `ms`. */
+function waitForLog(worker: Worker, msg: string, ms: number): Promise<void> {
+  const output = () => `${worker.stdout()}\n${worker.stderr()}`;
+  return new Promise<void>((resolve, reject) => {
+    const settle = (err?: Error) => {
+      clearTimeout(timer);
+      worker.child.stdout!.off('data', onData);
+      worker.child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve();
+    };
+    // Registered after startWorker's own listener: worker.stdout() already holds the new text.
+    const onData = () => {
+      const found = logLines(worker).some((line) => line.msg === msg);
+      if (found) settle();
+      return found;
+    };
+    const onExit = (code: number | null) => settle(new Error(`worker exited (${code}) before "${msg}":\n${output()}`));
+    const timer = setTimeout(() => settle(new Error(`no "${msg}" within ${ms} ms:\n${output()}`)), ms);
+    worker.child.stdout!.on('data', onData);
+    worker.child.once('exit', onExit);
+    if (!onData() && worker.child.exitCode !== null) onExit(worker.child.exitCode);
+  });
 }
 
 describe('a bad setting stops the worker with one line naming it', () => {

@@ -185,10 +185,19 @@ export function chunkText(text: string): string[] {
   return text.match(/(\S+\s*){1,3}|\s+/g) ?? [];
 }
 
+/** The wait before each chunk; it must end early, rejecting, when `signal` aborts. */
+export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
+
+const realSleep: Sleep = (ms, signal) => sleep(ms, undefined, { signal });
+
 export class OfflineProvider implements LlmProvider {
   readonly model = OFFLINE_MODEL;
 
-  constructor(private readonly delayMs: number) {}
+  /** `wait` is for tests, which count the waits instead of timing them. */
+  constructor(
+    private readonly delayMs: number,
+    private readonly wait: Sleep = realSleep,
+  ) {}
 
   async plan(task: string, signal: AbortSignal): Promise<PlanOutput> {
     signal.throwIfAborted();
@@ -201,7 +210,7 @@ export class OfflineProvider implements LlmProvider {
     let output = '';
     for (const chunk of chunkText(text)) {
       // A timer even at 0 ms keeps the event loop (heartbeats, cancellation) turning.
-      await sleep(this.delayMs, undefined, { signal });
+      await this.wait(this.delayMs, signal);
       const piece = chunk.slice(0, maxChars - output.length);
       output += piece;
       onText(piece);
