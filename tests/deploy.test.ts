@@ -7,7 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { CONFIG_ENV_NAMES, CONFIG_ENV_PREFIXES } from '../config';
+import { CONFIG_ENV_PREFIXES } from '../config/temporal';
+import { WEB_ENV_NAMES } from '../config/web';
+import { WORKER_ENV_NAMES } from '../config/worker';
 import { ROOT } from '../scripts/processes';
 
 interface ComposeService {
@@ -95,6 +97,9 @@ function copies(stage: string[], file: string): boolean {
     return source !== undefined && (source === file || file.startsWith(`${source}/`));
   });
 }
+
+/** What either process reads. */
+const CONFIG_ENV_NAMES = [...new Set([...WORKER_ENV_NAMES, ...WEB_ENV_NAMES])];
 
 function isAccepted(name: string): boolean {
   return CONFIG_ENV_NAMES.includes(name) || CONFIG_ENV_PREFIXES.some((prefix) => name.startsWith(prefix));
