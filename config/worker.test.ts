@@ -108,18 +108,16 @@ describe('a bad setting of its own is one line naming it', () => {
 });
 
 describe("the web app's settings are not the worker's", () => {
-  test('a bad session secret (or any access control setting) does not stop it, and it keeps none of them', () => {
-    const config = loadWorkerConfig(
-      env({
-        BUILDSTORY_AUTH_PASSWORDS: 'alice:long-password',
-        BUILDSTORY_SESSION_SECRET: 'too-short-secret',
-        BUILDSTORY_SECURE_COOKIE: 'sometimes',
-        BUILDSTORY_CODEC_USERS: 'carol',
-      }),
-    );
+  test.each<[string, Env]>([
+    ['a session secret too short', { BUILDSTORY_AUTH_PASSWORDS: 'alice:long-password', BUILDSTORY_SESSION_SECRET: 'too-short-secret' }],
+    ['passwords without a session secret', { BUILDSTORY_AUTH_PASSWORDS: 'alice:long-password' }],
+    ['an unknown cookie mode', { BUILDSTORY_SECURE_COOKIE: 'sometimes' }],
+    ['codec users without access control', { BUILDSTORY_CODEC_USERS: 'carol' }],
+  ])('%s does not stop it, and it keeps no access control setting', (_case, vars) => {
+    const config = loadWorkerConfig(env(vars));
     expect(config.llm.kind).toBe('offline');
     expect(Object.keys(config).sort()).toEqual(['encryption', 'llm', 'logLevel', 'temporal', 'worker']);
-    expect(JSON.stringify(config)).not.toMatch(/long-password|too-short-secret/);
+    expect(JSON.stringify(config)).not.toMatch(/long-password|too-short-secret|carol/);
   });
 
   test.each([
