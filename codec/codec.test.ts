@@ -1,12 +1,9 @@
 /**
- * The encryption codec alone (round trip, rotation, failures), and the encryption settings as
- * config/index.ts reads them from the environment.
+ * The encryption codec alone (round trip, rotation, failures). The settings that hold its keys are
+ * tested beside their parser (config/encryption.test.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import { ConfigError, loadConfig, type Env } from '../config';
 import {
   ENCRYPTED_ENCODING,
   EncryptionCodec,
@@ -139,57 +136,5 @@ describe('EncryptionCodec', () => {
     expect(failure.message).toBe('Encoded failure');
     expect(JSON.stringify(failure)).not.toContain('NIGHTJAR');
     expect(failureConverter.failureToError(failure, defaultPayloadConverter).message).toBe(SECRET_TASK);
-  });
-});
-
-describe('BUILDSTORY_ENCRYPTION_KEYS and BUILDSTORY_ENCRYPTION_KEY_ID', () => {
-  /** No profile file: the developer's own temporal.toml stays out of the test. */
-  const env = (vars: Env): Env => ({ TEMPORAL_CONFIG_FILE: join(tmpdir(), 'buildstory-no-such-profile.toml'), ...vars });
-  const b64 = (key: Buffer) => key.toString('base64');
-
-  function configError(vars: Env): string {
-    let thrown: unknown;
-    try {
-      loadConfig(env(vars));
-    } catch (err) {
-      thrown = err;
-    }
-    expect(thrown).toBeInstanceOf(ConfigError);
-    const message = (thrown as Error).message;
-    expect(message).not.toMatch(/[\r\n]/);
-    return message;
-  }
-
-  test('unset or blank: no encryption', () => {
-    expect(loadConfig(env({})).encryption).toBeNull();
-    expect(loadConfig(env({ BUILDSTORY_ENCRYPTION_KEYS: ' ', BUILDSTORY_ENCRYPTION_KEY_ID: '' })).encryption).toBeNull();
-  });
-
-  test('keys by id; the first listed encrypts unless BUILDSTORY_ENCRYPTION_KEY_ID names another', () => {
-    const keys = `k2024:${b64(oldKey)}, k2025:${b64(newKey)}`;
-    const { encryption } = loadConfig(env({ BUILDSTORY_ENCRYPTION_KEYS: keys }));
-    expect(encryption?.currentKeyId).toBe('k2024');
-    expect([...(encryption?.keys.keys() ?? [])]).toEqual(['k2024', 'k2025']);
-    expect(encryption?.keys.get('k2025')?.equals(newKey)).toBe(true);
-    expect(loadConfig(env({ BUILDSTORY_ENCRYPTION_KEYS: keys, BUILDSTORY_ENCRYPTION_KEY_ID: 'k2025' })).encryption?.currentKeyId).toBe('k2025');
-  });
-
-  test('bad settings stop the start with one line that never shows key material', () => {
-    const short = b64(randomBytes(16));
-    const cases: Array<[Env, RegExp]> = [
-      [{ BUILDSTORY_ENCRYPTION_KEYS: `k1:${short}` }, /BUILDSTORY_ENCRYPTION_KEYS: the key of "k1" must be 32 bytes in base64.*not 16 bytes/],
-      [{ BUILDSTORY_ENCRYPTION_KEYS: `k1:not base64!${short}` }, /the key of "k1" must be 32 bytes in base64/],
-      [{ BUILDSTORY_ENCRYPTION_KEYS: `k1:${b64(oldKey)},k1:${b64(newKey)}` }, /key id "k1" is listed twice/],
-      [{ BUILDSTORY_ENCRYPTION_KEYS: b64(oldKey) }, /entry 1 must be keyId:base64key/],
-      [{ BUILDSTORY_ENCRYPTION_KEYS: `k1:${b64(oldKey)},` }, /entry 2 is empty/],
-      [{ BUILDSTORY_ENCRYPTION_KEYS: `bad id:${b64(oldKey)}` }, /entry 1: the key id must be/],
-      [{ BUILDSTORY_ENCRYPTION_KEYS: `k1:${b64(oldKey)}`, BUILDSTORY_ENCRYPTION_KEY_ID: 'k2' }, /BUILDSTORY_ENCRYPTION_KEY_ID: no key with id "k2"/],
-      [{ BUILDSTORY_ENCRYPTION_KEY_ID: 'k1' }, /BUILDSTORY_ENCRYPTION_KEY_ID is set but BUILDSTORY_ENCRYPTION_KEYS is not/],
-    ];
-    for (const [vars, expected] of cases) {
-      const message = configError(vars);
-      expect(message).toMatch(expected);
-      for (const secret of [short, b64(oldKey), b64(newKey)]) expect(message).not.toContain(secret);
-    }
   });
 });

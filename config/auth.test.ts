@@ -1,13 +1,13 @@
 /** The access control settings: parsed into users, or one clear line that never quotes a secret. */
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { ConfigError, loadConfig, type Env } from '.';
+import { ConfigError, loadWebConfig, type Env } from './web';
 
 const SECRET = 'a-session-secret-of-at-least-32-characters';
 
 /** No profile file, so the developer's own Temporal profile never leaks in. */
 function load(vars: Env) {
-  return loadConfig({ TEMPORAL_CONFIG_FILE: join(tmpdir(), 'buildstory-no-such-profile.toml'), ...vars });
+  return loadWebConfig({ TEMPORAL_CONFIG_FILE: join(tmpdir(), 'buildstory-no-such-profile.toml'), ...vars });
 }
 
 function errorFor(vars: Env): string {

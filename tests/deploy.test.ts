@@ -1,13 +1,16 @@
 /**
  * The deployment files agree with the code: docker-compose.yml is valid (Debian's docker-compose
  * v1 checks it offline; no Docker engine needed), every long-running service has a health check,
- * the images' entrypoints exist, and every variable handed to the app is one config/index.ts reads.
+ * the images' entrypoints exist, and each of the worker and the web app is handed the variables its
+ * own process reads (config/worker.ts, config/web.ts), all of them and no others.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { CONFIG_ENV_NAMES, CONFIG_ENV_PREFIXES } from '../config';
+import { CONFIG_ENV_PREFIXES, TEMPORAL_ENV_NAMES } from '../config/temporal';
+import { WEB_ENV_NAMES } from '../config/web';
+import { WORKER_ENV_NAMES } from '../config/worker';
 import { ROOT } from '../scripts/processes';
 
 interface ComposeService {
@@ -96,9 +99,15 @@ function copies(stage: string[], file: string): boolean {
   });
 }
 
-function isAccepted(name: string): boolean {
-  return CONFIG_ENV_NAMES.includes(name) || CONFIG_ENV_PREFIXES.some((prefix) => name.startsWith(prefix));
+/** The built services, each with what its process reads. */
+const PROCESS_ENV_NAMES: Record<string, readonly string[]> = { worker: WORKER_ENV_NAMES, web: WEB_ENV_NAMES };
+/** What either process reads. */
+const CONFIG_ENV_NAMES = [...new Set([...WORKER_ENV_NAMES, ...WEB_ENV_NAMES])];
+
+function reads(names: readonly string[], name: string): boolean {
+  return names.includes(name) || CONFIG_ENV_PREFIXES.some((prefix) => name.startsWith(prefix));
 }
+const isAccepted = (name: string) => reads(CONFIG_ENV_NAMES, name);
 
 let compose: ComposeFile;
 beforeAll(() => {
@@ -187,21 +196,48 @@ test('each built service runs an entrypoint that exists and is copied into its i
   expect(existsSync(join(ROOT, 'web', 'build', 'server', 'index.mjs'))).toBe(true);
 });
 
-test('the worker and the web app get only variables config/index.ts reads, and their probes use their ports', () => {
+test("the worker and the web app each get only variables their own process reads, and their probes use their ports", () => {
+  expect(builtServices().map(([name]) => name).sort()).toEqual(Object.keys(PROCESS_ENV_NAMES).sort());
   for (const [name, service] of builtServices()) {
-    const unknown = Object.keys(service.environment ?? {}).filter((key) => !isAccepted(key));
-    expect({ name, unknown }).toEqual({ name, unknown: [] });
+    // The worker no session secret or passwords, the web app no model settings (but the key's presence).
+    const foreign = Object.keys(service.environment ?? {}).filter((key) => !reads(PROCESS_ENV_NAMES[name], key));
+    expect({ name, foreign }).toEqual({ name, foreign: [] });
   }
   const probe = (name: string) => JSON.stringify(compose.services[name].healthcheck?.test);
   expect(probe('worker')).toContain(`:${compose.services.worker.environment?.WORKER_HEALTH_PORT}/readyz`);
   expect(probe('web')).toContain(`:${compose.services.web.environment?.PORT}/healthz`);
 });
 
-test('.env.example lists every setting, and nothing that nothing reads', () => {
+test('each gets every Buildstory setting its process reads (of the connection, what the compose cluster needs)', () => {
+  for (const [name, service] of builtServices()) {
+    const given = Object.keys(service.environment ?? {});
+    const missing = PROCESS_ENV_NAMES[name].filter((key) => !given.includes(key) && !(TEMPORAL_ENV_NAMES as readonly string[]).includes(key));
+    expect({ name, missing }).toEqual({ name, missing: [] });
+  }
+});
+
+test('.env.example lists every setting under the process that reads it, and nothing that nothing reads', () => {
   const example = readFileSync(join(ROOT, '.env.example'), 'utf8');
-  const listed = [...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1]);
+  const names = (text: string) => [...text.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1]);
+  const listed = names(example);
   expect(CONFIG_ENV_NAMES.filter((name) => !listed.includes(name))).toEqual([]);
-  // The rest are for docker-compose.yml's own ${...} substitutions.
+
+  // `# ===== <heading> =====` lines split the file; a setting sits under a heading its process reads.
+  const parts = example.split(/^# =+ (.+?) =+$/m);
+  const headings = parts.filter((_, index) => index % 2 === 1);
+  expect(headings).toEqual(['Both processes', 'Worker', 'Web app', 'docker-compose.yml only']);
+  expect(names(parts[0])).toEqual([]);
   const composeText = readFileSync(COMPOSE_FILE, 'utf8');
-  expect(listed.filter((name) => !isAccepted(name) && !composeText.includes(`\${${name}`))).toEqual([]);
+  const belongs: Record<string, (name: string) => boolean> = {
+    'Both processes': (name) => reads(WORKER_ENV_NAMES, name) && reads(WEB_ENV_NAMES, name),
+    Worker: (name) => reads(WORKER_ENV_NAMES, name),
+    'Web app': (name) => reads(WEB_ENV_NAMES, name),
+    // docker-compose.yml's own ${...} substitutions.
+    'docker-compose.yml only': (name) => !isAccepted(name) && composeText.includes(`\${${name}`),
+  };
+  for (let index = 1; index < parts.length; index += 2) {
+    const heading = parts[index];
+    const misplaced = names(parts[index + 1]).filter((name) => !belongs[heading](name));
+    expect({ heading, misplaced }).toEqual({ heading, misplaced: [] });
+  }
 });

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { loadConfig } from '../config';
+import { loadWorkerConfig } from '../config/worker';
 import { startNode, waitForHttp } from '../scripts/processes';
 import { freePort } from '../scripts/temporal';
 import { sharedServer, uniqueTaskQueue } from '../tests/setup/temporal';
@@ -76,7 +76,7 @@ describe("the health server's interface", () => {
   /** Where a health server started as worker/index.ts starts it, with these settings, listens. */
   async function boundTo(vars: Record<string, string>): Promise<string> {
     // No Temporal profile of the developer's: only these settings count.
-    const { healthHost } = loadConfig({ TEMPORAL_CONFIG_FILE: join(tmpdir(), 'buildstory-no-such-profile.toml'), ...vars }).worker;
+    const { healthHost } = loadWorkerConfig({ TEMPORAL_CONFIG_FILE: join(tmpdir(), 'buildstory-no-such-profile.toml'), ...vars }).worker;
     const server = await startHealthServer({ port: 0, host: healthHost, isReady: () => true, metrics: async () => '', logger });
     await server.close();
     return server.host;

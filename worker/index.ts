@@ -6,7 +6,7 @@
  */
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
 import pino from 'pino';
-import { ConfigError, describeLlm, loadConfig } from '../config';
+import { ConfigError, describeLlm, loadWorkerConfig } from '../config/worker';
 import { createProvider } from '../activities/llm';
 import { workerDataConverter } from '../codec/worker';
 import { freeLoopbackPort, startHealthServer, workerMetrics } from './health';
@@ -15,7 +15,7 @@ import { createBuildstoryWorker } from './worker';
 async function main(): Promise<void> {
   let config;
   try {
-    config = loadConfig();
+    config = loadWorkerConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`worker: ${err.message}\n`);

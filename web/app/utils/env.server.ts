@@ -4,14 +4,14 @@
  *
  * No `~` imports here: web/server.ts (run by tsx, outside Vite) imports this module too.
  */
-import { ConfigError, loadConfig, type Config } from '../../../config';
+import { ConfigError, loadWebConfig, type WebConfig } from '../../../config/web';
 
-let cached: Config | undefined;
+let cached: WebConfig | undefined;
 
-export function getConfig(): Config {
+export function getConfig(): WebConfig {
   if (cached) return cached;
   try {
-    cached = loadConfig();
+    cached = loadWebConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -24,6 +24,5 @@ export function getConfig(): Config {
 
 /** The few values the browser may see. */
 export function getPublicEnv() {
-  const config = getConfig();
-  return { offlineModel: config.llm.kind === 'offline' };
+  return { offlineModel: getConfig().offlineModel };
 }

@@ -1,0 +1,104 @@
+/**
+ * The web app's own settings (config/web.ts), and only those: the worker's never stop it, and the
+ * LLM key never reaches its configuration. Access control has its own file (auth.test.ts).
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { ConfigError, loadWebConfig, type Env } from './web';
+
+/** No profile file, so the developer's own Temporal profile never leaks in. */
+function env(vars: Env = {}): Env {
+  return { TEMPORAL_CONFIG_FILE: join(tmpdir(), 'buildstory-no-such-profile.toml'), ...vars };
+}
+
+/** The ConfigError loadWebConfig throws for `vars`; fails the test if it does not throw one. */
+function configError(vars: Env): ConfigError {
+  let thrown: unknown;
+  try {
+    loadWebConfig(env(vars));
+  } catch (err) {
+    thrown = err;
+  }
+  expect(thrown).toBeInstanceOf(ConfigError);
+  const error = thrown as ConfigError;
+  expect(error.message).not.toMatch(/[\r\n]/);
+  return error;
+}
+
+describe('defaults', () => {
+  test('an empty environment gives port 3000 on all interfaces, the local Temporal UI, no access control', () => {
+    const config = loadWebConfig(env());
+    expect(config.web).toEqual({ port: 3000, host: '0.0.0.0', submitRateLimitPerMinute: 30, trustProxy: undefined });
+    expect(config.temporal).toMatchObject({ uiUrl: 'http://localhost:8233', rpcTimeoutMs: 5_000 });
+    expect(config.auth).toBeNull();
+    expect(config.offlineModel).toBe(true);
+  });
+
+  test('blank values count as unset', () => {
+    const config = loadWebConfig(env({ PORT: ' ', HOST: '', TEMPORAL_UI_URL: '', OPENAI_API_KEY: '' }));
+    expect(config.web).toMatchObject({ port: 3000, host: '0.0.0.0' });
+    expect(config.temporal.uiUrl).toBe('http://localhost:8233');
+    expect(config.offlineModel).toBe(true);
+  });
+
+  test('settings are read and converted', () => {
+    const config = loadWebConfig(
+      env({
+        PORT: '8080',
+        HOST: '127.0.0.1',
+        TEMPORAL_UI_URL: 'http://ui.example:8233///',
+        TEMPORAL_RPC_TIMEOUT_MS: '2000',
+        SUBMIT_RATE_LIMIT_PER_MINUTE: '5',
+        TRUST_PROXY: 'loopback',
+      }),
+    );
+    expect(config.web).toEqual({ port: 8080, host: '127.0.0.1', submitRateLimitPerMinute: 5, trustProxy: 'loopback' });
+    expect(config.temporal).toMatchObject({ uiUrl: 'http://ui.example:8233', rpcTimeoutMs: 2_000 });
+  });
+});
+
+describe('a bad setting of its own is one line naming it', () => {
+  test.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['TEMPORAL_UI_URL', 'not a url'],
+    ['TEMPORAL_RPC_TIMEOUT_MS', '1'],
+    ['SUBMIT_RATE_LIMIT_PER_MINUTE', 'many'],
+    ['BUILDSTORY_SECURE_COOKIE', 'sometimes'],
+  ])('%s=%s', (name, value) => {
+    const error = configError({ [name]: value });
+    expect(error.message).toMatch(new RegExp(`^Invalid configuration: ${name}\\b`));
+    expect(error.message).toContain(JSON.stringify(value));
+  });
+
+  test('a short session secret', () => {
+    const error = configError({ BUILDSTORY_AUTH_PASSWORDS: 'alice:long-password', BUILDSTORY_SESSION_SECRET: 'too-short-secret' });
+    expect(error.message).toBe('Invalid configuration: BUILDSTORY_SESSION_SECRET must be at least 32 characters long');
+  });
+});
+
+describe("the worker's settings are not the web app's", () => {
+  const key = 'sk-live-NEVER-IN-WEB-0123456789';
+
+  test('the LLM key is not in its configuration, only whether it is set', () => {
+    const config = loadWebConfig(env({ OPENAI_API_KEY: key, OPENAI_MODEL: 'llama3', OPENAI_BASE_URL: 'http://llm.example/v1' }));
+    expect(config.offlineModel).toBe(false);
+    expect(config).not.toHaveProperty('llm');
+    // Anywhere, however deep (Maps, Sets and Buffers included).
+    const everything = inspect(config, { depth: null, maxArrayLength: null, maxStringLength: null, showHidden: true });
+    expect(everything).not.toContain(key);
+    expect(everything).not.toMatch(/llama3|llm\.example/);
+  });
+
+  test.each([
+    ['OPENAI_BASE_URL', 'not-a-url'],
+    ['OPENAI_STRUCTURED_OUTPUT', 'xml'],
+    ['OPENAI_TIMEOUT_MS', '1.5'],
+    ['OFFLINE_MODEL_DELAY_MS', '-1'],
+    ['WORKER_HEALTH_PORT', '70000'],
+    ['WORKER_SHUTDOWN_GRACE_MS', 'soon'],
+  ])('%s=%s does not stop it', (name, value) => {
+    expect(() => loadWebConfig(env({ [name]: value }))).not.toThrow();
+  });
+});

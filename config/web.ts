@@ -1,0 +1,72 @@
+/**
+ * The web app's configuration: what both processes read (common.ts), where it listens, its limits,
+ * its access control (auth.ts) and its links to the Temporal UI. Nothing of the worker's: the model
+ * settings stay out, and the LLM key is never kept (only whether it is set, for the home page).
+ */
+import { z } from 'zod';
+import { AuthConfigError, parseAuth, type AuthConfig } from './auth';
+import { COMMON_ENV, commonConfig, type CommonConfig } from './common';
+import { blankToUndefined, ConfigError, integer, optionalString, parseEnv, type Env } from './env';
+import { TEMPORAL_ENV_NAMES } from './temporal';
+
+export { ConfigError, type Env } from './env';
+
+const WebEnv = z.object({
+  ...COMMON_ENV,
+  TEMPORAL_UI_URL: z.preprocess(blankToUndefined, z.string().url().default('http://localhost:8233')),
+  /** Deadline for one call from the web app to Temporal. */
+  TEMPORAL_RPC_TIMEOUT_MS: integer(5_000, 100, 120_000),
+  PORT: integer(3000, 0, 65_535),
+  HOST: z.preprocess(blankToUndefined, z.string().min(1).default('0.0.0.0')),
+  /** Task submissions one client may make per minute; 0 turns the limit off. */
+  SUBMIT_RATE_LIMIT_PER_MINUTE: integer(30, 0, 100_000),
+  /** Express's `trust proxy`: set it when a proxy in front sets X-Forwarded-For (e.g. 1, or loopback). */
+  TRUST_PROXY: optionalString,
+  /** Access control: `user:password,...` or one shared password; unset, the web app is open (see auth.ts). */
+  BUILDSTORY_AUTH_PASSWORDS: optionalString,
+  /** Signs the session cookie; required with BUILDSTORY_AUTH_PASSWORDS, 32 characters or more. */
+  BUILDSTORY_SESSION_SECRET: optionalString,
+  /** `always` marks the session cookie Secure on every response; `auto` only on https requests. */
+  BUILDSTORY_SECURE_COOKIE: z.preprocess(blankToUndefined, z.enum(['auto', 'always']).default('auto')),
+  /** Users (of BUILDSTORY_AUTH_PASSWORDS) who may use the codec endpoint, comma-separated; unset, nobody (with access control on). */
+  BUILDSTORY_CODEC_USERS: optionalString,
+  /** Only whether it is set: unset, the home page says the offline model is in use. The key is not kept. */
+  OPENAI_API_KEY: optionalString,
+});
+
+/** Every environment variable the web app reads, for deployment files and their tests (and CONFIG_ENV_PREFIXES). */
+export const WEB_ENV_NAMES: readonly string[] = [...Object.keys(WebEnv.shape), ...TEMPORAL_ENV_NAMES];
+
+export interface WebConfig extends CommonConfig {
+  temporal: CommonConfig['temporal'] & { uiUrl: string; rpcTimeoutMs: number };
+  web: { port: number; host: string; submitRateLimitPerMinute: number; trustProxy: string | undefined };
+  /** Access control; null: off (everyone sees and does everything). */
+  auth: AuthConfig | null;
+  /** No OPENAI_API_KEY where the web app runs: it tells visitors the worker uses the offline model. */
+  offlineModel: boolean;
+}
+
+/** Load and validate the web app's settings; throws ConfigError with one line naming the bad setting. */
+export function loadWebConfig(env: Env = process.env): WebConfig {
+  const e = parseEnv(WebEnv, env);
+  const common = commonConfig(e, env);
+  let auth: AuthConfig | null;
+  try {
+    auth = parseAuth({
+      passwords: e.BUILDSTORY_AUTH_PASSWORDS,
+      sessionSecret: e.BUILDSTORY_SESSION_SECRET,
+      secureCookie: e.BUILDSTORY_SECURE_COOKIE,
+      codecUsers: e.BUILDSTORY_CODEC_USERS,
+    });
+  } catch (err) {
+    if (err instanceof AuthConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
+  return {
+    ...common,
+    temporal: { ...common.temporal, uiUrl: e.TEMPORAL_UI_URL.replace(/\/+$/, ''), rpcTimeoutMs: e.TEMPORAL_RPC_TIMEOUT_MS },
+    web: { port: e.PORT, host: e.HOST, submitRateLimitPerMinute: e.SUBMIT_RATE_LIMIT_PER_MINUTE, trustProxy: e.TRUST_PROXY },
+    auth,
+    offlineModel: e.OPENAI_API_KEY === undefined,
+  };
+}

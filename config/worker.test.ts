@@ -1,0 +1,131 @@
+/** The worker's own settings (config/worker.ts), and only those: the web app's never stop it. */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, describeLlm, loadWorkerConfig, type Env } from './worker';
+
+/** No profile file, so the developer's own Temporal profile never leaks in. */
+function env(vars: Env = {}): Env {
+  return { TEMPORAL_CONFIG_FILE: join(tmpdir(), 'buildstory-no-such-profile.toml'), ...vars };
+}
+
+/** The ConfigError loadWorkerConfig throws for `vars`; fails the test if it does not throw one. */
+function configError(vars: Env): ConfigError {
+  let thrown: unknown;
+  try {
+    loadWorkerConfig(env(vars));
+  } catch (err) {
+    thrown = err;
+  }
+  expect(thrown).toBeInstanceOf(ConfigError);
+  const error = thrown as ConfigError;
+  expect(error.message).not.toMatch(/[\r\n]/);
+  return error;
+}
+
+describe('defaults', () => {
+  test('an empty environment gives the offline model and the health server on loopback', () => {
+    const config = loadWorkerConfig(env());
+    expect(config.llm).toEqual({ kind: 'offline', delayMs: 40 });
+    expect(config.worker).toEqual({ healthPort: 9464, healthHost: '127.0.0.1', shutdownGraceMs: 10_000 });
+    expect(describeLlm(config.llm)).toContain('offline');
+  });
+
+  test('blank values count as unset', () => {
+    const config = loadWorkerConfig(env({ OPENAI_API_KEY: '', WORKER_HEALTH_PORT: ' ', WORKER_SHUTDOWN_GRACE_MS: '' }));
+    expect(config.llm.kind).toBe('offline');
+    expect(config.worker).toEqual({ healthPort: 9464, healthHost: '127.0.0.1', shutdownGraceMs: 10_000 });
+  });
+
+  test('settings are read and converted', () => {
+    const config = loadWorkerConfig(env({ OFFLINE_MODEL_DELAY_MS: '0', WORKER_SHUTDOWN_GRACE_MS: '2500', WORKER_HEALTH_PORT: '0' }));
+    expect(config.llm).toEqual({ kind: 'offline', delayMs: 0 });
+    expect(config.worker).toMatchObject({ healthPort: 0, shutdownGraceMs: 2500 });
+  });
+
+  test("the health server stays on loopback whatever HOST says; WORKER_HEALTH_HOST opens it", () => {
+    expect(loadWorkerConfig(env({ HOST: '0.0.0.0' })).worker.healthHost).toBe('127.0.0.1');
+    expect(loadWorkerConfig(env({ WORKER_HEALTH_HOST: ' ' })).worker.healthHost).toBe('127.0.0.1');
+    expect(loadWorkerConfig(env({ WORKER_HEALTH_HOST: '0.0.0.0' })).worker.healthHost).toBe('0.0.0.0');
+  });
+});
+
+describe('the LLM', () => {
+  test('OPENAI_API_KEY switches to the OpenAI-compatible model with its settings', () => {
+    const config = loadWorkerConfig(
+      env({
+        OPENAI_API_KEY: 'sk-test-123',
+        OPENAI_BASE_URL: 'http://localhost:11434/v1',
+        OPENAI_MODEL: 'llama3',
+        OPENAI_TIMEOUT_MS: '30000',
+        OPENAI_STRUCTURED_OUTPUT: 'json_object',
+      }),
+    );
+    expect(config.llm).toEqual({
+      kind: 'openai',
+      apiKey: 'sk-test-123',
+      baseURL: 'http://localhost:11434/v1',
+      model: 'llama3',
+      timeoutMs: 30_000,
+      structuredOutput: 'json_object',
+    });
+    expect(describeLlm(config.llm)).toBe('llama3 at http://localhost:11434/v1');
+  });
+
+  test('with only the key, the model settings take their defaults', () => {
+    const { llm } = loadWorkerConfig(env({ OPENAI_API_KEY: 'sk-test-123' }));
+    expect(llm).toEqual({
+      kind: 'openai',
+      apiKey: 'sk-test-123',
+      baseURL: undefined,
+      model: 'gpt-4o-mini',
+      timeoutMs: 120_000,
+      structuredOutput: 'auto',
+    });
+    expect(describeLlm(llm)).not.toContain('sk-test-123');
+  });
+});
+
+describe('a bad setting of its own is one line naming it', () => {
+  test.each([
+    ['OPENAI_BASE_URL', 'not-a-url'],
+    ['OPENAI_STRUCTURED_OUTPUT', 'xml'],
+    ['OPENAI_TIMEOUT_MS', '1.5'],
+    ['OFFLINE_MODEL_DELAY_MS', '-1'],
+    ['WORKER_HEALTH_PORT', '70000'],
+    ['WORKER_SHUTDOWN_GRACE_MS', 'soon'],
+  ])('%s=%s', (name, value) => {
+    const error = configError({ [name]: value });
+    expect(error.message).toMatch(new RegExp(`^Invalid configuration: ${name}\\b`));
+    expect(error.message).toContain(JSON.stringify(value));
+  });
+
+  test('OPENAI_API_KEY is not echoed when another setting is bad', () => {
+    const secret = 'sk-live-0123456789abcdef';
+    const error = configError({ OPENAI_API_KEY: secret, OPENAI_BASE_URL: 'not-a-url' });
+    expect(error.message).toContain('OPENAI_BASE_URL');
+    expect(error.message).not.toContain(secret);
+  });
+});
+
+describe("the web app's settings are not the worker's", () => {
+  test.each<[string, Env]>([
+    ['a session secret too short', { BUILDSTORY_AUTH_PASSWORDS: 'alice:long-password', BUILDSTORY_SESSION_SECRET: 'too-short-secret' }],
+    ['passwords without a session secret', { BUILDSTORY_AUTH_PASSWORDS: 'alice:long-password' }],
+    ['an unknown cookie mode', { BUILDSTORY_SECURE_COOKIE: 'sometimes' }],
+    ['codec users without access control', { BUILDSTORY_CODEC_USERS: 'carol' }],
+  ])('%s does not stop it, and it keeps no access control setting', (_case, vars) => {
+    const config = loadWorkerConfig(env(vars));
+    expect(config.llm.kind).toBe('offline');
+    expect(Object.keys(config).sort()).toEqual(['encryption', 'llm', 'logLevel', 'temporal', 'worker']);
+    expect(JSON.stringify(config)).not.toMatch(/long-password|too-short-secret|carol/);
+  });
+
+  test.each([
+    ['PORT', 'abc'],
+    ['TEMPORAL_UI_URL', 'not a url'],
+    ['TEMPORAL_RPC_TIMEOUT_MS', '1'],
+    ['SUBMIT_RATE_LIMIT_PER_MINUTE', 'many'],
+  ])('%s=%s does not stop it', (name, value) => {
+    expect(() => loadWorkerConfig(env({ [name]: value }))).not.toThrow();
+  });
+});

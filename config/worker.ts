@@ -1,0 +1,77 @@
+/**
+ * The worker's configuration: what both processes read (common.ts), the model it calls, and its
+ * health server and shutdown. Nothing of the web app's: a bad session secret, say, cannot stop it.
+ */
+import { z } from 'zod';
+import { COMMON_ENV, commonConfig, type CommonConfig } from './common';
+import { blankToUndefined, integer, optionalString, parseEnv, type Env } from './env';
+import { TEMPORAL_ENV_NAMES } from './temporal';
+
+export { ConfigError, type Env } from './env';
+
+const WorkerEnv = z.object({
+  ...COMMON_ENV,
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: z.preprocess(blankToUndefined, z.string().url().optional()),
+  OPENAI_MODEL: z.preprocess(blankToUndefined, z.string().min(1).default('gpt-4o-mini')),
+  OPENAI_TIMEOUT_MS: integer(120_000, 1_000, 600_000),
+  OPENAI_STRUCTURED_OUTPUT: z.preprocess(
+    blankToUndefined,
+    z.enum(['auto', 'json_schema', 'json_object']).default('auto'),
+  ),
+  OFFLINE_MODEL_DELAY_MS: integer(40, 0, 10_000),
+  /** The worker's /healthz, /readyz and /metrics; 0 turns them off. */
+  WORKER_HEALTH_PORT: integer(9464, 0, 65_535),
+  /** Their interface: loopback, so only what runs beside the worker sees them; 0.0.0.0 opens them to probes and scrapers from elsewhere. */
+  WORKER_HEALTH_HOST: z.preprocess(blankToUndefined, z.string().min(1).default('127.0.0.1')),
+  /** On SIGINT/SIGTERM, how long running activities may take to finish before they are cancelled (and retried elsewhere). */
+  WORKER_SHUTDOWN_GRACE_MS: integer(10_000, 0, 3_600_000),
+});
+
+/** Every environment variable the worker reads, for deployment files and their tests (and CONFIG_ENV_PREFIXES). */
+export const WORKER_ENV_NAMES: readonly string[] = [...Object.keys(WorkerEnv.shape), ...TEMPORAL_ENV_NAMES];
+
+export type LlmConfig =
+  | { kind: 'offline'; delayMs: number }
+  | {
+      kind: 'openai';
+      apiKey: string;
+      baseURL: string | undefined;
+      model: string;
+      timeoutMs: number;
+      structuredOutput: 'auto' | 'json_schema' | 'json_object';
+    };
+
+export interface WorkerConfig extends CommonConfig {
+  llm: LlmConfig;
+  /** The health server (port 0: none), on its own host, not the web app's HOST. */
+  worker: { healthPort: number; healthHost: string; shutdownGraceMs: number };
+}
+
+/** Load and validate the worker's settings; throws ConfigError with one line naming the bad setting. */
+export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
+  const e = parseEnv(WorkerEnv, env);
+  const common = commonConfig(e, env);
+  const llm: LlmConfig = e.OPENAI_API_KEY
+    ? {
+        kind: 'openai',
+        apiKey: e.OPENAI_API_KEY,
+        baseURL: e.OPENAI_BASE_URL,
+        model: e.OPENAI_MODEL,
+        timeoutMs: e.OPENAI_TIMEOUT_MS,
+        structuredOutput: e.OPENAI_STRUCTURED_OUTPUT,
+      }
+    : { kind: 'offline', delayMs: e.OFFLINE_MODEL_DELAY_MS };
+  return {
+    ...common,
+    llm,
+    worker: { healthPort: e.WORKER_HEALTH_PORT, healthHost: e.WORKER_HEALTH_HOST, shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS },
+  };
+}
+
+/** A short description of the model settings for logs; never includes the key. */
+export function describeLlm(llm: LlmConfig): string {
+  return llm.kind === 'offline'
+    ? 'offline model (no OPENAI_API_KEY set)'
+    : `${llm.model} at ${llm.baseURL ?? 'https://api.openai.com/v1'}`;
+}
