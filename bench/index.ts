@@ -6,7 +6,7 @@
  * What each figure means: bench/README.md.
  */
 import { join } from 'node:path';
-import { ROOT } from '../scripts/processes';
+import { ROOT } from '../devstack/processes';
 import { measureConnections } from './figures/connections';
 import { measureFirstEvent } from './figures/first-event';
 import { measureStoryLag } from './figures/story-lag';

@@ -6,8 +6,7 @@
 import { execFile, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT, startNode, stopChild, waitForHttp } from '../scripts/processes';
-import { freePort } from '../scripts/temporal';
+import { ROOT, freePort, startNode, stopChild, waitForHttp } from '../devstack/processes';
 import { parsePrometheus } from './stats';
 
 const run = promisify(execFile);

@@ -22,8 +22,8 @@ import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@te
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { LlmCall, LlmRule } from '../tests/fixtures/llm-server';
 import { parseSseBlock } from '../tests/fixtures/sse-client';
-import { ROOT, waitForHttp } from '../scripts/processes';
-import { ensureTemporalCli, freePort, startDevServer, type DevServer } from '../scripts/temporal';
+import { ROOT, freePort, waitForHttp } from '../devstack/processes';
+import { ensureTemporalCli, startDevServer, type DevServer } from '../devstack/temporal';
 import { RUN_FAILED_ERROR_TYPE, type ProgressSnapshot, type RunStatus, type StoryEvent } from '../workflows/shared';
 
 /* ----------------------------------------------------------------------------------------- */

@@ -5,7 +5,7 @@
  * lost or duplicated, or a completed step was executed again.
  */
 import { runFaultHarness, formatReport } from '../faults/harness';
-import { ensureWebBuild } from './processes';
+import { ensureWebBuild } from '../devstack/processes';
 
 const log = (line: string) => process.stderr.write(`[faults] ${line}\n`);
 

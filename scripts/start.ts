@@ -3,9 +3,9 @@
  * Prints the URLs; Ctrl-C stops all three. With TEMPORAL_ADDRESS set, uses that server instead.
  */
 import type { ChildProcess } from 'node:child_process';
-import { ensureWebBuild, startNode, stopChild, waitForHttp } from './processes';
+import { ensureWebBuild, startNode, stopChild, waitForHttp } from '../devstack/processes';
 import { OWNER_SEARCH_ATTRIBUTE } from '../config/auth';
-import { createSearchAttributes, devServerDbFile, ensureTemporalCli, startDevServer, waitForTemporal, type DevServer } from './temporal';
+import { createSearchAttributes, devServerDbFile, ensureTemporalCli, startDevServer, waitForTemporal, type DevServer } from '../devstack/temporal';
 
 const log = (line: string) => process.stdout.write(`[start] ${line}\n`);
 

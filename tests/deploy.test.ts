@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CONFIG_ENV_NAMES, CONFIG_ENV_PREFIXES } from '../config';
-import { ROOT } from '../scripts/processes';
+import { ROOT } from '../devstack/processes';
 
 interface ComposeService {
   image?: string;

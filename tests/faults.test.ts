@@ -5,7 +5,7 @@
  * The full version: `npm run test:faults -- --runs 50 --seed 1234`.
  */
 import { FAULT_LABELS, formatReport, runFaultHarness, type FaultKind } from '../faults/harness';
-import { ensureWebBuild } from '../scripts/processes';
+import { ensureWebBuild } from '../devstack/processes';
 
 const log = (line: string) => process.stderr.write(`[faults] ${line}\n`);
 

@@ -4,8 +4,7 @@
  * Also its request metrics, which web/server.ts records for every route.
  */
 import type { ChildProcess } from 'node:child_process';
-import { startNode, stopChild, waitForHttp } from '../scripts/processes';
-import { freePort } from '../scripts/temporal';
+import { freePort, startNode, stopChild, waitForHttp } from '../devstack/processes';
 import { startRunViaForm, startStack, type Stack } from './setup/stack';
 import { sharedServer } from './setup/temporal';
 

@@ -4,8 +4,7 @@
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
-import { startNode, stopChild, waitForHttp } from '../scripts/processes';
-import { freePort } from '../scripts/temporal';
+import { freePort, startNode, stopChild, waitForHttp } from '../devstack/processes';
 import { startTestLlmServer, type TestLlmServer } from './fixtures/llm-server';
 import { startRunViaForm } from './setup/stack';
 import { sharedServer, uniqueTaskQueue } from './setup/temporal';

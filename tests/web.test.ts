@@ -8,8 +8,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { OfflineProvider } from '../activities/llm/offline';
-import { startNode, stopChild, waitForHttp } from '../scripts/processes';
-import { freePort } from '../scripts/temporal';
+import { freePort, startNode, stopChild, waitForHttp } from '../devstack/processes';
 import { connectTestEnv, createTestWorker, sharedServer, uniqueTaskQueue } from './setup/temporal';
 
 let env: TestWorkflowEnvironment;
