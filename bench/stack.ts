@@ -11,6 +11,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import pino from 'pino';
 import { OfflineProvider } from '../activities/llm/offline';
+import { SAMPLE_TASK } from '../devstack/form';
 import { ensureWebBuild, freePort } from '../devstack/processes';
 import { ensureTemporalCli, startDevServer, type DevServer } from '../devstack/temporal';
 import { createBuildstoryWorker } from '../worker/worker';
@@ -19,7 +20,6 @@ import { createBareActivities } from './bare-activities';
 import { connectCountingClient, type CountingClient } from './poller';
 import { startWeb, type WebProcess } from './web-process';
 
-export const TASK = 'Create a hello world python function';
 export const BARE_WORKFLOW_NAME = 'bareTaskWorkflow';
 
 export interface RunningWorker {
@@ -173,7 +173,7 @@ export async function startBenchStack(log: (line: string) => void, options: { we
       startBareWorker,
       async startRun(taskQueue, workflow = WORKFLOW_NAME) {
         const workflowId = `task-${randomUUID()}`;
-        await client.workflow.start(workflow, { taskQueue, workflowId, args: [{ task: TASK }] });
+        await client.workflow.start(workflow, { taskQueue, workflowId, args: [{ task: SAMPLE_TASK }] });
         return workflowId;
       },
       async terminate(workflowIds) {
@@ -186,21 +186,6 @@ export async function startBenchStack(log: (line: string) => void, options: { we
     await close();
     throw err;
   }
-}
-
-/** The form's token, as a browser gets it (as tests/setup/stack.ts reads it). */
-export async function formToken(base: string): Promise<string> {
-  const html = await (await fetch(`${base}/`)).text();
-  const match = html.match(/name="token"[^>]*value="([0-9a-f-]{36})"|value="([0-9a-f-]{36})"[^>]*name="token"/);
-  if (!match) throw new Error('no token in the form');
-  return (match[1] ?? match[2])!;
-}
-
-/** Submit the form as a browser does; resolves when it answered with its redirect. */
-export async function submitForm(base: string, token: string, task = TASK): Promise<string> {
-  const res = await fetch(`${base}/?index`, { method: 'POST', body: new URLSearchParams({ task, token }), redirect: 'manual' });
-  if (res.status !== 302) throw new Error(`the form answered ${res.status}`);
-  return `task-${token}`;
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

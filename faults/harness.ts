@@ -22,6 +22,7 @@ import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@te
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { LlmCall, LlmRule } from '../tests/fixtures/llm-server';
 import { parseSseBlock } from '../tests/fixtures/sse-client';
+import { formToken, runIdFromRedirect, submitTask } from '../devstack/form';
 import { ROOT, freePort, waitForHttp } from '../devstack/processes';
 import { ensureTemporalCli, startDevServer, type DevServer } from '../devstack/temporal';
 import { RUN_FAILED_ERROR_TYPE, type ProgressSnapshot, type RunStatus, type StoryEvent } from '../workflows/shared';
@@ -922,19 +923,10 @@ async function submit(base: string, task: string, deadline: number): Promise<str
   let last = '';
   while (Date.now() < deadline) {
     try {
-      if (!token) {
-        const html = await (await fetch(`${base}/`, { signal: AbortSignal.timeout(10_000) })).text();
-        const match = /name="token"[^>]*value="([0-9a-f-]{36})"|value="([0-9a-f-]{36})"[^>]*name="token"/.exec(html);
-        if (!match) throw new Error('no token in the form');
-        token = (match[1] ?? match[2])!;
-      }
-      const res = await fetch(`${base}/?index`, {
-        method: 'POST',
-        body: new URLSearchParams({ task, token }),
-        redirect: 'manual',
-        signal: AbortSignal.timeout(15_000),
-      });
-      if (res.status === 302 && res.headers.get('location') === `/runs/task-${token}`) return `task-${token}`;
+      token ??= await formToken(base, { signal: AbortSignal.timeout(10_000) });
+      const res = await submitTask(base, task, token, { signal: AbortSignal.timeout(15_000) });
+      const runId = runIdFromRedirect(res);
+      if (runId !== null) return runId;
       last = `the form answered ${res.status} ${res.headers.get('location') ?? ''}`;
       // 503: Temporal is unreachable (being restarted); anything else is worth a retry or two too.
     } catch (err) {

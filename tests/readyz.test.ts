@@ -5,7 +5,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { freePort, startNode, stopChild, waitForHttp } from '../devstack/processes';
-import { startRunViaForm, startStack, type Stack } from './setup/stack';
+import { startRunViaForm } from '../devstack/form';
+import { startStack, type Stack } from './setup/stack';
 import { sharedServer } from './setup/temporal';
 
 let stack: Stack;

@@ -4,9 +4,9 @@
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
+import { startRunViaForm } from '../devstack/form';
 import { freePort, startNode, stopChild, waitForHttp } from '../devstack/processes';
 import { startTestLlmServer, type TestLlmServer } from './fixtures/llm-server';
-import { startRunViaForm } from './setup/stack';
 import { sharedServer, uniqueTaskQueue } from './setup/temporal';
 
 const OPENAI_KEY = 'sk-test-NEVER-SHOW-7f3a9c2e51d84b6a';

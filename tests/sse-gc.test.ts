@@ -7,7 +7,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectSse } from './fixtures/sse-client';
-import { metrics, startRunViaForm, startStack, type Stack } from './setup/stack';
+import { startRunViaForm } from '../devstack/form';
+import { metrics, startStack, type Stack } from './setup/stack';
 
 const RUNS = 3;
 const STREAMS_PER_RUN = 10;

@@ -7,7 +7,8 @@
 import { workflowTaskTimes } from '../history';
 import { NaivePoller } from '../poller';
 import { openViewer, type Arrival, type Viewer } from '../sse';
-import { formToken, sleep, submitForm, type BenchStack } from '../stack';
+import { formToken, submitForm } from '../../devstack/form';
+import { sleep, type BenchStack } from '../stack';
 import { diffCounts, total } from '../stats';
 
 export interface StoryLagResult {

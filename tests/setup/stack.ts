@@ -111,26 +111,6 @@ export function encryptionEnv({ keys, currentKeyId }: EncryptionKeys): Record<st
   };
 }
 
-/** The form's token, as a browser gets it. */
-export async function formToken(base: string): Promise<string> {
-  const html = await (await fetch(`${base}/`)).text();
-  const match = html.match(/name="token"[^>]*value="([0-9a-f-]{36})"|value="([0-9a-f-]{36})"[^>]*name="token"/);
-  if (!match) throw new Error('no token in the form');
-  return (match[1] ?? match[2])!;
-}
-
-export function submitTask(base: string, task: string, token: string): Promise<Response> {
-  return fetch(`${base}/?index`, { method: 'POST', body: new URLSearchParams({ task, token }), redirect: 'manual' });
-}
-
-/** Start a run through the form, as a user does; returns its workflow id. */
-export async function startRunViaForm(base: string, task = 'Create a hello world python function'): Promise<string> {
-  const token = await formToken(base);
-  const res = await submitTask(base, task, token);
-  if (res.status !== 302) throw new Error(`form answered ${res.status}: ${await res.text()}`);
-  return `task-${token}`;
-}
-
 /** Reads the Prometheus text of /metrics into name → value. */
 export async function metrics(base: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${base}/metrics`)).text();
