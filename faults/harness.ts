@@ -21,9 +21,9 @@ import { isDeepStrictEqual } from 'node:util';
 import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { LlmCall, LlmRule } from '../tests/fixtures/llm-server';
-import { parseSseBlock } from '../tests/fixtures/sse-client';
 import { formToken, runIdFromRedirect, submitTask } from '../devstack/form';
 import { ROOT, freePort, waitForHttp } from '../devstack/processes';
+import { readSse, type SseFrame } from '../devstack/sse';
 import { ensureTemporalCli, startDevServer, type DevServer } from '../devstack/temporal';
 import { RUN_FAILED_ERROR_TYPE, type ProgressSnapshot, type RunStatus, type StoryEvent } from '../workflows/shared';
 
@@ -613,17 +613,10 @@ class RunFollower {
         await sleep(1_000);
         return;
       }
-      const decoder = new TextDecoder();
-      let buffer = '';
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      await readSse(res.body, (_text, frames) => {
         touch();
-        buffer += decoder.decode(chunk, { stream: true });
-        let cut: number;
-        while ((cut = buffer.indexOf('\n\n')) >= 0) {
-          this.onBlock(buffer.slice(0, cut));
-          buffer = buffer.slice(cut + 2);
-        }
-      }
+        for (const frame of frames) this.onFrame(frame);
+      });
     } catch {
       // refused (the web app is down), reset (it was killed), or our own abort
     } finally {
@@ -632,8 +625,7 @@ class RunFollower {
     }
   }
 
-  private onBlock(block: string): void {
-    const { event, id, data } = parseSseBlock(block);
+  private onFrame({ event, id, data }: SseFrame): void {
     const frame: ReceivedFrame = { event, id, data, at: Date.now() };
     if (frame.event === 'story') frame.recordedAt = Date.parse((JSON.parse(frame.data) as StoryEvent).at);
     if (frame.event === 'message' && frame.id === undefined && frame.data === '') return;

@@ -6,7 +6,7 @@
  * its run's watcher calling Temporal for as long as the run is open.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connectSse } from './fixtures/sse-client';
+import { connectSse } from '../devstack/sse';
 import { startRunViaForm } from '../devstack/form';
 import { metrics, startStack, type Stack } from './setup/stack';
 

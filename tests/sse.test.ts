@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Worker } from '@temporalio/worker';
 import { progressQuery, type StoryEvent } from '../workflows/shared';
 import { finishSignal } from './fixtures/legacy-workflow';
-import { connectSse, type SseFrame } from './fixtures/sse-client';
+import { connectSse, type SseFrame } from '../devstack/sse';
 import { startRunViaForm } from '../devstack/form';
 import { metrics, startStack, type Stack } from './setup/stack';
 import { uniqueTaskQueue } from './setup/temporal';
