@@ -7,7 +7,7 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT, freePort, startNode, stopChild, waitForHttp } from '../devstack/processes';
-import { parsePrometheus } from './stats';
+import { parsePrometheus } from '../devstack/stats';
 
 const run = promisify(execFile);
 

@@ -24,6 +24,7 @@ import type { LlmCall, LlmRule } from '../tests/fixtures/llm-server';
 import { formToken, runIdFromRedirect, submitTask } from '../devstack/form';
 import { ROOT, freePort, waitForHttp } from '../devstack/processes';
 import { readSse, type SseFrame } from '../devstack/sse';
+import { percentile } from '../devstack/stats';
 import { ensureTemporalCli, startDevServer, type DevServer } from '../devstack/temporal';
 import { RUN_FAILED_ERROR_TYPE, type ProgressSnapshot, type RunStatus, type StoryEvent } from '../workflows/shared';
 
@@ -1264,14 +1265,9 @@ function processWarnings(dir: string): string[] {
 /* The report                                                                                */
 /* ----------------------------------------------------------------------------------------- */
 
-function percentile(values: number[], p: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
-function ms(value: number | null): string {
-  return value === null ? '-' : `${(value / 1000).toFixed(1)} s`;
+/** Seconds, or '-' for the percentile of no samples (NaN). */
+function ms(value: number): string {
+  return Number.isNaN(value) ? '-' : `${(value / 1000).toFixed(1)} s`;
 }
 
 export function formatReport(result: FaultHarnessResult): string {

@@ -9,7 +9,7 @@ import { NaivePoller } from '../poller';
 import { openViewer, type Arrival, type Viewer } from '../sse';
 import { formToken, submitForm } from '../../devstack/form';
 import { sleep, type BenchStack } from '../stack';
-import { diffCounts, total } from '../stats';
+import { diffCounts, total } from '../../devstack/stats';
 
 export interface StoryLagResult {
   runs: number;

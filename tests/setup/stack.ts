@@ -11,6 +11,7 @@ import type { EncryptionKeys } from '../../codec';
 import { workerDataConverter } from '../../codec/worker';
 import { OpenAiProvider } from '../../activities/llm/openai';
 import { freePort, startNode, stopChild, waitForHttp } from '../../devstack/processes';
+import { parsePrometheus } from '../../devstack/stats';
 import { startTestLlmServer, type TestLlmServer } from '../fixtures/llm-server';
 import { collectGarbage, inspectorUrls } from './inspector';
 import { connectTestEnv, createTestWorker, sharedServer, uniqueTaskQueue } from './temporal';
@@ -111,13 +112,8 @@ export function encryptionEnv({ keys, currentKeyId }: EncryptionKeys): Record<st
   };
 }
 
-/** Reads the Prometheus text of /metrics into name → value. */
+/** The unlabelled series of /metrics, name → value. */
 export async function metrics(base: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const out: Record<string, number> = {};
-  for (const line of text.split('\n')) {
-    const match = /^([a-z_]+) ([0-9.e+-]+)$/.exec(line);
-    if (match) out[match[1]] = Number(match[2]);
-  }
-  return out;
+  const samples = parsePrometheus(await (await fetch(`${base}/metrics`)).text());
+  return Object.fromEntries(samples.filter((s) => Object.keys(s.labels).length === 0).map((s) => [s.name, s.value]));
 }
