@@ -4,13 +4,14 @@
  * figures measure Buildstory, not a model), and the web app as a real process.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { OfflineProvider } from '../activities/llm/offline';
+import { writeWorkflowBundle } from '../devstack/bundle';
 import { SAMPLE_TASK } from '../devstack/form';
 import { ensureWebBuild, freePort } from '../devstack/processes';
 import { ensureTemporalCli, startDevServer, type DevServer } from '../devstack/temporal';
@@ -50,8 +51,6 @@ export interface BenchStack {
   close(): Promise<void>;
 }
 
-const quiet = { error: console.error, warn: () => {}, info: () => {}, debug: () => {}, trace: () => {}, log: () => {} };
-
 export async function startBenchStack(log: (line: string) => void, options: { webDelayMs: number }): Promise<BenchStack> {
   const cli = await ensureTemporalCli(log);
   ensureWebBuild(log);
@@ -81,16 +80,10 @@ export async function startBenchStack(log: (line: string) => void, options: { we
     const address = server.address;
 
     log('bundling the workflows and starting the web app...');
-    const bundle = async (path: string, name: string) => {
-      const { code } = await bundleWorkflowCode({ workflowsPath: path, logger: quiet });
-      const codePath = join(dir, `${name}.js`);
-      writeFileSync(codePath, code);
-      return codePath;
-    };
     const webQueue = `bench-web-${randomUUID().slice(0, 8)}`;
     const [storyBundle, bareBundle, web] = await Promise.all([
-      bundle(require.resolve('../workflows'), 'workflows'),
-      bundle(require.resolve('./bare-workflow'), 'bare-workflow'),
+      writeWorkflowBundle(dir, 'workflows.js'),
+      writeWorkflowBundle(dir, 'bare-workflow.js', { workflowsPath: require.resolve('./bare-workflow') }),
       // Once more after a rebuild: in a shared work tree another build may have been replacing web/build.
       startWeb({ temporalAddress: address, taskQueue: webQueue }).catch(() => {
         ensureWebBuild(log);

@@ -3,19 +3,19 @@
  * (web/server.ts on the production build) against the run's dev server, with a worker.
  */
 import { randomUUID } from 'node:crypto';
-import type { ChildProcess } from 'node:child_process';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { OfflineProvider } from '../activities/llm/offline';
 import { formToken, submitTask } from '../devstack/form';
-import { freePort, startNode, stopChild, waitForHttp } from '../devstack/processes';
+import { startPart, webPart, type ServedPartSpec, type StartedPart } from '../devstack/parts';
+import { freePort } from '../devstack/processes';
 import { connectTestEnv, createTestWorker, sharedServer, uniqueTaskQueue } from './setup/temporal';
 
 let env: TestWorkflowEnvironment;
 let worker: Worker;
 let workerRun: Promise<void>;
-let web: ChildProcess;
+let web: StartedPart<ServedPartSpec> | undefined;
 let base: string;
 
 beforeAll(async () => {
@@ -23,20 +23,13 @@ beforeAll(async () => {
   const taskQueue = uniqueTaskQueue('web');
   worker = await createTestWorker(env, taskQueue, new OfflineProvider(1));
   workerRun = worker.run();
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  web = startNode('web', 'web/server.ts', {
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    TEMPORAL_ADDRESS: sharedServer().address,
-    TEMPORAL_TASK_QUEUE: taskQueue,
-    LOG_LEVEL: 'warn',
-  });
-  await waitForHttp(`${base}/healthz`, 60_000, web);
+  web = startPart(webPart({ port: await freePort(), env: { TEMPORAL_ADDRESS: sharedServer().address, TEMPORAL_TASK_QUEUE: taskQueue, LOG_LEVEL: 'warn' } }));
+  base = web.base;
+  await web.ready();
 });
 
 afterAll(async () => {
-  if (web) await stopChild(web);
+  await web?.stop();
   worker?.shutdown();
   await workerRun;
   await env?.teardown();
