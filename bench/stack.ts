@@ -113,8 +113,8 @@ export async function startBenchStack(log: (line: string) => void, options: { we
       cleanups.push(stop);
       return { taskQueue, stop };
     };
-    const startStoryWorker = async (name: string, delayMs: number) => {
-      const taskQueue = `bench-${name}-${randomUUID().slice(0, 8)}`;
+    /** A worker for taskWorkflow on `taskQueue`, the offline model at `delayMs` per chunk. */
+    const runStoryWorker = async (taskQueue: string, delayMs: number) => {
       const worker = await createBuildstoryWorker({
         connection,
         namespace: 'default',
@@ -126,6 +126,7 @@ export async function startBenchStack(log: (line: string) => void, options: { we
       });
       return runWorker(worker, taskQueue);
     };
+    const startStoryWorker = (name: string, delayMs: number) => runStoryWorker(`bench-${name}-${randomUUID().slice(0, 8)}`, delayMs);
     const startBareWorker = async (name: string, delayMs: number) => {
       const taskQueue = `bench-${name}-${randomUUID().slice(0, 8)}`;
       const worker = await Worker.create({
@@ -143,16 +144,7 @@ export async function startBenchStack(log: (line: string) => void, options: { we
     };
 
     // The web app's own worker, up for the whole benchmark.
-    const webWorker = await createBuildstoryWorker({
-      connection,
-      namespace: 'default',
-      taskQueue: webQueue,
-      provider: new OfflineProvider(options.webDelayMs),
-      logger,
-      workflowBundle: { codePath: storyBundle },
-      shutdownGraceTime: '1 second',
-    });
-    await runWorker(webWorker, webQueue);
+    await runStoryWorker(webQueue, options.webDelayMs);
 
     return {
       address,

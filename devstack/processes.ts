@@ -43,15 +43,20 @@ export function startNode(name: string, script: string, env: NodeJS.ProcessEnv):
   return child;
 }
 
-/** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
-export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+/**
+ * SIGTERM, then SIGKILL (after `onKill`) if it has not exited within `graceMs`. No timer is left
+ * behind to keep this process alive once the child has gone.
+ */
+export async function stopChild(child: ChildProcess, graceMs = 10_000, onKill?: () => void): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
-  if (await Promise.race([exited.then(() => false), sleep(graceMs).then(() => true)])) {
+  const timer = setTimeout(() => {
+    onKill?.();
     child.kill('SIGKILL');
-    await exited;
-  }
+  }, graceMs).unref();
+  await exited;
+  clearTimeout(timer);
 }
 
 /** Poll `url` until it answers 2xx. */

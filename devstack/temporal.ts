@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { OWNER_SEARCH_ATTRIBUTE } from '../config/auth';
+import { stopChild } from './processes';
 
 const run = promisify(execFile);
 
@@ -231,17 +232,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
 
   const address = `127.0.0.1:${port}`;
   const child = spawn(options.cli, args, { stdio: ['ignore', out, out] });
-  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timedOut = await Promise.race([exited.then(() => false), sleep(10_000).then(() => true)]);
-    if (timedOut) {
-      log('the dev server did not stop within 10 s; killing it');
-      child.kill('SIGKILL');
-      await exited;
-    }
-  };
+  const stop = () => stopChild(child, 10_000, () => log('the dev server did not stop within 10 s; killing it'));
   try {
     await waitForTemporal(options.cli, address, namespace, 60_000, child);
     if (options.retentionDays) await setRetention(options.cli, address, namespace, options.retentionDays);

@@ -9,7 +9,7 @@ import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { llmServerPart, webPart, workerPart, type PartSpec } from '../devstack/parts';
-import { freePort, spawnTsx, waitForHttp } from '../devstack/processes';
+import { freePort, spawnTsx, stopChild, waitForHttp } from '../devstack/processes';
 import { ensureTemporalCli, startDevServer, type DevServer } from '../devstack/temporal';
 import type { HarnessSettings } from './plan';
 
@@ -190,16 +190,11 @@ export class TemporalPart {
     await exited;
   }
 
-  /** Like DevServer.stop, with no timer left behind to keep a test process alive. */
   async stop(): Promise<void> {
     const child = this.server?.process;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     this.expectingExit = true;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
-    await exited;
-    clearTimeout(timer);
+    await stopChild(child);
   }
 }
 
