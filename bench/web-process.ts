@@ -1,7 +1,7 @@
 /**
- * The web app as the benchmark runs it: `tsx web/server.ts` (devstack/parts.ts) with its inspector open on
- * a random loopback port, so the bench can force a full GC in it and read its heap without any
- * code in the app for it; and its /metrics, read into the numbers the figures use.
+ * The web app as the benchmark runs it: `tsx web/server.ts` (devstack/parts.ts) with its
+ * inspector open on a random loopback port, so the bench can force a full GC in it and read its
+ * heap without any code in the app for it; and its /metrics, read into the numbers the figures use.
  */
 import { execFile, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
