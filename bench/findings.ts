@@ -1,10 +1,10 @@
+import type { Summary } from '../devstack/stats';
 /**
  * The `notes` of a result: for each missed target, what this same run measured around it (where
  * the time went, what was counted), plus what the machine was doing. Written from the details, so
  * the notes of every run describe that run.
  */
 import type { Figure } from './report';
-import type { Summary } from './stats';
 
 // The details are this run's own JSON, read back loosely: a note that finds a field missing says n/a.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

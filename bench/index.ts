@@ -6,7 +6,8 @@
  * What each figure means: bench/README.md.
  */
 import { join } from 'node:path';
-import { ROOT } from '../scripts/processes';
+import { ROOT } from '../devstack/processes';
+import { percentile, round, summarize } from '../devstack/stats';
 import { measureConnections } from './figures/connections';
 import { measureFirstEvent } from './figures/first-event';
 import { measureStoryLag } from './figures/story-lag';
@@ -16,7 +17,6 @@ import { explainMisses } from './findings';
 import { cpuShare, readCpu } from './machine-load';
 import { byNumber, figure, machine, table, writeResults, type Figure, type Results } from './report';
 import { BARE_WORKFLOW_NAME, startBenchStack, type BenchStack } from './stack';
-import { percentile, round, summarize } from './stats';
 import { ViewerProcess } from './viewer-process';
 
 const QUICK = process.env.BENCH_QUICK === '1';

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { round } from './stats';
+import { round } from '../devstack/stats';
 
 export interface Figure {
   /** Stable key, e.g. `firstEvent.p95`. */

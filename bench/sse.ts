@@ -1,8 +1,9 @@
 /**
- * A lean, timestamped event-stream reader: the framing of tests/fixtures/sse-client.ts (fetch and
- * the SSE line format), but it keeps only what the figures need (when each story event arrived)
- * and no raw text, so a thousand of them fit in one process.
+ * A lean, timestamped event-stream reader: the framing of devstack/sse.ts (fetch and the SSE line
+ * format), but it keeps only what the figures need (when each story event arrived) and no raw
+ * text, so a thousand of them fit in one process.
  */
+import { readSse } from '../devstack/sse';
 
 export interface Arrival {
   seq: number;
@@ -60,25 +61,11 @@ export async function openViewer(base: string, workflowId: string): Promise<View
       await res.text().catch(() => '');
       return;
     }
-    const decoder = new TextDecoder();
-    let buffer = '';
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      await readSse(res.body, (_text, frames) => {
         const recvMs = Date.now();
-        buffer += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          let event = 'message';
-          const data: string[] = [];
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event:')) event = line.slice(6).trim();
-            else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-          }
-          onFrame(event, data.join('\n'), recvMs);
-        }
-      }
+        for (const frame of frames) onFrame(frame.event, frame.data, recvMs);
+      });
     } catch {
       // closed by us
     }

@@ -4,22 +4,23 @@
  * figures measure Buildstory, not a model), and the web app as a real process.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { OfflineProvider } from '../activities/llm/offline';
-import { ensureWebBuild } from '../scripts/processes';
-import { ensureTemporalCli, freePort, startDevServer, type DevServer } from '../scripts/temporal';
+import { writeWorkflowBundle } from '../devstack/bundle';
+import { SAMPLE_TASK } from '../devstack/form';
+import { ensureWebBuild, freePort } from '../devstack/processes';
+import { ensureTemporalCli, startDevServer, type DevServer } from '../devstack/temporal';
 import { createBuildstoryWorker } from '../worker/worker';
 import { WORKFLOW_NAME } from '../workflows/shared';
 import { createBareActivities } from './bare-activities';
 import { connectCountingClient, type CountingClient } from './poller';
 import { startWeb, type WebProcess } from './web-process';
 
-export const TASK = 'Create a hello world python function';
 export const BARE_WORKFLOW_NAME = 'bareTaskWorkflow';
 
 export interface RunningWorker {
@@ -50,8 +51,6 @@ export interface BenchStack {
   close(): Promise<void>;
 }
 
-const quiet = { error: console.error, warn: () => {}, info: () => {}, debug: () => {}, trace: () => {}, log: () => {} };
-
 export async function startBenchStack(log: (line: string) => void, options: { webDelayMs: number }): Promise<BenchStack> {
   const cli = await ensureTemporalCli(log);
   ensureWebBuild(log);
@@ -81,16 +80,10 @@ export async function startBenchStack(log: (line: string) => void, options: { we
     const address = server.address;
 
     log('bundling the workflows and starting the web app...');
-    const bundle = async (path: string, name: string) => {
-      const { code } = await bundleWorkflowCode({ workflowsPath: path, logger: quiet });
-      const codePath = join(dir, `${name}.js`);
-      writeFileSync(codePath, code);
-      return codePath;
-    };
     const webQueue = `bench-web-${randomUUID().slice(0, 8)}`;
     const [storyBundle, bareBundle, web] = await Promise.all([
-      bundle(require.resolve('../workflows'), 'workflows'),
-      bundle(require.resolve('./bare-workflow'), 'bare-workflow'),
+      writeWorkflowBundle(dir, 'workflows.js'),
+      writeWorkflowBundle(dir, 'bare-workflow.js', { workflowsPath: require.resolve('./bare-workflow') }),
       // Once more after a rebuild: in a shared work tree another build may have been replacing web/build.
       startWeb({ temporalAddress: address, taskQueue: webQueue }).catch(() => {
         ensureWebBuild(log);
@@ -120,8 +113,8 @@ export async function startBenchStack(log: (line: string) => void, options: { we
       cleanups.push(stop);
       return { taskQueue, stop };
     };
-    const startStoryWorker = async (name: string, delayMs: number) => {
-      const taskQueue = `bench-${name}-${randomUUID().slice(0, 8)}`;
+    /** A worker for taskWorkflow on `taskQueue`, the offline model at `delayMs` per chunk. */
+    const runStoryWorker = async (taskQueue: string, delayMs: number) => {
       const worker = await createBuildstoryWorker({
         connection,
         namespace: 'default',
@@ -133,6 +126,7 @@ export async function startBenchStack(log: (line: string) => void, options: { we
       });
       return runWorker(worker, taskQueue);
     };
+    const startStoryWorker = (name: string, delayMs: number) => runStoryWorker(`bench-${name}-${randomUUID().slice(0, 8)}`, delayMs);
     const startBareWorker = async (name: string, delayMs: number) => {
       const taskQueue = `bench-${name}-${randomUUID().slice(0, 8)}`;
       const worker = await Worker.create({
@@ -150,16 +144,7 @@ export async function startBenchStack(log: (line: string) => void, options: { we
     };
 
     // The web app's own worker, up for the whole benchmark.
-    const webWorker = await createBuildstoryWorker({
-      connection,
-      namespace: 'default',
-      taskQueue: webQueue,
-      provider: new OfflineProvider(options.webDelayMs),
-      logger,
-      workflowBundle: { codePath: storyBundle },
-      shutdownGraceTime: '1 second',
-    });
-    await runWorker(webWorker, webQueue);
+    await runStoryWorker(webQueue, options.webDelayMs);
 
     return {
       address,
@@ -173,7 +158,7 @@ export async function startBenchStack(log: (line: string) => void, options: { we
       startBareWorker,
       async startRun(taskQueue, workflow = WORKFLOW_NAME) {
         const workflowId = `task-${randomUUID()}`;
-        await client.workflow.start(workflow, { taskQueue, workflowId, args: [{ task: TASK }] });
+        await client.workflow.start(workflow, { taskQueue, workflowId, args: [{ task: SAMPLE_TASK }] });
         return workflowId;
       },
       async terminate(workflowIds) {
@@ -186,21 +171,6 @@ export async function startBenchStack(log: (line: string) => void, options: { we
     await close();
     throw err;
   }
-}
-
-/** The form's token, as a browser gets it (as tests/setup/stack.ts reads it). */
-export async function formToken(base: string): Promise<string> {
-  const html = await (await fetch(`${base}/`)).text();
-  const match = html.match(/name="token"[^>]*value="([0-9a-f-]{36})"|value="([0-9a-f-]{36})"[^>]*name="token"/);
-  if (!match) throw new Error('no token in the form');
-  return (match[1] ?? match[2])!;
-}
-
-/** Submit the form as a browser does; resolves when it answered with its redirect. */
-export async function submitForm(base: string, token: string, task = TASK): Promise<string> {
-  const res = await fetch(`${base}/?index`, { method: 'POST', body: new URLSearchParams({ task, token }), redirect: 'manual' });
-  if (res.status !== 302) throw new Error(`the form answered ${res.status}`);
-  return `task-${token}`;
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

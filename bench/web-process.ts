@@ -1,14 +1,15 @@
 /**
- * The web app as the benchmark runs it: `tsx web/server.ts` (startNode) with its inspector open on
- * a random loopback port, so the bench can force a full GC in it and read its heap without any
- * code in the app for it; and its /metrics, read into the numbers the figures use.
+ * The web app as the benchmark runs it: `tsx web/server.ts` (devstack/parts.ts) with its
+ * inspector open on a random loopback port, so the bench can force a full GC in it and read its
+ * heap without any code in the app for it; and its /metrics, read into the numbers the figures use.
  */
 import { execFile, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT, startNode, stopChild, waitForHttp } from '../scripts/processes';
-import { freePort } from '../scripts/temporal';
-import { parsePrometheus } from './stats';
+import { inspectorUrls } from '../devstack/inspector';
+import { startPart, webPart } from '../devstack/parts';
+import { ROOT, freePort } from '../devstack/processes';
+import { parsePrometheus } from '../devstack/stats';
 
 const run = promisify(execFile);
 
@@ -38,26 +39,26 @@ export interface WebProcess {
 }
 
 export async function startWeb(options: { temporalAddress: string; taskQueue: string }): Promise<WebProcess> {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const child = startNode('web', 'web/server.ts', {
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    TEMPORAL_ADDRESS: options.temporalAddress,
-    TEMPORAL_TASK_QUEUE: options.taskQueue,
-    TEMPORAL_UI_URL: 'http://localhost:8233',
-    LOG_LEVEL: 'warn',
-    // The bench submits far more than a person would, and reads streams without a session.
-    SUBMIT_RATE_LIMIT_PER_MINUTE: '0',
-    BUILDSTORY_AUTH_PASSWORDS: '',
-    // Port 0: tsx's launcher and the server each get their own; the server is found by its script.
-    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:0`.trim(),
-  });
+  const web = startPart(
+    webPart({
+      port: await freePort(),
+      // tsx's launcher and the server each open one; the server's is found by its script below.
+      inspect: true,
+      env: {
+        TEMPORAL_ADDRESS: options.temporalAddress,
+        TEMPORAL_TASK_QUEUE: options.taskQueue,
+        TEMPORAL_UI_URL: 'http://localhost:8233',
+        LOG_LEVEL: 'warn',
+        // The bench submits far more than a person would, and reads streams without a session.
+        SUBMIT_RATE_LIMIT_PER_MINUTE: '0',
+        BUILDSTORY_AUTH_PASSWORDS: '',
+      },
+    }),
+  );
+  const { base, child } = web;
   const inspectors: string[] = [];
-  child.stderr?.on('data', (chunk: Buffer) => {
-    for (const match of chunk.toString().matchAll(/Debugger listening on (ws:\/\/\S+)/g)) inspectors.push(match[1]);
-  });
-  await waitForHttp(`${base}/healthz`, 60_000, child);
+  child.stderr?.on('data', (chunk: Buffer) => inspectors.push(...inspectorUrls(chunk.toString())));
+  await web.ready();
 
   let serverInspector: string | null | undefined;
   const findInspector = async (): Promise<string | null> => {
@@ -118,6 +119,6 @@ export async function startWeb(options: { temporalAddress: string; taskQueue: st
         return null;
       }
     },
-    stop: () => stopChild(child),
+    stop: web.stop,
   };
 }

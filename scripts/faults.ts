@@ -1,11 +1,12 @@
 /**
  * `npm run test:faults -- --runs 50 --seed 1234 [--concurrency 8] [--keep]`: the fault harness
- * (faults/harness.ts) against the real parts as separate processes. Prints the seed first and a
+ * (faults/) against the real parts as separate processes. Prints the seed first and a
  * table at the end; exits non-zero when a run is lost or ends in the wrong state, an event is
  * lost or duplicated, or a completed step was executed again.
  */
-import { runFaultHarness, formatReport } from '../faults/harness';
-import { ensureWebBuild } from './processes';
+import { ensureWebBuild } from '../devstack/processes';
+import { runFaultHarness } from '../faults/harness';
+import { formatReport } from '../faults/report';
 
 const log = (line: string) => process.stderr.write(`[faults] ${line}\n`);
 

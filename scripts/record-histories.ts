@@ -20,7 +20,8 @@ import type { LlmProvider } from '../activities/llm/provider';
 import { startTestLlmServer, type LlmRule } from '../tests/fixtures/llm-server';
 import { createBuildstoryWorker } from '../worker/worker';
 import { taskWorkflow } from '../workflows';
-import { ensureTemporalCli, freePort, startDevServer } from './temporal';
+import { freePort } from '../devstack/processes';
+import { ensureTemporalCli, startDevServer } from '../devstack/temporal';
 
 const OUT = join(__dirname, '..', 'workflows', 'histories');
 

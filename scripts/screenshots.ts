@@ -7,7 +7,7 @@
  * docs/home.png, docs/run-live.png and docs/run-completed.png.
  */
 import { join } from 'node:path';
-import { launchChromium } from '../tests/setup/browser';
+import { launchChromium } from '../devstack/browser';
 
 const base = process.argv[2] ?? 'http://localhost:3000';
 const docs = join(__dirname, '..', 'docs');

@@ -2,22 +2,22 @@
  * `npm start`: the Temporal dev server (SQLite under .data/), the worker and the web app together.
  * Prints the URLs; Ctrl-C stops all three. With TEMPORAL_ADDRESS set, uses that server instead.
  */
-import type { ChildProcess } from 'node:child_process';
-import { ensureWebBuild, startNode, stopChild, waitForHttp } from './processes';
 import { OWNER_SEARCH_ATTRIBUTE } from '../config/auth';
-import { createSearchAttributes, devServerDbFile, ensureTemporalCli, startDevServer, waitForTemporal, type DevServer } from './temporal';
+import { startPart, webPart, workerPart, type StartedPart } from '../devstack/parts';
+import { ensureWebBuild } from '../devstack/processes';
+import { createSearchAttributes, devServerDbFile, ensureTemporalCli, startDevServer, waitForTemporal, type DevServer } from '../devstack/temporal';
 
 const log = (line: string) => process.stdout.write(`[start] ${line}\n`);
 
 let server: DevServer | null = null;
-const children: ChildProcess[] = [];
+const parts: StartedPart[] = [];
 let stopping = false;
 
 async function stopAll(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   log('stopping web, worker and Temporal...');
-  await Promise.all(children.map((child) => stopChild(child)));
+  await Promise.all(parts.map((part) => part.stop()));
   await server?.stop();
   log('stopped');
   process.exit(code);
@@ -85,20 +85,19 @@ async function main(): Promise<void> {
   if (encrypted && !server) log(`encryption is on: point that server's Temporal UI at http://localhost:${port}/codec to read payloads`);
 
   const env = { TEMPORAL_ADDRESS: address, TEMPORAL_UI_URL: uiUrl, PORT: String(port) };
-  for (const [name, script] of [
-    ['worker', 'worker/index.ts'],
-    ['web', 'web/server.ts'],
-  ] as const) {
-    const child = startNode(name, script, env);
-    children.push(child);
-    child.once('exit', (code) => {
+  const worker = startPart(workerPart({ env }));
+  // HOST stays the app's own setting: npm start is the one stack meant to be reached from elsewhere.
+  const web = startPart(webPart({ port, host: null, env }));
+  for (const part of [worker, web]) {
+    parts.push(part);
+    part.child.once('exit', (code) => {
       if (!stopping) {
-        log(`the ${name} exited (code ${code})`);
+        log(`the ${part.name} exited (code ${code})`);
         void stopAll(1);
       }
     });
   }
-  await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000, children[1]);
+  await web.ready();
 
   const model = process.env.OPENAI_API_KEY ? `${process.env.OPENAI_MODEL ?? 'gpt-4o-mini'} (OpenAI-compatible)` : 'offline model (set OPENAI_API_KEY for a real one)';
   process.stdout.write(

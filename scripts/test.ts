@@ -5,8 +5,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, ensureWebBuild } from './processes';
-import { ensureTemporalCli } from './temporal';
+import { ROOT, ensureWebBuild } from '../devstack/processes';
+import { ensureTemporalCli } from '../devstack/temporal';
 
 const log = (line: string) => process.stdout.write(`[test] ${line}\n`);
 

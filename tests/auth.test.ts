@@ -10,7 +10,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { OWNER_SEARCH_ATTRIBUTE } from '../config';
 import { workflowIdFor } from '../web/app/utils/run-id';
-import { connectSse } from './fixtures/sse-client';
+import { connectSse } from '../devstack/sse';
 import { startStack, type Stack } from './setup/stack';
 
 const PASSWORDS = { alice: 'alice-password-1', bob: 'bob-password-22' };

@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { ProgressSnapshot } from '../workflows/shared';
-import { formToken, startStack, submitTask, type Stack } from './setup/stack';
+import { formToken, submitTask } from '../devstack/form';
+import { startStack, type Stack } from './setup/stack';
 
 let stack: Stack;
 beforeAll(async () => {

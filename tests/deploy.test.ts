@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { CONFIG_ENV_PREFIXES, TEMPORAL_ENV_NAMES } from '../config/temporal';
 import { WEB_ENV_NAMES } from '../config/web';
 import { WORKER_ENV_NAMES } from '../config/worker';
-import { ROOT } from '../scripts/processes';
+import { ROOT } from '../devstack/processes';
 
 interface ComposeService {
   image?: string;

@@ -13,7 +13,8 @@ import type { Payload } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { EncryptionCodec, encryptionDataConverter, type EncryptionKeys } from '../codec';
 import { WORKFLOW_NAME } from '../workflows/shared';
-import { startRunViaForm, startStack, type Stack } from './setup/stack';
+import { startRunViaForm } from '../devstack/form';
+import { startStack, type Stack } from './setup/stack';
 import { sharedServer } from './setup/temporal';
 
 const run = promisify(execFile);

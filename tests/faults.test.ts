@@ -1,11 +1,13 @@
 /**
- * The fault harness (faults/harness.ts), small enough for every `npm test`: six runs, every LLM
+ * The fault harness (faults/), small enough for every `npm test`: six runs, every LLM
  * fault kind once, one kill -9 each of a worker, the web app and the Temporal server. It starts
  * its own Temporal dev server (it kills it), not the one jest's globalSetup shares.
  * The full version: `npm run test:faults -- --runs 50 --seed 1234`.
  */
-import { FAULT_LABELS, formatReport, runFaultHarness, type FaultKind } from '../faults/harness';
-import { ensureWebBuild } from '../scripts/processes';
+import { ensureWebBuild } from '../devstack/processes';
+import { runFaultHarness } from '../faults/harness';
+import { FAULT_LABELS, type FaultKind } from '../faults/plan';
+import { formatReport } from '../faults/report';
 
 const log = (line: string) => process.stderr.write(`[faults] ${line}\n`);
 

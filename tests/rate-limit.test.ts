@@ -1,6 +1,7 @@
 /** Too many submissions from one client: 429 with Retry-After, a clear message, nothing started. */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { formToken, startStack, submitTask, type Stack } from './setup/stack';
+import { formToken, submitTask } from '../devstack/form';
+import { startStack, type Stack } from './setup/stack';
 
 let stack: Stack;
 beforeAll(async () => {

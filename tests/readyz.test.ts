@@ -5,9 +5,9 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
-import { startNode, stopChild, waitForHttp } from '../scripts/processes';
-import { freePort } from '../scripts/temporal';
-import { startRunViaForm, startStack, type Stack } from './setup/stack';
+import { freePort, startNode, stopChild, waitForHttp } from '../devstack/processes';
+import { startRunViaForm } from '../devstack/form';
+import { startStack, type Stack } from './setup/stack';
 import { sharedServer } from './setup/temporal';
 
 let stack: Stack;

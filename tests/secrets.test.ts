@@ -4,18 +4,18 @@
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
-import { startNode, stopChild, waitForHttp } from '../scripts/processes';
-import { freePort } from '../scripts/temporal';
+import { startRunViaForm } from '../devstack/form';
+import { startPart, webPart, workerPart, type ServedPartSpec, type StartedPart } from '../devstack/parts';
+import { freePort } from '../devstack/processes';
 import { startTestLlmServer, type TestLlmServer } from './fixtures/llm-server';
-import { startRunViaForm } from './setup/stack';
 import { sharedServer, uniqueTaskQueue } from './setup/temporal';
 
 const OPENAI_KEY = 'sk-test-NEVER-SHOW-7f3a9c2e51d84b6a';
 const TEMPORAL_KEY_LIKE = 'secret-grpc-meta-9d8e7f';
 
 let llm: TestLlmServer;
-let worker: ChildProcess;
-let web: ChildProcess;
+let worker: StartedPart | undefined;
+let web: StartedPart<ServedPartSpec> | undefined;
 let base: string;
 let connection: Connection;
 const output: string[] = [];
@@ -39,20 +39,19 @@ beforeAll(async () => {
     LOG_LEVEL: 'debug',
     WORKER_HEALTH_PORT: '0',
   };
-  worker = startNode('worker:secrets', 'worker/index.ts', env);
-  capture(worker);
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  web = startNode('web:secrets', 'web/server.ts', { ...env, PORT: String(port), HOST: '127.0.0.1' });
-  capture(web);
-  await waitForHttp(`${base}/healthz`, 60_000, web);
+  worker = startPart(workerPart({ name: 'worker:secrets', env }));
+  capture(worker.child);
+  web = startPart(webPart({ name: 'web:secrets', port: await freePort(), env }));
+  capture(web.child);
+  base = web.base;
+  await web.ready();
   connection = await Connection.connect({ address: sharedServer().address });
 });
 
 afterAll(async () => {
   await connection?.close();
-  if (web) await stopChild(web);
-  if (worker) await stopChild(worker);
+  await web?.stop();
+  await worker?.stop();
   await llm?.close();
 });
 

@@ -6,8 +6,9 @@
  * its run's watcher calling Temporal for as long as the run is open.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connectSse } from './fixtures/sse-client';
-import { metrics, startRunViaForm, startStack, type Stack } from './setup/stack';
+import { connectSse } from '../devstack/sse';
+import { startRunViaForm } from '../devstack/form';
+import { metrics, startStack, type Stack } from './setup/stack';
 
 const RUNS = 3;
 const STREAMS_PER_RUN = 10;

@@ -6,8 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { Worker } from '@temporalio/worker';
 import { progressQuery, type StoryEvent } from '../workflows/shared';
 import { finishSignal } from './fixtures/legacy-workflow';
-import { connectSse, type SseFrame } from './fixtures/sse-client';
-import { metrics, startRunViaForm, startStack, type Stack } from './setup/stack';
+import { connectSse, type SseFrame } from '../devstack/sse';
+import { startRunViaForm } from '../devstack/form';
+import { metrics, startStack, type Stack } from './setup/stack';
 import { uniqueTaskQueue } from './setup/temporal';
 
 let stack: Stack;

@@ -6,8 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from '../scripts/processes';
-import { freePort } from '../scripts/temporal';
+import { ROOT, freePort } from '../devstack/processes';
 
 test('with TEMPORAL_DB_FILE set, npm start uses that file and prints it (not .data/temporal.db)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'buildstory-start-'));

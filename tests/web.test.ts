@@ -3,19 +3,19 @@
  * (web/server.ts on the production build) against the run's dev server, with a worker.
  */
 import { randomUUID } from 'node:crypto';
-import type { ChildProcess } from 'node:child_process';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { OfflineProvider } from '../activities/llm/offline';
-import { startNode, stopChild, waitForHttp } from '../scripts/processes';
-import { freePort } from '../scripts/temporal';
+import { formToken, submitTask } from '../devstack/form';
+import { startPart, webPart, type ServedPartSpec, type StartedPart } from '../devstack/parts';
+import { freePort } from '../devstack/processes';
 import { connectTestEnv, createTestWorker, sharedServer, uniqueTaskQueue } from './setup/temporal';
 
 let env: TestWorkflowEnvironment;
 let worker: Worker;
 let workerRun: Promise<void>;
-let web: ChildProcess;
+let web: StartedPart<ServedPartSpec> | undefined;
 let base: string;
 
 beforeAll(async () => {
@@ -23,39 +23,17 @@ beforeAll(async () => {
   const taskQueue = uniqueTaskQueue('web');
   worker = await createTestWorker(env, taskQueue, new OfflineProvider(1));
   workerRun = worker.run();
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  web = startNode('web', 'web/server.ts', {
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    TEMPORAL_ADDRESS: sharedServer().address,
-    TEMPORAL_TASK_QUEUE: taskQueue,
-    LOG_LEVEL: 'warn',
-  });
-  await waitForHttp(`${base}/healthz`, 60_000, web);
+  web = startPart(webPart({ port: await freePort(), env: { TEMPORAL_ADDRESS: sharedServer().address, TEMPORAL_TASK_QUEUE: taskQueue, LOG_LEVEL: 'warn' } }));
+  base = web.base;
+  await web.ready();
 });
 
 afterAll(async () => {
-  if (web) await stopChild(web);
+  await web?.stop();
   worker?.shutdown();
   await workerRun;
   await env?.teardown();
 });
-
-async function formToken(): Promise<string> {
-  const html = await (await fetch(`${base}/`)).text();
-  const token = html.match(/name="token"[^>]*value="([0-9a-f-]{36})"|value="([0-9a-f-]{36})"[^>]*name="token"/);
-  expect(token).not.toBeNull();
-  return (token![1] ?? token![2])!;
-}
-
-function submit(task: string, token: string): Promise<Response> {
-  return fetch(`${base}/?index`, {
-    method: 'POST',
-    body: new URLSearchParams({ task, token }),
-    redirect: 'manual',
-  });
-}
 
 async function pageWhen(path: string, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
@@ -69,8 +47,8 @@ async function pageWhen(path: string, pattern: RegExp, timeoutMs = 30_000): Prom
 }
 
 test('submitting the form starts a run, redirects to its page, and the page shows it completed', async () => {
-  const token = await formToken();
-  const res = await submit('Create a hello world python function', token);
+  const token = await formToken(base);
+  const res = await submitTask(base, 'Create a hello world python function', token);
   expect(res.status).toBe(302);
   expect(res.headers.get('location')).toBe(`/runs/task-${token}`);
 
@@ -84,15 +62,15 @@ test('submitting the form starts a run, redirects to its page, and the page show
 });
 
 test('the same form submitted twice, and again after the run ended, gives one run', async () => {
-  const token = await formToken();
-  const [first, second] = await Promise.all([submit('Say hello twice', token), submit('Say hello twice', token)]);
+  const token = await formToken(base);
+  const [first, second] = await Promise.all([submitTask(base, 'Say hello twice', token), submitTask(base, 'Say hello twice', token)]);
   expect([first.status, second.status]).toEqual([302, 302]);
   expect(second.headers.get('location')).toBe(first.headers.get('location'));
 
   const handle = env.client.workflow.getHandle(`task-${token}`);
   const { runId } = await handle.describe();
   await handle.result();
-  const again = await submit('Say hello twice', token);
+  const again = await submitTask(base, 'Say hello twice', token);
   expect(again.status).toBe(302);
   expect(again.headers.get('location')).toBe(`/runs/task-${token}`);
   // Still the one run: no second run was started for this token.
@@ -104,8 +82,8 @@ test('the same form submitted twice, and again after the run ended, gives one ru
 });
 
 test('an empty task is refused with a clear error and starts nothing', async () => {
-  const token = await formToken();
-  const res = await submit('   \n  ', token);
+  const token = await formToken(base);
+  const res = await submitTask(base, '   \n  ', token);
   expect(res.status).toBe(400);
   const html = await res.text();
   expect(html).toMatch(/cannot be empty/);

@@ -9,8 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { loadWorkerConfig } from '../config/worker';
-import { startNode, waitForHttp } from '../scripts/processes';
-import { freePort } from '../scripts/temporal';
+import { freePort, startNode, waitForHttp } from '../devstack/processes';
 import { sharedServer, uniqueTaskQueue } from '../tests/setup/temporal';
 import { startHealthServer, workerMetrics, type HealthServer } from './health';
 

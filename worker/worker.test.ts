@@ -2,14 +2,12 @@
  * The worker entrypoint as a real process (`tsx worker/index.ts`): a bad setting stops it at once
  * with one line; a good one runs a workflow on the shared dev server and stops cleanly on SIGTERM.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { ROOT, spawnTsx } from '../devstack/processes';
 import type { ProgressSnapshot } from '../workflows/shared';
-
-const ROOT = join(__dirname, '..');
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 
 interface Worker {
   child: ChildProcess;
@@ -38,7 +36,7 @@ function startWorker(settings: Record<string, string>): Worker {
     if (!/^(OPENAI_|TEMPORAL_)/.test(name)) env[name] = value;
   }
   Object.assign(env, { TEMPORAL_CONFIG_FILE: join(ROOT, 'no-such-temporal.toml'), LOG_LEVEL: 'info', ...settings });
-  const child = spawn(TSX, ['worker/index.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnTsx('worker/index.ts', { env, stdio: ['ignore', 'pipe', 'pipe'] });
   started.push(child);
   let stdout = '';
   let stderr = '';

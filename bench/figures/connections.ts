@@ -9,8 +9,8 @@
 import { cpuShare, type CpuReading, type CpuShare } from '../machine-load';
 import { workflowTaskTimes } from '../history';
 import { sleep, type BenchStack } from '../stack';
-import { summarize, type Summary } from '../stats';
 import type { ViewerProcess, ViewerUsage } from '../viewer-process';
+import { summarize, type Summary } from '../../devstack/stats';
 
 export interface ConnectionsResult {
   runs: number;

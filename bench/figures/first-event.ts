@@ -8,7 +8,8 @@
 import { progressQuery } from '../../workflows/shared';
 import { workflowTaskTimes } from '../history';
 import { openViewer } from '../sse';
-import { formToken, sleep, submitForm, type BenchStack } from '../stack';
+import { formToken, submitForm } from '../../devstack/form';
+import { sleep, type BenchStack } from '../stack';
 
 const POLL_GAP_MS = 20;
 const GIVE_UP_MS = 15_000;

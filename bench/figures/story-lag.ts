@@ -7,8 +7,9 @@
 import { workflowTaskTimes } from '../history';
 import { NaivePoller } from '../poller';
 import { openViewer, type Arrival, type Viewer } from '../sse';
-import { formToken, sleep, submitForm, type BenchStack } from '../stack';
-import { diffCounts, total } from '../stats';
+import { formToken, submitForm } from '../../devstack/form';
+import { sleep, type BenchStack } from '../stack';
+import { diffCounts, total } from '../../devstack/stats';
 
 export interface StoryLagResult {
   runs: number;

@@ -13,8 +13,8 @@ import { cpuShare, type CpuReading, type CpuShare } from '../machine-load';
 import { NaivePoller } from '../poller';
 import { openViewer } from '../sse';
 import { sleep, type BenchStack } from '../stack';
-import { diffCounts, total } from '../stats';
 import type { ViewerProcess } from '../viewer-process';
+import { diffCounts, total } from '../../devstack/stats';
 
 export interface IdleResult {
   windowS: number;

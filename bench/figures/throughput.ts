@@ -6,8 +6,8 @@
  */
 import { cpuShare, type CpuReading, type CpuShare } from '../machine-load';
 import { sleep, type BenchStack } from '../stack';
-import { diffCounts } from '../stats';
 import type { ViewerProcess } from '../viewer-process';
+import { diffCounts } from '../../devstack/stats';
 
 export interface BatchResult {
   tasks: number;

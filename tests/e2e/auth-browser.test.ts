@@ -4,7 +4,7 @@
  * token travels with the fetch submission), sign out.
  */
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../setup/browser';
+import { launchChromium } from '../../devstack/browser';
 import { startStack, type Stack } from '../setup/stack';
 
 

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../setup/browser';
+import { launchChromium } from '../../devstack/browser';
 import { sharedServer } from '../setup/temporal';
 import { startStack, type Stack } from '../setup/stack';
 import type { ProgressSnapshot } from '../../workflows/shared';

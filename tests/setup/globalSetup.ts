@@ -7,8 +7,8 @@ import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { createSearchAttributes, ensureTemporalCli, TEMPORAL_CLI_VERSION } from '../../scripts/temporal';
-import { writeWorkflowBundle } from './bundle';
+import { createSearchAttributes, ensureTemporalCli, TEMPORAL_CLI_VERSION } from '../../devstack/temporal';
+import { writeWorkflowBundle } from '../../devstack/bundle';
 
 declare global {
   // eslint-disable-next-line no-var

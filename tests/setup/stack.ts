@@ -3,17 +3,17 @@
  * server, with an in-process worker whose model is the test LLM server (or the offline model).
  * Shared by the HTTP, SSE and browser tests.
  */
-import type { ChildProcess } from 'node:child_process';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { OfflineProvider } from '../../activities/llm/offline';
 import type { EncryptionKeys } from '../../codec';
 import { workerDataConverter } from '../../codec/worker';
 import { OpenAiProvider } from '../../activities/llm/openai';
-import { startNode, stopChild, waitForHttp } from '../../scripts/processes';
-import { freePort } from '../../scripts/temporal';
+import { collectGarbage, inspectorUrls } from '../../devstack/inspector';
+import { startPart, webPart } from '../../devstack/parts';
+import { freePort } from '../../devstack/processes';
+import { parsePrometheus } from '../../devstack/stats';
 import { startTestLlmServer, type TestLlmServer } from '../fixtures/llm-server';
-import { collectGarbage, inspectorUrls } from './inspector';
 import { connectTestEnv, createTestWorker, sharedServer, uniqueTaskQueue } from './temporal';
 
 export interface Stack {
@@ -63,26 +63,28 @@ export async function startStack(options: {
     await current.running;
   };
 
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const web: ChildProcess = startNode(`web:${options.name}`, 'web/server.ts', {
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    TEMPORAL_ADDRESS: sharedServer().address,
-    TEMPORAL_TASK_QUEUE: taskQueue,
-    TEMPORAL_UI_URL: 'http://localhost:8233',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
-    ...(options.encryption ? encryptionEnv(options.encryption) : {}),
-    ...(options.inspect ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:0`.trim() } : {}),
-    ...options.webEnv,
-  });
+  const web = startPart(
+    webPart({
+      name: `web:${options.name}`,
+      port: await freePort(),
+      inspect: options.inspect,
+      env: {
+        TEMPORAL_ADDRESS: sharedServer().address,
+        TEMPORAL_TASK_QUEUE: taskQueue,
+        TEMPORAL_UI_URL: 'http://localhost:8233',
+        LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+        ...(options.encryption ? encryptionEnv(options.encryption) : {}),
+        ...options.webEnv,
+      },
+    }),
+  );
   let webStderr = '';
-  web.stderr?.on('data', (chunk: Buffer) => (webStderr += chunk.toString()));
+  web.child.stderr?.on('data', (chunk: Buffer) => (webStderr += chunk.toString()));
   await startWorker();
-  await waitForHttp(`${base}/healthz`, 60_000, web);
+  await web.ready();
 
   return {
-    base,
+    base: web.base,
     env,
     llm,
     taskQueue,
@@ -96,7 +98,7 @@ export async function startStack(options: {
     },
     webStderr: () => webStderr,
     async close() {
-      await stopChild(web);
+      await web.stop();
       await stopWorker();
       await llm.close();
       await env.teardown();
@@ -112,33 +114,8 @@ export function encryptionEnv({ keys, currentKeyId }: EncryptionKeys): Record<st
   };
 }
 
-/** The form's token, as a browser gets it. */
-export async function formToken(base: string): Promise<string> {
-  const html = await (await fetch(`${base}/`)).text();
-  const match = html.match(/name="token"[^>]*value="([0-9a-f-]{36})"|value="([0-9a-f-]{36})"[^>]*name="token"/);
-  if (!match) throw new Error('no token in the form');
-  return (match[1] ?? match[2])!;
-}
-
-export function submitTask(base: string, task: string, token: string): Promise<Response> {
-  return fetch(`${base}/?index`, { method: 'POST', body: new URLSearchParams({ task, token }), redirect: 'manual' });
-}
-
-/** Start a run through the form, as a user does; returns its workflow id. */
-export async function startRunViaForm(base: string, task = 'Create a hello world python function'): Promise<string> {
-  const token = await formToken(base);
-  const res = await submitTask(base, task, token);
-  if (res.status !== 302) throw new Error(`form answered ${res.status}: ${await res.text()}`);
-  return `task-${token}`;
-}
-
-/** Reads the Prometheus text of /metrics into name → value. */
+/** The unlabelled series of /metrics, name → value. */
 export async function metrics(base: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const out: Record<string, number> = {};
-  for (const line of text.split('\n')) {
-    const match = /^([a-z_]+) ([0-9.e+-]+)$/.exec(line);
-    if (match) out[match[1]] = Number(match[2]);
-  }
-  return out;
+  const samples = parsePrometheus(await (await fetch(`${base}/metrics`)).text());
+  return Object.fromEntries(samples.filter((s) => Object.keys(s.labels).length === 0).map((s) => [s.name, s.value]));
 }

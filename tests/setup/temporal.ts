@@ -7,7 +7,7 @@ import pino from 'pino';
 import type { DataConverter } from '@temporalio/common';
 import type { LlmProvider } from '../../activities/llm/provider';
 import { createBuildstoryWorker } from '../../worker/worker';
-import { writeWorkflowBundle } from './bundle';
+import { writeWorkflowBundle } from '../../devstack/bundle';
 
 export const testLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -45,7 +45,7 @@ function bundleFor(dataConverter: DataConverter | undefined): Promise<string> {
   if (!failureConverterPath) return Promise.resolve(sharedServer().bundle);
   let bundle = bundles.get(failureConverterPath);
   if (!bundle) {
-    bundle = writeWorkflowBundle(dirname(sharedServer().bundle), `workflow-bundle-${randomUUID()}.js`, failureConverterPath);
+    bundle = writeWorkflowBundle(dirname(sharedServer().bundle), `workflow-bundle-${randomUUID()}.js`, { failureConverterPath });
     bundles.set(failureConverterPath, bundle);
   }
   return bundle;

@@ -1,4 +1,7 @@
-/** Percentiles and the Prometheus text format, for the figures. */
+/**
+ * Percentiles and summaries, counters read twice, and the Prometheus text format: for the bench's
+ * figures, the fault report and the tests' reading of /metrics.
+ */
 
 export interface Summary {
   n: number;

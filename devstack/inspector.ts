@@ -1,7 +1,8 @@
 /**
- * A full garbage collection in another Node process, through its inspector (started with
- * `--inspect=127.0.0.1:0`), so a test can show what a collection does to a running server
- * without a hook in the server's code. Node 20 has no WebSocket without a flag: undici's.
+ * Another Node process's inspector (started with `--inspect=127.0.0.1:0`, as webPart's `inspect`
+ * does): where it listens (the bench finds the web server's there), and a full garbage collection
+ * through it, so a test can show what a collection does to a running server without a hook in the
+ * server's code. Node 20 has no WebSocket without a flag: undici's.
  */
 import { WebSocket } from 'undici';
 

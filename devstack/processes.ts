@@ -1,6 +1,7 @@
-/** Small helpers shared by the start and test scripts: the web build, child processes, waiting. */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+/** Child processes of a dev stack: tsx scripts, stopping them, waiting for them, free ports, the web build. */
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -26,13 +27,14 @@ export function ensureWebBuild(log: (line: string) => void): void {
   if (result.status !== 0) throw new Error('the web build failed (run npm run build to see why)');
 }
 
-/** Start `tsx <script>` with its output prefixed by `name`. */
+/** `tsx <script>` (a path from the repository root), run from the root. */
+export function spawnTsx(script: string, options: Omit<SpawnOptions, 'cwd'>): ChildProcess {
+  return spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, script)], { cwd: ROOT, ...options });
+}
+
+/** Start `tsx <script>` with our environment and `env`, its output prefixed by `name`. */
 export function startNode(name: string, script: string, env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, script)], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnTsx(script, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const prefix = (stream: NodeJS.WritableStream) => (chunk: Buffer) => {
     for (const line of chunk.toString().split('\n')) if (line) stream.write(`[${name}] ${line}\n`);
   };
@@ -41,15 +43,20 @@ export function startNode(name: string, script: string, env: NodeJS.ProcessEnv):
   return child;
 }
 
-/** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
-export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+/**
+ * SIGTERM, then SIGKILL (after `onKill`) if it has not exited within `graceMs`. No timer is left
+ * behind to keep this process alive once the child has gone.
+ */
+export async function stopChild(child: ChildProcess, graceMs = 10_000, onKill?: () => void): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
-  if (await Promise.race([exited.then(() => false), sleep(graceMs).then(() => true)])) {
+  const timer = setTimeout(() => {
+    onKill?.();
     child.kill('SIGKILL');
-    await exited;
-  }
+  }, graceMs).unref();
+  await exited;
+  clearTimeout(timer);
 }
 
 /** Poll `url` until it answers 2xx. */
@@ -66,4 +73,17 @@ export async function waitForHttp(url: string, timeoutMs = 60_000, child?: Child
     await sleep(200);
   }
   throw new Error(`${url} did not answer within ${timeoutMs / 1000} s`);
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePromise(port));
+    });
+  });
 }

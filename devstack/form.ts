@@ -1,0 +1,41 @@
+/**
+ * The home form, used as a browser without JavaScript uses it: GET / for the form's token, POST it
+ * with the task, follow nothing. The run's workflow id is read from the redirect, not made from the
+ * token: with access control on it comes from the token and the user (web/app/utils/run-id.ts).
+ * These helpers send no session: with access control on, sign in first (tests/auth.test.ts).
+ */
+
+/** The task the tests, the bench and the screenshots submit unless they say otherwise. */
+export const SAMPLE_TASK = 'Create a hello world python function';
+
+/** The form's token, as a browser gets it. */
+export async function formToken(base: string, init: { signal?: AbortSignal } = {}): Promise<string> {
+  const html = await (await fetch(`${base}/`, init)).text();
+  const match = /name="token"[^>]*value="([0-9a-f-]{36})"|value="([0-9a-f-]{36})"[^>]*name="token"/.exec(html);
+  if (!match) throw new Error('no token in the form');
+  return (match[1] ?? match[2])!;
+}
+
+/** POST the form; the answer as it is (a 302 to the run page when the run started). */
+export function submitTask(base: string, task: string, token: string, init: { signal?: AbortSignal } = {}): Promise<Response> {
+  return fetch(`${base}/?index`, { method: 'POST', body: new URLSearchParams({ task, token }), redirect: 'manual', ...init });
+}
+
+/** The workflow id a form post redirected to (`/runs/<id>`), or null when it did not start a run. */
+export function runIdFromRedirect(res: Response): string | null {
+  if (res.status !== 302) return null;
+  return /^\/runs\/([^/?#]+)$/.exec(res.headers.get('location') ?? '')?.[1] ?? null;
+}
+
+/** Submit the form with this token; resolves with the run's workflow id once the form redirected. */
+export async function submitForm(base: string, token: string, task = SAMPLE_TASK): Promise<string> {
+  const res = await submitTask(base, task, token);
+  const runId = runIdFromRedirect(res);
+  if (runId === null) throw new Error(`the form answered ${res.status} ${res.headers.get('location') ?? ''}: ${await res.text()}`);
+  return runId;
+}
+
+/** Start a run through the form, as a user does; returns its workflow id. */
+export async function startRunViaForm(base: string, task = SAMPLE_TASK): Promise<string> {
+  return submitForm(base, await formToken(base), task);
+}

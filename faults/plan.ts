@@ -1,0 +1,268 @@
+/**
+ * The fault plan: the harness's options, the kinds of fault, and which faults hit which run and
+ * when the crashes come, decided from the seed before anything starts. The same seed gives the
+ * same plan: the same tasks, faults and crash points.
+ */
+import type { LlmRule } from '../tests/fixtures/llm-server';
+import type { RunStatus } from '../workflows/shared';
+
+export interface FaultHarnessOptions {
+  runs: number;
+  seed: number;
+  /** Runs in flight at once (default 8). */
+  concurrency?: number;
+  /** Crashes of each kind (defaults scale with `runs`). */
+  crashes?: Partial<Record<CrashKind, number>>;
+  /** Least time between two crashes (default 8 s). */
+  minCrashGapMs?: number;
+  /** A run's SSE client gives up this long after the submit (default 4 minutes). */
+  runTimeoutMs?: number;
+  /** The LLM server's delay between stream chunks (default 40 ms). */
+  chunkDelayMs?: number;
+  /** The workers' OPENAI_TIMEOUT_MS (default 3000): hung and slow requests end after it. */
+  openaiTimeoutMs?: number;
+  /** Share of runs (after every kind has had its turn) that get a non-retryable fault (default 0.1). */
+  fatalShare?: number;
+  log?: (line: string) => void;
+  /** Keep the temp dir (SQLite file, process logs) after a clean pass; it is always kept after a failure. */
+  keepDir?: boolean;
+}
+
+export type CrashKind = 'worker' | 'web' | 'temporal';
+/** LLM faults: the first six are retried by Temporal, the last two fail the run for good. */
+export type LlmFaultKind =
+  | 'latency'
+  | 'rate-limit'
+  | 'server-error'
+  | 'drop'
+  | 'hang'
+  | 'garbled-stream'
+  | 'malformed-plan'
+  | 'unauthorized';
+export type FaultKind = CrashKind | LlmFaultKind;
+
+const RETRYABLE: readonly LlmFaultKind[] = ['latency', 'rate-limit', 'server-error', 'drop', 'hang', 'garbled-stream'];
+const FATAL: readonly LlmFaultKind[] = ['malformed-plan', 'unauthorized'];
+
+export const FAULT_LABELS: Record<FaultKind, string> = {
+  worker: 'worker kill -9 + restart',
+  web: 'web app kill -9 + restart',
+  temporal: 'Temporal kill -9 + restart',
+  latency: 'LLM latency spike (12 s)',
+  'rate-limit': 'LLM 429 burst + Retry-After',
+  'server-error': 'LLM 500',
+  drop: 'LLM connection dropped',
+  hang: 'LLM hung request',
+  'garbled-stream': 'LLM garbled stream chunk',
+  'malformed-plan': 'LLM malformed plan JSON',
+  unauthorized: 'LLM 401',
+};
+
+/** Where an LLM fault is aimed: the plan, or a step (0-based). */
+export type FaultTarget = 'plan' | number;
+
+export interface PlannedLlmFault {
+  kind: LlmFaultKind;
+  target: FaultTarget;
+  rule: LlmRule;
+}
+
+export interface PlannedRun {
+  index: number;
+  task: string;
+  steps: number;
+  faults: PlannedLlmFault[];
+  expected: Exclude<RunStatus, 'running' | 'cancelled'>;
+  /** For an expected failure: the message the story must end with. */
+  expectedError?: RegExp;
+}
+
+export interface PlannedCrash {
+  kind: CrashKind;
+  /** Fires this long after run `afterRun` was submitted... */
+  afterRun: number;
+  delayMs: number;
+  /** ...and the part is restarted this long after the kill. */
+  downMs: number;
+  /** Which worker (0 or 1). */
+  worker: number;
+}
+
+export interface FaultPlan {
+  runs: PlannedRun[];
+  crashes: PlannedCrash[];
+}
+
+/** The options as a run uses them, defaults filled in (and recorded in its result). */
+export type HarnessSettings = Required<Omit<FaultHarnessOptions, 'log' | 'crashes'>> & { crashes: Record<CrashKind, number> };
+
+/** The options with their defaults filled in. */
+export function settingsFor(options: FaultHarnessOptions): HarnessSettings {
+  const runs = options.runs;
+  return {
+    runs,
+    seed: options.seed,
+    concurrency: options.concurrency ?? 8,
+    crashes: {
+      worker: options.crashes?.worker ?? Math.max(1, Math.round(runs / 12)),
+      web: options.crashes?.web ?? Math.max(1, Math.round(runs / 16)),
+      temporal: options.crashes?.temporal ?? Math.max(1, Math.round(runs / 16)),
+    },
+    minCrashGapMs: options.minCrashGapMs ?? 8_000,
+    runTimeoutMs: options.runTimeoutMs ?? 240_000,
+    chunkDelayMs: options.chunkDelayMs ?? 40,
+    openaiTimeoutMs: options.openaiTimeoutMs ?? 3_000,
+    fatalShare: options.fatalShare ?? 0.1,
+    keepDir: options.keepDir ?? false,
+  };
+}
+
+/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+class Dice {
+  constructor(private readonly next: () => number) {}
+  float(): number {
+    return this.next();
+  }
+  int(min: number, max: number): number {
+    return min + Math.floor(this.next() * (max - min + 1));
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.next() * items.length)];
+  }
+  shuffle<T>(items: readonly T[]): T[] {
+    const out = [...items];
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = Math.floor(this.next() * (i + 1));
+      [out[i], out[j]] = [out[j], out[i]];
+    }
+    return out;
+  }
+}
+
+/** Temporal retries an activity 5 times in all (workflows/index.ts, MAX_ATTEMPTS). */
+const MAX_ATTEMPTS = 5;
+/** Attempts one LLM fault may cost an activity (2): the rest of the budget is for crashes. */
+const MAX_FAULT_ATTEMPTS = MAX_ATTEMPTS - 3;
+/** Beyond the workflow's 10 s heartbeat timeout and the workers' request timeout. */
+const LATENCY_SPIKE_MS = 12_000;
+
+function ruleFor(kind: LlmFaultKind, target: FaultTarget, dice: Dice): LlmRule {
+  const where: LlmRule = target === 'plan' ? { kind: 'plan' } : { kind: 'step', stepIndex: target };
+  switch (kind) {
+    case 'latency':
+      return { ...where, delayMs: LATENCY_SPIKE_MS, times: 1 };
+    case 'rate-limit':
+      return { ...where, status: 429, retryAfter: dice.int(1, 2), times: dice.int(1, MAX_FAULT_ATTEMPTS) };
+    case 'server-error':
+      return { ...where, status: 500, times: dice.int(1, MAX_FAULT_ATTEMPTS) };
+    case 'drop':
+      // A plan is not streamed: its connection drops before the answer.
+      return { ...where, dropAfterChunks: target === 'plan' ? 0 : dice.int(1, 4), times: 1 };
+    case 'hang':
+      return { ...where, hang: true, times: 1 };
+    case 'garbled-stream':
+      return { ...where, malformed: true, times: 1 };
+    // Fatal faults answer every attempt the same way: a retry after a crash must fail too.
+    case 'malformed-plan':
+      return { kind: 'plan', malformed: true, times: -1 };
+    case 'unauthorized':
+      return { ...where, status: 401, times: -1 };
+  }
+}
+
+function expectedErrorFor(fault: PlannedLlmFault): RegExp {
+  const phase = fault.target === 'plan' ? 'Planning' : `Step ${fault.target + 1} \\(.+\\)`;
+  return fault.kind === 'malformed-plan'
+    ? new RegExp(`^${phase} failed: The model's plan is not valid: it is not JSON`)
+    : new RegExp(`^${phase} failed: The model endpoint rejected the API key \\(401\\)\\. Check OPENAI_API_KEY\\.`);
+}
+
+/**
+ * Which faults hit which run, and when the crashes come. Every LLM fault kind is used at least
+ * once (when there are runs enough); a run with a fatal fault gets no other; a run gets at most
+ * two retryable faults, on different activities, each costing at most two attempts, so crashes
+ * have attempts left (5 in all) and such a run is expected to complete.
+ */
+export function planFaults(options: {
+  runs: number;
+  seed: number;
+  concurrency: number;
+  crashes: Record<CrashKind, number>;
+  fatalShare: number;
+}): FaultPlan {
+  const dice = new Dice(prng(options.seed));
+  const tag = options.seed.toString(36);
+  const runs: PlannedRun[] = Array.from({ length: options.runs }, (_, index) => ({
+    index,
+    // Unique and short: the test LLM server routes by it and the plan's titles start with it.
+    task: `fr${tag}n${index} write a short note about resilience`,
+    steps: dice.int(2, 4),
+    faults: [],
+    expected: 'completed',
+  }));
+
+  const aim = (run: PlannedRun, kind: LlmFaultKind) => {
+    const taken = new Set(run.faults.map((f) => f.target));
+    const targets: FaultTarget[] = [
+      ...(kind === 'garbled-stream' ? [] : (['plan'] as FaultTarget[])),
+      ...Array.from({ length: run.steps }, (_, i) => i),
+    ].filter((t) => !taken.has(t));
+    const target = kind === 'malformed-plan' ? 'plan' : dice.pick(targets);
+    run.faults.push({ kind, target, rule: ruleFor(kind, target, dice) });
+  };
+
+  // First, every kind once: fatal kinds alone on a run, retryable ones two to a run.
+  const order = dice.shuffle(runs.map((r) => r.index));
+  let next = 0;
+  const must = dice.shuffle([...FATAL, ...RETRYABLE]);
+  const pending: LlmFaultKind[] = [];
+  for (const kind of must) {
+    if (next >= order.length) break;
+    if (FATAL.includes(kind)) aim(runs[order[next++]], kind);
+    else if (pending.push(kind) === 2) {
+      for (const k of pending.splice(0)) aim(runs[order[next]], k);
+      next++;
+    }
+  }
+  if (pending.length && next < order.length) aim(runs[order[next++]], pending[0]);
+  // Then the rest at random: a few fatal, most with zero to two retryable faults.
+  for (const index of order.slice(next)) {
+    const run = runs[index];
+    if (dice.float() < options.fatalShare) aim(run, dice.pick(FATAL));
+    else for (let n = dice.pick([0, 1, 1, 2]); n > 0; n--) aim(run, dice.pick(RETRYABLE));
+  }
+  for (const run of runs) {
+    const fatal = run.faults.find((f) => FATAL.includes(f.kind));
+    if (fatal) {
+      run.expected = 'failed';
+      run.expectedError = expectedErrorFor(fatal);
+    }
+  }
+
+  // Crashes, spread over the runs, each after a run whose neighbours are still in flight.
+  const kinds = dice.shuffle(
+    (Object.keys(options.crashes) as CrashKind[]).flatMap((kind) => Array<CrashKind>(options.crashes[kind]).fill(kind)),
+  );
+  const span = Math.max(1, options.runs - Math.ceil(options.concurrency / 2));
+  // Worker crashes alternate between the two workers, so one is not killed again while it restarts.
+  let workerTurn = dice.int(0, 1);
+  const crashes = kinds.map((kind, i) => ({
+    kind,
+    afterRun: Math.min(options.runs - 1, Math.floor(((i + 0.5) * span) / kinds.length)),
+    delayMs: dice.int(500, 4_000),
+    downMs: kind === 'worker' ? dice.int(0, 1_500) : kind === 'web' ? dice.int(200, 2_000) : dice.int(500, 3_000),
+    worker: kind === 'worker' ? workerTurn++ % 2 : 0,
+  }));
+  return { runs, crashes };
+}

@@ -1,0 +1,289 @@
+/**
+ * Verification: once every run has been followed, each is checked against Temporal
+ * (@temporalio/client) and the LLM server's call log: its end state, the events its SSE client
+ * saw against the final story, LLM calls for work whose activity had already completed, and the
+ * time from each fault to the next progress event.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import type { LlmCall } from '../tests/fixtures/llm-server';
+import { RUN_FAILED_ERROR_TYPE, type ProgressSnapshot, type RunStatus, type StoryEvent } from '../workflows/shared';
+import type { RunFollower } from './follower';
+import type { FaultKind, FaultPlan, FaultTarget, PlannedRun } from './plan';
+
+export interface RunReport {
+  index: number;
+  task: string;
+  workflowId: string | null;
+  runId: string | null;
+  expected: PlannedRun['expected'];
+  /** Status in Temporal (COMPLETED, FAILED, RUNNING...), or null when it was never found. */
+  temporalStatus: string | null;
+  /** The final story's status and error. */
+  status: RunStatus | null;
+  error: string | null;
+  /** What the SSE client was told at the end (`end` event), or '204' when it got a 204 instead. */
+  sseEnd: string | null;
+  inExpectedState: boolean;
+  lost: boolean;
+  events: number;
+  eventsLost: number;
+  eventsDuplicated: number;
+  eventsAltered: number;
+  eventsOutOfOrder: number;
+  /** Story frames for another run id than the final one (there are no resets here: must be 0). */
+  foreignFrames: number;
+  /** LLM calls for the plan or a step after its activity had completed in the run's history. */
+  redone: Array<{ target: FaultTarget; at: number; completedAt: number }>;
+  /** LLM calls beyond one per activity and one per programmed fault: attempts redone after crashes. */
+  extraAttempts: number;
+  sseConnections: number;
+  problems: string[];
+}
+
+export interface FaultRecord {
+  kind: FaultKind;
+  at: number;
+  /** The run aimed at (LLM faults), or null for a crash. */
+  runIndex: number | null;
+  detail: string;
+  /** Time from the fault to the next story event, for each run it touched. */
+  toNextProgressMs: number[];
+}
+
+/** A call in the LLM server's log, with the task it was for. */
+export interface LoggedCall extends LlmCall {
+  task: string;
+}
+
+type HistoryEvent = NonNullable<Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>['events']>[number];
+
+function eventMs(event: HistoryEvent): number {
+  const time = event.eventTime;
+  return Number(time?.seconds?.toString() ?? 0) * 1_000 + Math.floor((time?.nanos ?? 0) / 1e6);
+}
+
+/** When each activity (the plan, each step) completed in the run's history. */
+function completions(events: HistoryEvent[]): Map<FaultTarget, number> {
+  const scheduled = new Map<string, FaultTarget>();
+  const done = new Map<FaultTarget, number>();
+  for (const event of events) {
+    const attributes = event.activityTaskScheduledEventAttributes;
+    if (attributes && event.eventId != null) {
+      const name = attributes.activityType?.name;
+      if (name === 'planTask') scheduled.set(String(event.eventId), 'plan');
+      if (name === 'executeStep') {
+        const input = defaultPayloadConverter.fromPayload<{ stepIndex: number }>(attributes.input?.payloads?.[0] as Payload);
+        scheduled.set(String(event.eventId), input.stepIndex);
+      }
+    }
+    const completed = event.activityTaskCompletedEventAttributes;
+    if (completed?.scheduledEventId != null) {
+      const target = scheduled.get(String(completed.scheduledEventId));
+      if (target !== undefined && !done.has(target)) done.set(target, eventMs(event));
+    }
+  }
+  return done;
+}
+
+async function finalState(client: Client, workflowId: string): Promise<{
+  runId: string;
+  temporalStatus: string;
+  snapshot: ProgressSnapshot | null;
+  history: HistoryEvent[];
+}> {
+  const handle = client.workflow.getHandle(workflowId);
+  // Give a run that is still open a while to close: the harness reports it lost otherwise.
+  const deadline = Date.now() + 30_000;
+  let description = await handle.describe();
+  while (description.status.name === 'RUNNING' && Date.now() < deadline) {
+    await sleep(1_000);
+    description = await handle.describe();
+  }
+  const runHandle = client.workflow.getHandle(workflowId, description.runId);
+  let snapshot: ProgressSnapshot | null = null;
+  if (description.status.name === 'COMPLETED') snapshot = (await runHandle.result()) as ProgressSnapshot;
+  if (description.status.name === 'FAILED') {
+    try {
+      await runHandle.result();
+    } catch (err) {
+      const failure = err instanceof WorkflowFailedError ? err.cause : undefined;
+      if (failure instanceof ApplicationFailure && failure.type === RUN_FAILED_ERROR_TYPE) {
+        snapshot = (failure.details?.[0] as ProgressSnapshot | undefined) ?? null;
+      }
+    }
+  }
+  const history = (await runHandle.fetchHistory()).events ?? [];
+  return { runId: description.runId, temporalStatus: description.status.name, snapshot, history };
+}
+
+/** Check every planned run against Temporal at `address`, the run's SSE follower and the LLM call log. */
+export async function verifyRuns(
+  address: string,
+  plan: FaultPlan,
+  workflowIds: Map<number, string>,
+  followers: Map<number, RunFollower>,
+  submitErrors: Map<number, string>,
+  calls: LoggedCall[],
+): Promise<RunReport[]> {
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  try {
+    const reports: RunReport[] = [];
+    for (const run of plan.runs) reports.push(await verifyRun(client, run, workflowIds.get(run.index) ?? null, followers.get(run.index), submitErrors.get(run.index), calls));
+    return reports;
+  } finally {
+    await connection.close();
+  }
+}
+
+async function verifyRun(
+  client: Client,
+  run: PlannedRun,
+  workflowId: string | null,
+  follower: RunFollower | undefined,
+  submitError: string | undefined,
+  allCalls: LoggedCall[],
+): Promise<RunReport> {
+  const report: RunReport = {
+    index: run.index,
+    task: run.task,
+    workflowId,
+    runId: null,
+    expected: run.expected,
+    temporalStatus: null,
+    status: null,
+    error: null,
+    sseEnd: follower?.end?.status ?? (follower?.got204 ? '204' : null),
+    inExpectedState: false,
+    lost: true,
+    events: 0,
+    eventsLost: 0,
+    eventsDuplicated: 0,
+    eventsAltered: 0,
+    eventsOutOfOrder: 0,
+    foreignFrames: 0,
+    redone: [],
+    extraAttempts: 0,
+    sseConnections: follower?.connections ?? 0,
+    problems: [],
+  };
+  if (!workflowId || !follower) {
+    report.problems.push(`never submitted: ${submitError ?? 'unknown'}`);
+    return report;
+  }
+  let state: Awaited<ReturnType<typeof finalState>>;
+  try {
+    state = await finalState(client, workflowId);
+  } catch (err) {
+    report.problems.push(`not found in Temporal: ${(err as Error).message}`);
+    return report;
+  }
+  const { runId, temporalStatus, snapshot, history } = state;
+  Object.assign(report, { runId, temporalStatus, status: snapshot?.status ?? null, error: snapshot?.error ?? null });
+
+  // The end state.
+  const closed = temporalStatus === 'COMPLETED' || temporalStatus === 'FAILED';
+  const sawEnd = follower.end !== null || follower.got204;
+  report.lost = !closed || !snapshot || !sawEnd;
+  if (!closed) report.problems.push(`still ${temporalStatus} in Temporal`);
+  else if (!snapshot) report.problems.push(`${temporalStatus} without a final snapshot`);
+  if (!sawEnd) report.problems.push(`the SSE client never saw the end (${follower.connections} connections, statuses ${JSON.stringify(follower.badStatuses)})`);
+  if (follower.end && follower.end.runId !== runId) report.problems.push(`the SSE end named run ${follower.end.runId}, not ${runId}`);
+  if (follower.end && snapshot && follower.end.status !== snapshot.status) {
+    report.problems.push(`the SSE end said ${follower.end.status}, the run is ${snapshot.status}`);
+  }
+  const statusMatches = snapshot?.status === run.expected && temporalStatus === run.expected.toUpperCase();
+  const errorMatches = run.expected === 'completed' ? snapshot?.error === null : (run.expectedError?.test(snapshot?.error ?? '') ?? false);
+  report.inExpectedState = !report.lost && statusMatches && errorMatches && (!follower.end || follower.end.status === run.expected);
+  if (snapshot && !statusMatches) report.problems.push(`ended ${snapshot.status} (Temporal ${temporalStatus}), expected ${run.expected}: ${snapshot.error ?? ''}`);
+  else if (snapshot && !errorMatches) report.problems.push(`failed with "${snapshot.error}", expected ${run.expectedError}`);
+  if (snapshot?.status === 'completed' && snapshot.steps.length !== run.steps) {
+    report.problems.push(`completed with ${snapshot.steps.length} steps, the plan had ${run.steps}`);
+  }
+
+  // Events: what the client saw for the final run against the final story.
+  if (snapshot) {
+    const expected = new Map(snapshot.events.map((e) => [e.seq, e]));
+    report.events = snapshot.events.length;
+    const seen = new Map<number, StoryEvent>();
+    let previous = 0;
+    for (const frame of follower.frames) {
+      if (frame.event !== 'story') continue;
+      const [frameRun, seqText] = (frame.id ?? '').split(':');
+      if (frameRun !== runId) {
+        report.foreignFrames++;
+        continue;
+      }
+      const event = JSON.parse(frame.data) as StoryEvent;
+      const seq = Number(seqText);
+      if (event.seq !== seq) report.eventsAltered++;
+      if (seen.has(seq)) {
+        report.eventsDuplicated++;
+        continue;
+      }
+      if (seq <= previous) report.eventsOutOfOrder++;
+      previous = seq;
+      seen.set(seq, event);
+      if (!isDeepStrictEqual(event, expected.get(seq))) report.eventsAltered++;
+    }
+    report.eventsLost = [...expected.keys()].filter((seq) => !seen.has(seq)).length;
+    if (report.eventsLost) report.problems.push(`${report.eventsLost} of ${report.events} events never reached the SSE client`);
+    if (report.eventsDuplicated) report.problems.push(`${report.eventsDuplicated} events reached the SSE client twice`);
+    if (report.eventsAltered) report.problems.push(`${report.eventsAltered} events differ from the final story`);
+    if (report.eventsOutOfOrder) report.problems.push(`${report.eventsOutOfOrder} events arrived out of order`);
+    if (report.foreignFrames) report.problems.push(`${report.foreignFrames} story frames of another run id`);
+  }
+
+  // Redone work: an LLM call for an activity after that activity had completed.
+  const done = completions(history);
+  const calls = allCalls.filter((c) => c.task === run.task);
+  for (const call of calls) {
+    const target: FaultTarget = call.kind === 'plan' ? 'plan' : (call.stepIndex ?? -1);
+    const completedAt = done.get(target);
+    if (completedAt !== undefined && call.at > completedAt) report.redone.push({ target, at: call.at, completedAt });
+  }
+  for (const redo of report.redone) {
+    report.problems.push(
+      `${redo.target === 'plan' ? 'the plan' : `step ${redo.target + 1}`} was sent to the LLM again ${redo.at - redo.completedAt} ms after its activity completed`,
+    );
+  }
+  for (const target of done.keys()) {
+    const mine = calls.filter((c) => (c.kind === 'plan' ? 'plan' : c.stepIndex) === target);
+    report.extraAttempts += Math.max(0, mine.length - mine.filter((c) => c.rule).length - 1);
+  }
+  return report;
+}
+
+/** Each LLM call a programmed rule answered is one fault, at the time it arrived. */
+export function llmFaults(plan: FaultPlan, calls: LoggedCall[]): FaultRecord[] {
+  const byTask = new Map(plan.runs.map((r) => [r.task, r]));
+  const out: FaultRecord[] = [];
+  for (const call of calls) {
+    if (!call.rule) continue;
+    const run = byTask.get(call.task);
+    if (!run) continue;
+    const target: FaultTarget = call.kind === 'plan' ? 'plan' : (call.stepIndex ?? -1);
+    const fault = run.faults.find((f) => f.target === target);
+    if (!fault) continue;
+    out.push({
+      kind: fault.kind,
+      at: call.at,
+      runIndex: run.index,
+      detail: `run ${run.index}, ${target === 'plan' ? 'plan' : `step ${target + 1}`}`,
+      toNextProgressMs: [],
+    });
+  }
+  return out;
+}
+
+/** Crashes touch every run in flight; an LLM fault only its own run. */
+export function progressAfter(fault: FaultRecord, followers: Map<number, RunFollower>): number[] {
+  const touched =
+    fault.runIndex === null
+      ? [...followers.values()].filter((f) => f.frames.length > 0 && f.frames[0].at <= fault.at && (f.finishedAt ?? Infinity) > fault.at)
+      : [followers.get(fault.runIndex)].filter((f): f is RunFollower => f !== undefined);
+  return touched.map((f) => f.nextStoryAfter(fault.at)).filter((at): at is number => at !== null).map((at) => at - fault.at);
+}
