@@ -32,6 +32,7 @@ COPY package.json tsconfig.json ./
 FROM runtime AS worker
 COPY config ./config
 COPY codec ./codec
+COPY contract ./contract
 COPY workflows ./workflows
 COPY activities ./activities
 COPY worker ./worker
@@ -43,7 +44,7 @@ CMD ["node_modules/.bin/tsx", "worker/index.ts"]
 # The web server loads the Remix build; of the sources it needs only what web/server.ts imports.
 FROM runtime AS web
 COPY config ./config
-COPY workflows/shared.ts ./workflows/shared.ts
+COPY contract/data.ts ./contract/data.ts
 COPY web/server.ts ./web/server.ts
 COPY web/request-guards.ts ./web/request-guards.ts
 COPY web/app/utils/env.server.ts ./web/app/utils/env.server.ts

@@ -65,6 +65,17 @@ export default tseslint.config(
     },
   },
 
+  // The contract's browser-safe data: no imports at run time (no SDK, no zod).
+  {
+    files: ['contract/data.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['*', '!./data'], message: 'The browser loads this module: it imports types only.', allowTypeImports: true }] },
+      ],
+    },
+  },
+
   // Activities run in the worker: never the web app.
   {
     files: ['activities/**/*.ts'],
@@ -87,7 +98,8 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['@temporalio/*'], message: 'Browser code imports nothing from Temporal: put it in a .server.ts module.', allowTypeImports: true },
-            { group: ['**/workflows/messages', '**/workflows/index', '**/workflows'], message: 'Browser code imports the contract\'s data, not the workflow or its messages.', allowTypeImports: true },
+            { group: ['**/contract/messages', '**/contract/schemas'], message: 'Browser code imports the contract\'s data (contract/data), not its Temporal messages or zod schemas.', allowTypeImports: true },
+            { group: ['**/workflows', '**/workflows/*'], message: 'Browser code imports the contract, never the workflow.', allowTypeImports: true },
           ],
         },
       ],

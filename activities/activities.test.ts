@@ -13,7 +13,7 @@ import { OpenAiProvider } from './llm/openai';
 import type { LlmProvider } from './llm/provider';
 import { startTestLlmServer, type TestLlmServer } from '../tests/fixtures/llm-server';
 import { connectTestEnv, testLogger } from '../tests/setup/temporal';
-import type { ActivityProgress, StepInput, StepResult } from '../workflows/shared';
+import type { ActivityProgress, StepInput, StepResult } from '../contract/data';
 
 let env: TestWorkflowEnvironment;
 let llm: TestLlmServer;

@@ -4,14 +4,8 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
-import {
-  LIMITS,
-  activityProgressSignal,
-  type ActivityProgress,
-  type PlanResult,
-  type StepInput,
-  type StepResult,
-} from '../workflows/shared';
+import { activityProgressSignal } from '../contract/messages';
+import { LIMITS, type ActivityProgress, type PlanResult, type StepInput, type StepResult, type TaskWorkflow } from '../contract/data';
 import type { LlmProvider } from './llm/provider';
 import { DEFAULT_PROGRESS_OPTIONS, ProgressReporter, type ProgressReporterOptions } from './progress';
 
@@ -42,7 +36,7 @@ export function createActivities(deps: ActivityDeps) {
       attempt: number,
     });
     // Signal the exact run that scheduled us: after a reset, a late signal must not reach the new run.
-    const handle = ctx.client.workflow.getHandle(workflowExecution.workflowId, workflowExecution.runId);
+    const handle = ctx.client.workflow.getHandle<TaskWorkflow>(workflowExecution.workflowId, workflowExecution.runId);
     const send = (items: ActivityProgress[]) => handle.signal(activityProgressSignal, { runId: workflowExecution.runId, items });
     const reporter = new ProgressReporter(send, stepIndex, number, {
       ...DEFAULT_PROGRESS_OPTIONS,

@@ -2,7 +2,7 @@
  * ProgressReporter alone: what it sends, and when, given a `send` that records batches (or fails).
  * The clock is jest's: time passes only when a test advances it.
  */
-import type { ActivityProgress } from '../workflows/shared';
+import type { ActivityProgress } from '../contract/data';
 import { ProgressReporter } from './progress';
 
 const INTERVAL_MS = 20;

@@ -5,7 +5,7 @@
  * goes in the activity's result, which the workflow reads in the same workflow task as the
  * completion (a signal just before it would cost a workflow task of its own; see Story.stepFinished).
  */
-import { LIMITS, type ActivityProgress } from '../workflows/shared';
+import { LIMITS, type ActivityProgress } from '../contract/data';
 
 export type SendProgress = (items: ActivityProgress[]) => Promise<void>;
 

@@ -5,7 +5,7 @@
  */
 import { Context } from '@temporalio/activity';
 import type { LlmProvider } from '../activities/llm/provider';
-import { LIMITS, type PlanResult, type StepInput, type StepResult } from '../workflows/shared';
+import { LIMITS, type PlanResult, type StepInput, type StepResult } from '../contract/data';
 
 export function createBareActivities(provider: LlmProvider, heartbeatIntervalMs = 1_000) {
   async function withHeartbeat<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {

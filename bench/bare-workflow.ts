@@ -5,7 +5,7 @@
  */
 import { ActivityCancellationType, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import { HEARTBEAT_TIMEOUT, MAX_ATTEMPTS, PLAN_TIMEOUT, STEP_TIMEOUT } from '../workflows';
-import { LIMITS, NON_RETRYABLE_LLM_ERRORS, type TaskInput } from '../workflows/shared';
+import { LIMITS, NON_RETRYABLE_LLM_ERRORS, type TaskInput } from '../contract/data';
 import type { BareActivities } from './bare-activities';
 
 const common: ActivityOptions = {

@@ -5,7 +5,7 @@
  */
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
-import { progressQuery } from '../workflows/shared';
+import { progressQuery } from '../contract/messages';
 import type { Arrival } from './sse';
 
 export interface CountingClient {

@@ -16,7 +16,7 @@ import { SAMPLE_TASK } from '../devstack/form';
 import { ensureWebBuild, freePort } from '../devstack/processes';
 import { ensureTemporalCli, startDevServer, type DevServer } from '../devstack/temporal';
 import { createBuildstoryWorker } from '../worker/worker';
-import { WORKFLOW_NAME } from '../workflows/shared';
+import { WORKFLOW_NAME } from '../contract/data';
 import { createBareActivities } from './bare-activities';
 import { connectCountingClient, type CountingClient } from './poller';
 import { startWeb, type WebProcess } from './web-process';

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { EncryptionKeys } from '../codec';
-import { DEFAULT_TASK_QUEUE } from '../workflows/shared';
+import { DEFAULT_TASK_QUEUE } from '../contract/data';
 import { ENCRYPTION_ENV, parseEncryption } from './encryption';
 import { blankToUndefined, type Env } from './env';
 import { loadTemporalConnection, type TemporalConnection } from './temporal';

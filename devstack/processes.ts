@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export const ROOT = join(__dirname, '..');
 const SERVER_BUILD = join(ROOT, 'web', 'build', 'server', 'index.mjs');
 /** What the web build is made from. */
-const WEB_SOURCES = ['web/app', 'workflows/shared.ts', 'config', 'vite.config.ts', 'package-lock.json'];
+const WEB_SOURCES = ['web/app', 'contract', 'config', 'vite.config.ts', 'package-lock.json'];
 
 function newestMtime(path: string): number {
   const stat = statSync(path, { throwIfNoEntry: false });

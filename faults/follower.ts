@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readSse, type SseFrame } from '../devstack/sse';
-import type { StoryEvent } from '../workflows/shared';
+import type { StoryEvent } from '../contract/data';
 
 export interface ReceivedFrame {
   event: string;

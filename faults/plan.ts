@@ -4,7 +4,7 @@
  * same plan: the same tasks, faults and crash points.
  */
 import type { LlmRule } from '../tests/fixtures/llm-server';
-import type { RunStatus } from '../workflows/shared';
+import type { RunStatus } from '../contract/data';
 
 export interface FaultHarnessOptions {
   runs: number;

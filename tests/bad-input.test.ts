@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type { ProgressSnapshot } from '../workflows/shared';
+import type { ProgressSnapshot } from '../contract/data';
 import { formToken, submitTask } from '../devstack/form';
 import { startStack, type Stack } from './setup/stack';
 

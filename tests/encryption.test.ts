@@ -12,7 +12,7 @@ import { Client } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { EncryptionCodec, encryptionDataConverter, type EncryptionKeys } from '../codec';
-import { WORKFLOW_NAME } from '../workflows/shared';
+import { WORKFLOW_NAME } from '../contract/data';
 import { startRunViaForm } from '../devstack/form';
 import { startStack, type Stack } from './setup/stack';
 import { sharedServer } from './setup/temporal';

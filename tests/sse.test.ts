@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Worker } from '@temporalio/worker';
-import { progressQuery, type StoryEvent } from '../workflows/shared';
+import { progressQuery } from '../contract/messages';
+import type { StoryEvent } from '../contract/data';
 import { finishSignal } from './fixtures/legacy-workflow';
 import { connectSse, type SseFrame } from '../devstack/sse';
 import { startRunViaForm } from '../devstack/form';

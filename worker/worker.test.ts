@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { ROOT, spawnTsx } from '../devstack/processes';
-import type { ProgressSnapshot } from '../workflows/shared';
+import type { ProgressSnapshot } from '../contract/data';
 
 interface Worker {
   child: ChildProcess;

@@ -16,20 +16,10 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import {
-  NON_RETRYABLE_LLM_ERRORS,
-  PlanSchema,
-  RUN_FAILED_ERROR_TYPE,
-  activityProgressSignal,
-  progressQuery,
-  storyQuery,
-  type ProgressSnapshot,
-  type TaskInput,
-  type TaskWorkflow,
-} from './shared';
+import { NON_RETRYABLE_LLM_ERRORS, RUN_FAILED_ERROR_TYPE, type TaskInput, type TaskWorkflow } from '../contract/data';
+import { activityProgressSignal, progressQuery, storyQuery } from '../contract/messages';
+import { PlanSchema } from '../contract/schemas';
 import { Story } from './story';
-
-export { progressQuery, storyQuery, activityProgressSignal } from './shared';
 
 /** Activities heartbeat every second; three missed beats mean the worker is gone. */
 export const HEARTBEAT_TIMEOUT = '10 seconds';

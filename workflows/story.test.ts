@@ -1,7 +1,7 @@
 /**
  * The Story reducer alone, driven with a fake clock: no Temporal, no timers.
  */
-import { LIMITS, type ActivityProgress, type Plan, type StepResult, type StoryEvent } from './shared';
+import { LIMITS, type ActivityProgress, type Plan, type StepResult, type StoryEvent } from '../contract/data';
 import { MAX_STORY_EVENTS, Story } from './story';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');

@@ -19,7 +19,7 @@ import {
   type StoryEvent,
   type StoryEventBody,
   type StoryPage,
-} from './shared';
+} from '../contract/data';
 
 /** The story records at most this many events; beyond it only output chunks are dropped from the log. */
 export const MAX_STORY_EVENTS = 5_000;

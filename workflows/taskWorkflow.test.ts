@@ -11,7 +11,8 @@ import { OfflineProvider } from '../activities/llm/offline';
 import { OpenAiProvider } from '../activities/llm/openai';
 import { startTestLlmServer, type TestLlmServer } from '../tests/fixtures/llm-server';
 import { connectTestEnv, createTestWorker, uniqueTaskQueue } from '../tests/setup/temporal';
-import { LIMITS, RUN_FAILED_ERROR_TYPE, progressQuery, type ProgressSnapshot } from './shared';
+import { progressQuery } from '../contract/messages';
+import { LIMITS, RUN_FAILED_ERROR_TYPE, type ProgressSnapshot } from '../contract/data';
 import { taskWorkflow } from '.';
 
 let env: TestWorkflowEnvironment;

@@ -15,7 +15,7 @@ import {
   ContentFilterFinishReasonError,
   LengthFinishReasonError,
 } from 'openai/error';
-import { NON_RETRYABLE_LLM_ERRORS } from '../../workflows/shared';
+import { NON_RETRYABLE_LLM_ERRORS } from '../../contract/data';
 
 /** Failure types Temporal may retry. */
 export const RETRYABLE_LLM_ERRORS = {

@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LIMITS, PlanSchema, TaskTextSchema, type StepInput } from '../../workflows/shared';
+import { PlanSchema, TaskTextSchema } from '../../contract/schemas';
+import { LIMITS, type StepInput } from '../../contract/data';
 import { OFFLINE_MODEL, OfflineProvider, chunkText, offlinePlan, offlineStepText } from './offline';
 
 const SAMPLE = 'Create a hello world python function';

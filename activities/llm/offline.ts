@@ -4,7 +4,8 @@
  * streamed in small chunks with a configurable delay. Everything it writes says it is offline.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PlanSchema, type ModelInfo, type Plan, type StepInput, type TokenUsage } from '../../workflows/shared';
+import { PlanSchema } from '../../contract/schemas';
+import type { ModelInfo, Plan, StepInput, TokenUsage } from '../../contract/data';
 import type { LlmProvider, PlanOutput, StepOutput, WriteStepOptions } from './provider';
 
 export const OFFLINE_MODEL: ModelInfo = { name: 'offline model', offline: true };

@@ -4,7 +4,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import OpenAI, { APIConnectionError, APIUserAbortError, AuthenticationError, RateLimitError } from 'openai';
 import { startTestLlmServer, type TestLlmServer } from '../../tests/fixtures/llm-server';
-import { LIMITS, NON_RETRYABLE_LLM_ERRORS, type Plan, type StepInput } from '../../workflows/shared';
+import { LIMITS, NON_RETRYABLE_LLM_ERRORS, type Plan, type StepInput } from '../../contract/data';
 import { MAX_RETRY_AFTER_MS, RETRYABLE_LLM_ERRORS, retryAfterMs, toLlmFailure } from './errors';
 import { OpenAiProvider, type OpenAiConfig } from './openai';
 import { stepHeader } from './prompts';

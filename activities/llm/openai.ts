@@ -19,7 +19,8 @@ import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
 import { z } from 'zod';
 import type { LlmConfig } from '../../config';
-import { LIMITS, PlanSchema, type ModelInfo, type Plan, type StepInput, type TokenUsage } from '../../workflows/shared';
+import { PlanSchema } from '../../contract/schemas';
+import { LIMITS, type ModelInfo, type Plan, type StepInput, type TokenUsage } from '../../contract/data';
 import {
   LlmOutputError,
   LlmStreamError,

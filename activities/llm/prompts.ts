@@ -1,5 +1,5 @@
 /** Prompt building: pure functions, the same for every OpenAI-compatible model. */
-import { LIMITS, type StepInput } from '../../workflows/shared';
+import { LIMITS, type StepInput } from '../../contract/data';
 
 export interface ChatMessage {
   role: 'system' | 'user';

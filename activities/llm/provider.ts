@@ -2,7 +2,7 @@
  * The one small interface that planning and step execution go through.
  * Two implementations: OpenAI-compatible (./openai) and the embedded offline model (./offline).
  */
-import type { ModelInfo, Plan, StepInput, TokenUsage } from '../../workflows/shared';
+import type { ModelInfo, Plan, StepInput, TokenUsage } from '../../contract/data';
 
 export interface PlanOutput {
   plan: Plan;

@@ -5,7 +5,7 @@
  * sensible) until a result with an event comes back. Each run is terminated once measured, so
  * samples do not load each other.
  */
-import { progressQuery } from '../../workflows/shared';
+import { progressQuery } from '../../contract/messages';
 import { workflowTaskTimes } from '../history';
 import { openViewer } from '../sse';
 import { formToken, submitForm } from '../../devstack/form';

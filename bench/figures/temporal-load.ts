@@ -8,7 +8,7 @@
  *   100 runs (one each), over a fixed window in the middle of runs that stream steadily; then the
  *   same number of naive pollers (each its own 1 s loop) on the same runs, over a window as long.
  */
-import { progressQuery } from '../../workflows/shared';
+import { progressQuery } from '../../contract/messages';
 import { cpuShare, type CpuReading, type CpuShare } from '../machine-load';
 import { NaivePoller } from '../poller';
 import { openViewer } from '../sse';

@@ -9,7 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../../devstack/browser';
 import { sharedServer } from '../setup/temporal';
 import { startStack, type Stack } from '../setup/stack';
-import type { ProgressSnapshot } from '../../workflows/shared';
+import type { ProgressSnapshot } from '../../contract/data';
 
 const SCREENSHOTS = process.env.SCREENSHOT_DIR ?? join(__dirname, '..', '..', 'test-results');
 

@@ -1,4 +1,4 @@
-import type { StoryEvent } from '../../../workflows/shared';
+import type { StoryEvent } from '../../../contract/data';
 import { formatDuration, formatOffset, formatTokens, stepLabel } from './format';
 
 function summarize(event: StoryEvent): string {

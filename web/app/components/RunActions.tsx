@@ -1,5 +1,5 @@
 import { Form, useActionData, useNavigation } from '@remix-run/react';
-import type { RunStatus } from '../../../workflows/shared';
+import type { RunStatus } from '../../../contract/data';
 
 /** The `intent` values the run page's action accepts (see run-actions.server.ts). */
 export const RUN_ACTION_INTENTS = ['cancel', 'run-again', 'retry-failed-step'] as const;

@@ -1,4 +1,4 @@
-import type { ProgressSnapshot, StepState, StepStatus } from '../../../workflows/shared';
+import type { ProgressSnapshot, StepState, StepStatus } from '../../../contract/data';
 import { formatDuration, formatTokens } from './format';
 import { Markdown } from './Markdown';
 

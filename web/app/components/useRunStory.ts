@@ -4,7 +4,7 @@
  * useEventSource keeps only the latest message and would drop events arriving between renders.)
  */
 import { useEffect, useReducer } from 'react';
-import type { StoryEvent } from '../../../workflows/shared';
+import type { StoryEvent } from '../../../contract/data';
 import { applyEvent, emptyView, parseEventId, type StoryView } from '~/utils/story-view';
 
 export type StreamState = 'connecting' | 'live' | 'waiting-for-worker' | 'unreachable' | 'reconnecting' | 'ended' | 'off';

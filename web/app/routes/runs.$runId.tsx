@@ -15,7 +15,7 @@ import { handleRunAction } from '~/utils/run-actions.server';
 import { emptyView, type StoryView } from '~/utils/story-view';
 import { loadRun, type RunView } from '~/utils/run-read.server';
 import { appStatusOf, storyStatusOf, type AppStatus } from '~/utils/run-status';
-import type { RunStatus } from '../../../workflows/shared';
+import type { RunStatus } from '../../../contract/data';
 
 export const meta: MetaFunction = ({ params }) => [{ title: `${params.runId ?? 'Run'} · Buildstory` }];
 

@@ -2,7 +2,7 @@
 import type { Client } from '@temporalio/client';
 // Types only: the package is CommonJS without named ESM exports.
 import type { temporal as proto } from '@temporalio/proto';
-import { WORKFLOW_NAME } from '../../../workflows/shared';
+import { WORKFLOW_NAME } from '../../../contract/data';
 import { OWNER_SEARCH_ATTRIBUTE } from '../../../config';
 import { getConfig } from './env.server';
 import { log } from './log.server';

@@ -4,7 +4,8 @@
  */
 import { ApplicationFailure, TerminatedFailure, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { status as Status } from '@grpc/grpc-js';
-import { LIMITS, RUN_FAILED_ERROR_TYPE, progressQuery, type ProgressSnapshot, type TaskWorkflow } from '../../../workflows/shared';
+import { progressQuery } from '../../../contract/messages';
+import { LIMITS, RUN_FAILED_ERROR_TYPE, type ProgressSnapshot, type TaskWorkflow } from '../../../contract/data';
 import { getConfig } from './env.server';
 import { log } from './log.server';
 import { describeOwnedRun, type Owner } from './run-owner.server';

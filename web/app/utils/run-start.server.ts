@@ -1,7 +1,7 @@
 /** Starting a run: from the home form, or again from a run's page. */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { TaskTextSchema, WORKFLOW_NAME } from '../../../workflows/shared';
-import type { TaskWorkflow } from '../../../workflows/shared';
+import { TaskTextSchema } from '../../../contract/schemas';
+import { WORKFLOW_NAME, type TaskWorkflow } from '../../../contract/data';
 import { getConfig } from './env.server';
 import { log } from './log.server';
 import { MissingOwnerAttributeError, OWNER_KEY, OWNER_PATTERN, isMissingOwnerAttribute, type Owner } from './run-owner.server';

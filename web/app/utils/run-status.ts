@@ -3,7 +3,7 @@
  * API's enum), the story's own status, and what the app shows (label and style of the badge, the
  * run list and its filters). Pure and free of Temporal's packages, so browser code can use it.
  */
-import type { RunStatus } from '../../../workflows/shared';
+import type { RunStatus } from '../../../contract/data';
 
 /** Temporal's WorkflowExecutionStatusName, spelled out so that this module imports nothing from Temporal. */
 export type TemporalStatus =

@@ -3,7 +3,7 @@
  * to an empty view must give the state the workflow reports, whatever happened in the run.
  */
 import { Story } from '../../../workflows/story';
-import type { ActivityProgress, Plan, ProgressSnapshot, StepResult } from '../../../workflows/shared';
+import type { ActivityProgress, Plan, ProgressSnapshot, StepResult } from '../../../contract/data';
 import { applyEvent, emptyView, eventId, parseEventId, type StoryView } from './story-view';
 
 const plan: Plan = {

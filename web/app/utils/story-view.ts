@@ -3,7 +3,7 @@
  * Pure, for the browser and the server alike. Events are keyed by sequence number: one already
  * applied is ignored, so a replayed or duplicated event changes nothing.
  */
-import { pendingSteps, type ProgressSnapshot, type StepState, type StoryEvent } from '../../../workflows/shared';
+import { pendingSteps, type ProgressSnapshot, type StepState, type StoryEvent } from '../../../contract/data';
 
 export type StoryView = ProgressSnapshot & {
   /** The run the events belong to; a reset or retry starts a new run whose seq begins again. */

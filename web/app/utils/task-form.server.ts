@@ -1,6 +1,6 @@
 /** The home form's submission, validated with the workflow's own task schema. */
 import { z } from 'zod';
-import { TaskTextSchema } from '../../../workflows/shared';
+import { TaskTextSchema } from '../../../contract/schemas';
 
 const TaskFormSchema = z.object({
   task: TaskTextSchema,

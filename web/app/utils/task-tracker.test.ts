@@ -4,7 +4,7 @@
  * QUERY_HOLD_MS on a run that is never idle; never before the first task completed.
  */
 import protoPackage from '@temporalio/proto';
-import type { StoryEvent } from '../../../workflows/shared';
+import type { StoryEvent } from '../../../contract/data';
 import { QUERY_HOLD_MS, TaskTracker, WORKER_SIGN_MS, lastStepRunning, workerRecentlyActive } from './task-tracker';
 
 const { EventType, PendingWorkflowTaskState } = protoPackage.temporal.api.enums.v1;

@@ -20,7 +20,7 @@
  * Pure: no I/O, no clock of its own (callers pass `now`), so the tests drive it with events.
  */
 import protoPackage from '@temporalio/proto';
-import type { StoryEvent } from '../../../workflows/shared';
+import type { StoryEvent } from '../../../contract/data';
 import { tsToMs, type TimestampLike } from './timestamp';
 
 const { EventType, PendingWorkflowTaskState } = protoPackage.temporal.api.enums.v1;

@@ -17,7 +17,8 @@
  */
 import { status as Status } from '@grpc/grpc-js';
 import { QueryNotRegisteredError, type Client } from '@temporalio/client';
-import { progressQuery, storyQuery, LIMITS, type RunStatus, type StoryEvent, type StoryPage } from '../../../workflows/shared';
+import { progressQuery, storyQuery } from '../../../contract/messages';
+import { LIMITS, type RunStatus, type StoryEvent, type StoryPage } from '../../../contract/data';
 import { getConfig } from './env.server';
 import { log } from './log.server';
 import { TaskTracker, lastStepRunning, workerRecentlyActive } from './task-tracker';

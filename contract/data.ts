@@ -1,11 +1,8 @@
 /**
- * The contract between the workflow, the activities and the web app.
- *
- * Everything here is safe inside the workflow sandbox: types, zod schemas, constants and the
- * query/signal definitions. No Node built-ins, no I/O, no clocks.
+ * The data the workflow, the activities and the web app exchange: names, bounds, types and pure
+ * helpers. Safe everywhere, the browser included: it imports nothing, so importing it brings no
+ * SDK along. Zod schemas are in ./schemas, Temporal queries and signals in ./messages.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
-import { z } from 'zod';
 
 export const WORKFLOW_NAME = 'taskWorkflow';
 export const DEFAULT_TASK_QUEUE = 'buildstory';
@@ -38,43 +35,22 @@ export function cleanText(text: string): string {
   return text.replace(/\r\n?/g, '\n').replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/g, '');
 }
 
-export const TaskTextSchema = z
-  .string({ required_error: 'Describe the task.', invalid_type_error: 'Describe the task.' })
-  .transform(cleanText)
-  .pipe(
-    z
-      .string()
-      .trim()
-      .min(1, 'Describe the task: it cannot be empty.')
-      .max(LIMITS.taskMaxChars, `Keep the task to ${LIMITS.taskMaxChars} characters or fewer.`),
-  );
+/** What a run is started with (validated by TaskInputSchema). */
+export interface TaskInput {
+  task: string;
+}
 
-export const TaskInputSchema = z.object({
-  task: TaskTextSchema,
-});
-export type TaskInput = z.infer<typeof TaskInputSchema>;
-/** The workflow's signature, for starting and reading it by name without loading its code. */
-export type TaskWorkflow = (input: TaskInput) => Promise<ProgressSnapshot>;
+/** One step of a plan (validated by PlanStepSchema). */
+export interface PlanStep {
+  title: string;
+  instructions: string;
+}
 
-export const PlanStepSchema = z.object({
-  title: z.string().trim().min(1).max(LIMITS.stepTitleMaxChars).describe('A short imperative title for the step'),
-  instructions: z
-    .string()
-    .trim()
-    .max(LIMITS.stepInstructionsMaxChars)
-    .describe('What to produce in this step, in one or two sentences'),
-});
-export type PlanStep = z.infer<typeof PlanStepSchema>;
-
-export const PlanSchema = z.object({
-  summary: z.string().trim().max(LIMITS.stepInstructionsMaxChars).describe('One sentence: how the task will be done'),
-  steps: z
-    .array(PlanStepSchema)
-    .min(LIMITS.planMinSteps, 'The plan has no steps.')
-    .max(LIMITS.planMaxSteps, `The plan has more than ${LIMITS.planMaxSteps} steps.`)
-    .describe(`Between ${LIMITS.planMinSteps} and ${LIMITS.planMaxSteps} steps, in order`),
-});
-export type Plan = z.infer<typeof PlanSchema>;
+/** The model's plan (validated by PlanSchema). */
+export interface Plan {
+  summary: string;
+  steps: PlanStep[];
+}
 
 export interface TokenUsage {
   promptTokens: number;
@@ -198,6 +174,17 @@ export interface ProgressSnapshot {
   hasMore: boolean;
 }
 
+/** A page of the story's events without the state they add up to: what a live viewer needs. */
+export interface StoryPage {
+  status: RunStatus;
+  /** Sequence number of the newest event in the story. */
+  lastSeq: number;
+  /** The requested page of events (seq > after), oldest first. */
+  events: StoryEvent[];
+  /** True when more events follow this page. */
+  hasMore: boolean;
+}
+
 /* ----------------------------------------------------------------------------------------- */
 /* Progress reported by activities, as signals                                               */
 /* ----------------------------------------------------------------------------------------- */
@@ -220,24 +207,15 @@ export interface ProgressReport {
   items: ActivityProgress[];
 }
 
-/** A page of the story's events without the state they add up to: what a live viewer needs. */
-export interface StoryPage {
-  status: RunStatus;
-  /** Sequence number of the newest event in the story. */
-  lastSeq: number;
-  /** The requested page of events (seq > after), oldest first. */
-  events: StoryEvent[];
-  /** True when more events follow this page. */
-  hasMore: boolean;
-}
+/* ----------------------------------------------------------------------------------------- */
+/* The workflow, as its callers see it                                                       */
+/* ----------------------------------------------------------------------------------------- */
 
-export const progressQuery = defineQuery<ProgressSnapshot, [ProgressQueryArgs?]>('progress');
 /**
- * The events after `after` and nothing else. The web app's watcher asks after every update, so
- * the answer must not carry the steps' outputs as `progress` does (up to 8 × 16 KB each time).
+ * taskWorkflow's signature (workflows/index.ts implements it). Clients start it by WORKFLOW_NAME
+ * with this type, so they never load the workflow's code.
  */
-export const storyQuery = defineQuery<StoryPage, [ProgressQueryArgs?]>('story');
-export const activityProgressSignal = defineSignal<[ProgressReport]>('activityProgress');
+export type TaskWorkflow = (input: TaskInput) => Promise<ProgressSnapshot>;
 
 /** The final snapshot travels in the failure's details so a failed run renders without a worker. */
 export const RUN_FAILED_ERROR_TYPE = 'TaskFailed';
