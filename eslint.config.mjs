@@ -65,9 +65,9 @@ export default tseslint.config(
     },
   },
 
-  // The contract's browser-safe data: no imports at run time (no SDK, no zod).
+  // The contract's browser-safe modules: nothing at run time but each other (no SDK, no zod).
   {
-    files: ['contract/data.ts'],
+    files: ['contract/data.ts', 'contract/story-reducer.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
@@ -98,7 +98,7 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['@temporalio/*'], message: 'Browser code imports nothing from Temporal: put it in a .server.ts module.', allowTypeImports: true },
-            { group: ['**/contract/messages', '**/contract/schemas'], message: 'Browser code imports the contract\'s data (contract/data), not its Temporal messages or zod schemas.', allowTypeImports: true },
+            { group: ['**/contract/messages', '**/contract/schemas'], message: 'Browser code imports the contract\'s data (contract/data, contract/story-reducer), not its Temporal messages or zod schemas.', allowTypeImports: true },
             { group: ['**/workflows', '**/workflows/*'], message: 'Browser code imports the contract, never the workflow.', allowTypeImports: true },
           ],
         },

@@ -94,7 +94,14 @@ export type StoryEventBody =
   | { type: 'run.started'; task: string }
   | { type: 'plan.ready'; plan: Plan; model: ModelInfo }
   | { type: 'step.started'; stepIndex: number; title: string }
-  | { type: 'step.output'; stepIndex: number; attempt: number; text: string }
+  | {
+      type: 'step.output';
+      stepIndex: number;
+      attempt: number;
+      text: string;
+      /** Set on the chunk where the output reached LIMITS.stepOutputMaxChars and text was dropped. */
+      truncated?: true;
+    }
   | { type: 'step.retrying'; stepIndex: number | null; attempt: number; reason: string }
   | {
       type: 'step.finished';
@@ -103,6 +110,11 @@ export type StoryEventBody =
       attempts: number;
       usage: TokenUsage | null;
       truncated: boolean;
+      /**
+       * The step's final output, only when the output events before do not add up to it: the
+       * result did not continue what was streamed, or the story's event cap dropped chunks.
+       */
+      output?: string;
     }
   | { type: 'run.completed'; result: string }
   | { type: 'run.failed'; error: string }
@@ -133,29 +145,14 @@ export interface StepState {
   usage: TokenUsage | null;
 }
 
-/** The steps of a plan that has just been made: all pending. Used by the workflow and the page. */
-export function pendingSteps(plan: Plan): StepState[] {
-  return plan.steps.map((step, index) => ({
-    index,
-    title: step.title,
-    instructions: step.instructions,
-    status: 'pending',
-    attempt: 0,
-    output: '',
-    truncated: false,
-    startedAt: null,
-    durationMs: null,
-    usage: null,
-  }));
-}
-
 export interface ProgressQueryArgs {
   /** Return events with seq > after. */
   after?: number;
   limit?: number;
 }
 
-export interface ProgressSnapshot {
+/** What a story's events add up to: contract/story-reducer.ts folds them, in the workflow and the page alike. */
+export interface StoryState {
   status: RunStatus;
   task: string;
   startedAt: string;
@@ -168,6 +165,10 @@ export interface ProgressSnapshot {
   error: string | null;
   /** Sequence number of the newest event in the story. */
   lastSeq: number;
+}
+
+/** The state and a page of the events it came from: what the progress query answers. */
+export interface ProgressSnapshot extends StoryState {
   /** The requested page of events (seq > after), oldest first. */
   events: StoryEvent[];
   /** True when more events follow this page. */

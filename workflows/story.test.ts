@@ -1,7 +1,9 @@
 /**
- * The Story reducer alone, driven with a fake clock: no Temporal, no timers.
+ * The workflow's Story alone, driven with a fake clock: no Temporal, no timers. What it reports
+ * must be its events folded by the shared reducer, as the run page folds them.
  */
-import { LIMITS, type ActivityProgress, type Plan, type StepResult, type StoryEvent } from '../contract/data';
+import { LIMITS, type ActivityProgress, type Plan, type ProgressSnapshot, type StepResult, type StoryEvent } from '../contract/data';
+import { emptyStory, foldStoryEvent } from '../contract/story-reducer';
 import { MAX_STORY_EVENTS, Story } from './story';
 
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
@@ -119,6 +121,7 @@ describe('plan and steps', () => {
     step = story.snapshot().steps[1];
     expect(step).toMatchObject({ status: 'completed', output: 'the final output', durationMs: 1_234, usage, truncated: false });
     const finished = story.fullSnapshot().events.at(-1);
+    // The result does not continue what was streamed ('partial '): step.finished carries it.
     expect(finished).toEqual({
       type: 'step.finished',
       stepIndex: 1,
@@ -126,6 +129,7 @@ describe('plan and steps', () => {
       attempts: 1,
       usage,
       truncated: false,
+      output: 'the final output',
       seq: 5,
       at: new Date(T0 + 1_334).toISOString(),
     });
@@ -256,7 +260,9 @@ describe('output chunks', () => {
     expect(step.truncated).toBe(true);
     const streamed = outputEvents(story).map((e) => (e as { text: string }).text);
     expect(streamed.join('')).toHaveLength(LIMITS.stepOutputMaxChars);
-    expect(streamed).toHaveLength(4);
+    // Four full chunks, then one that says the output was cut: it had no room for any text.
+    expect(streamed).toHaveLength(5);
+    expect(outputEvents(story).at(-1)).toMatchObject({ text: '', truncated: true });
 
     // The offsets keep counting what arrived, so later chunks are still recognised and dropped.
     const lastSeq = story.lastSeq;
@@ -318,14 +324,17 @@ describe('output chunks', () => {
     const chunks = MAX_STORY_EVENTS + 50;
     story.applyProgress(Array.from({ length: chunks }, (_, i) => out(0, 1, i, 'z')));
     expect(story.lastSeq).toBe(MAX_STORY_EVENTS);
-    // The state still has every character; only the log is bounded.
-    expect(story.snapshot().steps[0].output).toHaveLength(chunks);
+    // The state is what the events carry: the page, folding the same events, shows the same.
+    expect(story.snapshot().steps[0].output).toHaveLength(MAX_STORY_EVENTS - 3);
 
+    // The events before step.finished do not add up to the result: step.finished carries it.
     story.stepFinished(0, result('z'.repeat(chunks)));
+    expect(story.snapshot().steps[0].output).toHaveLength(chunks);
     story.failed('stopped');
     const { events } = story.fullSnapshot();
     expect(events).toHaveLength(MAX_STORY_EVENTS + 2);
     expect(types(events.slice(-2))).toEqual(['step.finished', 'run.failed']);
+    expect(events.at(-2)).toMatchObject({ output: 'z'.repeat(chunks) });
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
   });
 });
@@ -494,4 +503,69 @@ test('fullSnapshot has every event, beyond the page limit', () => {
   expect(full.events.map((e) => e.seq)).toEqual(Array.from({ length: n + 4 }, (_, i) => i + 1));
   expect(full.hasMore).toBe(false);
   expect(full.lastSeq).toBe(n + 4);
+});
+
+describe('what the story reports is its events folded by the shared reducer', () => {
+  /** The snapshot's state against its events folded from an empty story, as the page folds them. */
+  function expectFolded(snapshot: ProgressSnapshot) {
+    const { events, hasMore, ...state } = snapshot;
+    expect(hasMore).toBe(false);
+    expect(events.reduce(foldStoryEvent, emptyStory())).toEqual(state);
+  }
+
+  test('a completed run with streamed output, a retried step and a result that does not continue the stream', () => {
+    const { story, advance } = planned();
+    story.stepStarted(0);
+    story.applyProgress([out(0, 1, 0, 'Hello '), out(0, 1, 6, 'world')]);
+    expectFolded(story.fullSnapshot());
+    advance(1_000);
+    story.stepFinished(0, result('Hello world, in full'));
+    story.stepStarted(1);
+    story.applyProgress([out(1, 1, 0, 'partial that is thrown away')]);
+    story.applyProgress([{ kind: 'attempt.failed', stepIndex: 1, attempt: 1, reason: 'The model endpoint failed (500).' }]);
+    story.applyProgress([{ kind: 'attempt.started', stepIndex: 1, attempt: 2 }, out(1, 2, 0, 'second try, streamed')]);
+    expectFolded(story.fullSnapshot());
+    advance(1_000);
+    story.stepFinished(1, result('second try, as returned'));
+    story.stepStarted(2);
+    story.stepFinished(2, result('three'));
+    story.completed(story.assemble());
+    const final = story.fullSnapshot();
+    expectFolded(final);
+    expect(final.steps.map((s) => s.output)).toEqual(['Hello world, in full', 'second try, as returned', 'three']);
+  });
+
+  test('a step cut at the cap, mid-step and once finished', () => {
+    const { story } = planned();
+    story.stepStarted(0);
+    const chunk = 'y'.repeat(LIMITS.chunkMaxChars);
+    for (let i = 0; i < 5; i++) story.applyProgress([out(0, 1, i * chunk.length, chunk)]);
+    expectFolded(story.fullSnapshot());
+    expect(story.snapshot().steps[0].truncated).toBe(true);
+    story.stepFinished(0, result('y'.repeat(LIMITS.chunkMaxChars * 5)));
+    expectFolded(story.fullSnapshot());
+  });
+
+  test('a story whose event cap dropped output chunks', () => {
+    const { story } = planned();
+    story.stepStarted(0);
+    const chunks = MAX_STORY_EVENTS + 10;
+    story.applyProgress(Array.from({ length: chunks }, (_, i) => out(0, 1, i, 'z')));
+    expectFolded(story.fullSnapshot());
+    story.stepFinished(0, result('z'.repeat(chunks)));
+    expectFolded(story.fullSnapshot());
+  });
+
+  test('a failed run and a cancelled run', () => {
+    const failed = planned().story;
+    failed.stepStarted(0);
+    failed.applyProgress([out(0, 1, 0, 'so far')]);
+    failed.failed('Step 1 (Think) failed: rejected');
+    expectFolded(failed.fullSnapshot());
+
+    const cancelled = newStory().story;
+    cancelled.applyProgress([{ kind: 'attempt.started', stepIndex: null, attempt: 2 }]);
+    cancelled.cancelled();
+    expectFolded(cancelled.fullSnapshot());
+  });
 });

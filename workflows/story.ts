@@ -1,25 +1,27 @@
 /**
- * The run's story: an ordered, bounded list of events plus the state they add up to.
+ * The run's story: an ordered, bounded list of events plus the state they add up to. The state is
+ * the events folded by the shared reducer (contract/story-reducer.ts), the one the run page folds
+ * too; this class decides which events to record, from the workflow's calls and the activities'
+ * progress, with bookkeeping of its own that the events do not carry.
  *
  * Pure and deterministic (the clock is passed in), so the workflow can own it and tests can drive
  * it directly. Nothing here awaits or touches I/O.
  */
 import {
   LIMITS,
-  pendingSteps,
   type ActivityProgress,
   type ModelInfo,
   type Plan,
   type ProgressQueryArgs,
   type ProgressSnapshot,
-  type RunStatus,
   type StepResult,
   type StepState,
-  type StepStatus,
   type StoryEvent,
   type StoryEventBody,
   type StoryPage,
+  type StoryState,
 } from '../contract/data';
+import { emptyStory, foldStoryEvent } from '../contract/story-reducer';
 
 /** The story records at most this many events; beyond it only output chunks are dropped from the log. */
 export const MAX_STORY_EVENTS = 5_000;
@@ -28,11 +30,6 @@ const LOST_ATTEMPT_REASON = 'The previous attempt stopped without reporting why 
 
 export function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
-
-interface StepProgressState extends StepState {
-  /** Characters received for the current attempt, including any beyond the kept output. */
-  received: number;
 }
 
 /** `after` and `limit` from untrusted query arguments: whole numbers, limit within 1..eventsPageMax. */
@@ -47,15 +44,10 @@ function pageBounds(args: ProgressQueryArgs): { after: number; limit: number } {
 
 export class Story {
   private readonly events: StoryEvent[] = [];
-  private status: RunStatus = 'running';
-  private readonly startedAt: string;
-  private closedAt: string | null = null;
-  private planning = { status: 'running' as StepStatus, attempt: 1 };
-  private plan: Plan | null = null;
-  private model: ModelInfo | null = null;
-  private steps: StepProgressState[] = [];
-  private result: string | null = null;
-  private error: string | null = null;
+  /** Every recorded event folded: what queries report. Replaced, never changed in place. */
+  private state: StoryState = emptyStory();
+  /** Characters received for each step's current attempt, including any beyond the kept output. */
+  private received: number[] = [];
   /** Reason reported by a failed attempt, keyed by `${stepIndex}:${attempt}`. */
   private readonly failures = new Map<string, string>();
 
@@ -63,40 +55,41 @@ export class Story {
     readonly task: string,
     private readonly now: () => Date,
   ) {
-    this.startedAt = now().toISOString();
     this.record({ type: 'run.started', task });
   }
 
   get lastSeq(): number {
-    return this.events.length === 0 ? 0 : this.events[this.events.length - 1].seq;
+    return this.state.lastSeq;
   }
 
   get isOpen(): boolean {
-    return this.status === 'running';
+    return this.state.status === 'running';
   }
 
   private record(body: StoryEventBody): void {
     if (body.type === 'step.output' && this.events.length >= MAX_STORY_EVENTS) return;
-    this.events.push({ ...body, seq: this.lastSeq + 1, at: this.now().toISOString() });
+    const event: StoryEvent = { ...body, seq: this.lastSeq + 1, at: this.now().toISOString() };
+    this.events.push(event);
+    this.state = foldStoryEvent(this.state, event);
+  }
+
+  private step(stepIndex: number): StepState | undefined {
+    return this.state.steps[stepIndex];
   }
 
   planReady(plan: Plan, model: ModelInfo): void {
-    this.plan = plan;
-    this.model = model;
-    this.planning = { ...this.planning, status: 'completed' };
-    this.steps = pendingSteps(plan).map((step) => ({ ...step, received: 0 }));
+    this.received = plan.steps.map(() => 0);
     this.record({ type: 'plan.ready', plan, model });
   }
 
   stepStarted(stepIndex: number): void {
-    const step = this.steps[stepIndex];
-    Object.assign(step, { status: 'running', attempt: 1, output: '', received: 0, startedAt: this.now().toISOString() });
-    this.record({ type: 'step.started', stepIndex, title: step.title });
+    this.received[stepIndex] = 0;
+    this.record({ type: 'step.started', stepIndex, title: this.state.steps[stepIndex].title });
   }
 
   stepFinished(stepIndex: number, result: StepResult): void {
-    const step = this.steps[stepIndex];
-    const durationMs = this.now().getTime() - new Date(step.startedAt ?? this.startedAt).getTime();
+    const step = this.state.steps[stepIndex];
+    const durationMs = this.now().getTime() - new Date(step.startedAt ?? this.state.startedAt).getTime();
     const output = clip(result.output, LIMITS.stepOutputMaxChars);
     // The activity sends its last output in the result, not in a signal (ProgressReporter.finish):
     // what the signals did not bring is recorded here, as output chunks before step.finished.
@@ -105,21 +98,18 @@ export class Story {
         this.record({ type: 'step.output', stepIndex, attempt: step.attempt, text: output.slice(i, i + LIMITS.chunkMaxChars) });
       }
     }
-    // The activity's returned output is authoritative: it replaces whatever partial text arrived.
-    Object.assign(step, {
-      status: 'completed',
-      output,
-      truncated: result.truncated || result.output.length > LIMITS.stepOutputMaxChars,
-      durationMs,
-      usage: result.usage,
-    });
+    // The activity's returned output is authoritative. When the events so far do not add up to it
+    // (it does not continue the streamed text, or the event cap dropped chunks), step.finished
+    // carries it, so whoever folds the events ends with the same output.
+    const streamed = this.state.steps[stepIndex].output;
     this.record({
       type: 'step.finished',
       stepIndex,
       durationMs,
       attempts: Math.max(step.attempt, 1),
       usage: result.usage,
-      truncated: step.truncated,
+      truncated: result.truncated || result.output.length > LIMITS.stepOutputMaxChars,
+      ...(streamed === output ? {} : { output }),
     });
   }
 
@@ -137,32 +127,34 @@ export class Story {
   }
 
   private attemptStarted(stepIndex: number | null, attempt: number): void {
-    const target = stepIndex === null ? this.planning : this.steps[stepIndex];
+    const target = stepIndex === null ? this.state.planning : this.step(stepIndex);
     if (!target || target.status !== 'running' || attempt <= target.attempt) return;
     const reason = this.failures.get(`${stepIndex}:${attempt - 1}`) ?? LOST_ATTEMPT_REASON;
-    target.attempt = attempt;
-    if (stepIndex !== null) Object.assign(this.steps[stepIndex], { output: '', received: 0, truncated: false });
+    if (stepIndex !== null) this.received[stepIndex] = 0;
     this.record({ type: 'step.retrying', stepIndex, attempt, reason });
   }
 
   private output(item: Extract<ActivityProgress, { kind: 'output' }>): void {
-    const step = this.steps[item.stepIndex];
-    if (!step || step.status !== 'running') return;
+    const { stepIndex, attempt, text } = item;
+    if (this.step(stepIndex)?.status !== 'running') return;
     // A chunk of a newer attempt whose start we never heard of starts that attempt now.
-    if (item.attempt > step.attempt) this.attemptStarted(item.stepIndex, item.attempt);
-    if (item.attempt !== step.attempt || item.offset !== step.received || item.text.length === 0) return;
-    step.received += item.text.length;
+    if (attempt > this.state.steps[stepIndex].attempt) this.attemptStarted(stepIndex, attempt);
+    const step = this.state.steps[stepIndex];
+    if (attempt !== step.attempt || item.offset !== this.received[stepIndex] || text.length === 0) return;
+    this.received[stepIndex] += text.length;
     const room = LIMITS.stepOutputMaxChars - step.output.length;
-    const kept = item.text.slice(0, Math.max(room, 0));
-    if (kept.length < item.text.length) step.truncated = true;
-    if (kept.length === 0) return;
-    step.output += kept;
-    this.record({ type: 'step.output', stepIndex: item.stepIndex, attempt: item.attempt, text: kept });
+    const kept = text.slice(0, Math.max(room, 0));
+    if (kept.length === text.length) {
+      this.record({ type: 'step.output', stepIndex, attempt, text: kept });
+    } else if (!step.truncated) {
+      // The chunk that reaches the cap says so (with no text at all when the output was exactly full).
+      this.record({ type: 'step.output', stepIndex, attempt, text: kept, truncated: true });
+    }
   }
 
   /** Earlier outputs for the next step, within LIMITS.digestMaxChars in all. */
   digest(): string {
-    const done = this.steps.filter((step) => step.status === 'completed');
+    const done = this.state.steps.filter((step) => step.status === 'completed');
     if (done.length === 0) return '';
     const separator = '\n\n';
     // The separators count against the limit too.
@@ -174,38 +166,21 @@ export class Story {
 
   /** The final document: every step's output under its title. */
   assemble(): string {
-    const parts = this.steps.map((step) => `## ${step.index + 1}. ${step.title}\n\n${step.output.trim()}`);
-    const summary = this.plan?.summary ? `${this.plan.summary}\n\n` : '';
+    const parts = this.state.steps.map((step) => `## ${step.index + 1}. ${step.title}\n\n${step.output.trim()}`);
+    const summary = this.state.plan?.summary ? `${this.state.plan.summary}\n\n` : '';
     return clip(`# ${clip(this.task.split('\n')[0], 200)}\n\n${summary}${parts.join('\n\n')}\n`, LIMITS.resultMaxChars);
   }
 
   completed(result: string): void {
-    this.result = result;
-    this.close('completed');
     this.record({ type: 'run.completed', result });
   }
 
   failed(error: string): void {
-    this.error = clip(error, LIMITS.messageMaxChars);
-    this.markActive('failed');
-    this.close('failed');
-    this.record({ type: 'run.failed', error: this.error });
+    this.record({ type: 'run.failed', error: clip(error, LIMITS.messageMaxChars) });
   }
 
   cancelled(): void {
-    this.markActive('cancelled');
-    this.close('cancelled');
     this.record({ type: 'run.cancelled' });
-  }
-
-  private markActive(status: StepStatus): void {
-    if (this.planning.status === 'running') this.planning.status = status;
-    for (const step of this.steps) if (step.status === 'running') step.status = status;
-  }
-
-  private close(status: RunStatus): void {
-    this.status = status;
-    this.closedAt = this.now().toISOString();
   }
 
   /** The state and a page of events after `after`; `limit` is clamped to LIMITS.eventsPageMax. */
@@ -228,21 +203,12 @@ export class Story {
   private eventsSlice(after: number, limit: number): StoryPage {
     // seq is dense (1..n), so the page starts at index `after`.
     const events = this.events.slice(after, after + limit);
-    return { status: this.status, lastSeq: this.lastSeq, events, hasMore: after + events.length < this.events.length };
+    return { status: this.state.status, lastSeq: this.lastSeq, events, hasMore: after + events.length < this.events.length };
   }
 
   private page(after: number, limit: number): ProgressSnapshot {
-    return {
-      ...this.eventsSlice(after, limit),
-      task: this.task,
-      startedAt: this.startedAt,
-      closedAt: this.closedAt,
-      planning: { ...this.planning },
-      plan: this.plan,
-      model: this.model,
-      steps: this.steps.map(({ received: _received, ...step }) => ({ ...step })),
-      result: this.result,
-      error: this.error,
-    };
+    // A copy: whoever changes a snapshot must not change the state the next events fold into.
+    const { planning, steps } = this.state;
+    return { ...this.state, planning: { ...planning }, steps: steps.map((step) => ({ ...step })), ...this.eventsSlice(after, limit) };
   }
 }

@@ -1,104 +1,57 @@
 /**
- * The page's reducer against the workflow's own Story: applying the story's events one by one
- * to an empty view must give the state the workflow reports, whatever happened in the run.
+ * The page's layer over the story reducer (contract/story-reducer.test.ts tests the reducer):
+ * its state is the reducer's, plus the run id, a gap flag and the events without output chunks.
  */
-import { Story } from '../../../workflows/story';
-import type { ActivityProgress, Plan, ProgressSnapshot, StepResult } from '../../../contract/data';
+import type { Plan, StoryEvent, StoryEventBody } from '../../../contract/data';
+import { emptyStory, foldStoryEvent } from '../../../contract/story-reducer';
 import { applyEvent, emptyView, eventId, parseEventId, type StoryView } from './story-view';
 
-const plan: Plan = {
-  summary: 'Three steps',
-  steps: [
-    { title: 'One', instructions: 'first' },
-    { title: 'Two', instructions: 'second' },
-    { title: 'Three', instructions: 'third' },
-  ],
-};
-const model = { name: 'm', offline: false };
-const result = (output: string): StepResult => ({ output, truncated: false, model, usage: { promptTokens: 1, completionTokens: 2, totalTokens: 3 } });
+const plan: Plan = { summary: 'Two steps', steps: [{ title: 'One', instructions: 'first' }, { title: 'Two', instructions: 'second' }] };
+const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
 
-function story(): { story: Story; tick: () => void } {
-  let t = Date.UTC(2026, 0, 1);
-  const s = new Story('Do it', () => new Date(t));
-  return { story: s, tick: () => (t += 1_000) };
-}
+const bodies: StoryEventBody[] = [
+  { type: 'run.started', task: 'Do it' },
+  { type: 'plan.ready', plan, model: { name: 'm', offline: false } },
+  { type: 'step.started', stepIndex: 0, title: 'One' },
+  { type: 'step.output', stepIndex: 0, attempt: 1, text: 'Hello ' },
+  { type: 'step.output', stepIndex: 0, attempt: 1, text: 'world' },
+  { type: 'step.finished', stepIndex: 0, durationMs: 1_000, attempts: 1, usage: null, truncated: false },
+  { type: 'step.started', stepIndex: 1, title: 'Two' },
+  { type: 'step.output', stepIndex: 1, attempt: 1, text: 'draft' },
+  { type: 'step.finished', stepIndex: 1, durationMs: 1_000, attempts: 1, usage: null, truncated: false, output: 'final' },
+  { type: 'run.completed', result: '# Done' },
+];
+const events: StoryEvent[] = bodies.map((body, i) => ({ ...body, seq: i + 1, at: at(i + 1) }) as StoryEvent);
+const withoutChunks = (list: StoryEvent[]) => list.filter((e) => e.type !== 'step.output');
 
-function replay(snapshot: ProgressSnapshot): StoryView {
-  return snapshot.events.reduce(applyEvent, emptyView('run-1', '', ''));
-}
-
-/** What the page shows must equal what the workflow holds (events: the page keeps no output chunks). */
-function expectSameState(view: StoryView, snapshot: ProgressSnapshot) {
-  const { events, hasMore: _h, ...rest } = snapshot;
-  const { events: viewEvents, hasMore: _v, runId: _r, gap, ...viewRest } = view;
-  expect(gap).toBe(false);
-  expect(viewRest).toEqual(rest);
-  expect(viewEvents).toEqual(events.filter((e) => e.type !== 'step.output'));
-}
-
-const out = (stepIndex: number, attempt: number, offset: number, text: string): ActivityProgress => ({ kind: 'output', stepIndex, attempt, offset, text });
-
-test('a completed run with streamed output and a retried step', () => {
-  const { story: s, tick } = story();
-  tick();
-  s.planReady(plan, model);
-  s.stepStarted(0);
-  s.applyProgress([out(0, 1, 0, 'Hello '), out(0, 1, 6, 'world')]);
-  tick();
-  s.stepFinished(0, result('Hello world'));
-  s.stepStarted(1);
-  s.applyProgress([out(1, 1, 0, 'partial that is thrown away')]);
-  s.applyProgress([{ kind: 'attempt.failed', stepIndex: 1, attempt: 1, reason: 'The model endpoint failed (500).' }]);
-  s.applyProgress([{ kind: 'attempt.started', stepIndex: 1, attempt: 2 }, out(1, 2, 0, 'second try')]);
-  tick();
-  s.stepFinished(1, result('second try'));
-  s.stepStarted(2);
-  s.applyProgress([out(2, 1, 0, 'three')]);
-  s.stepFinished(2, result('three'));
-  s.completed(s.assemble());
-  expectSameState(replay(s.fullSnapshot()), s.fullSnapshot());
+test("the view holds the reducer's state, its run, and the events but output chunks", () => {
+  const view = events.reduce(applyEvent, emptyView('run-1', '', ''));
+  const { runId, gap, events: listed, hasMore, ...state } = view;
+  expect(state).toEqual(events.reduce(foldStoryEvent, emptyStory()));
+  expect({ runId, gap, hasMore }).toEqual({ runId: 'run-1', gap: false, hasMore: false });
+  expect(listed).toEqual(withoutChunks(events));
+  expect(view.steps.map((s) => s.output)).toEqual(['Hello world', 'final']);
 });
 
-test('a failed run and a cancelled run', () => {
-  const failed = story().story;
-  failed.planReady(plan, model);
-  failed.stepStarted(0);
-  failed.applyProgress([out(0, 1, 0, 'so far')]);
-  failed.failed('Step 1 (One) failed: rejected');
-  expectSameState(replay(failed.fullSnapshot()), failed.fullSnapshot());
-
-  const cancelled = story().story;
-  cancelled.cancelled();
-  expectSameState(replay(cancelled.fullSnapshot()), cancelled.fullSnapshot());
-});
-
-test('from a mid-run snapshot, the rest of the events bring the page to the final state', () => {
-  const { story: s } = story();
-  s.planReady(plan, model);
-  s.stepStarted(0);
-  s.applyProgress([out(0, 1, 0, 'abc')]);
-  const mid = s.fullSnapshot();
-  s.applyProgress([out(0, 1, 3, 'def')]);
-  s.stepFinished(0, result('abcdef'));
-  s.failed('stopped');
-  const final = s.fullSnapshot();
-  // The page renders `mid` on the server (without output chunks), then applies what follows.
-  const start: StoryView = { ...mid, events: mid.events.filter((e) => e.type !== 'step.output'), runId: 'run-1', gap: false };
-  const view = final.events.filter((e) => e.seq > mid.lastSeq).reduce(applyEvent, start);
-  expectSameState(view, final);
+test('from the snapshot the server rendered mid-run, the rest of the events bring the page to the final state', () => {
+  const mid = events.slice(0, 4).reduce(foldStoryEvent, emptyStory());
+  // The server renders the workflow's snapshot without output chunks (routes/runs.$runId.tsx).
+  const start: StoryView = { ...mid, events: withoutChunks(events.slice(0, 4)), hasMore: false, runId: 'run-1', gap: false };
+  const view = events.slice(4).reduce(applyEvent, start);
+  expect(view).toEqual(events.reduce(applyEvent, emptyView('run-1', '', '')));
 });
 
 test('an event seen twice changes nothing; a gap is flagged, not papered over', () => {
-  const { story: s } = story();
-  s.planReady(plan, model);
-  s.stepStarted(0);
-  const events = s.fullSnapshot().events;
   const once = events.reduce(applyEvent, emptyView('r', '', ''));
   const twice = [...events, ...events].reduce(applyEvent, emptyView('r', '', ''));
   expect(twice).toEqual(once);
   const gapped = [events[0], events[2]].reduce(applyEvent, emptyView('r', '', ''));
   expect(gapped.gap).toBe(true);
   expect(gapped.lastSeq).toBe(1);
+});
+
+test('an empty view shows the task and start time it was given until run.started arrives', () => {
+  expect(emptyView('r', 'the task', at(0))).toMatchObject({ runId: 'r', task: 'the task', startedAt: at(0), status: 'running', events: [], gap: false });
 });
 
 test('event ids name the run and the sequence number', () => {

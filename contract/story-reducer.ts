@@ -1,0 +1,115 @@
+/**
+ * The story's one reducer: events in, the state they add up to out. The workflow folds each event
+ * as it records it (workflows/story.ts) and answers queries with the result; the run page folds
+ * the events it streams (web/app/utils/story-view.ts). So both hold the same state by
+ * construction, and a new event type is handled here, once.
+ *
+ * Pure: no clock, no I/O, nothing from Temporal; a state is never changed in place.
+ */
+import type { Plan, StepState, StepStatus, StoryEvent, StoryState } from './data';
+
+/** A story before its first event; `run.started` sets the task and the start time. */
+export function emptyStory(task = '', startedAt = ''): StoryState {
+  return {
+    status: 'running',
+    task,
+    startedAt,
+    closedAt: null,
+    planning: { status: 'running', attempt: 1 },
+    plan: null,
+    model: null,
+    steps: [],
+    result: null,
+    error: null,
+    lastSeq: 0,
+  };
+}
+
+/** The steps of a plan that has just been made: all pending. */
+function pendingSteps(plan: Plan): StepState[] {
+  return plan.steps.map((step, index) => ({
+    index,
+    title: step.title,
+    instructions: step.instructions,
+    status: 'pending',
+    attempt: 0,
+    output: '',
+    truncated: false,
+    startedAt: null,
+    durationMs: null,
+    usage: null,
+  }));
+}
+
+function updateStep(steps: StepState[], index: number, patch: (step: StepState) => Partial<StepState>): StepState[] {
+  return steps.map((step) => (step.index === index ? { ...step, ...patch(step) } : step));
+}
+
+/** A run that ends while planning or a step is under way ends them too. */
+function endActive(state: StoryState, status: StepStatus): Pick<StoryState, 'planning' | 'steps'> {
+  return {
+    planning: state.planning.status === 'running' ? { ...state.planning, status } : state.planning,
+    steps: state.steps.map((step) => (step.status === 'running' ? { ...step, status } : step)),
+  };
+}
+
+/**
+ * The state after one more event. Only the next event in sequence (seq = lastSeq + 1) applies:
+ * any other leaves the state as it is, so an event seen twice changes nothing. Fields beyond
+ * StoryState (the page's run id, say) are kept.
+ */
+export function foldStoryEvent<S extends StoryState>(state: S, event: StoryEvent): S {
+  if (event.seq !== state.lastSeq + 1) return state;
+  const next = { ...state, lastSeq: event.seq };
+  switch (event.type) {
+    case 'run.started':
+      return { ...next, task: event.task, startedAt: event.at };
+    case 'plan.ready':
+      return {
+        ...next,
+        plan: event.plan,
+        model: event.model,
+        planning: { ...state.planning, status: 'completed' },
+        steps: pendingSteps(event.plan),
+      };
+    case 'step.started':
+      return {
+        ...next,
+        steps: updateStep(state.steps, event.stepIndex, () => ({ status: 'running', attempt: 1, output: '', startedAt: event.at })),
+      };
+    case 'step.output':
+      return {
+        ...next,
+        steps: updateStep(state.steps, event.stepIndex, (step) =>
+          event.attempt !== step.attempt
+            ? {}
+            : { output: step.output + event.text, truncated: step.truncated || event.truncated === true },
+        ),
+      };
+    case 'step.retrying':
+      if (event.stepIndex === null) return { ...next, planning: { ...state.planning, attempt: event.attempt } };
+      return { ...next, steps: updateStep(state.steps, event.stepIndex, () => ({ attempt: event.attempt, output: '', truncated: false })) };
+    case 'step.finished':
+      // The activity's result is authoritative: its output replaces the streamed one when it differs.
+      return {
+        ...next,
+        steps: updateStep(state.steps, event.stepIndex, (step) => ({
+          status: 'completed',
+          attempt: event.attempts,
+          output: event.output ?? step.output,
+          truncated: event.truncated,
+          durationMs: event.durationMs,
+          usage: event.usage,
+        })),
+      };
+    case 'run.completed':
+      return { ...next, status: 'completed', result: event.result, closedAt: event.at };
+    case 'run.failed':
+      return { ...next, ...endActive(state, 'failed'), status: 'failed', error: event.error, closedAt: event.at };
+    case 'run.cancelled':
+      return { ...next, ...endActive(state, 'cancelled'), status: 'cancelled', closedAt: event.at };
+    default:
+      // An event type this code does not know (from a newer workflow): counted, nothing else.
+      return next;
+  }
+}
