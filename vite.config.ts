@@ -11,7 +11,10 @@ declare module '@remix-run/node' {
 
 // The Remix app lives in web/ but shares the root package.json, so the config sits at the root.
 // `.mjs` keeps the server build ESM under a CommonJS root package.
-export default defineConfig({
+export default defineConfig(({ isSsrBuild }) => ({
+  // The server build stays one file: a chunk of its own (as a lazy import makes) would be a `.js`
+  // file, which Node reads as CommonJS under this package.
+  build: isSsrBuild ? { rollupOptions: { output: { inlineDynamicImports: true } } } : {},
   resolve: {
     alias: { '~': fileURLToPath(new URL('./web/app', import.meta.url)) },
   },
@@ -30,4 +33,4 @@ export default defineConfig({
       },
     }),
   ],
-});
+}));

@@ -170,6 +170,27 @@ test('script in the task and in model output never runs in the browser', async (
   expect(await page.getByText('<script>window.__pwned = 1</script>', { exact: false }).count()).toBeGreaterThan(0);
 });
 
+test('code in model output is highlighted on the live page and after a reload, which hydrates without errors', async () => {
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(error.message));
+  const code = '```python\ndef hello_world() -> str:\n    return "Hello, world!"\n```';
+  stack.llm.program({ kind: 'step', content: `The function:\n\n${code}\n`, times: Infinity });
+  await submitTask('Create a hello world python function');
+  await waitForStatus('Completed');
+  // Highlighting is fetched on demand: the keyword sits in its own span once it has arrived.
+  const keyword = page.getByTestId('step-0-output').locator('code.hljs.language-python .hljs-keyword', { hasText: 'def' });
+  await keyword.waitFor();
+  // Rendered by the server, then hydrated: the same highlighted code, and React has nothing to say.
+  await page.reload();
+  await waitForStatus('Completed');
+  await keyword.waitFor();
+  await page.getByTestId('result').locator('code.hljs.language-python').first().waitFor();
+  expect(errors).toEqual([]);
+});
+
 test('security headers are set and the pages run under the Content-Security-Policy without violations', async () => {
   const violations: string[] = [];
   page.on('console', (message) => {

@@ -1,43 +1,25 @@
-import type { ComponentPropsWithoutRef } from 'react';
-import ReactMarkdown, { type Components } from 'react-markdown';
-import rehypeHighlight from 'rehype-highlight';
+import { Suspense, lazy } from 'react';
+import { MarkdownBody } from './MarkdownBody';
 
 /*
- * Model output is untrusted. react-markdown builds React elements, never innerHTML, and without
- * rehype-raw it turns raw HTML in the input into plain text: `<script>` shows as the characters it
- * is. Its default urlTransform drops javascript: and other unsafe URLs. Styles: `.markdown` in
- * tailwind.css; code colours: the highlight.js theme imported there.
+ * Highlighting (rehype-highlight with lowlight's common languages, about 55 KB gzipped) is a chunk
+ * of its own, fetched only for text with a fenced code block that names its language: the only
+ * code it colours (no guessing). Until it is there the code shows plain. The server renders it
+ * highlighted; a page hydrating such a block keeps the server's HTML until the chunk has arrived.
  */
-
-const rehypePlugins = [[rehypeHighlight, { detect: false }]] satisfies NonNullable<
-  ComponentPropsWithoutRef<typeof ReactMarkdown>['rehypePlugins']
->;
-
-const components: Components = {
-  // urlTransform empties unsafe URLs (javascript: and the like): such a link is shown as its text.
-  a: ({ node: _node, href, children, ...props }) =>
-    href ? (
-      <a {...props} href={href} target="_blank" rel="noopener noreferrer nofollow">
-        {children}
-      </a>
-    ) : (
-      <span>{children}</span>
-    ),
-  // An image in model output would be fetched from wherever it points: show a link instead.
-  img: ({ src, alt }) =>
-    src ? (
-      <a href={src} target="_blank" rel="noopener noreferrer nofollow">
-        {`[image${alt ? `: ${alt}` : ''}]`}
-      </a>
-    ) : null,
-};
+const HighlightedMarkdown = lazy(() => import('./HighlightedMarkdown'));
+const FENCE_WITH_LANGUAGE = /(?:```|~~~)[ \t]*[A-Za-z]/;
 
 export function Markdown({ children, className = '' }: { children: string; className?: string }) {
   return (
     <div className={`markdown ${className}`.trim()}>
-      <ReactMarkdown rehypePlugins={rehypePlugins} components={components}>
-        {children}
-      </ReactMarkdown>
+      {FENCE_WITH_LANGUAGE.test(children) ? (
+        <Suspense fallback={<MarkdownBody>{children}</MarkdownBody>}>
+          <HighlightedMarkdown>{children}</HighlightedMarkdown>
+        </Suspense>
+      ) : (
+        <MarkdownBody>{children}</MarkdownBody>
+      )}
     </div>
   );
 }
