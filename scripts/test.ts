@@ -1,5 +1,6 @@
 /**
- * `npm test`: install what is missing (the Temporal CLI, the web build), type-check, then jest.
+ * `npm test`: install what is missing (the Temporal CLI, the web build), check the client bundle
+ * (scripts/check-bundle.ts), type-check, then jest.
  * Jest's globalSetup starts one real Temporal dev server for the whole run. Extra arguments go to
  * jest, e.g. `npm test -- workflows/`.
  */
@@ -7,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT, ensureWebBuild } from '../devstack/processes';
 import { ensureTemporalCli } from '../devstack/temporal';
+import { checkClientBundle } from './check-bundle';
 
 const log = (line: string) => process.stdout.write(`[test] ${line}\n`);
 
@@ -19,6 +21,11 @@ async function main(): Promise<void> {
   const started = Date.now();
   await ensureTemporalCli(log);
   ensureWebBuild(log);
+  const problems = checkClientBundle(log);
+  if (problems.length > 0) {
+    for (const problem of problems) log(`FAIL ${problem}`);
+    process.exit(1);
+  }
   log('type-checking...');
   run('tsc', ['-p', 'tsconfig.json']);
   run('tsc', ['-p', 'web/tsconfig.json']);
