@@ -32,14 +32,12 @@ describe('defaults', () => {
     expect(config.web).toEqual({ port: 3000, host: '0.0.0.0', submitRateLimitPerMinute: 30, trustProxy: undefined });
     expect(config.temporal).toMatchObject({ uiUrl: 'http://localhost:8233', rpcTimeoutMs: 5_000 });
     expect(config.auth).toBeNull();
-    expect(config.offlineModel).toBe(true);
   });
 
   test('blank values count as unset', () => {
     const config = loadWebConfig(env({ PORT: ' ', HOST: '', TEMPORAL_UI_URL: '', OPENAI_API_KEY: '' }));
     expect(config.web).toMatchObject({ port: 3000, host: '0.0.0.0' });
     expect(config.temporal.uiUrl).toBe('http://localhost:8233');
-    expect(config.offlineModel).toBe(true);
   });
 
   test('settings are read and converted', () => {
@@ -81,9 +79,8 @@ describe('a bad setting of its own is one line naming it', () => {
 describe("the worker's settings are not the web app's", () => {
   const key = 'sk-live-NEVER-IN-WEB-0123456789';
 
-  test('the LLM key is not in its configuration, only whether it is set', () => {
+  test('the LLM key and the model settings are nowhere in its configuration', () => {
     const config = loadWebConfig(env({ OPENAI_API_KEY: key, OPENAI_MODEL: 'llama3', OPENAI_BASE_URL: 'http://llm.example/v1' }));
-    expect(config.offlineModel).toBe(false);
     expect(config).not.toHaveProperty('llm');
     // Anywhere, however deep (Maps, Sets and Buffers included).
     const everything = inspect(config, { depth: null, maxArrayLength: null, maxStringLength: null, showHidden: true });

@@ -30,8 +30,6 @@ const WebEnv = z.object({
   BUILDSTORY_SECURE_COOKIE: z.preprocess(blankToUndefined, z.enum(['auto', 'always']).default('auto')),
   /** Users (of BUILDSTORY_AUTH_PASSWORDS) who may use the codec endpoint, comma-separated; unset, nobody (with access control on). */
   BUILDSTORY_CODEC_USERS: optionalString,
-  /** Only whether it is set: unset, the home page says the offline model is in use. The key is not kept. */
-  OPENAI_API_KEY: optionalString,
 });
 
 /** Every environment variable the web app reads, for deployment files and their tests (and CONFIG_ENV_PREFIXES). */
@@ -42,8 +40,6 @@ export interface WebConfig extends CommonConfig {
   web: { port: number; host: string; submitRateLimitPerMinute: number; trustProxy: string | undefined };
   /** Access control; null: off (everyone sees and does everything). */
   auth: AuthConfig | null;
-  /** No OPENAI_API_KEY where the web app runs: it tells visitors the worker uses the offline model. */
-  offlineModel: boolean;
 }
 
 /** Load and validate the web app's settings; throws ConfigError with one line naming the bad setting. */
@@ -67,6 +63,5 @@ export function loadWebConfig(env: Env = process.env): WebConfig {
     temporal: { ...common.temporal, uiUrl: e.TEMPORAL_UI_URL.replace(/\/+$/, ''), rpcTimeoutMs: e.TEMPORAL_RPC_TIMEOUT_MS },
     web: { port: e.PORT, host: e.HOST, submitRateLimitPerMinute: e.SUBMIT_RATE_LIMIT_PER_MINUTE, trustProxy: e.TRUST_PROXY },
     auth,
-    offlineModel: e.OPENAI_API_KEY === undefined,
   };
 }

@@ -6,6 +6,11 @@
 
 export const WORKFLOW_NAME = 'taskWorkflow';
 export const DEFAULT_TASK_QUEUE = 'buildstory';
+/**
+ * Ends the identity of a worker that runs the offline model. Temporal lists each poller's identity
+ * (the Temporal UI shows it too): the web app tells visitors from it, without the model's settings.
+ */
+export const OFFLINE_WORKER_MARK = '(offline model)';
 
 /** Bounds for everything that grows, so history and query results stay far below Temporal's limits. */
 export const LIMITS = {

@@ -211,3 +211,9 @@ test('pages and their data are not cached (Cache-Control: no-store)', async () =
   }
   await completedTask(token);
 });
+
+test("with workers on a real model (here the test LLM server) the home page says nothing of the offline model", async () => {
+  const html = await (await fetch(`${stack.base}/`)).text();
+  expect(html).toContain('What should be built?');
+  expect(html).not.toContain('offline model');
+});

@@ -46,6 +46,11 @@ async function pageWhen(path: string, pattern: RegExp, timeoutMs = 30_000): Prom
   throw new Error(`${path} never matched ${pattern}; last page:\n${html.slice(0, 2_000)}`);
 }
 
+test('the home page says the workers use the offline model: they say so in their Temporal identity', async () => {
+  const html = await (await fetch(`${base}/`)).text();
+  expect(html).toContain('The workers use the built-in offline model');
+});
+
 test('submitting the form starts a run, redirects to its page, and the page shows it completed', async () => {
   const token = await formToken(base);
   const res = await submitTask(base, 'Create a hello world python function', token);

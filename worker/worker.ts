@@ -2,10 +2,12 @@
  * The worker as the entrypoint and the tests build it: one function, so tests exercise the same
  * options that production runs with.
  */
+import { hostname } from 'node:os';
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { LlmProvider } from '../activities/llm/provider';
+import { OFFLINE_WORKER_MARK } from '../contract/data';
 
 export interface BuildstoryWorkerOptions {
   connection: NativeConnection;
@@ -21,6 +23,7 @@ export interface BuildstoryWorkerOptions {
   progress?: ActivityDeps['progress'];
   /** How long running activities may take to finish on shutdown. */
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
+  /** Temporal's name for this worker; `pid@host` by default. The offline model adds OFFLINE_WORKER_MARK. */
   identity?: string;
   /** Payload codecs and failure converter (encryption: workerDataConverter in codec/worker.ts). */
   dataConverter?: WorkerOptions['dataConverter'];
@@ -32,7 +35,7 @@ export async function createBuildstoryWorker(options: BuildstoryWorkerOptions): 
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    ...(options.identity ? { identity: options.identity } : {}),
+    identity: workerIdentity(options.identity ?? `${process.pid}@${hostname()}`, options.provider),
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
@@ -44,4 +47,9 @@ export async function createBuildstoryWorker(options: BuildstoryWorkerOptions): 
     defaultHeartbeatThrottleInterval: '1 second',
     shutdownGraceTime: options.shutdownGraceTime ?? '10 seconds',
   });
+}
+
+/** The identity, marked when the worker runs the offline model (the web app reads the mark). */
+export function workerIdentity(base: string, provider: LlmProvider): string {
+  return provider.model.offline ? `${base} ${OFFLINE_WORKER_MARK}` : base;
 }

@@ -6,7 +6,6 @@ import { EXAMPLE_TASKS } from '~/components/examples';
 import { SUBMIT_BUTTON, TEXT_FIELD } from '~/components/form-styles';
 import { RUN_FILTERS, RunList } from '~/components/RunList';
 import { CSRF_MESSAGE, csrfValid, requireUser } from '~/utils/auth.server';
-import { getPublicEnv } from '~/utils/env.server';
 import { readForm } from '~/utils/form.server';
 import { workflowStarts } from '~/utils/metrics.server';
 import { submissionRetryAfter } from '~/utils/rate-limit.server';
@@ -16,6 +15,7 @@ import { MissingOwnerAttributeError } from '~/utils/run-owner.server';
 import { startRun } from '~/utils/run-start.server';
 import { isRunListStatus, type RunListStatus } from '~/utils/run-status';
 import { TemporalUnreachableError } from '~/utils/temporal-client.server';
+import { workersUseOfflineModel } from '~/utils/workers.server';
 
 // Mirrors LIMITS.taskMaxChars; the server validates with the shared schema either way.
 const TASK_MAX_CHARS = 4_000;
@@ -47,7 +47,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
     user: viewer.user,
     csrf: viewer.csrf,
     token: crypto.randomUUID(),
-    offlineModel: getPublicEnv().offlineModel,
+    offlineModel: await workersUseOfflineModel(),
     example: example !== null && /^\d+$/.test(example) ? (EXAMPLE_TASKS[Number(example)] ?? null) : null,
     runs: { status, paged: cursor !== null && !staleCursor, staleCursor, list, now: Date.now() },
   };
@@ -118,7 +118,8 @@ export default function Home() {
         </p>
         {offlineModel ? (
           <p className="text-sm text-amber-300">
-            Using the built-in offline model (no OPENAI_API_KEY set): results are canned, but the run is real.
+            The workers use the built-in offline model (no OPENAI_API_KEY set for them): results are canned, but the
+            run is real.
           </p>
         ) : null}
       </div>

@@ -21,8 +21,3 @@ export function getConfig(): WebConfig {
   }
   return cached;
 }
-
-/** The few values the browser may see. */
-export function getPublicEnv() {
-  return { offlineModel: getConfig().offlineModel };
-}
