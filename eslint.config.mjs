@@ -26,6 +26,8 @@ export default tseslint.config(
     rules: {
       // A promise nobody awaits loses its errors: in a workflow, a lost activity or timer.
       '@typescript-eslint/no-floating-promises': 'error',
+      // A `let` that closures read before its one assignment (a worker made after its health server) stays a let.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
     },

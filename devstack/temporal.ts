@@ -212,7 +212,7 @@ export async function createSearchAttributes(cliPath: string, address: string, n
     const output = `${(err as { stderr?: string }).stderr ?? ''} ${(err as Error).message}`;
     if (/already exists/i.test(output) && !/different type/i.test(output)) return;
     const reason = output.split('\n').map((line) => line.trim()).find((line) => /error/i.test(line)) ?? (err as Error).message;
-    throw new Error(`cannot create the search attribute ${OWNER_SEARCH_ATTRIBUTE} on ${namespace} at ${address}: ${reason}`);
+    throw new Error(`cannot create the search attribute ${OWNER_SEARCH_ATTRIBUTE} on ${namespace} at ${address}: ${reason}`, { cause: err });
   }
 }
 
@@ -239,7 +239,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     if (options.searchAttributes ?? true) await createSearchAttributes(options.cli, address, namespace);
   } catch (err) {
     await stop();
-    throw new Error(`${(err as Error).message} (server log: ${logFile})`);
+    throw new Error(`${(err as Error).message} (server log: ${logFile})`, { cause: err });
   }
   return { address, uiUrl: options.headless ? null : `http://localhost:${options.uiPort ?? 8233}`, dbFile, logFile, process: child, stop };
 }

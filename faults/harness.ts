@@ -68,7 +68,7 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
     const fired = new Set<number>();
     const submittedAt = new Map<number, number>();
     let inFlight = 0;
-    let waiters: Array<() => void> = [];
+    const waiters: Array<() => void> = [];
     const changed = () => waiters.splice(0).forEach((wake) => wake());
     const nextChange = () => new Promise<void>((resolve) => waiters.push(resolve));
 

@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   const remote = process.env.TEMPORAL_ADDRESS?.trim() || undefined;
   const encrypted = Boolean(process.env.BUILDSTORY_ENCRYPTION_KEYS?.trim());
 
-  let address = remote ?? `127.0.0.1:${temporalPort}`;
+  const address = remote ?? `127.0.0.1:${temporalPort}`;
   let uiUrl = process.env.TEMPORAL_UI_URL ?? `http://localhost:${uiPort}`;
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));

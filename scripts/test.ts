@@ -1,6 +1,7 @@
 /**
  * `npm test`: install what is missing (the Temporal CLI, the web build), check the client bundle
- * (scripts/check-bundle.ts), type-check, then jest.
+ * (scripts/check-bundle.ts), type-check, lint (ESLint, with the rules that hold the design's
+ * boundaries: eslint.config.mjs), check the formatting (Prettier), then jest.
  * Jest's globalSetup starts one real Temporal dev server for the whole run. Extra arguments go to
  * jest, e.g. `npm test -- workflows/`.
  */
@@ -29,6 +30,10 @@ async function main(): Promise<void> {
   log('type-checking...');
   run('tsc', ['-p', 'tsconfig.json']);
   run('tsc', ['-p', 'web/tsconfig.json']);
+  run('tsc', ['-p', 'bench/tsconfig.json']);
+  log('linting...');
+  run('eslint', ['.']);
+  run('prettier', ['--check', '--log-level', 'warn', '**/*.{ts,tsx,mjs,cjs,js}']);
   // --forceExit: child processes the tests start are stopped in their afterAll hooks, but a stray
   // handle (a gRPC channel's retry timer) must never hold a CI run open after the last test.
   run('jest', ['--ci', '--forceExit', ...process.argv.slice(2)]);

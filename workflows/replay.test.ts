@@ -39,7 +39,7 @@ test('every recorded history replays without a determinism error', async () => {
 
 test('a history that does not match the code is caught (the replay check can fail)', async () => {
   // Pretend the recorded run scheduled a different activity first: the code schedules planTask.
-  const history = load('offline-completed.json') as { events: Array<Record<string, any>> };
+  const history = load('offline-completed.json') as { events: Array<{ activityTaskScheduledEventAttributes?: { activityType: { name: string } } }> };
   const scheduled = history.events.find((e) => e.activityTaskScheduledEventAttributes);
   scheduled!.activityTaskScheduledEventAttributes.activityType.name = 'somethingElse';
   const [result] = await replay([{ workflowId: 'tampered', history }]);

@@ -11,7 +11,6 @@ import { createSearchAttributes, ensureTemporalCli, TEMPORAL_CLI_VERSION } from 
 import { writeWorkflowBundle } from '../../devstack/bundle';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __BUILDSTORY_TEST_ENV__: TestWorkflowEnvironment | undefined;
 }
 

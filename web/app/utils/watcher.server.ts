@@ -6,7 +6,7 @@
  * (GetWorkflowExecutionHistory with waitNewEvent) and runs the `story` query only around a
  * workflow task (the only thing that changes the workflow's state, and so the story): along with
  * a task that waits to start, which answers it as it completes, or after a completion with no
- * task in flight (see task-tracker.ts); a closed run's story is read from its result. A signal
+ * task in flight (see task-tracker.server.ts); a closed run's story is read from its result. A signal
  * from an activity moves the history, the worker applies it in a workflow task, and the watcher
  * queries once for all viewers. The naive alternative, every
  * connection polling the query on a timer, costs a query per viewer per tick and still lags by up
@@ -21,7 +21,7 @@ import { progressQuery, storyQuery } from '../../../contract/messages';
 import { LIMITS, type RunStatus, type StoryEvent, type StoryPage } from '../../../contract/data';
 import { getConfig } from './env.server';
 import { log } from './log.server';
-import { TaskTracker, lastStepRunning, workerRecentlyActive } from './task-tracker';
+import { TaskTracker, lastStepRunning, workerRecentlyActive } from './task-tracker.server';
 import { loadKnownRun, loadRun, type RunView } from './run-read.server';
 import { describeOwnedRun, type Owner } from './run-owner.server';
 import { isClosed, storyStatusOf, temporalStatusName } from './run-status';

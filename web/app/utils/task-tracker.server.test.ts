@@ -5,7 +5,7 @@
  */
 import protoPackage from '@temporalio/proto';
 import type { StoryEvent } from '../../../contract/data';
-import { QUERY_HOLD_MS, TaskTracker, WORKER_SIGN_MS, lastStepRunning, workerRecentlyActive } from './task-tracker';
+import { QUERY_HOLD_MS, TaskTracker, WORKER_SIGN_MS, lastStepRunning, workerRecentlyActive } from './task-tracker.server';
 
 const { EventType, PendingWorkflowTaskState } = protoPackage.temporal.api.enums.v1;
 const ev = (eventType: number) => ({ eventType });
