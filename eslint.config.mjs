@@ -28,7 +28,10 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       // A `let` that closures read before its one assignment (a worker made after its health server) stays a let.
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
     },
   },
@@ -73,7 +76,9 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['*', '!./data'], message: 'The browser loads this module: it imports types only.', allowTypeImports: true }] },
+        {
+          patterns: [{ group: ['*', '!./data'], message: 'The browser loads this module: it imports types only.', allowTypeImports: true }],
+        },
       ],
     },
   },
@@ -99,9 +104,22 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['@temporalio/*'], message: 'Browser code imports nothing from Temporal: put it in a .server.ts module.', allowTypeImports: true },
-            { group: ['**/contract/messages', '**/contract/schemas'], message: 'Browser code imports the contract\'s data (contract/data, contract/story-reducer), not its Temporal messages or zod schemas.', allowTypeImports: true },
-            { group: ['**/workflows', '**/workflows/*'], message: 'Browser code imports the contract, never the workflow.', allowTypeImports: true },
+            {
+              group: ['@temporalio/*'],
+              message: 'Browser code imports nothing from Temporal: put it in a .server.ts module.',
+              allowTypeImports: true,
+            },
+            {
+              group: ['**/contract/messages', '**/contract/schemas'],
+              message:
+                "Browser code imports the contract's data (contract/data, contract/story-reducer), not its Temporal messages or zod schemas.",
+              allowTypeImports: true,
+            },
+            {
+              group: ['**/workflows', '**/workflows/*'],
+              message: 'Browser code imports the contract, never the workflow.',
+              allowTypeImports: true,
+            },
           ],
         },
       ],

@@ -1,7 +1,18 @@
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/contract', '<rootDir>/workflows', '<rootDir>/activities', '<rootDir>/worker', '<rootDir>/config', '<rootDir>/codec', '<rootDir>/web', '<rootDir>/tests', '<rootDir>/devstack', '<rootDir>/scripts'],
+  roots: [
+    '<rootDir>/contract',
+    '<rootDir>/workflows',
+    '<rootDir>/activities',
+    '<rootDir>/worker',
+    '<rootDir>/config',
+    '<rootDir>/codec',
+    '<rootDir>/web',
+    '<rootDir>/tests',
+    '<rootDir>/devstack',
+    '<rootDir>/scripts',
+  ],
   testMatch: ['**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/web/build/'],
   transform: { '^.+\\.tsx?$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },

@@ -23,7 +23,9 @@ function noNodeBuiltinsInTheBrowser(): Plugin {
     enforce: 'pre',
     resolveId(id, importer, options) {
       if (options?.ssr || !(id.startsWith('node:') || builtins.has(id.split('/')[0]))) return null;
-      this.error(`${importer ?? 'the client build'} imports the Node built-in "${id}", which the browser does not have: move that code to a .server.ts module or a loader`);
+      this.error(
+        `${importer ?? 'the client build'} imports the Node built-in "${id}", which the browser does not have: move that code to a .server.ts module or a loader`,
+      );
     },
   };
 }

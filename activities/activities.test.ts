@@ -96,8 +96,17 @@ test('executeStep streams its output to its run in batched, contiguous chunks (t
 
 test('a failed attempt reports its reason to the story and rethrows the classified failure', async () => {
   llm.program({ kind: 'plan', status: 500 });
-  const provider = new OpenAiProvider({ kind: 'openai', apiKey: 'k', baseURL: llm.baseURL, model: 'm', timeoutMs: 5_000, structuredOutput: 'auto' });
-  const err = await mockEnv(1).run(activitiesWith(provider).planTask, { task: TASK }).catch((e: unknown) => e);
+  const provider = new OpenAiProvider({
+    kind: 'openai',
+    apiKey: 'k',
+    baseURL: llm.baseURL,
+    model: 'm',
+    timeoutMs: 5_000,
+    structuredOutput: 'auto',
+  });
+  const err = await mockEnv(1)
+    .run(activitiesWith(provider).planTask, { task: TASK })
+    .catch((e: unknown) => e);
 
   expect(err).toBeInstanceOf(ApplicationFailure);
   expect((err as ApplicationFailure).nonRetryable).toBeFalsy();

@@ -42,7 +42,7 @@ export function explainMisses(figures: readonly Figure[], details: Details): str
       `1. submit → first event: form POST ${ms(first.formPost)}, stream headers (the route's describe) ${ms(first.streamHeaders)}, ` +
         `first workflow task completed ${ms(first.firstWorkflowTaskCompleted)} after submit, first frame ${ms(first.firstTaskToFirstFrame)} after that. ` +
         `A query sent right after the start took ${ms(first.directPollingQuery)} (direct-polling baseline) against ${ms(details.idle?.idleQueryMs)} on a ` +
-        'running run: the server holds a query until the run\'s first workflow task has completed (the watcher waits for that task in the history instead).',
+        "running run: the server holds a query until the run's first workflow task has completed (the watcher waits for that task in the history instead).",
     );
   }
 
@@ -122,14 +122,18 @@ export function explainMisses(figures: readonly Figure[], details: Details): str
         (tp.story && tp.bare
           ? `Zero model delay: with the story ${n(perTask(tp.story), 2)} CPU-s/task, bare ${n(perTask(tp.bare), 2)} CPU-s/task. `
           : '') +
-        (missed('throughput.withViewers') ? 'Tasks/min missed its target in this run; compare the CPU per task before blaming the viewers.' : ''),
+        (missed('throughput.withViewers')
+          ? 'Tasks/min missed its target in this run; compare the CPU per task before blaming the viewers.'
+          : ''),
     );
   }
 
   const conns = details.connections;
   if (conns && (missed('connections.lag.p95') || missed('connections.heapPerConnection'))) {
     const cores = (share: Record<string, number> | null | undefined) =>
-      Object.entries(share ?? {}).map(([k, v]) => `${k} ${n(v, 2)}`).join(', ');
+      Object.entries(share ?? {})
+        .map(([k, v]) => `${k} ${n(v, 2)}`)
+        .join(', ');
     const nproc = details.machine?.nproc ?? 2;
     const saturated = (conns.cpuCores?.machine ?? 0) >= 0.9 * nproc;
     notes.push(
@@ -144,7 +148,12 @@ export function explainMisses(figures: readonly Figure[], details: Details): str
         (details.connectionsHalfPace
           ? `The same ${details.connectionsHalfPace.connections} streams over runs at half the pace: lag ${ms(details.connectionsHalfPace.lag?.all)}, cores ${cores(details.connectionsHalfPace.cpuCores)}. `
           : '') +
-        (conns.webProfile ? `Web CPU profile (${conns.webProfile.file}), most self time: ${conns.webProfile.top.slice(0, 6).map((t: Details) => `${t.where} ${t.share} %`).join('; ')}. ` : '') +
+        (conns.webProfile
+          ? `Web CPU profile (${conns.webProfile.file}), most self time: ${conns.webProfile.top
+              .slice(0, 6)
+              .map((t: Details) => `${t.where} ${t.share} %`)
+              .join('; ')}. `
+          : '') +
         `Heap: ${n(conns.heapPerConnectionBytes / 1024)} KB per stream including the ${conns.runs} watchers, ${n(conns.marginalHeapPerConnectionBytes / 1024)} KB per extra viewer of a watched run (${conns.gcMethod}).`,
     );
   }

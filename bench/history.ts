@@ -34,7 +34,12 @@ function ms(ts: Timestamp | null | undefined): number {
 export async function workflowTaskTimes(
   client: Client,
   workflowId: string,
-): Promise<{ firstCompletedMs: number; startedMs: number; completionOf(atMs: number): number | null; triggerOf(atMs: number): number | null }> {
+): Promise<{
+  firstCompletedMs: number;
+  startedMs: number;
+  completionOf(atMs: number): number | null;
+  triggerOf(atMs: number): number | null;
+}> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const events = history.events ?? [];
   const tasks: Array<{ started: number; completed: number; trigger: number }> = [];

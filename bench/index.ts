@@ -65,7 +65,8 @@ export async function runBench(): Promise<void> {
   process.once('SIGINT', () => void shutdown().then(() => process.exit(130)));
   process.once('SIGTERM', () => void shutdown().then(() => process.exit(143)));
 
-  const readParts = () => (stack ? readCpu({ web: stack.pids.web, temporal: stack.pids.temporal, viewers: viewers?.pid }, { bench: process.pid }) : null);
+  const readParts = () =>
+    stack ? readCpu({ web: stack.pids.web, temporal: stack.pids.temporal, viewers: viewers?.pid }, { bench: process.pid }) : null;
 
   /** Runs one phase, logging it and recording the CPU the bench process itself used. */
   const phase = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
@@ -107,16 +108,32 @@ export async function runBench(): Promise<void> {
       directPollingAttempts: summarize(first.pollAttempts),
       directPollingQuery: summarize(first.pollQueryMs),
       failures: first.failures,
-      samplesMs: { sse: first.sseMs, directPolling: first.pollMs, formPost: first.postMs, streamHeaders: first.headersMs, firstWorkflowTask: first.firstTaskMs },
+      samplesMs: {
+        sse: first.sseMs,
+        directPolling: first.pollMs,
+        formPost: first.postMs,
+        streamHeaders: first.headersMs,
+        firstWorkflowTask: first.firstTaskMs,
+      },
     };
     const polled = { what: 'direct query polling' };
     figures.push(
-      figure('firstEvent.p50', '1. submit → first event, p50', 'ms', percentile(first.sseMs, 50), { value: percentile(first.pollMs, 50), ...polled }),
-      figure('firstEvent.p95', '1. submit → first event, p95', 'ms', percentile(first.sseMs, 95), { value: percentile(first.pollMs, 95), ...polled }, {
-        op: '<=',
-        limit: 250,
-        text: 'p95 ≤ 250 ms',
+      figure('firstEvent.p50', '1. submit → first event, p50', 'ms', percentile(first.sseMs, 50), {
+        value: percentile(first.pollMs, 50),
+        ...polled,
       }),
+      figure(
+        'firstEvent.p95',
+        '1. submit → first event, p95',
+        'ms',
+        percentile(first.sseMs, 95),
+        { value: percentile(first.pollMs, 95), ...polled },
+        {
+          op: '<=',
+          limit: 250,
+          text: 'p95 ≤ 250 ms',
+        },
+      ),
     );
 
     // 2. Story-event lag (and figure 3's queries per story event, from the same runs).
@@ -154,18 +171,28 @@ export async function runBench(): Promise<void> {
         limit: 400,
         text: 'p95 ≤ 400 ms',
       }),
-      figure('load.queriesPerEvent', '3. queries per story event', 'q/event', lag.queriesPerEvent, { value: lag.naiveQueriesPerEvent, what: 'naive 1 s poller, 1 viewer' }, {
-        op: '<=',
-        limit: 1.1,
-        text: 'about 1 (≤ 1.1)',
-      }),
+      figure(
+        'load.queriesPerEvent',
+        '3. queries per story event',
+        'q/event',
+        lag.queriesPerEvent,
+        { value: lag.naiveQueriesPerEvent, what: 'naive 1 s poller, 1 viewer' },
+        {
+          op: '<=',
+          limit: 1.1,
+          text: 'about 1 (≤ 1.1)',
+        },
+      ),
     );
 
     // 3. Temporal load.
     const idle = await phase('3/5 Temporal load: idle watched run', () => measureIdle(s, SIZES.idleWindowMs));
     details.idle = { ...idle, idleQueryMs: summarize(idle.idleQueryMs) };
     figures.push(
-      figure('load.idlePerMinute', '3. RPCs per idle watched run per minute', 'RPC/min', idle.rpcsPerMinute, { value: idle.naiveRpcsPerMinute, what: 'naive 1 s poller' }),
+      figure('load.idlePerMinute', '3. RPCs per idle watched run per minute', 'RPC/min', idle.rpcsPerMinute, {
+        value: idle.naiveRpcsPerMinute,
+        what: 'naive 1 s poller',
+      }),
     );
     const loads: LoadResult[] = await phase('3/5 Temporal load: viewers', async () => {
       const paced = await s.startStoryWorker('paced', SIZES.loadDelayMs);
@@ -186,7 +213,11 @@ export async function runBench(): Promise<void> {
       }
       return out;
     });
-    details.load = loads.map((l) => ({ ...l, rpcsPerSecond: round(l.rpcsPerSecond, 2), naiveRpcsPerSecond: round(l.naiveRpcsPerSecond, 2) }));
+    details.load = loads.map((l) => ({
+      ...l,
+      rpcsPerSecond: round(l.rpcsPerSecond, 2),
+      naiveRpcsPerSecond: round(l.naiveRpcsPerSecond, 2),
+    }));
     for (const l of loads) {
       figures.push(
         figure(`load.rps.${l.scenario.runs}x${l.scenario.viewersPerRun}`, `3. RPC/s, ${l.scenario.name}`, 'RPC/s', l.rpcsPerSecond, {
@@ -228,29 +259,51 @@ export async function runBench(): Promise<void> {
       }
     };
     const profileFile =
-      process.env.BENCH_PROFILE === '1' ? join(ROOT, 'bench', 'results', `${startedAt.toISOString().replace(/[:.]/g, '-')}-web.cpuprofile`) : undefined;
+      process.env.BENCH_PROFILE === '1'
+        ? join(ROOT, 'bench', 'results', `${startedAt.toISOString().replace(/[:.]/g, '-')}-web.cpuprofile`)
+        : undefined;
     const conns = await phase('4/5 connections', () => connectionsOver('conns', SIZES.connectionsDelayMs, profileFile));
     details.connections = conns;
     figures.push(
-      figure('connections.heapPerConnection', `5. heap per connection, ${conns.connections} streams`, 'KB', conns.heapPerConnectionBytes / 1024, null, {
-        op: '<=',
-        limit: 200,
-        text: '≤ 200 KB',
-      }),
-      figure('connections.lag.p95', `5. lag p95 at ${conns.connections} streams`, 'ms', conns.lag.all.p95, {
-        value: conns.lagOnePerRun.all.p95,
-        what: `same runs, 1 viewer each (${SIZES.connectionsRuns} streams)`,
-      }, { op: '<=', limit: 250, text: 'p95 ≤ 250 ms' }),
+      figure(
+        'connections.heapPerConnection',
+        `5. heap per connection, ${conns.connections} streams`,
+        'KB',
+        conns.heapPerConnectionBytes / 1024,
+        null,
+        {
+          op: '<=',
+          limit: 200,
+          text: '≤ 200 KB',
+        },
+      ),
+      figure(
+        'connections.lag.p95',
+        `5. lag p95 at ${conns.connections} streams`,
+        'ms',
+        conns.lag.all.p95,
+        {
+          value: conns.lagOnePerRun.all.p95,
+          what: `same runs, 1 viewer each (${SIZES.connectionsRuns} streams)`,
+        },
+        { op: '<=', limit: 250, text: 'p95 ≤ 250 ms' },
+      ),
     );
     // 5b. The same streams over runs at half the pace: what the lag is when the runs leave the
     // cores some room (diagnostic beside figure 5; no target of its own).
     const halfPace = await phase('4/5 connections, runs at half pace', () => connectionsOver('conns-half', SIZES.connectionsDelayMs * 2));
     details.connectionsHalfPace = halfPace;
     figures.push(
-      figure('connections.lag.p95.halfPace', `5. lag p95 at ${halfPace.connections} streams, runs at half pace`, 'ms', halfPace.lag.all.p95, {
-        value: halfPace.lagOnePerRun.all.p95,
-        what: `same runs, 1 viewer each (${SIZES.connectionsRuns} streams)`,
-      }),
+      figure(
+        'connections.lag.p95.halfPace',
+        `5. lag p95 at ${halfPace.connections} streams, runs at half pace`,
+        'ms',
+        halfPace.lag.all.p95,
+        {
+          value: halfPace.lagOnePerRun.all.p95,
+          what: `same runs, 1 viewer each (${SIZES.connectionsRuns} streams)`,
+        },
+      ),
     );
     // 4. Throughput, last: it takes what is left of the time budget (see throughputSize).
     const batches = await phase('5/5 throughput', async () => {
@@ -304,14 +357,27 @@ export async function runBench(): Promise<void> {
     details.throughput = batches;
     const cut = (b: { truncated: boolean }) => (b.truncated ? ' (cut at its deadline)' : '');
     figures.push(
-      figure('throughput.withViewers', `4. tasks/min, ${batches.tasks} tasks, 1 viewer each${cut(batches.watched)}`, 'tasks/min', batches.watched.tasksPerMinute, {
-        value: batches.plain.tasksPerMinute,
-        what: `no viewers${cut(batches.plain)}`,
-      }, { op: '>=', limit: 0.85, text: '≥ 85 % of no viewers', on: 'ratio' }),
-      figure('throughput.story', `4. tasks/min, zero model delay, with story${cut(batches.story)}`, 'tasks/min', batches.story.tasksPerMinute, {
-        value: batches.bare.tasksPerMinute,
-        what: `bare workflow${cut(batches.bare)}`,
-      }),
+      figure(
+        'throughput.withViewers',
+        `4. tasks/min, ${batches.tasks} tasks, 1 viewer each${cut(batches.watched)}`,
+        'tasks/min',
+        batches.watched.tasksPerMinute,
+        {
+          value: batches.plain.tasksPerMinute,
+          what: `no viewers${cut(batches.plain)}`,
+        },
+        { op: '>=', limit: 0.85, text: '≥ 85 % of no viewers', on: 'ratio' },
+      ),
+      figure(
+        'throughput.story',
+        `4. tasks/min, zero model delay, with story${cut(batches.story)}`,
+        'tasks/min',
+        batches.story.tasksPerMinute,
+        {
+          value: batches.bare.tasksPerMinute,
+          what: `bare workflow${cut(batches.bare)}`,
+        },
+      ),
     );
   } finally {
     log('stopping...');

@@ -35,7 +35,8 @@ ws.onmessage = (event) => {
 ws.onerror = () => fail(`cannot connect to ${url}`);
 ws.onopen = async () => {
   try {
-    const result = command === 'heap' ? await heapAfterGc() : command === 'profile' ? await cpuProfile() : fail(`unknown command ${command}`);
+    const result =
+      command === 'heap' ? await heapAfterGc() : command === 'profile' ? await cpuProfile() : fail(`unknown command ${command}`);
     process.stdout.write(`${JSON.stringify(result)}\n`);
     ws.close();
     process.exit(0);

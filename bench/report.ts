@@ -83,7 +83,10 @@ function format(value: number, unit: string): string {
 /** Figures in the order of their number ("1. …", "2. …"), whatever order they were measured in. */
 export function byNumber(figures: readonly Figure[]): Figure[] {
   const number = (f: Figure) => Number.parseInt(f.name, 10) || 0;
-  return figures.map((f, i) => ({ f, i })).sort((a, b) => number(a.f) - number(b.f) || a.i - b.i).map(({ f }) => f);
+  return figures
+    .map((f, i) => ({ f, i }))
+    .sort((a, b) => number(a.f) - number(b.f) || a.i - b.i)
+    .map(({ f }) => f);
 }
 
 export function table(figures: readonly Figure[]): string {

@@ -56,7 +56,10 @@ export async function startBenchStack(log: (line: string) => void, options: { we
   ensureWebBuild(log);
   try {
     // Terminating runs mid-step is routine here: keep the SDK's warnings about it out of the output.
-    Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } } });
+    Runtime.install({
+      logger: new DefaultLogger('ERROR'),
+      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
+    });
   } catch {
     // installed already
   }
@@ -162,7 +165,14 @@ export async function startBenchStack(log: (line: string) => void, options: { we
         return workflowId;
       },
       async terminate(workflowIds) {
-        await Promise.all(workflowIds.map((id) => client.workflow.getHandle(id).terminate('benchmark phase over').catch(() => undefined)));
+        await Promise.all(
+          workflowIds.map((id) =>
+            client.workflow
+              .getHandle(id)
+              .terminate('benchmark phase over')
+              .catch(() => undefined),
+          ),
+        );
       },
       pids: { temporal: server.process.pid, web: web.child.pid },
       close,

@@ -97,9 +97,13 @@ export async function startWeb(options: { temporalAddress: string; taskQueue: st
       if (serverInspector === undefined) serverInspector = await findInspector();
       if (!serverInspector) return null;
       try {
-        const { stdout } = await run(process.execPath, ['--experimental-websocket', '--no-warnings', join(ROOT, 'bench', 'inspect.mjs'), serverInspector, 'heap'], {
-          timeout: 30_000,
-        });
+        const { stdout } = await run(
+          process.execPath,
+          ['--experimental-websocket', '--no-warnings', join(ROOT, 'bench', 'inspect.mjs'), serverInspector, 'heap'],
+          {
+            timeout: 30_000,
+          },
+        );
         return (JSON.parse(stdout) as { usedSize: number }).usedSize;
       } catch {
         return null;

@@ -98,7 +98,12 @@ describe('EncryptionCodec', () => {
       return { ...written, data };
     };
     const length = written.data!.length;
-    for (const tampered of [flipped(12), flipped(length - 1), flipped(0), { ...written, data: Buffer.from(written.data!).subarray(0, 20) }]) {
+    for (const tampered of [
+      flipped(12),
+      flipped(length - 1),
+      flipped(0),
+      { ...written, data: Buffer.from(written.data!).subarray(0, 20) },
+    ]) {
       const err = await rejection(codec.decode([tampered]));
       expect(err).toBeInstanceOf(PayloadDecryptionError);
     }

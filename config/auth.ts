@@ -61,7 +61,9 @@ export function parseAuth(settings: {
   if (raw === '') {
     // A list that would protect nothing is a mistake to stop at, not to ignore.
     if (codecRaw !== '') {
-      fail('BUILDSTORY_CODEC_USERS is set but BUILDSTORY_AUTH_PASSWORDS is not: without access control there are no users, and the codec is open to whoever reaches the app');
+      fail(
+        'BUILDSTORY_CODEC_USERS is set but BUILDSTORY_AUTH_PASSWORDS is not: without access control there are no users, and the codec is open to whoever reaches the app',
+      );
     }
     return null;
   }
@@ -100,7 +102,8 @@ export function parseAuth(settings: {
   }
 
   const secret = settings.sessionSecret?.trim() ?? '';
-  if (secret === '') fail('BUILDSTORY_SESSION_SECRET is required when BUILDSTORY_AUTH_PASSWORDS is set (32 characters or more, e.g. openssl rand -hex 32)');
+  if (secret === '')
+    fail('BUILDSTORY_SESSION_SECRET is required when BUILDSTORY_AUTH_PASSWORDS is set (32 characters or more, e.g. openssl rand -hex 32)');
   if (secret.length < MIN_SECRET_CHARS) fail(`BUILDSTORY_SESSION_SECRET must be at least ${MIN_SECRET_CHARS} characters long`);
 
   const codecUsers = new Set<string>();
@@ -110,11 +113,20 @@ export function parseAuth(settings: {
       // Quote only what looks like a user name: a password pasted here by mistake must not reach the logs.
       if (!USER_NAME.test(name)) fail(`BUILDSTORY_CODEC_USERS: entry ${index + 1} is not a user name`);
       if (!users.has(name)) {
-        fail(`BUILDSTORY_CODEC_USERS: ${name} is not a user of BUILDSTORY_AUTH_PASSWORDS${shared ? ` (with a shared password, the user is ${SHARED_USER})` : ''}`);
+        fail(
+          `BUILDSTORY_CODEC_USERS: ${name} is not a user of BUILDSTORY_AUTH_PASSWORDS${shared ? ` (with a shared password, the user is ${SHARED_USER})` : ''}`,
+        );
       }
       codecUsers.add(name);
     });
   }
 
-  return { users, shared, sessionSecret: secret, secureCookie: settings.secureCookie, sessionMaxAgeSeconds: SESSION_MAX_AGE_SECONDS, codecUsers };
+  return {
+    users,
+    shared,
+    sessionSecret: secret,
+    secureCookie: settings.secureCookie,
+    sessionMaxAgeSeconds: SESSION_MAX_AGE_SECONDS,
+    codecUsers,
+  };
 }

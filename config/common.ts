@@ -13,10 +13,7 @@ import { loadTemporalConnection, type TemporalConnection } from './temporal';
 export const COMMON_ENV = {
   /** The worker polls it, the web app starts runs on it: they must agree. */
   TEMPORAL_TASK_QUEUE: z.preprocess(blankToUndefined, z.string().min(1).default(DEFAULT_TASK_QUEUE)),
-  LOG_LEVEL: z.preprocess(
-    blankToUndefined,
-    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  ),
+  LOG_LEVEL: z.preprocess(blankToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
   ...ENCRYPTION_ENV,
 };
 

@@ -95,7 +95,13 @@ describe.each<[string, (env: Env) => CommonConfig]>([
     });
 
     test('well-formed addresses pass', () => {
-      for (const address of ['temporal.example.com:7233', '127.0.0.1:7233', 'my-namespace.a1b2c.tmprl.cloud:7233', 'temporal', '[::1]:7233']) {
+      for (const address of [
+        'temporal.example.com:7233',
+        '127.0.0.1:7233',
+        'my-namespace.a1b2c.tmprl.cloud:7233',
+        'temporal',
+        '[::1]:7233',
+      ]) {
         expect(load(env({ TEMPORAL_ADDRESS: address })).temporal.address).toBe(address);
       }
     });

@@ -51,13 +51,19 @@ describe.each<[string, (env: Env) => CommonConfig]>([
   test('bad settings stop the start with one line that never shows key material', () => {
     const short = b64(randomBytes(16));
     const cases: Array<[Env, RegExp]> = [
-      [{ BUILDSTORY_ENCRYPTION_KEYS: `k1:${short}` }, /BUILDSTORY_ENCRYPTION_KEYS: the key of "k1" must be 32 bytes in base64.*not 16 bytes/],
+      [
+        { BUILDSTORY_ENCRYPTION_KEYS: `k1:${short}` },
+        /BUILDSTORY_ENCRYPTION_KEYS: the key of "k1" must be 32 bytes in base64.*not 16 bytes/,
+      ],
       [{ BUILDSTORY_ENCRYPTION_KEYS: `k1:not base64!${short}` }, /the key of "k1" must be 32 bytes in base64/],
       [{ BUILDSTORY_ENCRYPTION_KEYS: `k1:${b64(oldKey)},k1:${b64(newKey)}` }, /key id "k1" is listed twice/],
       [{ BUILDSTORY_ENCRYPTION_KEYS: b64(oldKey) }, /entry 1 must be keyId:base64key/],
       [{ BUILDSTORY_ENCRYPTION_KEYS: `k1:${b64(oldKey)},` }, /entry 2 is empty/],
       [{ BUILDSTORY_ENCRYPTION_KEYS: `bad id:${b64(oldKey)}` }, /entry 1: the key id must be/],
-      [{ BUILDSTORY_ENCRYPTION_KEYS: `k1:${b64(oldKey)}`, BUILDSTORY_ENCRYPTION_KEY_ID: 'k2' }, /BUILDSTORY_ENCRYPTION_KEY_ID: no key with id "k2"/],
+      [
+        { BUILDSTORY_ENCRYPTION_KEYS: `k1:${b64(oldKey)}`, BUILDSTORY_ENCRYPTION_KEY_ID: 'k2' },
+        /BUILDSTORY_ENCRYPTION_KEY_ID: no key with id "k2"/,
+      ],
       [{ BUILDSTORY_ENCRYPTION_KEY_ID: 'k1' }, /BUILDSTORY_ENCRYPTION_KEY_ID is set but BUILDSTORY_ENCRYPTION_KEYS is not/],
     ];
     for (const [vars, expected] of cases) {

@@ -40,9 +40,7 @@ export interface TemporalConnection {
 
 function loadTemporalProfile(env: Env): ClientConfigProfile {
   try {
-    const overrideEnvVars = Object.fromEntries(
-      Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
-    );
+    const overrideEnvVars = Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
     return loadClientConfigProfile({ overrideEnvVars });
   } catch (err) {
     // First line only: the TOML parser's message goes on to quote the file's lines around the
@@ -71,9 +69,7 @@ function checkTemporalProfile(profile: ClientConfigProfile): void {
   const hasCert = Boolean(profile.tls?.clientCert);
   const hasKey = Boolean(profile.tls?.clientKey);
   if (hasCert !== hasKey) {
-    throw new ConfigError(
-      'Invalid configuration: TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH must be set together',
-    );
+    throw new ConfigError('Invalid configuration: TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH must be set together');
   }
 }
 

@@ -42,7 +42,7 @@ describe('defaults', () => {
     expect(config.worker).toMatchObject({ healthPort: 0, shutdownGraceMs: 2500 });
   });
 
-  test("the health server stays on loopback whatever HOST says; WORKER_HEALTH_HOST opens it", () => {
+  test('the health server stays on loopback whatever HOST says; WORKER_HEALTH_HOST opens it', () => {
     expect(loadWorkerConfig(env({ HOST: '0.0.0.0' })).worker.healthHost).toBe('127.0.0.1');
     expect(loadWorkerConfig(env({ WORKER_HEALTH_HOST: ' ' })).worker.healthHost).toBe('127.0.0.1');
     expect(loadWorkerConfig(env({ WORKER_HEALTH_HOST: '0.0.0.0' })).worker.healthHost).toBe('0.0.0.0');

@@ -15,10 +15,7 @@ const WorkerEnv = z.object({
   OPENAI_BASE_URL: z.preprocess(blankToUndefined, z.string().url().optional()),
   OPENAI_MODEL: z.preprocess(blankToUndefined, z.string().min(1).default('gpt-4o-mini')),
   OPENAI_TIMEOUT_MS: integer(120_000, 1_000, 600_000),
-  OPENAI_STRUCTURED_OUTPUT: z.preprocess(
-    blankToUndefined,
-    z.enum(['auto', 'json_schema', 'json_object']).default('auto'),
-  ),
+  OPENAI_STRUCTURED_OUTPUT: z.preprocess(blankToUndefined, z.enum(['auto', 'json_schema', 'json_object']).default('auto')),
   OFFLINE_MODEL_DELAY_MS: integer(40, 0, 10_000),
   /** The worker's /healthz, /readyz and /metrics; 0 turns them off. */
   WORKER_HEALTH_PORT: integer(9464, 0, 65_535),
@@ -71,7 +68,5 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
 
 /** A short description of the model settings for logs; never includes the key. */
 export function describeLlm(llm: LlmConfig): string {
-  return llm.kind === 'offline'
-    ? 'offline model (no OPENAI_API_KEY set)'
-    : `${llm.model} at ${llm.baseURL ?? 'https://api.openai.com/v1'}`;
+  return llm.kind === 'offline' ? 'offline model (no OPENAI_API_KEY set)' : `${llm.model} at ${llm.baseURL ?? 'https://api.openai.com/v1'}`;
 }

@@ -23,11 +23,7 @@ export const TaskInputSchema = z.object({
 
 export const PlanStepSchema = z.object({
   title: z.string().trim().min(1).max(LIMITS.stepTitleMaxChars).describe('A short imperative title for the step'),
-  instructions: z
-    .string()
-    .trim()
-    .max(LIMITS.stepInstructionsMaxChars)
-    .describe('What to produce in this step, in one or two sentences'),
+  instructions: z.string().trim().max(LIMITS.stepInstructionsMaxChars).describe('What to produce in this step, in one or two sentences'),
 });
 
 export const PlanSchema = z.object({

@@ -55,8 +55,30 @@ test('plan.ready completes planning and lists the steps, pending; step.started r
   const state = fold(events(...START));
   expect(state).toMatchObject({ plan: PLAN, model: MODEL, planning: { status: 'completed', attempt: 1 }, lastSeq: 3 });
   expect(state.steps).toEqual([
-    { index: 0, title: 'One', instructions: 'first', status: 'running', attempt: 1, output: '', truncated: false, startedAt: at(3), durationMs: null, usage: null },
-    { index: 1, title: 'Two', instructions: 'second', status: 'pending', attempt: 0, output: '', truncated: false, startedAt: null, durationMs: null, usage: null },
+    {
+      index: 0,
+      title: 'One',
+      instructions: 'first',
+      status: 'running',
+      attempt: 1,
+      output: '',
+      truncated: false,
+      startedAt: at(3),
+      durationMs: null,
+      usage: null,
+    },
+    {
+      index: 1,
+      title: 'Two',
+      instructions: 'second',
+      status: 'pending',
+      attempt: 0,
+      output: '',
+      truncated: false,
+      startedAt: null,
+      durationMs: null,
+      usage: null,
+    },
   ]);
 });
 
@@ -81,7 +103,9 @@ test('a chunk marked truncated marks the step truncated; a retry starts the outp
 });
 
 test('a planning retry counts the attempt; planning stays running', () => {
-  const state = fold(events({ type: 'run.started', task: 'x' }, { type: 'step.retrying', stepIndex: null, attempt: 2, reason: 'rate limited' }));
+  const state = fold(
+    events({ type: 'run.started', task: 'x' }, { type: 'step.retrying', stepIndex: null, attempt: 2, reason: 'rate limited' }),
+  );
   expect(state.planning).toEqual({ status: 'running', attempt: 2 });
 });
 
@@ -90,11 +114,20 @@ describe('step.finished', () => {
 
   test('completes the step with its attempts, duration, usage and truncation, keeping the streamed output', () => {
     const state = fold(events(...START, { type: 'step.output', stepIndex: 0, attempt: 1, text: 'streamed' }, finished));
-    expect(state.steps[0]).toMatchObject({ status: 'completed', attempt: 2, durationMs: 1_500, usage: USAGE, truncated: true, output: 'streamed' });
+    expect(state.steps[0]).toMatchObject({
+      status: 'completed',
+      attempt: 2,
+      durationMs: 1_500,
+      usage: USAGE,
+      truncated: true,
+      output: 'streamed',
+    });
   });
 
   test('with an output, replaces the streamed one: the result is authoritative', () => {
-    const state = fold(events(...START, { type: 'step.output', stepIndex: 0, attempt: 1, text: 'streamed' }, { ...finished, output: 'final' }));
+    const state = fold(
+      events(...START, { type: 'step.output', stepIndex: 0, attempt: 1, text: 'streamed' }, { ...finished, output: 'final' }),
+    );
     expect(state.steps[0].output).toBe('final');
   });
 });

@@ -81,9 +81,7 @@ export function foldStoryEvent<S extends StoryState>(state: S, event: StoryEvent
       return {
         ...next,
         steps: updateStep(state.steps, event.stepIndex, (step) =>
-          event.attempt !== step.attempt
-            ? {}
-            : { output: step.output + event.text, truncated: step.truncated || event.truncated === true },
+          event.attempt !== step.attempt ? {} : { output: step.output + event.text, truncated: step.truncated || event.truncated === true },
         ),
       };
     case 'step.retrying':

@@ -23,7 +23,10 @@ export function ensureWebBuild(log: (line: string) => void): void {
   const sources = Math.max(...WEB_SOURCES.map((p) => newestMtime(join(ROOT, p))));
   if (built > sources) return;
   log('building the web app (remix vite:build)...');
-  const result = spawnSync(join(ROOT, 'node_modules', '.bin', 'remix'), ['vite:build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const result = spawnSync(join(ROOT, 'node_modules', '.bin', 'remix'), ['vite:build'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   if (result.status !== 0) throw new Error('the web build failed (run npm run build to see why)');
 }
 

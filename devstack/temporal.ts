@@ -178,7 +178,13 @@ async function cli(cliPath: string, args: string[], timeoutMs = 10_000): Promise
 }
 
 /** Wait until the namespace answers (the dev server creates `default` at start). */
-export async function waitForTemporal(cliPath: string, address: string, namespace: string, timeoutMs = 60_000, child?: ChildProcess): Promise<void> {
+export async function waitForTemporal(
+  cliPath: string,
+  address: string,
+  namespace: string,
+  timeoutMs = 60_000,
+  child?: ChildProcess,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
   while (Date.now() < deadline) {
@@ -211,8 +217,14 @@ export async function createSearchAttributes(cliPath: string, address: string, n
   } catch (err) {
     const output = `${(err as { stderr?: string }).stderr ?? ''} ${(err as Error).message}`;
     if (/already exists/i.test(output) && !/different type/i.test(output)) return;
-    const reason = output.split('\n').map((line) => line.trim()).find((line) => /error/i.test(line)) ?? (err as Error).message;
-    throw new Error(`cannot create the search attribute ${OWNER_SEARCH_ATTRIBUTE} on ${namespace} at ${address}: ${reason}`, { cause: err });
+    const reason =
+      output
+        .split('\n')
+        .map((line) => line.trim())
+        .find((line) => /error/i.test(line)) ?? (err as Error).message;
+    throw new Error(`cannot create the search attribute ${OWNER_SEARCH_ATTRIBUTE} on ${namespace} at ${address}: ${reason}`, {
+      cause: err,
+    });
   }
 }
 
@@ -224,7 +236,20 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   mkdirSync(dirname(dbFile), { recursive: true });
   const logFile = options.logFile ?? devServerLogFile(dbFile);
   const out = openSync(logFile, 'a');
-  const args = ['server', 'start-dev', '--db-filename', dbFile, '--port', String(port), '--ip', '127.0.0.1', '--log-format', 'json', '--log-level', 'warn'];
+  const args = [
+    'server',
+    'start-dev',
+    '--db-filename',
+    dbFile,
+    '--port',
+    String(port),
+    '--ip',
+    '127.0.0.1',
+    '--log-format',
+    'json',
+    '--log-level',
+    'warn',
+  ];
   for (const pragma of SQLITE_PRAGMAS) args.push('--sqlite-pragma', pragma);
   if (options.headless) args.push('--headless');
   else args.push('--ui-port', String(options.uiPort ?? 8233));

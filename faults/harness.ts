@@ -35,7 +35,9 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
   const log = (line: string) => write(`+${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s  ${line}`);
   const plan = planFaults(options);
   const dir = mkdtempSync(join(tmpdir(), 'buildstory-faults-'));
-  log(`seed ${options.seed}: ${options.runs} runs, ${options.concurrency} at a time, crashes ${JSON.stringify(options.crashes)}; logs in ${dir}`);
+  log(
+    `seed ${options.seed}: ${options.runs} runs, ${options.concurrency} at a time, crashes ${JSON.stringify(options.crashes)}; logs in ${dir}`,
+  );
 
   const unexpectedExits: string[] = [];
   let stack: FaultStack | null = null;
@@ -61,7 +63,9 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
         rules: run.faults.map((f) => f.rule),
       });
     }
-    log(`stack up in ${seconds(Date.now() - started)}: web ${current.webBase}, Temporal ${current.temporal.address}, LLM ${current.llmBase}`);
+    log(
+      `stack up in ${seconds(Date.now() - started)}: web ${current.webBase}, Temporal ${current.temporal.address}, LLM ${current.llmBase}`,
+    );
 
     // The runs, `concurrency` at a time; run i waits for the crashes aimed at runs up to i - 2
     // (unless nothing else is in flight), so every crash finds runs in flight.
@@ -133,7 +137,9 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
           await follower.follow();
           const outcome = follower.end ? follower.end.status : follower.got204 ? '204' : 'no end (timed out)';
           const aimed = run.faults.map((f) => `${f.kind}@${f.target === 'plan' ? 'plan' : `step${f.target + 1}`}`).join(', ');
-          log(`run ${run.index} [${aimed || 'no LLM fault'}]: ${outcome} (expected ${run.expected}), ${follower.connections} SSE connection(s)`);
+          log(
+            `run ${run.index} [${aimed || 'no LLM fault'}]: ${outcome} (expected ${run.expected}), ${follower.connections} SSE connection(s)`,
+          );
         } finally {
           inFlight--;
           changed();
@@ -152,9 +158,14 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
     faults.push(...llmFaults(plan, calls));
     for (const fault of faults) fault.toNextProgressMs = progressAfter(fault, followers);
     faults.sort((a, b) => a.at - b.at);
-    const startRetries = [current.llm, current.web, ...current.workers].filter((p) => p.startRetries > 0).map((p) => `${p.name}: ${p.startRetries}`);
+    const startRetries = [current.llm, current.web, ...current.workers]
+      .filter((p) => p.startRetries > 0)
+      .map((p) => `${p.name}: ${p.startRetries}`);
     result = summarize(options, plan, runs, faults, skippedCrashes, unexpectedExits, processWarnings(dir), startRetries, started, dir);
-    writeFileSync(join(dir, 'result.json'), JSON.stringify(result, (_key, value: unknown) => (value instanceof RegExp ? String(value) : value), 2));
+    writeFileSync(
+      join(dir, 'result.json'),
+      JSON.stringify(result, (_key, value: unknown) => (value instanceof RegExp ? String(value) : value), 2),
+    );
     return result;
   } finally {
     stopping = true;
@@ -173,7 +184,13 @@ async function crashOnce(
 ): Promise<void> {
   const part = crash.kind === 'worker' ? stack.workers[crash.worker] : crash.kind === 'web' ? stack.web : stack.temporal;
   const name = crash.kind === 'worker' ? `worker-${crash.worker + 1}` : crash.kind === 'web' ? 'the web app' : 'the Temporal server';
-  const record: FaultRecord = { kind: crash.kind, at: Date.now(), runIndex: null, detail: `${name}: restart not finished`, toNextProgressMs: [] };
+  const record: FaultRecord = {
+    kind: crash.kind,
+    at: Date.now(),
+    runIndex: null,
+    detail: `${name}: restart not finished`,
+    toNextProgressMs: [],
+  };
   log(`crash: kill -9 ${name} (${inFlight} run(s) in flight); restart in ${seconds(crash.downMs)}`);
   await part.kill9();
   faults.push(record);

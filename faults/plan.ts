@@ -31,14 +31,7 @@ export interface FaultHarnessOptions {
 export type CrashKind = 'worker' | 'web' | 'temporal';
 /** LLM faults: the first six are retried by Temporal, the last two fail the run for good. */
 export type LlmFaultKind =
-  | 'latency'
-  | 'rate-limit'
-  | 'server-error'
-  | 'drop'
-  | 'hang'
-  | 'garbled-stream'
-  | 'malformed-plan'
-  | 'unauthorized';
+  'latency' | 'rate-limit' | 'server-error' | 'drop' | 'hang' | 'garbled-stream' | 'malformed-plan' | 'unauthorized';
 export type FaultKind = CrashKind | LlmFaultKind;
 
 const RETRYABLE: readonly LlmFaultKind[] = ['latency', 'rate-limit', 'server-error', 'drop', 'hang', 'garbled-stream'];

@@ -68,14 +68,18 @@ export function summarize(
     extraAttempts: sum((r) => r.extraAttempts),
   };
   const problems: string[] = [];
-  for (const run of runs) for (const problem of run.problems) problems.push(`run ${run.index} (${run.workflowId ?? 'not submitted'}): ${problem}`);
+  for (const run of runs)
+    for (const problem of run.problems) problems.push(`run ${run.index} (${run.workflowId ?? 'not submitted'}): ${problem}`);
   for (const exit of unexpectedExits) problems.push(exit);
-  for (const crash of skippedCrashes) problems.push(`the ${crash.kind} crash after run ${crash.afterRun} was skipped: no run was in flight`);
+  for (const crash of skippedCrashes)
+    problems.push(`the ${crash.kind} crash after run ${crash.afterRun} was skipped: no run was in flight`);
   // A planned fault that never fired means the run did not test what it was meant to.
   for (const run of plan.runs) {
     for (const fault of run.faults) {
       if (!faults.some((f) => f.runIndex === run.index && f.kind === fault.kind)) {
-        problems.push(`run ${run.index}: the ${fault.kind} fault aimed at ${fault.target === 'plan' ? 'the plan' : `step ${fault.target + 1}`} never fired`);
+        problems.push(
+          `run ${run.index}: the ${fault.kind} fault aimed at ${fault.target === 'plan' ? 'the plan' : `step ${fault.target + 1}`} never fired`,
+        );
       }
     }
   }
@@ -137,7 +141,11 @@ export function formatReport(result: FaultHarnessResult): string {
     '',
     `Fault harness: seed ${result.seed}, ${options.runs} runs, ${options.concurrency} at a time, wall time ${seconds(result.wallMs)}`,
     '',
-    row('Runs in their expected end state', `${totals.inExpectedState} / ${totals.submitted}`, `(${completed} expected completed, ${options.runs - completed} expected failed)`),
+    row(
+      'Runs in their expected end state',
+      `${totals.inExpectedState} / ${totals.submitted}`,
+      `(${completed} expected completed, ${options.runs - completed} expected failed)`,
+    ),
     row('Runs lost', String(totals.lost)),
     row('Events lost (SSE vs final story)', String(totals.eventsLost), `of ${totals.events} events`),
     row('Events duplicated', String(totals.eventsDuplicated)),
@@ -163,8 +171,10 @@ export function formatReport(result: FaultHarnessResult): string {
   lines.push(
     `  ${'all faults'.padEnd(30)} ${String(result.faults.length).padStart(5)} ${String(all.length).padStart(7)} ${ms(percentile(all, 50)).padStart(7)} ${ms(percentile(all, 95)).padStart(7)} ${ms(percentile(all, 100)).padStart(7)}`,
   );
-  if (result.processWarnings.length) lines.push('', '  Warnings printed by the parts (not counted as failures):', ...result.processWarnings.map((w) => `  - ${w}`));
-  if (result.skippedCrashes.length) lines.push('', `  Crashes skipped (no run in flight): ${result.skippedCrashes.map((c) => c.kind).join(', ')}`);
+  if (result.processWarnings.length)
+    lines.push('', '  Warnings printed by the parts (not counted as failures):', ...result.processWarnings.map((w) => `  - ${w}`));
+  if (result.skippedCrashes.length)
+    lines.push('', `  Crashes skipped (no run in flight): ${result.skippedCrashes.map((c) => c.kind).join(', ')}`);
   lines.push('', result.ok ? '  PASS' : `  FAIL (${result.problems.length} problems; logs kept in ${result.dir})`);
   for (const problem of result.problems) lines.push(`  - ${problem}`);
   return `${lines.join('\n')}\n`;

@@ -236,7 +236,11 @@ export async function startFaultStack(
   });
   const nodePart = (name: string, describe: () => Promise<PartSpec>, readyTimeoutMs: number) =>
     new NodePart(name, join(dir, `${name}.log`), describe, readyTimeoutMs, restartOnUnexpectedExit);
-  const llm = nodePart('llm-server', async () => llmServerPart({ name: 'llm-server', port: llmPort, chunkDelayMs: options.chunkDelayMs }), 60_000);
+  const llm = nodePart(
+    'llm-server',
+    async () => llmServerPart({ name: 'llm-server', port: llmPort, chunkDelayMs: options.chunkDelayMs }),
+    60_000,
+  );
   const common = () => ({ TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: taskQueue, HOST: '127.0.0.1' });
   const workers = [1, 2].map((n) =>
     nodePart(

@@ -88,7 +88,10 @@ function completions(events: HistoryEvent[]): Map<FaultTarget, number> {
   return done;
 }
 
-async function finalState(client: Client, workflowId: string): Promise<{
+async function finalState(
+  client: Client,
+  workflowId: string,
+): Promise<{
   runId: string;
   temporalStatus: string;
   snapshot: ProgressSnapshot | null;
@@ -132,7 +135,10 @@ export async function verifyRuns(
   const client = new Client({ connection });
   try {
     const reports: RunReport[] = [];
-    for (const run of plan.runs) reports.push(await verifyRun(client, run, workflowIds.get(run.index) ?? null, followers.get(run.index), submitErrors.get(run.index), calls));
+    for (const run of plan.runs)
+      reports.push(
+        await verifyRun(client, run, workflowIds.get(run.index) ?? null, followers.get(run.index), submitErrors.get(run.index), calls),
+      );
     return reports;
   } finally {
     await connection.close();
@@ -190,7 +196,10 @@ async function verifyRun(
   report.lost = !closed || !snapshot || !sawEnd;
   if (!closed) report.problems.push(`still ${temporalStatus} in Temporal`);
   else if (!snapshot) report.problems.push(`${temporalStatus} without a final snapshot`);
-  if (!sawEnd) report.problems.push(`the SSE client never saw the end (${follower.connections} connections, statuses ${JSON.stringify(follower.badStatuses)})`);
+  if (!sawEnd)
+    report.problems.push(
+      `the SSE client never saw the end (${follower.connections} connections, statuses ${JSON.stringify(follower.badStatuses)})`,
+    );
   if (follower.end && follower.end.runId !== runId) report.problems.push(`the SSE end named run ${follower.end.runId}, not ${runId}`);
   if (follower.end && snapshot && follower.end.status !== snapshot.status) {
     report.problems.push(`the SSE end said ${follower.end.status}, the run is ${snapshot.status}`);
@@ -198,7 +207,8 @@ async function verifyRun(
   const statusMatches = snapshot?.status === run.expected && temporalStatus === run.expected.toUpperCase();
   const errorMatches = run.expected === 'completed' ? snapshot?.error === null : (run.expectedError?.test(snapshot?.error ?? '') ?? false);
   report.inExpectedState = !report.lost && statusMatches && errorMatches && (!follower.end || follower.end.status === run.expected);
-  if (snapshot && !statusMatches) report.problems.push(`ended ${snapshot.status} (Temporal ${temporalStatus}), expected ${run.expected}: ${snapshot.error ?? ''}`);
+  if (snapshot && !statusMatches)
+    report.problems.push(`ended ${snapshot.status} (Temporal ${temporalStatus}), expected ${run.expected}: ${snapshot.error ?? ''}`);
   else if (snapshot && !errorMatches) report.problems.push(`failed with "${snapshot.error}", expected ${run.expectedError}`);
   if (snapshot?.status === 'completed' && snapshot.steps.length !== run.steps) {
     report.problems.push(`completed with ${snapshot.steps.length} steps, the plan had ${run.steps}`);
@@ -285,5 +295,8 @@ export function progressAfter(fault: FaultRecord, followers: Map<number, RunFoll
     fault.runIndex === null
       ? [...followers.values()].filter((f) => f.frames.length > 0 && f.frames[0].at <= fault.at && (f.finishedAt ?? Infinity) > fault.at)
       : [followers.get(fault.runIndex)].filter((f): f is RunFollower => f !== undefined);
-  return touched.map((f) => f.nextStoryAfter(fault.at)).filter((at): at is number => at !== null).map((at) => at - fault.at);
+  return touched
+    .map((f) => f.nextStoryAfter(fault.at))
+    .filter((at): at is number => at !== null)
+    .map((at) => at - fault.at);
 }

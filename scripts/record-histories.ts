@@ -27,18 +27,35 @@ const OUT = join(__dirname, '..', 'workflows', 'histories');
 
 async function main(): Promise<void> {
   const cli = await ensureTemporalCli();
-  const server = await startDevServer({ cli, port: await freePort(), headless: true, dbFile: join(mkdtempSync(join(tmpdir(), 'bs-rec-')), 'db') });
+  const server = await startDevServer({
+    cli,
+    port: await freePort(),
+    headless: true,
+    dbFile: join(mkdtempSync(join(tmpdir(), 'bs-rec-')), 'db'),
+  });
   const llm = await startTestLlmServer();
   const nativeConnection = await NativeConnection.connect({ address: server.address });
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
-  const openai = new OpenAiProvider({ kind: 'openai', apiKey: 'test', baseURL: llm.baseURL, model: 'test-model', timeoutMs: 5_000, structuredOutput: 'auto' });
+  const openai = new OpenAiProvider({
+    kind: 'openai',
+    apiKey: 'test',
+    baseURL: llm.baseURL,
+    model: 'test-model',
+    timeoutMs: 5_000,
+    structuredOutput: 'auto',
+  });
 
   const scenarios: Array<{ name: string; provider: LlmProvider; rules?: LlmRule[]; cancelAfterMs?: number }> = [
     { name: 'offline-completed', provider: new OfflineProvider(1) },
     { name: 'step-retried-completed', provider: openai, rules: [{ kind: 'step', stepIndex: 1, status: 500, times: 2 }] },
     { name: 'step-rejected-failed', provider: openai, rules: [{ kind: 'step', stepIndex: 0, status: 401 }] },
-    { name: 'cancelled-mid-step', provider: openai, rules: [{ kind: 'step', stepIndex: 1, delayMs: 200, times: Infinity }], cancelAfterMs: 1_500 },
+    {
+      name: 'cancelled-mid-step',
+      provider: openai,
+      rules: [{ kind: 'step', stepIndex: 1, delayMs: 200, times: Infinity }],
+      cancelAfterMs: 1_500,
+    },
   ];
   try {
     for (const scenario of scenarios) {
@@ -54,14 +71,27 @@ async function main(): Promise<void> {
         progress: { intervalMs: 50 },
       });
       await worker.runUntil(async () => {
-        const handle = await client.workflow.start(taskWorkflow, { taskQueue, workflowId: scenario.name, args: [{ task: 'Create a hello world python function' }] });
+        const handle = await client.workflow.start(taskWorkflow, {
+          taskQueue,
+          workflowId: scenario.name,
+          args: [{ task: 'Create a hello world python function' }],
+        });
         if (scenario.cancelAfterMs) {
           await new Promise((r) => setTimeout(r, scenario.cancelAfterMs));
           await handle.cancel();
         }
         await handle.result().catch(() => undefined);
         // The CLI's JSON is the format Worker.runReplayHistories reads (historyFromJSON).
-        const json = execFileSync(cli, ['workflow', 'show', '--address', server.address, '--workflow-id', scenario.name, '--output', 'json']);
+        const json = execFileSync(cli, [
+          'workflow',
+          'show',
+          '--address',
+          server.address,
+          '--workflow-id',
+          scenario.name,
+          '--output',
+          'json',
+        ]);
         writeFileSync(join(OUT, `${scenario.name}.json`), json);
         process.stdout.write(`recorded ${scenario.name}\n`);
       });

@@ -5,7 +5,14 @@
 import { OWNER_SEARCH_ATTRIBUTE } from '../config/auth';
 import { startPart, webPart, workerPart, type StartedPart } from '../devstack/parts';
 import { ensureWebBuild } from '../devstack/processes';
-import { createSearchAttributes, devServerDbFile, ensureTemporalCli, startDevServer, waitForTemporal, type DevServer } from '../devstack/temporal';
+import {
+  createSearchAttributes,
+  devServerDbFile,
+  ensureTemporalCli,
+  startDevServer,
+  waitForTemporal,
+  type DevServer,
+} from '../devstack/temporal';
 
 const log = (line: string) => process.stdout.write(`[start] ${line}\n`);
 
@@ -99,7 +106,9 @@ async function main(): Promise<void> {
   }
   await web.ready();
 
-  const model = process.env.OPENAI_API_KEY ? `${process.env.OPENAI_MODEL ?? 'gpt-4o-mini'} (OpenAI-compatible)` : 'offline model (set OPENAI_API_KEY for a real one)';
+  const model = process.env.OPENAI_API_KEY
+    ? `${process.env.OPENAI_MODEL ?? 'gpt-4o-mini'} (OpenAI-compatible)`
+    : 'offline model (set OPENAI_API_KEY for a real one)';
   process.stdout.write(
     [
       '',

@@ -111,7 +111,7 @@ describe('without a session', () => {
     expect(cancel.headers.get('location')).toMatch(/^\/login\?next=/);
   });
 
-  test("the data requests of client-side navigation are sent to sign in too", async () => {
+  test('the data requests of client-side navigation are sent to sign in too', async () => {
     const res = await new Browser().fetch(`/runs/${someRun}.data`);
     expect(res.status).toBe(202);
     expect(res.headers.get('x-remix-response')).toBe('yes');

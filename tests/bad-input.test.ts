@@ -205,14 +205,20 @@ test('C1 control characters are stripped from a task like C0 ones', async () => 
 test('pages and their data are not cached (Cache-Control: no-store)', async () => {
   const token = await formToken(stack.base);
   expect((await submitTask(stack.base, 'A private task', token)).status).toBe(302);
-  for (const path of ['/', `/runs/task-${token}`, `/runs/task-${token}.data`, '/_root.data', '/runs/task-00000000-0000-0000-0000-000000000000']) {
+  for (const path of [
+    '/',
+    `/runs/task-${token}`,
+    `/runs/task-${token}.data`,
+    '/_root.data',
+    '/runs/task-00000000-0000-0000-0000-000000000000',
+  ]) {
     const res = await fetch(`${stack.base}${path}`);
     expect({ path, cacheControl: res.headers.get('cache-control') }).toEqual({ path, cacheControl: 'no-store' });
   }
   await completedTask(token);
 });
 
-test("with workers on a real model (here the test LLM server) the home page says nothing of the offline model", async () => {
+test('with workers on a real model (here the test LLM server) the home page says nothing of the offline model', async () => {
   const html = await (await fetch(`${stack.base}/`)).text();
   expect(html).toContain('What should be built?');
   expect(html).not.toContain('offline model');

@@ -38,7 +38,11 @@ writeFileSync(NO_ENV_FILE, '');
 /** docker-compose with none of the developer's settings (a key in .env or the shell must not show up here). */
 function dockerCompose(args: string[]): { status: number | null; output: string; stdout: string } {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
-  const result = spawnSync('docker-compose', ['-f', COMPOSE_FILE, '--env-file', NO_ENV_FILE, ...args], { cwd: ROOT, env, encoding: 'utf8' });
+  const result = spawnSync('docker-compose', ['-f', COMPOSE_FILE, '--env-file', NO_ENV_FILE, ...args], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+  });
   if (result.error) throw new Error(`docker-compose did not run (${result.error.message}): apt-get install -y docker-compose`);
   return { status: result.status, stdout: result.stdout, output: `${result.stdout}${result.stderr}` };
 }
@@ -196,8 +200,12 @@ test('each built service runs an entrypoint that exists and is copied into its i
   expect(existsSync(join(ROOT, 'web', 'build', 'server', 'index.mjs'))).toBe(true);
 });
 
-test("the worker and the web app each get only variables their own process reads, and their probes use their ports", () => {
-  expect(builtServices().map(([name]) => name).sort()).toEqual(Object.keys(PROCESS_ENV_NAMES).sort());
+test('the worker and the web app each get only variables their own process reads, and their probes use their ports', () => {
+  expect(
+    builtServices()
+      .map(([name]) => name)
+      .sort(),
+  ).toEqual(Object.keys(PROCESS_ENV_NAMES).sort());
   for (const [name, service] of builtServices()) {
     // The worker no session secret or passwords, the web app no model settings (but the key's presence).
     const foreign = Object.keys(service.environment ?? {}).filter((key) => !reads(PROCESS_ENV_NAMES[name], key));
@@ -211,7 +219,9 @@ test("the worker and the web app each get only variables their own process reads
 test('each gets every Buildstory setting its process reads (of the connection, what the compose cluster needs)', () => {
   for (const [name, service] of builtServices()) {
     const given = Object.keys(service.environment ?? {});
-    const missing = PROCESS_ENV_NAMES[name].filter((key) => !given.includes(key) && !(TEMPORAL_ENV_NAMES as readonly string[]).includes(key));
+    const missing = PROCESS_ENV_NAMES[name].filter(
+      (key) => !given.includes(key) && !(TEMPORAL_ENV_NAMES as readonly string[]).includes(key),
+    );
     expect({ name, missing }).toEqual({ name, missing: [] });
   }
 });

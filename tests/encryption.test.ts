@@ -44,7 +44,9 @@ beforeAll(async () => {
       model: 'offline',
       encryption,
       webEnv: {
-        BUILDSTORY_AUTH_PASSWORDS: Object.entries(PASSWORDS).map(([user, password]) => `${user}:${password}`).join(','),
+        BUILDSTORY_AUTH_PASSWORDS: Object.entries(PASSWORDS)
+          .map(([user, password]) => `${user}:${password}`)
+          .join(','),
         BUILDSTORY_SESSION_SECRET: 'test-session-secret-0123456789abcdef-0123456789',
         BUILDSTORY_CODEC_USERS: 'alice',
       },
@@ -126,22 +128,30 @@ async function signIn(stack: Stack, user: string): Promise<string> {
     redirect: 'manual',
   });
   if (res.status !== 302) throw new Error(`signing in as ${user} answered ${res.status}`);
-  return res.headers.getSetCookie().find((c) => c.startsWith('buildstory_session='))!.split(';')[0];
+  return res.headers
+    .getSetCookie()
+    .find((c) => c.startsWith('buildstory_session='))!
+    .split(';')[0];
 }
 
 /** `temporal workflow show --output json` (payloads in it as base64), as an operator reads the run. */
 async function cliShow(id: string, extra: string[] = []): Promise<string> {
   const cli = process.env.TEMPORAL_CLI;
   if (!cli) throw new Error('the jest globalSetup did not set TEMPORAL_CLI');
-  const { stdout } = await run(cli, ['workflow', 'show', '--address', sharedServer().address, '--namespace', 'default', '--workflow-id', id, '--output', 'json', ...extra], {
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  const { stdout } = await run(
+    cli,
+    ['workflow', 'show', '--address', sharedServer().address, '--namespace', 'default', '--workflow-id', id, '--output', 'json', ...extra],
+    {
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
   return stdout;
 }
 
 /** Base64 strings in the CLI's JSON (payload data among them), decoded. */
 function decodedBase64In(value: unknown, found: string[] = []): string[] {
-  if (typeof value === 'string' && value.length >= 8 && /^[A-Za-z0-9+/]+={0,2}$/.test(value)) found.push(Buffer.from(value, 'base64').toString('latin1'));
+  if (typeof value === 'string' && value.length >= 8 && /^[A-Za-z0-9+/]+={0,2}$/.test(value))
+    found.push(Buffer.from(value, 'base64').toString('latin1'));
   else if (value && typeof value === 'object') for (const child of Object.values(value)) decodedBase64In(child, found);
   return found;
 }
@@ -180,7 +190,9 @@ test('failure messages are encrypted too: a run whose model refuses, quoting the
   expect(html).toContain(`I will not write a function that counts ${MARKER} words.`);
 
   const events = await rawHistory(id);
-  const failures = events.flatMap((e) => [e.activityTaskFailedEventAttributes?.failure, e.workflowExecutionFailedEventAttributes?.failure]).filter(Boolean);
+  const failures = events
+    .flatMap((e) => [e.activityTaskFailedEventAttributes?.failure, e.workflowExecutionFailedEventAttributes?.failure])
+    .filter(Boolean);
   expect(failures.length).toBeGreaterThanOrEqual(2); // the planning activity's failure and the run's
   for (const top of failures) {
     for (let failure = top; failure; failure = failure.cause) {
@@ -235,7 +247,10 @@ test('POST /codec/decode returns the plaintext payloads; /codec/encode encrypts 
   expect(JSON.parse(Buffer.from(payloads[1].data, 'base64').toString())).toBe(TASK);
 
   // Encode (what the UI does for a signal it sends), then decode again.
-  const plainPayload = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"hi"').toString('base64') };
+  const plainPayload = {
+    metadata: { encoding: Buffer.from('json/plain').toString('base64') },
+    data: Buffer.from('"hi"').toString('base64'),
+  };
   const encodedRes = await codecPost(encrypted, 'encode', { payloads: [plainPayload] });
   expect(encodedRes.status).toBe(200);
   const encodedBody = (await encodedRes.json()) as { payloads: Array<{ metadata: Record<string, string>; data: string }> };
@@ -285,7 +300,10 @@ test("with access control on, only the users in BUILDSTORY_CODEC_USERS may use t
 test('the codec endpoint caps its work: payloads per request, bytes per payload, per answer and per body (413)', async () => {
   // The limits in web/app/utils/codec-server.server.ts: 1,000 payloads, 2 MiB each, 8 MiB per answer, 12 MiB per body.
   const MiB = 1024 * 1024;
-  const plainOf = (bytes: number) => ({ metadata: { encoding: Buffer.from('binary/plain').toString('base64') }, data: randomBytes(bytes).toString('base64') });
+  const plainOf = (bytes: number) => ({
+    metadata: { encoding: Buffer.from('binary/plain').toString('base64') },
+    data: randomBytes(bytes).toString('base64'),
+  });
   const refused = async (res: Response, message: RegExp) => {
     expect(res.status).toBe(413);
     expect(res.headers.get('access-control-allow-origin')).toBe(UI_ORIGIN);
@@ -342,7 +360,9 @@ test('CORS: the Temporal UI origin may call the endpoint with credentials; any o
 
 test('a client with the wrong key fails to read the run, naming the key id', async () => {
   const read = (keys: EncryptionKeys) =>
-    new Client({ connection: encrypted.env.connection, dataConverter: encryptionDataConverter(keys) }).workflow.getHandle(workflowId).result();
+    new Client({ connection: encrypted.env.connection, dataConverter: encryptionDataConverter(keys) }).workflow
+      .getHandle(workflowId)
+      .result();
   await expect(read({ keys: new Map([['k1', randomBytes(32)]]), currentKeyId: 'k1' })).rejects.toThrow(
     /Cannot decrypt a payload encrypted with key id "k1": the configured key with that id does not match/,
   );
@@ -350,7 +370,13 @@ test('a client with the wrong key fails to read the run, naming the key id', asy
     /Cannot decrypt a payload encrypted with key id "k1": no key with that id is configured/,
   );
   // The right key (and any other listed next to it, as after a rotation) reads it.
-  const rotated: EncryptionKeys = { keys: new Map([['k2', randomBytes(32)], ['k1', encryption.keys.get('k1')!]]), currentKeyId: 'k2' };
+  const rotated: EncryptionKeys = {
+    keys: new Map([
+      ['k2', randomBytes(32)],
+      ['k1', encryption.keys.get('k1')!],
+    ]),
+    currentKeyId: 'k2',
+  };
   await expect(read(rotated)).resolves.toMatchObject({ status: 'completed', task: TASK });
 });
 

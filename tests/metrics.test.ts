@@ -68,7 +68,8 @@ test(`${REQUESTS} made-up run ids and paths add no series to /metrics, signed ou
   // Counted first, so a failure says how many series and which path leaked, not the whole text.
   expect({ series: after.series.length, leaked: LEAK.exec(after.text)?.[0] }).toEqual({ series: before.series.length, leaked: undefined });
   expect(after.series).toEqual(before.series);
-  const count = (labels: string) => Number(new RegExp(`^buildstory_http_request_duration_seconds_count\\{${labels}\\} (\\d+)$`, 'm').exec(after.text)?.[1]);
+  const count = (labels: string) =>
+    Number(new RegExp(`^buildstory_http_request_duration_seconds_count\\{${labels}\\} (\\d+)$`, 'm').exec(after.text)?.[1]);
   expect(count('method="GET",route="/runs/:runId",status="302"')).toBe(REQUESTS + 1);
   expect(count('method="GET",route="/runs/:runId/events",status="401"')).toBe(REQUESTS + 1);
   expect(count('method="GET",route="\\(unmatched\\)",status="404"')).toBe(REQUESTS + 2);

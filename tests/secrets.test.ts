@@ -63,16 +63,29 @@ test('a whole run leaves the API key nowhere: not in history, logs, or pages', a
   // The key was used: the LLM server saw the calls.
   expect(llm.calls.length).toBeGreaterThanOrEqual(4);
 
-  const history = execFileSync(process.env.TEMPORAL_CLI!, ['workflow', 'show', '--address', sharedServer().address, '--workflow-id', workflowId, '--output', 'json']).toString();
+  const history = execFileSync(process.env.TEMPORAL_CLI!, [
+    'workflow',
+    'show',
+    '--address',
+    sharedServer().address,
+    '--workflow-id',
+    workflowId,
+    '--output',
+    'json',
+  ]).toString();
   // Payload data is base64 in the JSON: decode every string that looks like it, and search both.
-  const decoded = [...history.matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1], 'base64').toString('utf8')).join('\n');
+  const decoded = [...history.matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g)]
+    .map((m) => Buffer.from(m[1], 'base64').toString('utf8'))
+    .join('\n');
   expect(decoded).toContain('Create a hello world python function'); // the search can find things
   for (const secret of [OPENAI_KEY, TEMPORAL_KEY_LIKE]) {
     expect(history).not.toContain(secret);
     expect(decoded).not.toContain(secret);
   }
 
-  const pages = await Promise.all([`${base}/`, `${base}/runs/${workflowId}`, `${base}/metrics`].map(async (url) => (await fetch(url)).text()));
+  const pages = await Promise.all(
+    [`${base}/`, `${base}/runs/${workflowId}`, `${base}/metrics`].map(async (url) => (await fetch(url)).text()),
+  );
   for (const html of pages) expect(html).not.toContain(OPENAI_KEY);
 
   const logs = output.join('');

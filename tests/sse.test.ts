@@ -55,7 +55,12 @@ test('framing: every story event once, in order, with a run:seq id and one-line 
   expect(got.map((f) => JSON.parse(f.data))).toEqual(expected);
   // Output chunks arrive as they are written: several per step.
   expect(got.filter((f) => JSON.parse(f.data).type === 'step.output').length).toBeGreaterThan(3);
-  expect(sse.raw.split('\n').filter((l) => l.startsWith('data:')).every((l) => !l.slice(5).includes('\n'))).toBe(true);
+  expect(
+    sse.raw
+      .split('\n')
+      .filter((l) => l.startsWith('data:'))
+      .every((l) => !l.slice(5).includes('\n')),
+  ).toBe(true);
   expect(JSON.parse(end.data)).toEqual({ runId, status: 'completed' });
   expect(end.id).toBe(`${runId}:${expected.length}`);
   expect(sse.frames[0]).toMatchObject({ event: 'status', retry: 2000 });
@@ -138,7 +143,10 @@ test('two viewers of one run share one watcher, which is gone when both leave', 
   await Promise.all([a.done, b.done]);
   await waitUntil(async () => {
     const after = await metrics(stack.base);
-    return after.buildstory_run_watchers === before.buildstory_run_watchers && after.buildstory_sse_connections === before.buildstory_sse_connections;
+    return (
+      after.buildstory_run_watchers === before.buildstory_run_watchers &&
+      after.buildstory_sse_connections === before.buildstory_sse_connections
+    );
   });
   // Nothing left polling: the query count stays put while the run goes on unwatched.
   const settled = (await metrics(stack.base)).buildstory_watcher_queries_total;

@@ -23,7 +23,12 @@ beforeAll(async () => {
   const taskQueue = uniqueTaskQueue('web');
   worker = await createTestWorker(env, taskQueue, new OfflineProvider(1));
   workerRun = worker.run();
-  web = startPart(webPart({ port: await freePort(), env: { TEMPORAL_ADDRESS: sharedServer().address, TEMPORAL_TASK_QUEUE: taskQueue, LOG_LEVEL: 'warn' } }));
+  web = startPart(
+    webPart({
+      port: await freePort(),
+      env: { TEMPORAL_ADDRESS: sharedServer().address, TEMPORAL_TASK_QUEUE: taskQueue, LOG_LEVEL: 'warn' },
+    }),
+  );
   base = web.base;
   await web.ready();
 });

@@ -88,7 +88,8 @@ async function main() {
     next();
   });
   // Set before anything reads a request (req.secure follows it).
-  if (config.web.trustProxy) app.set('trust proxy', /^\d+$/.test(config.web.trustProxy) ? Number(config.web.trustProxy) : config.web.trustProxy);
+  if (config.web.trustProxy)
+    app.set('trust proxy', /^\d+$/.test(config.web.trustProxy) ? Number(config.web.trustProxy) : config.web.trustProxy);
   app.use(strictTransportSecurity);
   // Compression buffers its output: an event stream must pass through untouched.
   app.use(

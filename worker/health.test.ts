@@ -54,7 +54,7 @@ describe('startHealthServer', () => {
     expect((await get(`${base}/nope`)).status).toBe(404);
   });
 
-  test('/metrics gives our metrics and the SDK exporter\'s', async () => {
+  test("/metrics gives our metrics and the SDK exporter's", async () => {
     const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const text = await res.text();
@@ -98,7 +98,7 @@ describe('the worker process (worker/index.ts)', () => {
     if (worker && worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
   });
 
-  test('is alive at once, ready once polling, exports its and the SDK\'s metrics, and exits 0 on SIGTERM', async () => {
+  test("is alive at once, ready once polling, exports its and the SDK's metrics, and exits 0 on SIGTERM", async () => {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     worker = startNode('worker', 'worker/index.ts', {

@@ -101,7 +101,11 @@ export function workerMetrics(options: {
   const gauges: Array<[string, string, (status: WorkerStatus) => number]> = [
     ['buildstory_worker_running', '1 while the worker polls its task queue, else 0', (s) => (s.runState === 'RUNNING' ? 1 : 0)],
     ['buildstory_worker_activities_in_flight', 'Activities (plan or step) running now', (s) => s.numInFlightActivities],
-    ['buildstory_worker_workflow_activations_in_flight', 'Workflow activations being processed now', (s) => s.numInFlightWorkflowActivations],
+    [
+      'buildstory_worker_workflow_activations_in_flight',
+      'Workflow activations being processed now',
+      (s) => s.numInFlightWorkflowActivations,
+    ],
     ['buildstory_worker_cached_workflows', 'Workflow executions cached in this worker', (s) => s.numCachedWorkflows],
   ];
   for (const [name, help, read] of gauges) {

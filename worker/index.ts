@@ -54,7 +54,8 @@ async function main(): Promise<void> {
   if (provider.model.offline) logger.warn('using the offline model: set OPENAI_API_KEY to use a real one');
 
   // Key ids only: the keys themselves never reach a log.
-  if (config.encryption) logger.info({ keyId: config.encryption.currentKeyId, keyIds: [...config.encryption.keys.keys()] }, 'payload encryption on');
+  if (config.encryption)
+    logger.info({ keyId: config.encryption.currentKeyId, keyIds: [...config.encryption.keys.keys()] }, 'payload encryption on');
   logger.info({ temporal: config.temporal.describe }, 'connecting to Temporal');
   const connection = await NativeConnection.connect(config.temporal.connectionOptions);
   worker = await createBuildstoryWorker({

@@ -37,9 +37,7 @@ export async function createBuildstoryWorker(options: BuildstoryWorkerOptions): 
     taskQueue: options.taskQueue,
     identity: workerIdentity(options.identity ?? `${process.pid}@${hostname()}`, options.provider),
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
-    ...(options.workflowBundle
-      ? { workflowBundle: options.workflowBundle }
-      : { workflowsPath: require.resolve('../workflows') }),
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities,
     // Heartbeats reach the server at least every second (activities beat every second), so
     // cancellation arrives promptly and a dead worker is noticed at the 10 s heartbeat timeout.

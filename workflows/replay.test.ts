@@ -10,7 +10,9 @@ import { Worker } from '@temporalio/worker';
 import { sharedServer } from '../tests/setup/temporal';
 
 const DIR = join(__dirname, 'histories');
-const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 function load(file: string): unknown {
   return JSON.parse(readFileSync(join(DIR, file), 'utf8'));
@@ -34,14 +36,17 @@ test('the recorded histories cover completed, retried, failed and cancelled runs
 test('every recorded history replays without a determinism error', async () => {
   const results = await replay(files.map((file) => ({ workflowId: file, history: load(file) })));
   expect(results).toHaveLength(files.length);
-  for (const result of results) expect({ workflowId: result.workflowId, error: result.error }).toEqual({ workflowId: result.workflowId, error: undefined });
+  for (const result of results)
+    expect({ workflowId: result.workflowId, error: result.error }).toEqual({ workflowId: result.workflowId, error: undefined });
 });
 
 test('a history that does not match the code is caught (the replay check can fail)', async () => {
   // Pretend the recorded run scheduled a different activity first: the code schedules planTask.
-  const history = load('offline-completed.json') as { events: Array<{ activityTaskScheduledEventAttributes?: { activityType: { name: string } } }> };
+  const history = load('offline-completed.json') as {
+    events: Array<{ activityTaskScheduledEventAttributes?: { activityType: { name: string } } }>;
+  };
   const scheduled = history.events.find((e) => e.activityTaskScheduledEventAttributes);
-  scheduled!.activityTaskScheduledEventAttributes.activityType.name = 'somethingElse';
+  scheduled!.activityTaskScheduledEventAttributes!.activityType.name = 'somethingElse';
   const [result] = await replay([{ workflowId: 'tampered', history }]);
   expect(result.error).toBeInstanceOf(DeterminismViolationError);
 });

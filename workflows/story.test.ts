@@ -144,7 +144,11 @@ describe('plan and steps', () => {
     expect(step.truncated).toBe(true);
     expect(story.fullSnapshot().events.at(-1)).toMatchObject({ type: 'step.finished', truncated: true });
     // Nothing was streamed: the chunks recorded from the result add up to the kept output.
-    expect(outputEvents(story).map((e) => (e as { text: string }).text).join('')).toBe(step.output);
+    expect(
+      outputEvents(story)
+        .map((e) => (e as { text: string }).text)
+        .join(''),
+    ).toBe(step.output);
   });
 });
 
@@ -200,7 +204,9 @@ describe('output chunks', () => {
     story.applyProgress([out(0, 1, 0, 'lost')]);
     story.applyProgress([out(0, 3, 0, 'third')]);
     const retrying = story.fullSnapshot().events.filter((e) => e.type === 'step.retrying');
-    expect(retrying).toEqual([expect.objectContaining({ stepIndex: 0, attempt: 3, reason: expect.stringMatching(/stopped without reporting/) })]);
+    expect(retrying).toEqual([
+      expect.objectContaining({ stepIndex: 0, attempt: 3, reason: expect.stringMatching(/stopped without reporting/) }),
+    ]);
     expect(story.snapshot().steps[0]).toMatchObject({ attempt: 3, output: 'third' });
   });
 
@@ -234,7 +240,12 @@ describe('output chunks', () => {
       { kind: 'attempt.started', stepIndex: null, attempt: 2 },
     ]);
     expect(story.snapshot().planning).toEqual({ status: 'running', attempt: 2 });
-    expect(story.fullSnapshot().events.at(-1)).toMatchObject({ type: 'step.retrying', stepIndex: null, attempt: 2, reason: 'rate limited' });
+    expect(story.fullSnapshot().events.at(-1)).toMatchObject({
+      type: 'step.retrying',
+      stepIndex: null,
+      attempt: 2,
+      reason: 'rate limited',
+    });
   });
 
   test('a long failure reason is clipped', () => {
@@ -392,7 +403,13 @@ describe('snapshot paging', () => {
 
   test('an events page (the story query) is the snapshot without the state, for any arguments', () => {
     const story = storyWith(LIMITS.eventsPageMax + 20);
-    const cases = [{}, { after: 3, limit: 4 }, { after: LIMITS.eventsPageMax, limit: 100_000 }, { after: -5, limit: 1.9 }, { after: 10_000 }];
+    const cases = [
+      {},
+      { after: 3, limit: 4 },
+      { after: LIMITS.eventsPageMax, limit: 100_000 },
+      { after: -5, limit: 1.9 },
+      { after: 10_000 },
+    ];
     for (const args of cases) {
       const { status, lastSeq, events, hasMore } = story.snapshot(args);
       expect(story.eventsPage(args)).toEqual({ status, lastSeq, events, hasMore });

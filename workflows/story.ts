@@ -159,9 +159,7 @@ export class Story {
     const separator = '\n\n';
     // The separators count against the limit too.
     const budget = Math.floor((LIMITS.digestMaxChars - separator.length * (done.length - 1)) / done.length);
-    return done
-      .map((step) => clip(`Step ${step.index + 1} (${step.title}):\n${step.output}`, budget))
-      .join(separator);
+    return done.map((step) => clip(`Step ${step.index + 1} (${step.title}):\n${step.output}`, budget)).join(separator);
   }
 
   /** The final document: every step's output under its title. */

@@ -102,7 +102,10 @@ test('happy path: the story is ordered, partial output arrives before each step 
     expect(mine[mine.length - 1]).toBe('step.finished');
     // Batched: more than one chunk, far fewer than the streamed pieces.
     expect(mine.filter((t) => t === 'step.output').length).toBeGreaterThan(1);
-    const streamed = events.filter((e) => e.type === 'step.output' && e.stepIndex === i).map((e) => (e as { text: string }).text).join('');
+    const streamed = events
+      .filter((e) => e.type === 'step.output' && e.stepIndex === i)
+      .map((e) => (e as { text: string }).text)
+      .join('');
     expect(streamed).toBe(final.steps[i].output);
   }
   const times = events.map((e) => Date.parse(e.at));

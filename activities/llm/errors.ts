@@ -63,33 +63,18 @@ export function toLlmFailure(err: unknown, context: LlmErrorContext): Error {
   }
   if (err instanceof APIConnectionError) {
     const cause = err.cause === undefined ? err.message : messageOf(err.cause);
-    return retryable(
-      RETRYABLE_LLM_ERRORS.unreachable,
-      `Could not reach the model at ${context.baseURL}: ${cause}`,
-      err,
-    );
+    return retryable(RETRYABLE_LLM_ERRORS.unreachable, `Could not reach the model at ${context.baseURL}: ${cause}`, err);
   }
   if (err instanceof APIError) return fromStatus(err, context);
 
   if (err instanceof LlmStreamError) {
     return err.reason instanceof SyntaxError
-      ? retryable(
-          RETRYABLE_LLM_ERRORS.serverError,
-          `The model endpoint sent a malformed stream: ${err.reason.message}`,
-          err,
-        )
-      : retryable(
-          RETRYABLE_LLM_ERRORS.unreachable,
-          `The connection to the model dropped mid-answer (${messageOf(err.reason)}).`,
-          err,
-        );
+      ? retryable(RETRYABLE_LLM_ERRORS.serverError, `The model endpoint sent a malformed stream: ${err.reason.message}`, err)
+      : retryable(RETRYABLE_LLM_ERRORS.unreachable, `The connection to the model dropped mid-answer (${messageOf(err.reason)}).`, err);
   }
 
   if (err instanceof LengthFinishReasonError) {
-    return badOutput(
-      "The model's plan is not valid: the answer hit the model's length limit before it was complete.",
-      err,
-    );
+    return badOutput("The model's plan is not valid: the answer hit the model's length limit before it was complete.", err);
   }
   if (err instanceof ContentFilterFinishReasonError) {
     return badOutput("The model's answer was blocked by the provider's content filter.", err);

@@ -207,7 +207,7 @@ describe('writeStep', () => {
     expect(exact).toMatchObject({ output: expected, truncated: false });
   });
 
-  test('waits the configured delay before every chunk, with the caller\'s signal', async () => {
+  test("waits the configured delay before every chunk, with the caller's signal", async () => {
     const controller = new AbortController();
     const seen: string[] = [];
     const wait = async (ms: number, waitSignal: AbortSignal) => {
@@ -234,7 +234,11 @@ describe('writeStep', () => {
   test('an abort ends a wait in progress (an hour between chunks: nothing else could end this one)', async () => {
     const controller = new AbortController();
     const chunks: string[] = [];
-    const writing = new OfflineProvider(3_600_000).writeStep(input, { signal: controller.signal, onText: (t) => chunks.push(t), maxChars: 10_000 });
+    const writing = new OfflineProvider(3_600_000).writeStep(input, {
+      signal: controller.signal,
+      onText: (t) => chunks.push(t),
+      maxChars: 10_000,
+    });
     controller.abort();
     await expect(writing).rejects.toMatchObject({ name: 'AbortError' });
     expect(chunks).toEqual([]);
@@ -245,7 +249,9 @@ describe('writeStep', () => {
     controller.abort();
     const provider = new OfflineProvider(3_600_000);
     const chunks: string[] = [];
-    await expect(provider.writeStep(input, { signal: controller.signal, onText: (t) => chunks.push(t), maxChars: 10_000 })).rejects.toThrow();
+    await expect(
+      provider.writeStep(input, { signal: controller.signal, onText: (t) => chunks.push(t), maxChars: 10_000 }),
+    ).rejects.toThrow();
     await expect(provider.plan(SAMPLE, controller.signal)).rejects.toThrow();
     expect(chunks).toEqual([]);
   });

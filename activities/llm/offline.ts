@@ -26,8 +26,10 @@ const LANGUAGES: Language[] = [
     name: 'Python',
     fence: 'python',
     pattern: /\bpython\b|\bpy\b|django|flask/i,
-    hello: (fn) => `def ${fn}() -> str:\n    """Return the classic greeting."""\n    return "Hello, world!"\n\n\nif __name__ == "__main__":\n    print(${fn}())`,
-    stub: (fn, task) => `def ${fn}(*args, **kwargs):\n    """${task.replace(/"""/g, "'''")}"""\n    raise NotImplementedError("offline model: fill in the logic")`,
+    hello: (fn) =>
+      `def ${fn}() -> str:\n    """Return the classic greeting."""\n    return "Hello, world!"\n\n\nif __name__ == "__main__":\n    print(${fn}())`,
+    stub: (fn, task) =>
+      `def ${fn}(*args, **kwargs):\n    """${task.replace(/"""/g, "'''")}"""\n    raise NotImplementedError("offline model: fill in the logic")`,
     usage: (fn, hello) =>
       hello
         ? `from hello import ${fn}\n\n\ndef test_${fn}():\n    assert ${fn}() == "Hello, world!"`
@@ -38,7 +40,8 @@ const LANGUAGES: Language[] = [
     fence: 'ts',
     pattern: /typescript|\bts\b|deno/i,
     hello: (fn) => `export function ${camel(fn)}(): string {\n  return 'Hello, world!';\n}\n\nconsole.log(${camel(fn)}());`,
-    stub: (fn, task) => `/** ${task.replace(/\*\//g, '* /')} */\nexport function ${camel(fn)}(...args: unknown[]): never {\n  throw new Error('offline model: fill in the logic');\n}`,
+    stub: (fn, task) =>
+      `/** ${task.replace(/\*\//g, '* /')} */\nexport function ${camel(fn)}(...args: unknown[]): never {\n  throw new Error('offline model: fill in the logic');\n}`,
     usage: (fn, hello) =>
       hello
         ? `import { ${camel(fn)} } from './hello';\n\ntest('${camel(fn)} greets', () => {\n  expect(${camel(fn)}()).toBe('Hello, world!');\n});`
@@ -48,8 +51,10 @@ const LANGUAGES: Language[] = [
     name: 'JavaScript',
     fence: 'js',
     pattern: /javascript|\bjs\b|node(\.js)?\b/i,
-    hello: (fn) => `function ${camel(fn)}() {\n  return 'Hello, world!';\n}\n\nconsole.log(${camel(fn)}());\nmodule.exports = { ${camel(fn)} };`,
-    stub: (fn, task) => `/** ${task.replace(/\*\//g, '* /')} */\nfunction ${camel(fn)}(...args) {\n  throw new Error('offline model: fill in the logic');\n}\n\nmodule.exports = { ${camel(fn)} };`,
+    hello: (fn) =>
+      `function ${camel(fn)}() {\n  return 'Hello, world!';\n}\n\nconsole.log(${camel(fn)}());\nmodule.exports = { ${camel(fn)} };`,
+    stub: (fn, task) =>
+      `/** ${task.replace(/\*\//g, '* /')} */\nfunction ${camel(fn)}(...args) {\n  throw new Error('offline model: fill in the logic');\n}\n\nmodule.exports = { ${camel(fn)} };`,
     usage: (fn, hello) =>
       hello
         ? `const assert = require('node:assert');\nconst { ${camel(fn)} } = require('./hello');\n\nassert.strictEqual(${camel(fn)}(), 'Hello, world!');`
@@ -74,8 +79,10 @@ const LANGUAGES: Language[] = [
     name: 'Go',
     fence: 'go',
     pattern: /\bgo\b|golang/i,
-    hello: () => `package main\n\nimport "fmt"\n\n// HelloWorld returns the classic greeting.\nfunc HelloWorld() string {\n\treturn "Hello, world!"\n}\n\nfunc main() {\n\tfmt.Println(HelloWorld())\n}`,
-    stub: (fn, task) => `package solution\n\n// ${camel(fn)}: ${task.split('\n')[0]}\nfunc ${camel(fn)}() error {\n\tpanic("offline model: fill in the logic")\n}`,
+    hello: () =>
+      `package main\n\nimport "fmt"\n\n// HelloWorld returns the classic greeting.\nfunc HelloWorld() string {\n\treturn "Hello, world!"\n}\n\nfunc main() {\n\tfmt.Println(HelloWorld())\n}`,
+    stub: (fn, task) =>
+      `package solution\n\n// ${camel(fn)}: ${task.split('\n')[0]}\nfunc ${camel(fn)}() error {\n\tpanic("offline model: fill in the logic")\n}`,
     usage: (fn, hello) =>
       hello
         ? `package main\n\nimport "testing"\n\nfunc TestHelloWorld(t *testing.T) {\n\tif got := HelloWorld(); got != "Hello, world!" {\n\t\tt.Fatalf("got %q", got)\n\t}\n}`
@@ -88,14 +95,14 @@ const LANGUAGES: Language[] = [
     hello: (fn) => `pub fn ${fn}() -> &'static str {\n    "Hello, world!"\n}\n\nfn main() {\n    println!("{}", ${fn}());\n}`,
     stub: (fn, task) => `/// ${task.split('\n')[0]}\npub fn ${fn}() {\n    todo!("offline model: fill in the logic")\n}`,
     usage: (fn, hello) =>
-      hello
-        ? `#[test]\nfn greets() {\n    assert_eq!(${fn}(), "Hello, world!");\n}`
-        : `cargo test  # add a unit test for ${fn}`,
+      hello ? `#[test]\nfn greets() {\n    assert_eq!(${fn}(), "Hello, world!");\n}` : `cargo test  # add a unit test for ${fn}`,
   },
 ];
 
 const STOP_WORDS = new Set(
-  'a an the and or to of for in on with that which is are be create write make build implement code function script program class simple small using please can you me my new'.split(' '),
+  'a an the and or to of for in on with that which is are be create write make build implement code function script program class simple small using please can you me my new'.split(
+    ' ',
+  ),
 );
 
 function functionName(task: string, language: Language | undefined): string {
@@ -104,7 +111,10 @@ function functionName(task: string, language: Language | undefined): string {
     .replace(/[^a-z0-9\s]/g, ' ')
     .split(/\s+/)
     .filter((w) => w && !STOP_WORDS.has(w) && !(language && language.pattern.test(w)));
-  const name = words.slice(0, 3).join('_').replace(/^[0-9_]+/, '');
+  const name = words
+    .slice(0, 3)
+    .join('_')
+    .replace(/^[0-9_]+/, '');
   return name || 'solution';
 }
 

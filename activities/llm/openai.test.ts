@@ -180,9 +180,7 @@ describe('plan', () => {
     expect(failure.type).toBe(NON_RETRYABLE_LLM_ERRORS.badOutput);
     expect(failure.nonRetryable).toBe(true);
     expect(failure.message).toBe(
-      `The model's plan is not valid: it has ${LIMITS.planMaxSteps + 4} steps, more than the limit of ${
-        LIMITS.planMaxSteps
-      }.`,
+      `The model's plan is not valid: it has ${LIMITS.planMaxSteps + 4} steps, more than the limit of ${LIMITS.planMaxSteps}.`,
     );
   });
 
@@ -230,9 +228,7 @@ describe('plan', () => {
     const failure = await failureOf(provider({}, gone).plan(TASK, new AbortController().signal));
     expect(failure.type).toBe(RETRYABLE_LLM_ERRORS.unreachable);
     expect(failure.nonRetryable).toBe(false);
-    expect(failure.message).toMatch(
-      /^Could not reach the model at http:\/\/127\.0\.0\.1:\d+\/v1: fetch failed \(connect ECONNREFUSED/,
-    );
+    expect(failure.message).toMatch(/^Could not reach the model at http:\/\/127\.0\.0\.1:\d+\/v1: fetch failed \(connect ECONNREFUSED/);
   });
 
   it('rejects with the abort reason, not an LLM failure, when cancelled while the request is open', async () => {
@@ -283,9 +279,7 @@ describe('plan against a server without json_schema', () => {
   });
 
   it('fails for good in json_schema mode, without falling back', async () => {
-    const failure = await failureOf(
-      provider({ structuredOutput: 'json_schema' }, old).plan(TASK, new AbortController().signal),
-    );
+    const failure = await failureOf(provider({ structuredOutput: 'json_schema' }, old).plan(TASK, new AbortController().signal));
     expect(failure.type).toBe(NON_RETRYABLE_LLM_ERRORS.rejected);
     expect(failure.message).toContain('response_format json_schema is not supported');
     expect(old.calls).toHaveLength(1);
@@ -305,9 +299,7 @@ describe('plan against a server without json_schema', () => {
     old.program({ kind: 'plan', status: 400, message: 'messages: too long' });
     const failure = await failureOf(provider({}, old).plan(TASK, new AbortController().signal));
     expect(failure.type).toBe(NON_RETRYABLE_LLM_ERRORS.rejected);
-    expect(failure.message).toContain(
-      'The model endpoint rejected the request (400). Server said: "messages: too long"',
-    );
+    expect(failure.message).toContain('The model endpoint rejected the request (400). Server said: "messages: too long"');
     expect(old.calls).toHaveLength(1);
   });
 });
@@ -483,12 +475,7 @@ describe('toLlmFailure', () => {
   });
 
   it('hides anything that looks like an API key in the server message', () => {
-    const err = new AuthenticationError(
-      401,
-      { message: 'Incorrect API key provided: sk-abcdef1234567890.' },
-      undefined,
-      headers({}),
-    );
+    const err = new AuthenticationError(401, { message: 'Incorrect API key provided: sk-abcdef1234567890.' }, undefined, headers({}));
     const message = toLlmFailure(err, context).message;
     expect(message).toContain('sk-***');
     expect(message).not.toContain('abcdef1234567890');

@@ -21,14 +21,7 @@ import { z } from 'zod';
 import type { LlmConfig } from '../../config';
 import { PlanSchema } from '../../contract/schemas';
 import { LIMITS, type ModelInfo, type Plan, type StepInput, type TokenUsage } from '../../contract/data';
-import {
-  LlmOutputError,
-  LlmStreamError,
-  asError,
-  describeZodIssues,
-  toLlmFailure,
-  type LlmErrorContext,
-} from './errors';
+import { LlmOutputError, LlmStreamError, asError, describeZodIssues, toLlmFailure, type LlmErrorContext } from './errors';
 import { planMessages, stepMessages } from './prompts';
 import type { LlmProvider, PlanOutput, StepOutput, WriteStepOptions } from './provider';
 
@@ -200,9 +193,7 @@ export function validatePlan(value: unknown): Plan {
     );
   }
   if (Array.isArray(steps) && steps.length > LIMITS.planMaxSteps) {
-    throw new LlmOutputError(
-      `The model's plan is not valid: it has ${steps.length} steps, more than the limit of ${LIMITS.planMaxSteps}.`,
-    );
+    throw new LlmOutputError(`The model's plan is not valid: it has ${steps.length} steps, more than the limit of ${LIMITS.planMaxSteps}.`);
   }
   const result = PlanSchema.safeParse(value);
   if (!result.success) throw new LlmOutputError(`The model's plan is not valid: ${describeZodIssues(result.error)}.`);

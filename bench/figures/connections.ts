@@ -120,7 +120,8 @@ export async function measureConnections(
         : 'inspector not reachable: nodejs_heap_size_used_bytes from /metrics after 3 s of settling (V8 collects on its own)',
       heapBytes: { idle: heapIdle, oneViewerPerRun: heapOne, all: heapAll, allNoForcedGc: settled.heapUsedBytes },
       heapPerConnectionBytes: (top - base) / connections,
-      marginalHeapPerConnectionBytes: heapOne !== null && heapAll !== null ? (heapAll - heapOne) / (connections - first.opened) : Number.NaN,
+      marginalHeapPerConnectionBytes:
+        heapOne !== null && heapAll !== null ? (heapAll - heapOne) / (connections - first.opened) : Number.NaN,
       windowS: seconds,
       lag: { all: summarize([...lags.output, ...lags.other]), output: summarize(lags.output), other: summarize(lags.other) },
       lagOnePerRun: { all: summarize([...lagOnePerRun.all.output, ...lagOnePerRun.all.other]), cpuCores: lagOnePerRun.cpuCores },

@@ -30,7 +30,16 @@ export interface FirstEventResult {
 }
 
 export async function measureFirstEvent(stack: BenchStack, samples: number, progress: (line: string) => void): Promise<FirstEventResult> {
-  const result: FirstEventResult = { sseMs: [], pollMs: [], pollAttempts: [], pollQueryMs: [], postMs: [], headersMs: [], firstTaskMs: [], failures: [] };
+  const result: FirstEventResult = {
+    sseMs: [],
+    pollMs: [],
+    pollAttempts: [],
+    pollQueryMs: [],
+    postMs: [],
+    headersMs: [],
+    firstTaskMs: [],
+    failures: [],
+  };
   for (let i = 0; i < samples; i++) {
     // Event stream.
     {

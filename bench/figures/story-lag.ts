@@ -23,7 +23,14 @@ export interface StoryLagResult {
   rpcsPerEvent: number;
   incomplete: number;
   /** Lag split at the completion of the workflow task that recorded the event (see history.ts). */
-  breakdown: { worker: number[]; sseDelivery: number[]; naiveDelivery: number[]; unmatched: number; triggerToStart: number[]; sseFromTrigger: number[] };
+  breakdown: {
+    worker: number[];
+    sseDelivery: number[];
+    naiveDelivery: number[];
+    unmatched: number;
+    triggerToStart: number[];
+    sseFromTrigger: number[];
+  };
   /** Latency of the naive pollers' queries on these busy runs. */
   busyQueryMs: number[];
 }
@@ -54,7 +61,14 @@ export async function measureStoryLag(stack: BenchStack, runs: number, staggerMs
 
   const sse = { output: [] as number[], other: [] as number[] };
   const naive = { output: [] as number[], other: [] as number[] };
-  const breakdown: StoryLagResult['breakdown'] = { worker: [], sseDelivery: [], naiveDelivery: [], unmatched: 0, triggerToStart: [], sseFromTrigger: [] };
+  const breakdown: StoryLagResult['breakdown'] = {
+    worker: [],
+    sseDelivery: [],
+    naiveDelivery: [],
+    unmatched: 0,
+    triggerToStart: [],
+    sseFromTrigger: [],
+  };
   let events = 0;
   for (let i = 0; i < runs; i++) {
     const viewer = viewers[i];

@@ -55,13 +55,24 @@ export async function runBatch(
         ),
     ),
   ).then(() => false);
-  const truncated = await Promise.race([all, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), options.deadline - Date.now())))]);
+  const truncated = await Promise.race([
+    all,
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), options.deadline - Date.now()))),
+  ]);
   clearTimeout(timer);
   const seconds = (Date.now() - started) / 1000;
   if (truncated) await stack.terminate(ids);
   const cpuCores = cpuShare(cpuBefore, options.cpu());
   const webRpcs = diffCounts((await stack.web.snapshot()).rpcs, webBefore.rpcs);
-  const result: BatchResult = { tasks: options.tasks, seconds, tasksPerMinute: (completed / seconds) * 60, failed, truncated, cpuCores, webRpcs };
+  const result: BatchResult = {
+    tasks: options.tasks,
+    seconds,
+    tasksPerMinute: (completed / seconds) * 60,
+    failed,
+    truncated,
+    cpuCores,
+    webRpcs,
+  };
   if (options.viewers && opening) {
     result.viewersOpened = (await opening).opened;
     result.viewersEnded = await options.viewers.waitEnded(truncated ? 0 : 10_000);
@@ -85,12 +96,19 @@ export async function throughputSize(
   const smallest = 20;
   if (options.target <= smallest) return { tasks: options.target, calibration: null };
   options.log(`  calibrating: ${smallest} tasks, no viewers`);
-  const calibration = await runBatch(stack, { taskQueue: stack.webQueue, tasks: smallest, cpu: options.cpu, deadline: Date.now() + 60_000 });
+  const calibration = await runBatch(stack, {
+    taskQueue: stack.webQueue,
+    tasks: smallest,
+    cpu: options.cpu,
+    deadline: Date.now() + 60_000,
+  });
   const perSecond = calibration.tasksPerMinute / 60;
   const fit = Math.floor((((options.budgetEnd - Date.now()) / 1000) * perSecond) / 9);
   const tasks = Math.max(smallest, Math.min(options.target, fit));
   if (tasks < options.target) {
-    options.log(`  the machine ran ${calibration.tasksPerMinute.toFixed(0)} tasks/min: ${tasks} tasks per batch fit the time left (target ${options.target})`);
+    options.log(
+      `  the machine ran ${calibration.tasksPerMinute.toFixed(0)} tasks/min: ${tasks} tasks per batch fit the time left (target ${options.target})`,
+    );
   }
   return { tasks, calibration };
 }
@@ -101,7 +119,8 @@ export function combineBatches(batches: readonly BatchResult[]): BatchResult & {
   const completed = batches.reduce((sum, b) => sum + (b.tasksPerMinute * b.seconds) / 60, 0);
   // CPU shares weighted by each batch's time; RPC counts summed.
   const cpuCores: CpuShare = {};
-  for (const b of batches) for (const [part, cores] of Object.entries(b.cpuCores ?? {})) cpuCores[part] = (cpuCores[part] ?? 0) + (cores * b.seconds) / seconds;
+  for (const b of batches)
+    for (const [part, cores] of Object.entries(b.cpuCores ?? {})) cpuCores[part] = (cpuCores[part] ?? 0) + (cores * b.seconds) / seconds;
   const webRpcs: Record<string, number> = {};
   for (const b of batches) for (const [method, count] of Object.entries(b.webRpcs)) webRpcs[method] = (webRpcs[method] ?? 0) + count;
   return {

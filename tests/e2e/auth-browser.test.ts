@@ -7,7 +7,6 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../../devstack/browser';
 import { startStack, type Stack } from '../setup/stack';
 
-
 let stack: Stack;
 let browser: Browser;
 let page: Page;

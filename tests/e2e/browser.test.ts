@@ -38,7 +38,9 @@ const badge = () => page.locator('article header [role="status"]');
 
 /** Wait for the run page's badge to read exactly `text`. */
 function waitForStatus(text: string, timeout = 60_000) {
-  return badge().filter({ hasText: new RegExp(`^${text}$`) }).waitFor({ timeout });
+  return badge()
+    .filter({ hasText: new RegExp(`^${text}$`) })
+    .waitFor({ timeout });
 }
 
 async function submitTask(task: string): Promise<string> {
@@ -115,7 +117,10 @@ test('a step that fails for good, then "Retry from the failed step" completes wi
   stack.llm.program({ kind: 'step', stepIndex: 1, status: 401 });
   const workflowId = await submitTask('Create a hello world python function');
   await waitForStatus('Failed', 30_000);
-  await page.getByText(/API key/).first().waitFor();
+  await page
+    .getByText(/API key/)
+    .first()
+    .waitFor();
   expect([stepCalls(0), stepCalls(1), stepCalls(2)]).toEqual([1, 1, 0]);
 
   await page.getByRole('button', { name: 'Retry from the failed step' }).click();
@@ -135,8 +140,17 @@ test('a reset made with the Temporal CLI is followed by the open run page', asyn
   await page.locator('[data-testid="step-2"][data-status="running"]').waitFor({ timeout: 30_000 });
 
   execFileSync(process.env.TEMPORAL_CLI!, [
-    'workflow', 'reset', '--address', sharedServer().address, '--workflow-id', workflowId,
-    '--type', 'FirstWorkflowTask', '--reason', 'browser test', '--yes',
+    'workflow',
+    'reset',
+    '--address',
+    sharedServer().address,
+    '--workflow-id',
+    workflowId,
+    '--type',
+    'FirstWorkflowTask',
+    '--reason',
+    'browser test',
+    '--yes',
   ]);
   await waitForStatus('Completed');
   const { runId: latest } = await handle.describe();

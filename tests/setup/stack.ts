@@ -47,7 +47,14 @@ export async function startStack(options: {
   const provider =
     options.model === 'offline'
       ? new OfflineProvider(5)
-      : new OpenAiProvider({ kind: 'openai', apiKey: 'test-key', baseURL: llm.baseURL, model: 'test-model', timeoutMs: 10_000, structuredOutput: 'auto' });
+      : new OpenAiProvider({
+          kind: 'openai',
+          apiKey: 'test-key',
+          baseURL: llm.baseURL,
+          model: 'test-model',
+          timeoutMs: 10_000,
+          structuredOutput: 'auto',
+        });
 
   let worker: { instance: Worker; running: Promise<void> } | null = null;
   const startWorker = async () => {

@@ -12,7 +12,10 @@ export function AccountBar({ user, csrf }: { user: string | null; csrf: string |
       <span>
         Signed in as <span className="font-medium text-slate-200">{user}</span>
       </span>
-      <button type="submit" className="rounded-md border border-slate-700 px-2 py-0.5 text-slate-200 hover:border-sky-500 hover:text-sky-300">
+      <button
+        type="submit"
+        className="rounded-md border border-slate-700 px-2 py-0.5 text-slate-200 hover:border-sky-500 hover:text-sky-300"
+      >
         Sign out
       </button>
     </Form>

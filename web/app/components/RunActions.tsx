@@ -58,14 +58,7 @@ export function RunActions({
       {csrf ? <input type="hidden" name="csrf" value={csrf} /> : null}
       <div className="flex flex-wrap items-center gap-2">
         {canRetry ? (
-          <button
-            type="submit"
-            name="intent"
-            value="retry-failed-step"
-            disabled={busy}
-            aria-describedby="retry-hint"
-            className={PRIMARY}
-          >
+          <button type="submit" name="intent" value="retry-failed-step" disabled={busy} aria-describedby="retry-hint" className={PRIMARY}>
             {pending === 'retry-failed-step'
               ? 'Retrying…'
               : status === 'failed'
@@ -74,7 +67,14 @@ export function RunActions({
           </button>
         ) : null}
         {canRunAgain ? (
-          <button type="submit" name="intent" value="run-again" disabled={busy} aria-describedby="run-again-hint" className={canRetry ? SECONDARY : PRIMARY}>
+          <button
+            type="submit"
+            name="intent"
+            value="run-again"
+            disabled={busy}
+            aria-describedby="run-again-hint"
+            className={canRetry ? SECONDARY : PRIMARY}
+          >
             {pending === 'run-again' ? 'Starting…' : 'Run again'}
           </button>
         ) : null}
@@ -86,9 +86,7 @@ export function RunActions({
       </div>
       <p className="text-xs text-slate-400">
         {canRetry ? (
-          <span id="retry-hint">
-            Retrying keeps the plan and the finished steps and redoes only the rest, on this page.{' '}
-          </span>
+          <span id="retry-hint">Retrying keeps the plan and the finished steps and redoes only the rest, on this page. </span>
         ) : null}
         {canRunAgain ? <span id="run-again-hint">Running again starts a new run of the same task from scratch. </span> : null}
         {canCancel ? (

@@ -23,7 +23,9 @@ function RunStatusLabel({ status }: { status: RunSummary['status'] }) {
   const shown = appStatusOf(status);
   const style = shown ? APP_STATUS[shown] : { label: status.toLowerCase(), className: 'border-slate-600 text-slate-300' };
   return (
-    <span className={`inline-flex shrink-0 items-center gap-1.5 justify-self-start rounded-full border px-2 py-0.5 text-xs font-medium ${style.className}`}>
+    <span
+      className={`inline-flex shrink-0 items-center gap-1.5 justify-self-start rounded-full border px-2 py-0.5 text-xs font-medium ${style.className}`}
+    >
       {status === 'RUNNING' ? <span aria-hidden className="h-1.5 w-1.5 animate-pulse rounded-full bg-sky-400" /> : null}
       {style.label}
     </span>

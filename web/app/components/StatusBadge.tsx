@@ -3,10 +3,7 @@ import { APP_STATUS, type AppStatus } from '~/utils/run-status';
 export function StatusBadge({ kind }: { kind: AppStatus }) {
   const badge = APP_STATUS[kind];
   return (
-    <span
-      role="status"
-      className={`inline-flex items-center gap-2 rounded-full border px-3 py-1 text-sm font-medium ${badge.className}`}
-    >
+    <span role="status" className={`inline-flex items-center gap-2 rounded-full border px-3 py-1 text-sm font-medium ${badge.className}`}>
       {kind === 'running' ? <span aria-hidden className="h-2 w-2 animate-pulse rounded-full bg-sky-400" /> : null}
       {badge.label}
     </span>

@@ -1,7 +1,8 @@
 /** Tailwind classes of the app's forms (the task form, sign-in), so they look and focus alike. */
 
 /** A text input or textarea; add the border colour (`border-slate-700`, or red on an error). */
-export const TEXT_FIELD = 'block w-full rounded-md border bg-slate-900 px-3 py-2 text-slate-100 focus:outline-none focus:ring-2 focus:ring-sky-500';
+export const TEXT_FIELD =
+  'block w-full rounded-md border bg-slate-900 px-3 py-2 text-slate-100 focus:outline-none focus:ring-2 focus:ring-sky-500';
 
 /** The form's main button. */
 export const SUBMIT_BUTTON =

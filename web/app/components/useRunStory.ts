@@ -16,10 +16,7 @@ interface State {
   received: number;
 }
 
-type Action =
-  | { type: 'story'; runId: string; event: StoryEvent }
-  | { type: 'run'; runId: string }
-  | { type: 'stream'; state: StreamState };
+type Action = { type: 'story'; runId: string; event: StoryEvent } | { type: 'run'; runId: string } | { type: 'stream'; state: StreamState };
 
 function reducer(state: State, action: Action): State {
   switch (action.type) {
@@ -47,7 +44,9 @@ export function useRunStory(workflowId: string, initial: StoryView, open: boolea
       const id = parseEventId(message.lastEventId);
       if (id) dispatch({ type: 'story', runId: id.runId, event: JSON.parse(message.data) as StoryEvent });
     });
-    source.addEventListener('run', (e) => dispatch({ type: 'run', runId: (JSON.parse((e as MessageEvent<string>).data) as { runId: string }).runId }));
+    source.addEventListener('run', (e) =>
+      dispatch({ type: 'run', runId: (JSON.parse((e as MessageEvent<string>).data) as { runId: string }).runId }),
+    );
     source.addEventListener('status', (e) => {
       const { state } = JSON.parse((e as MessageEvent<string>).data) as { state: StreamState };
       dispatch({ type: 'stream', state });

@@ -82,10 +82,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     return redirect(`/runs/${workflowId}`);
   } catch (err) {
     if (!(err instanceof TemporalUnreachableError || err instanceof MissingOwnerAttributeError)) throw err;
-    return data(
-      { values: { task: form.task, token: form.token }, fieldErrors: {}, formError: err.message },
-      { status: 503 },
-    );
+    return data({ values: { task: form.task, token: form.token }, fieldErrors: {}, formError: err.message }, { status: 503 });
   }
 }
 
@@ -113,13 +110,12 @@ export default function Home() {
       <div className="space-y-2">
         <h1 className="text-3xl font-semibold tracking-tight">What should be built?</h1>
         <p className="text-slate-300">
-          Describe a task. A Temporal workflow plans it with an LLM, runs each step as its own activity and tells
-          the story as it goes; it survives restarts of the worker and of this page.
+          Describe a task. A Temporal workflow plans it with an LLM, runs each step as its own activity and tells the story as it goes; it
+          survives restarts of the worker and of this page.
         </p>
         {offlineModel ? (
           <p className="text-sm text-amber-300">
-            The workers use the built-in offline model (no OPENAI_API_KEY set for them): results are canned, but the
-            run is real.
+            The workers use the built-in offline model (no OPENAI_API_KEY set for them): results are canned, but the run is real.
           </p>
         ) : null}
       </div>
@@ -165,11 +161,7 @@ export default function Home() {
           </p>
         </div>
 
-        <button
-          type="submit"
-          disabled={submitting}
-          className={SUBMIT_BUTTON}
-        >
+        <button type="submit" disabled={submitting} className={SUBMIT_BUTTON}>
           {submitting ? 'Starting…' : 'Start the run'}
         </button>
       </Form>
@@ -246,8 +238,8 @@ function RecentRuns({ status, paged, staleCursor, list, now }: ReturnType<typeof
 
       {'unreachable' in list ? (
         <p role="alert" className="rounded-md border border-amber-800 bg-amber-950/60 px-4 py-3 text-amber-100">
-          {`Temporal is not reachable at ${list.address}, so the runs cannot be listed.`} Runs are safe in Temporal;
-          reload this page when it is back.
+          {`Temporal is not reachable at ${list.address}, so the runs cannot be listed.`} Runs are safe in Temporal; reload this page when
+          it is back.
         </p>
       ) : list.runs.length === 0 ? (
         <p className="text-sm text-slate-400">

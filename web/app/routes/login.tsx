@@ -124,11 +124,7 @@ export default function Login() {
             className={`${TEXT_FIELD} border-slate-700`}
           />
         </div>
-        <button
-          type="submit"
-          disabled={submitting}
-          className={SUBMIT_BUTTON}
-        >
+        <button type="submit" disabled={submitting} className={SUBMIT_BUTTON}>
           {submitting ? 'Signing in…' : 'Sign in'}
         </button>
       </Form>

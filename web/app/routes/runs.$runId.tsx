@@ -68,8 +68,8 @@ export default function RunPage() {
         <AccountBar user={view.user} csrf={view.csrf} />
         <RunHeader workflowId={view.workflowId} badge="unreachable" />
         <p role="alert" className="rounded-md border border-amber-800 bg-amber-950/60 px-4 py-3 text-amber-100">
-          {`Temporal is not reachable at ${view.address}.`} This page keeps retrying; the run is safe in Temporal
-          and continues when the server is back.
+          {`Temporal is not reachable at ${view.address}.`} This page keeps retrying; the run is safe in Temporal and continues when the
+          server is back.
         </p>
       </article>
     );
@@ -106,20 +106,13 @@ function LiveRun({ view }: { view: OkView }) {
           Task
         </h2>
         {task ? (
-          <p className="whitespace-pre-wrap break-words rounded-md border border-slate-800 bg-slate-900/60 p-4 text-slate-100">
-            {task}
-          </p>
+          <p className="whitespace-pre-wrap break-words rounded-md border border-slate-800 bg-slate-900/60 p-4 text-slate-100">{task}</p>
         ) : (
           <p className="text-sm text-slate-400">The task could not be read.</p>
         )}
       </section>
 
-      <RunActions
-        status={status}
-        waitingForWorker={stream === 'waiting-for-worker'}
-        runAgainToken={view.runAgainToken}
-        csrf={view.csrf}
-      />
+      <RunActions status={status} waitingForWorker={stream === 'waiting-for-worker'} runAgainToken={view.runAgainToken} csrf={view.csrf} />
 
       <StreamNotice stream={open ? stream : 'off'} waitingAtLoad={view.waitingForWorker} />
 
@@ -162,8 +155,8 @@ function StreamNotice({ stream, waitingAtLoad }: { stream: StreamState; waitingA
   if (stream === 'waiting-for-worker' || (stream === 'connecting' && waitingAtLoad)) {
     return (
       <p role="status" className="rounded-md border border-amber-800 bg-amber-950/60 px-4 py-3 text-amber-100">
-        The run is waiting for a worker: none answered in time. Start one with <code>npm run worker</code>; the run
-        picks up where it is, and this page follows it.
+        The run is waiting for a worker: none answered in time. Start one with <code>npm run worker</code>; the run picks up where it is,
+        and this page follows it.
       </p>
     );
   }
@@ -220,8 +213,8 @@ export function ErrorBoundary() {
       <p className="text-slate-300">
         {notFound ? (
           <>
-            There is no run <code className="break-all font-mono">{runId}</code>. It may have been typed wrong, or
-            Temporal may have deleted it after its retention period.
+            There is no run <code className="break-all font-mono">{runId}</code>. It may have been typed wrong, or Temporal may have deleted
+            it after its retention period.
           </>
         ) : isRouteErrorResponse(error) ? (
           `${error.status} ${typeof error.data === 'string' ? error.data : error.statusText}`

@@ -53,7 +53,11 @@ function createMetrics(): WebMetrics {
     ['buildstory_watcher_queries_total', 'Progress queries made by watchers', () => watcherStats.queries],
     ['buildstory_watcher_history_polls_total', 'History long polls made by watchers', () => watcherStats.historyPolls],
     ['buildstory_watcher_describes_total', 'Describe calls made by watchers and streams', () => watcherStats.describes],
-    ['buildstory_watcher_held_queries_total', 'Queries that timed out while a worker was at work on the run (not reported as waiting for a worker)', () => watcherStats.heldQueries],
+    [
+      'buildstory_watcher_held_queries_total',
+      'Queries that timed out while a worker was at work on the run (not reported as waiting for a worker)',
+      () => watcherStats.heldQueries,
+    ],
   ];
   for (const [name, help, read] of counters) {
     let seen = 0;
@@ -102,10 +106,7 @@ function createMetrics(): WebMetrics {
     httpRequestDuration,
     observeRequest({ method, route, status, contentType, seconds }) {
       if (contentType && /^text\/event-stream/i.test(contentType)) return;
-      httpRequestDuration.observe(
-        { method: METHODS.has(method) ? method : 'other', route, status: String(status) },
-        seconds,
-      );
+      httpRequestDuration.observe({ method: METHODS.has(method) ? method : 'other', route, status: String(status) }, seconds);
     },
   };
 }

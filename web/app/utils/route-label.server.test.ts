@@ -40,7 +40,16 @@ test('single-fetch data requests and the route manifest get labels of their own'
 });
 
 test('a path no route matches is (unmatched)', () => {
-  for (const path of ['/no-such-page', '/wp-login.php', '/runs', '/runs/a/b', '/runs/a/events/b', '/assets/missing.js', '/nope.data', '/healthz/x']) {
+  for (const path of [
+    '/no-such-page',
+    '/wp-login.php',
+    '/runs',
+    '/runs/a/b',
+    '/runs/a/events/b',
+    '/assets/missing.js',
+    '/nope.data',
+    '/healthz/x',
+  ]) {
     expect([path, label(path)]).toEqual([path, UNMATCHED_ROUTE]);
   }
 });
@@ -64,7 +73,8 @@ test('any number of paths give no more labels than there are routes', () => {
   const labels = new Set<string>();
   for (let i = 0; i < 2_000; i++) {
     const id = randomBytes(6).toString('hex');
-    for (const path of [`/runs/z${id}`, `/runs/z${id}/events`, `/runs/z${id}.data`, `/z${id}`, `/assets/z${id}.js`, `/${id}/${id}`]) labels.add(label(path));
+    for (const path of [`/runs/z${id}`, `/runs/z${id}/events`, `/runs/z${id}.data`, `/z${id}`, `/assets/z${id}.js`, `/${id}/${id}`])
+      labels.add(label(path));
   }
   expect([...labels].sort()).toEqual(['(unmatched)', '/runs/:runId', '/runs/:runId.data', '/runs/:runId/events']);
 });

@@ -30,7 +30,6 @@ export class RunStateConflictError extends Error {
   override name = 'RunStateConflictError';
 }
 
-
 /** The latest run of a workflow id, with its status. Someone else's run is not found. */
 async function latestRun(workflowId: string, owner: Owner): Promise<{ client: Client; runId: string; status: TemporalStatus }> {
   if (!RUN_ID_PATTERN.test(workflowId)) throw new RunNotFoundError(workflowId);
@@ -125,7 +124,10 @@ export async function retryFromFailedStep(workflowId: string, owner: Owner): Pro
         identity: 'buildstory-web',
       }),
     );
-    log.info({ workflowId, failedRunId: runId, runId: response.runId, activity: resetPoint.activity }, 'run reset to retry its failed step');
+    log.info(
+      { workflowId, failedRunId: runId, runId: response.runId, activity: resetPoint.activity },
+      'run reset to retry its failed step',
+    );
     return { workflowId, runId: response.runId };
   } catch (err) {
     const code = grpcCode(err);

@@ -46,12 +46,7 @@ const CURSOR = /^[A-Za-z0-9_-]{1,4096}$/;
  * With an `owner`, only the runs they started. Throws InvalidCursorError for a cursor the server
  * does not accept.
  */
-export async function listRuns(options: {
-  owner: Owner;
-  status?: RunListStatus;
-  cursor?: string;
-  pageSize?: number;
-}): Promise<RunList> {
+export async function listRuns(options: { owner: Owner; status?: RunListStatus; cursor?: string; pageSize?: number }): Promise<RunList> {
   const { temporal } = getConfig();
   const unreachable = { unreachable: true, address: temporal.address } as const;
   if (options.status !== undefined && !isRunListStatus(options.status)) throw new TypeError(`Unknown run status ${options.status}`);

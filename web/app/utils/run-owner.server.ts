@@ -54,7 +54,6 @@ export function isMissingOwnerAttribute(err: unknown): boolean {
   return grpcCode(err) === Status.INVALID_ARGUMENT && message(err).includes(OWNER_SEARCH_ATTRIBUTE);
 }
 
-
 /**
  * The latest run of a workflow id if `owner` may see it (one describe), or null: no such run, a
  * malformed id, or someone else's run, which are all the same to the caller. Errors reaching

@@ -1,11 +1,40 @@
 /** The one vocabulary of run statuses: every Temporal status reads one way everywhere. */
-import { APP_STATUS, RUN_LIST_FILTERS, appStatusOf, canRetry, isClosed, isRunListStatus, storyStatusOf, temporalStatusName, type TemporalStatus } from './run-status';
+import {
+  APP_STATUS,
+  RUN_LIST_FILTERS,
+  appStatusOf,
+  canRetry,
+  isClosed,
+  isRunListStatus,
+  storyStatusOf,
+  temporalStatusName,
+  type TemporalStatus,
+} from './run-status';
 
-const ALL: TemporalStatus[] = ['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'CONTINUED_AS_NEW', 'TIMED_OUT', 'PAUSED', 'UNSPECIFIED', 'UNKNOWN'];
+const ALL: TemporalStatus[] = [
+  'RUNNING',
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+  'TERMINATED',
+  'CONTINUED_AS_NEW',
+  'TIMED_OUT',
+  'PAUSED',
+  'UNSPECIFIED',
+  'UNKNOWN',
+];
 
 test("Temporal's enum numbers map to their names; unknown numbers are UNKNOWN", () => {
   expect([0, 1, 2, 3, 4, 5, 6, 7, 8].map(temporalStatusName)).toEqual([
-    'UNSPECIFIED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'CONTINUED_AS_NEW', 'TIMED_OUT', 'PAUSED',
+    'UNSPECIFIED',
+    'RUNNING',
+    'COMPLETED',
+    'FAILED',
+    'CANCELLED',
+    'TERMINATED',
+    'CONTINUED_AS_NEW',
+    'TIMED_OUT',
+    'PAUSED',
   ]);
   expect(temporalStatusName(99)).toBe('UNKNOWN');
   expect(temporalStatusName(null)).toBe('UNSPECIFIED');

@@ -7,16 +7,7 @@ import type { RunStatus } from '../../../contract/data';
 
 /** Temporal's WorkflowExecutionStatusName, spelled out so that this module imports nothing from Temporal. */
 export type TemporalStatus =
-  | 'RUNNING'
-  | 'COMPLETED'
-  | 'FAILED'
-  | 'CANCELLED'
-  | 'TERMINATED'
-  | 'CONTINUED_AS_NEW'
-  | 'TIMED_OUT'
-  | 'PAUSED'
-  | 'UNSPECIFIED'
-  | 'UNKNOWN';
+  'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TERMINATED' | 'CONTINUED_AS_NEW' | 'TIMED_OUT' | 'PAUSED' | 'UNSPECIFIED' | 'UNKNOWN';
 
 /** temporal.api.enums.v1.WorkflowExecutionStatus, by number (the raw API and visibility answer with these). */
 const BY_NUMBER: Record<number, TemporalStatus> = {

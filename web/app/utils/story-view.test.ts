@@ -6,7 +6,13 @@ import type { Plan, StoryEvent, StoryEventBody } from '../../../contract/data';
 import { emptyStory, foldStoryEvent } from '../../../contract/story-reducer';
 import { applyEvent, emptyView, eventId, parseEventId, type StoryView } from './story-view';
 
-const plan: Plan = { summary: 'Two steps', steps: [{ title: 'One', instructions: 'first' }, { title: 'Two', instructions: 'second' }] };
+const plan: Plan = {
+  summary: 'Two steps',
+  steps: [
+    { title: 'One', instructions: 'first' },
+    { title: 'Two', instructions: 'second' },
+  ],
+};
 const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
 
 const bodies: StoryEventBody[] = [
@@ -51,7 +57,14 @@ test('an event seen twice changes nothing; a gap is flagged, not papered over', 
 });
 
 test('an empty view shows the task and start time it was given until run.started arrives', () => {
-  expect(emptyView('r', 'the task', at(0))).toMatchObject({ runId: 'r', task: 'the task', startedAt: at(0), status: 'running', events: [], gap: false });
+  expect(emptyView('r', 'the task', at(0))).toMatchObject({
+    runId: 'r',
+    task: 'the task',
+    startedAt: at(0),
+    status: 'running',
+    events: [],
+    gap: false,
+  });
 });
 
 test('event ids name the run and the sequence number', () => {

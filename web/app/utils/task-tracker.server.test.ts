@@ -164,7 +164,13 @@ describe('TaskTracker', () => {
 
 describe('lastStepRunning', () => {
   const at = '2025-01-01T00:00:00.000Z';
-  const plan = { summary: 's', steps: [{ title: 'A', instructions: 'a' }, { title: 'B', instructions: 'b' }] };
+  const plan = {
+    summary: 's',
+    steps: [
+      { title: 'A', instructions: 'a' },
+      { title: 'B', instructions: 'b' },
+    ],
+  };
   const story = (...bodies: Array<Record<string, unknown>>): StoryEvent[] =>
     bodies.map((body, i) => ({ ...body, seq: i + 1, at }) as StoryEvent);
   const runStarted = { type: 'run.started', task: 't' };
@@ -172,10 +178,18 @@ describe('lastStepRunning', () => {
   const output = (stepIndex: number) => ({ type: 'step.output', stepIndex, attempt: 1, text: 'x' });
   const finished = (stepIndex: number) => ({ type: 'step.finished', stepIndex, durationMs: 1, attempts: 1, usage: null, truncated: false });
 
-  it('is true only while the plan\'s last step runs', () => {
+  it("is true only while the plan's last step runs", () => {
     expect(lastStepRunning(story(runStarted))).toBe(false);
     expect(lastStepRunning(story(runStarted, planReady, { type: 'step.started', stepIndex: 0, title: 'A' }, output(0)))).toBe(false);
-    const last = story(runStarted, planReady, { type: 'step.started', stepIndex: 0, title: 'A' }, finished(0), { type: 'step.started', stepIndex: 1, title: 'B' }, output(1), output(1));
+    const last = story(
+      runStarted,
+      planReady,
+      { type: 'step.started', stepIndex: 0, title: 'A' },
+      finished(0),
+      { type: 'step.started', stepIndex: 1, title: 'B' },
+      output(1),
+      output(1),
+    );
     expect(lastStepRunning(last)).toBe(true);
     expect(lastStepRunning([...last, ...story(finished(1))])).toBe(false);
   });
@@ -185,19 +199,28 @@ describe('workerRecentlyActive (after a query timed out)', () => {
   const now = 1_800_000_000_000;
   const ts = (ms: number) => ({ seconds: { toString: () => String(Math.floor(ms / 1000)) }, nanos: (ms % 1000) * 1e6 });
   const beat = (agoMs: number) => ({ lastHeartbeatTime: ts(now - agoMs) });
-  const task = (state: number, startedAgoMs?: number) => ({ state, startedTime: startedAgoMs === undefined ? null : ts(now - startedAgoMs) });
+  const task = (state: number, startedAgoMs?: number) => ({
+    state,
+    startedTime: startedAgoMs === undefined ? null : ts(now - startedAgoMs),
+  });
 
   it('is true when an activity heartbeated or a workflow task started just now', () => {
     expect(workerRecentlyActive({ pendingActivities: [beat(900)] }, now)).toBe(true);
     expect(workerRecentlyActive({ pendingActivities: [beat(60_000), beat(400)] }, now)).toBe(true);
-    expect(workerRecentlyActive({ pendingWorkflowTask: task(PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED, 300) }, now)).toBe(true);
+    expect(
+      workerRecentlyActive({ pendingWorkflowTask: task(PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED, 300) }, now),
+    ).toBe(true);
   });
 
   it('is false for what a dead worker leaves: old heartbeats, a task that waits or started long ago, nothing at all', () => {
     expect(workerRecentlyActive({}, now)).toBe(false);
     expect(workerRecentlyActive({ pendingActivities: [beat(WORKER_SIGN_MS + 1)], pendingWorkflowTask: null }, now)).toBe(false);
     expect(workerRecentlyActive({ pendingActivities: [{ lastHeartbeatTime: null }] }, now)).toBe(false);
-    expect(workerRecentlyActive({ pendingWorkflowTask: task(PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED) }, now)).toBe(false);
-    expect(workerRecentlyActive({ pendingWorkflowTask: task(PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED, 12_000) }, now)).toBe(false);
+    expect(workerRecentlyActive({ pendingWorkflowTask: task(PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED) }, now)).toBe(
+      false,
+    );
+    expect(
+      workerRecentlyActive({ pendingWorkflowTask: task(PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED, 12_000) }, now),
+    ).toBe(false);
   });
 });

@@ -4,7 +4,14 @@
  * and the next request tries again. Also what the other run modules share about Temporal's
  * errors and payloads.
  */
-import { Client, Connection, ServiceError, defaultGrpcRetryOptions, isGrpcServiceError, makeGrpcRetryInterceptor } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  ServiceError,
+  defaultGrpcRetryOptions,
+  isGrpcServiceError,
+  makeGrpcRetryInterceptor,
+} from '@temporalio/client';
 import { InterceptingCall, status as Status, type Interceptor } from '@grpc/grpc-js';
 import type { Payload } from '@temporalio/common';
 import { encryptionDataConverter } from '../../../codec';

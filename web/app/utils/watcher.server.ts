@@ -98,10 +98,7 @@ export function watchRun(workflowId: string, listener: Listener, openRunId?: str
   };
 }
 
-export type LatestRun =
-  | { kind: 'not-found' }
-  | { kind: 'unreachable' }
-  | { kind: 'ok'; runId: string; closed: boolean; lastSeq: number };
+export type LatestRun = { kind: 'not-found' } | { kind: 'unreachable' } | { kind: 'ok'; runId: string; closed: boolean; lastSeq: number };
 
 /**
  * The latest run of a workflow id, and for a closed one the seq of its last event (read from its
