@@ -7,10 +7,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, type Env } from '.';
+import type { Env } from '.';
 import type { CommonConfig } from './common';
 import { loadWebConfig } from './web';
 import { loadWorkerConfig } from './worker';
+import { configErrorOf, testEnv } from './test-env';
 
 let dir: string;
 
@@ -21,10 +22,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** An env with no profile file (envconfig treats a missing file as "no profiles"). */
-function env(vars: Env = {}): Env {
-  return { TEMPORAL_CONFIG_FILE: join(dir, 'does-not-exist.toml'), ...vars };
-}
+const env = (vars: Env = {}) => testEnv(vars, join(dir, 'does-not-exist.toml'));
 
 function file(name: string, text: string): string {
   const path = join(dir, name);
@@ -36,19 +34,7 @@ describe.each<[string, (env: Env) => CommonConfig]>([
   ['worker', loadWorkerConfig],
   ['web app', loadWebConfig],
 ])('the %s', (_process, load) => {
-  /** The ConfigError `load` throws for `vars`; fails the test if it does not throw one. */
-  function configError(vars: Env): ConfigError {
-    let thrown: unknown;
-    try {
-      load(vars);
-    } catch (err) {
-      thrown = err;
-    }
-    expect(thrown).toBeInstanceOf(ConfigError);
-    const error = thrown as ConfigError;
-    expect(error.message).not.toMatch(/[\r\n]/);
-    return error;
-  }
+  const configError = (vars: Env) => configErrorOf(load, vars);
 
   describe('defaults', () => {
     test('an empty environment gives the local dev server, the default task queue and log level', () => {

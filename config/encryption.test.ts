@@ -3,36 +3,23 @@
  * process reads them: the worker and the web app must hold the same keys.
  */
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ConfigError, type Env } from '.';
+import type { Env } from '.';
 import type { CommonConfig } from './common';
 import { loadWebConfig } from './web';
 import { loadWorkerConfig } from './worker';
+import { configErrorOf, testEnv } from './test-env';
 
 const oldKey = randomBytes(32);
 const newKey = randomBytes(32);
 const b64 = (key: Buffer) => key.toString('base64');
 
-/** No profile file: the developer's own temporal.toml stays out of the test. */
-const env = (vars: Env): Env => ({ TEMPORAL_CONFIG_FILE: join(tmpdir(), 'buildstory-no-such-profile.toml'), ...vars });
+const env = testEnv;
 
 describe.each<[string, (env: Env) => CommonConfig]>([
   ['worker', loadWorkerConfig],
   ['web app', loadWebConfig],
 ])('the %s', (_process, load) => {
-  function configError(vars: Env): string {
-    let thrown: unknown;
-    try {
-      load(env(vars));
-    } catch (err) {
-      thrown = err;
-    }
-    expect(thrown).toBeInstanceOf(ConfigError);
-    const message = (thrown as Error).message;
-    expect(message).not.toMatch(/[\r\n]/);
-    return message;
-  }
+  const configError = (vars: Env) => configErrorOf(load, env(vars)).message;
 
   test('unset or blank: no encryption', () => {
     expect(load(env({})).encryption).toBeNull();

@@ -2,29 +2,12 @@
  * The web app's own settings (config/web.ts), and only those: the worker's never stop it, and the
  * LLM key never reaches its configuration. Access control has its own file (auth.test.ts).
  */
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { ConfigError, loadWebConfig, type Env } from './web';
+import { loadWebConfig, type Env } from './web';
+import { configErrorOf, testEnv } from './test-env';
 
-/** No profile file, so the developer's own Temporal profile never leaks in. */
-function env(vars: Env = {}): Env {
-  return { TEMPORAL_CONFIG_FILE: join(tmpdir(), 'buildstory-no-such-profile.toml'), ...vars };
-}
-
-/** The ConfigError loadWebConfig throws for `vars`; fails the test if it does not throw one. */
-function configError(vars: Env): ConfigError {
-  let thrown: unknown;
-  try {
-    loadWebConfig(env(vars));
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(ConfigError);
-  const error = thrown as ConfigError;
-  expect(error.message).not.toMatch(/[\r\n]/);
-  return error;
-}
+const env = testEnv;
+const configError = (vars: Env) => configErrorOf(loadWebConfig, env(vars));
 
 describe('defaults', () => {
   test('an empty environment gives port 3000 on all interfaces, the local Temporal UI, no access control', () => {

@@ -1,26 +1,9 @@
 /** The worker's own settings (config/worker.ts), and only those: the web app's never stop it. */
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ConfigError, describeLlm, loadWorkerConfig, type Env } from './worker';
+import { describeLlm, loadWorkerConfig, type Env } from './worker';
+import { configErrorOf, testEnv } from './test-env';
 
-/** No profile file, so the developer's own Temporal profile never leaks in. */
-function env(vars: Env = {}): Env {
-  return { TEMPORAL_CONFIG_FILE: join(tmpdir(), 'buildstory-no-such-profile.toml'), ...vars };
-}
-
-/** The ConfigError loadWorkerConfig throws for `vars`; fails the test if it does not throw one. */
-function configError(vars: Env): ConfigError {
-  let thrown: unknown;
-  try {
-    loadWorkerConfig(env(vars));
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(ConfigError);
-  const error = thrown as ConfigError;
-  expect(error.message).not.toMatch(/[\r\n]/);
-  return error;
-}
+const env = testEnv;
+const configError = (vars: Env) => configErrorOf(loadWorkerConfig, env(vars));
 
 describe('defaults', () => {
   test('an empty environment gives the offline model and the health server on loopback', () => {
