@@ -2,7 +2,8 @@
  * Records histories of finished runs as replay fixtures (workflows/histories/*.json).
  * Run it when a deliberate, compatible change to the workflow needs new fixtures:
  *
- *   npx tsx scripts/record-histories.ts
+ *   npx tsx scripts/record-histories.ts                 # every scenario
+ *   npx tsx scripts/record-histories.ts NAME [NAME...]  # only these (keeps the others as recorded)
  *
  * The replay test then fails CI for any change that would break runs recorded this way.
  */
@@ -19,6 +20,7 @@ import { OfflineProvider } from '../activities/llm/offline';
 import type { LlmProvider } from '../activities/llm/provider';
 import { startTestLlmServer, type LlmRule } from '../tests/fixtures/llm-server';
 import { createBuildstoryWorker } from '../worker/worker';
+import { LIMITS } from '../contract/data';
 import { taskWorkflow } from '../workflows';
 import { freePort } from '../devstack/processes';
 import { ensureTemporalCli, startDevServer } from '../devstack/temporal';
@@ -56,9 +58,18 @@ async function main(): Promise<void> {
       rules: [{ kind: 'step', stepIndex: 1, delayMs: 200, times: Infinity }],
       cancelAfterMs: 1_500,
     },
+    // A step that writes past the output limit: the chunk that reaches it is marked truncated.
+    {
+      name: 'step-output-truncated-completed',
+      provider: openai,
+      rules: [{ kind: 'step', stepIndex: 0, content: `${'Long output. '.repeat(Math.ceil(LIMITS.stepOutputMaxChars / 13))}The end.` }],
+    },
   ];
+  const only = process.argv.slice(2);
+  const unknown = only.filter((name) => !scenarios.some((scenario) => scenario.name === name));
+  if (unknown.length > 0) throw new Error(`no such scenario: ${unknown.join(', ')}`);
   try {
-    for (const scenario of scenarios) {
+    for (const scenario of scenarios.filter(({ name }) => only.length === 0 || only.includes(name))) {
       llm.reset();
       for (const rule of scenario.rules ?? []) llm.program(rule);
       const taskQueue = `record-${scenario.name}`;

@@ -29,8 +29,14 @@ async function replay(histories: Array<{ workflowId: string; history: unknown }>
   return results;
 }
 
-test('the recorded histories cover completed, retried, failed and cancelled runs', () => {
-  expect(files).toEqual(['cancelled-mid-step.json', 'offline-completed.json', 'step-rejected-failed.json', 'step-retried-completed.json']);
+test('the recorded histories cover completed, retried, failed, cancelled and truncated runs', () => {
+  expect(files).toEqual([
+    'cancelled-mid-step.json',
+    'offline-completed.json',
+    'step-output-truncated-completed.json',
+    'step-rejected-failed.json',
+    'step-retried-completed.json',
+  ]);
 });
 
 test('every recorded history replays without a determinism error', async () => {
