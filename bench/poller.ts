@@ -1,7 +1,7 @@
 /**
  * The naive baseline: each viewer polls the `progress` query on its own, once a second, through a
  * Client whose connection counts every RPC (the same interceptor idea as the web app's, see
- * web/app/utils/temporal.server.ts).
+ * web/app/utils/temporal-client.server.ts).
  */
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
