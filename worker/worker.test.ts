@@ -20,9 +20,10 @@ interface Worker {
 const started: ChildProcess[] = [];
 
 afterEach(() => {
-  // A test that failed half-way must not leave its worker running.
+  // A test that failed half-way must not leave its worker running: the whole process group, since
+  // tsx runs the worker in a child of its own that a kill of tsx alone would leave behind.
   for (const child of started.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(-child.pid, 'SIGKILL');
   }
 });
 
@@ -35,8 +36,14 @@ function startWorker(settings: Record<string, string>): Worker {
   for (const [name, value] of Object.entries(process.env)) {
     if (!/^(OPENAI_|TEMPORAL_)/.test(name)) env[name] = value;
   }
-  Object.assign(env, { TEMPORAL_CONFIG_FILE: join(ROOT, 'no-such-temporal.toml'), LOG_LEVEL: 'info', ...settings });
-  const child = spawnTsx('worker/index.ts', { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // No health server unless a test asks: port 9464 may be another worker's on this machine.
+  Object.assign(env, {
+    TEMPORAL_CONFIG_FILE: join(ROOT, 'no-such-temporal.toml'),
+    LOG_LEVEL: 'info',
+    WORKER_HEALTH_PORT: '0',
+    ...settings,
+  });
+  const child = spawnTsx('worker/index.ts', { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   started.push(child);
   let stdout = '';
   let stderr = '';
