@@ -14,7 +14,7 @@ import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createSearchAttributes, setRetention, waitForTemporal } from '../temporal';
-import { stopChild } from '../processes';
+import { stopChild, waitForHttp } from '../processes';
 import type { PostgresTarget } from './postgres';
 
 const run = promisify(execFile);
@@ -227,8 +227,10 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
 
   try {
     await registerNamespace(options.cli, frontends[0], namespace, processes, log);
-    await setRetention(options.cli, frontends[0], namespace, options.retentionDays ?? 30);
-    await createSearchAttributes(options.cli, frontends[0], namespace);
+    // A new namespace reaches the frontends' namespace cache some seconds after it was created
+    // ("Namespace default is not found." from update until then).
+    await retry(() => setRetention(options.cli, frontends[0]!, namespace, options.retentionDays ?? 30), 60_000);
+    await retry(() => createSearchAttributes(options.cli, frontends[0]!, namespace), 60_000);
     // The second frontend must answer too before anyone is told about it.
     await waitForTemporal(options.cli, frontends[1], namespace, 60_000);
   } catch (err) {
@@ -245,6 +247,12 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
     const child = startProcess(options.ui.uiServer, ['--root', uiDir, '--config', 'config', '--env', 'cluster', 'start'], logFile);
     processes.push({ name: 'ui-server', process: child, logFile });
     uiUrl = `http://127.0.0.1:${options.ui.port}`;
+    try {
+      await waitForHttp(`${uiUrl}/api/v1/settings`, 30_000, child);
+    } catch (err) {
+      await stop();
+      throw new Error(`the UI server did not answer: ${(err as Error).message} (log: ${logFile})`, { cause: err });
+    }
   }
   return { frontends, uiUrl, processes, stop };
 }
@@ -280,4 +288,16 @@ async function registerNamespace(
     }
   }
   throw new Error(`no frontend answered at ${address} within 120 s: ${lastError}`);
+}
+
+async function retry(work: () => Promise<void>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await work();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
 }
