@@ -11,6 +11,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createSearchAttributes, setRetention, waitForTemporal } from '../temporal';
@@ -216,13 +217,25 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
       processes.reverse().map((p) => stopChild(p.process, 10_000, () => log(`${p.name} did not stop within 10 s; killing it`))),
     );
   };
-  // History first: frontends and matching wait on it less when it is already in the ring.
-  for (const proc of [layout[2], layout[3], layout[0], layout[1], layout[4]]) {
+  const launch = (proc: ServiceProcess) => {
     writeFileSync(join(configDir, `${proc.name}.yaml`), serverConfig(proc, layout, pg, dynamicConfig));
     const logFile = join(logDir, `${proc.name}.log`);
     const args = ['--root', '/', '--config', configDir, '--env', proc.name, '--allow-no-auth', 'start', '--service', proc.service];
-    processes.push({ name: proc.name, process: startProcess(options.server, args, logFile), logFile });
+    const entry = { name: proc.name, process: startProcess(options.server, args, logFile), logFile };
+    processes.push(entry);
+    return entry;
+  };
+  // History alone first: on a fresh database every process inserts the cluster metadata record at
+  // start, and the losers of that race exit ("failed to initialize current cluster metadata").
+  // History serves gRPC only after the record is written; then the others start together.
+  const history = launch(layout[2]!);
+  try {
+    await waitForPort(layout[2]!.grpcPort, 60_000, history);
+  } catch (err) {
+    await stop();
+    throw err;
   }
+  for (const proc of [layout[3]!, layout[0]!, layout[1]!, layout[4]!]) launch(proc);
   const frontends = [layout[0], layout[1]].map((f) => `127.0.0.1:${f.grpcPort}`);
 
   try {
@@ -300,4 +313,24 @@ async function retry(work: () => Promise<void>, timeoutMs: number): Promise<void
       await new Promise((r) => setTimeout(r, 1_000));
     }
   }
+}
+
+/** Wait until something accepts TCP connections on 127.0.0.1:`port`; fail if `owner` exits first. */
+async function waitForPort(port: number, timeoutMs: number, owner: TemporalCluster['processes'][number]): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (owner.process.exitCode !== null)
+      throw new Error(`${owner.name} exited with code ${owner.process.exitCode} (log: ${owner.logFile})`);
+    const open = await new Promise<boolean>((resolvePromise) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolvePromise(true);
+      });
+      socket.once('error', () => resolvePromise(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${owner.name} did not listen on port ${port} within ${timeoutMs / 1000} s (log: ${owner.logFile})`);
 }
