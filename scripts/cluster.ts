@@ -2,6 +2,8 @@
  * `npm run cluster`: Temporal as production runs it, on this machine without Docker: PostgreSQL
  * (a private cluster, or an existing server), the schemas, two frontends, history, matching and
  * worker as separate processes, and the UI server. Prints the addresses; Ctrl-C/SIGTERM stops all.
+ * (Seen with npm 11: a SIGTERM sent to `npm run cluster` itself is not passed on and leaves this
+ * script running; under a supervisor run `tsx scripts/cluster.ts`, or signal the process group.)
  *
  *   CLUSTER_DIR         configs, logs and the private PostgreSQL (default .data/cluster)
  *   CLUSTER_BASE_PORT   first of the 12 server ports (default 17233; layout in devstack/cluster/temporal.ts)

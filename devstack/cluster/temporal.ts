@@ -212,10 +212,13 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
   const dynamicConfig = join(configDir, 'dynamic.yaml');
   writeFileSync(dynamicConfig, DYNAMIC_CONFIG);
   const processes: TemporalCluster['processes'] = [];
+  // One at a time, in the reverse of the start order (UI, worker, frontends, matching, history):
+  // stopped all at once, each logged errors about the others being gone ("Not enough hosts to
+  // serve the request", the worker service's "Couldn't cleanup task worker").
   const stop = async () => {
-    await Promise.all(
-      processes.reverse().map((p) => stopChild(p.process, 10_000, () => log(`${p.name} did not stop within 10 s; killing it`))),
-    );
+    for (const p of [...processes].reverse()) {
+      await stopChild(p.process, 10_000, () => log(`${p.name} did not stop within 10 s; killing it`));
+    }
   };
   const launch = (proc: ServiceProcess) => {
     writeFileSync(join(configDir, `${proc.name}.yaml`), serverConfig(proc, layout, pg, dynamicConfig));
