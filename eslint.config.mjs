@@ -11,7 +11,7 @@ const NODE_BUILTINS = builtinModules.flatMap((name) => (name.startsWith('node:')
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/', 'web/build/', 'bench/results/', '.data/', '**/*.js', '**/*.mjs', '**/*.cjs'],
+    ignores: ['node_modules/', 'web/build/', 'bench/results/', '.data/', '.scratch/', '**/*.js', '**/*.mjs', '**/*.cjs'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
