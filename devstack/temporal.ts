@@ -4,27 +4,30 @@
  * attribute, stop it cleanly. `npm run temporal` (scripts/temporal.ts) runs it on its own.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { OWNER_SEARCH_ATTRIBUTE } from '../config/auth';
+import { ensureBinary, findBinary, type GoBinary } from './go-binary';
 import { stopChild } from './processes';
 
 const run = promisify(execFile);
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
+
 /** Newer tags carry a `replace` directive and cannot be go-installed. */
-const MODULE = 'github.com/temporalio/cli/cmd/temporal';
+const TEMPORAL_CLI: GoBinary = {
+  name: 'temporal-cli',
+  module: 'github.com/temporalio/cli/cmd/temporal',
+  version: TEMPORAL_CLI_VERSION,
+  built: 'temporal',
+  file: 'temporal',
+  envOverride: 'TEMPORAL_CLI',
+};
 
 type Log = (line: string) => void;
 export const temporalLog: Log = (line) => process.stderr.write(`[temporal] ${line}\n`);
-
-export function cacheDir(version = TEMPORAL_CLI_VERSION): string {
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(base, 'buildstory', 'temporal-cli', version);
-}
 
 async function onPath(): Promise<string | null> {
   try {
@@ -40,89 +43,12 @@ async function onPath(): Promise<string | null> {
  * Returns null when it must be installed.
  */
 export async function findTemporalCli(): Promise<string | null> {
-  if (process.env.TEMPORAL_CLI) {
-    if (!existsSync(process.env.TEMPORAL_CLI)) throw new Error(`TEMPORAL_CLI points to a missing file: ${process.env.TEMPORAL_CLI}`);
-    return process.env.TEMPORAL_CLI;
-  }
-  const cached = join(cacheDir(), 'temporal');
-  if (existsSync(cached)) return cached;
-  return onPath();
+  return findBinary(TEMPORAL_CLI) ?? onPath();
 }
 
-/** Install the CLI into the cache with `go install`; several installers on one machine take turns. */
+/** Install the CLI into the cache with `go install` unless it is found; several installers on one machine take turns. */
 export async function ensureTemporalCli(log: Log = temporalLog): Promise<string> {
-  const found = await findTemporalCli();
-  if (found) return found;
-
-  const dir = cacheDir();
-  const target = join(dir, 'temporal');
-  const lock = `${dir}.lock`;
-  mkdirSync(dirname(dir), { recursive: true });
-  // mkdir is atomic: whoever creates the lock installs; the others wait for the binary.
-  const started = Date.now();
-  for (let waited = 0; ; waited++) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      if (existsSync(target)) return target;
-      // A lock older than 30 minutes belongs to an installer that died.
-      const lockAge = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (lockAge > 30 * 60_000) rmSync(lock, { recursive: true, force: true });
-      if (waited % 30 === 0) log('waiting for another install of the Temporal CLI to finish...');
-      await sleep(1_000);
-    }
-  }
-  try {
-    if (existsSync(target)) return target;
-    log(`installing the Temporal CLI ${TEMPORAL_CLI_VERSION} with go install into ${dir}`);
-    log('the first install downloads and compiles for several minutes; progress follows');
-    const staging = `${dir}.staging-${process.pid}`;
-    mkdirSync(staging, { recursive: true });
-    await goInstall(staging, log);
-    mkdirSync(dir, { recursive: true });
-    renameSync(join(staging, 'temporal'), target);
-    rmSync(staging, { recursive: true, force: true });
-    log(`installed ${target} in ${Math.round((Date.now() - started) / 1000)} s`);
-    return target;
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
-}
-
-function goInstall(gobin: string, log: Log): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn('go', ['install', '-v', `${MODULE}@${TEMPORAL_CLI_VERSION}`], {
-      env: { ...process.env, GOBIN: gobin, GOFLAGS: process.env.GOFLAGS ?? '-mod=mod' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let packages = 0;
-    let last = '';
-    const tail: string[] = [];
-    const onLine = (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) {
-        if (!line.startsWith('go: downloading')) packages++;
-        last = line;
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-      }
-    };
-    child.stdout.on('data', onLine);
-    child.stderr.on('data', onLine);
-    const begun = Date.now();
-    const ticker = setInterval(() => {
-      log(`still installing (${Math.round((Date.now() - begun) / 1000)} s, ${packages} packages built; last: ${last.slice(0, 100)})`);
-    }, 15_000);
-    child.on('error', (err) => {
-      clearInterval(ticker);
-      reject(new Error(`cannot run go (is the Go toolchain installed?): ${err.message}`));
-    });
-    child.on('exit', (code) => {
-      clearInterval(ticker);
-      if (code === 0) resolvePromise();
-      else reject(new Error(`go install ${MODULE}@${TEMPORAL_CLI_VERSION} failed (exit ${code}):\n${tail.join('\n')}`));
-    });
-  });
+  return (await findTemporalCli()) ?? ensureBinary(TEMPORAL_CLI, log);
 }
 
 /**
