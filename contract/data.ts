@@ -43,6 +43,46 @@ export function cleanText(text: string): string {
 /** What a run is started with (validated by TaskInputSchema). */
 export interface TaskInput {
   task: string;
+  /** Wait for a person to approve (or edit, or reject) the plan before any step runs. */
+  review?: boolean;
+  /** How long a review may wait before the run expires; REVIEW_TIMEOUT_DEFAULT_MS when absent. */
+  reviewTimeoutMs?: number;
+  /** A re-run of another run from one of its steps: no planning, the steps before are kept. */
+  rerun?: RerunInput;
+}
+
+/** A deployment's review timeout unless it sets one: 7 days. */
+export const REVIEW_TIMEOUT_DEFAULT_MS = 7 * 24 * 60 * 60 * 1000;
+
+/** The run a re-run came from, and the first step it runs (0-based). */
+export interface RunLink {
+  workflowId: string;
+  runId: string;
+  fromStep: number;
+}
+
+/** One step of the parent kept by a re-run: its output, not recomputed. */
+export interface KeptStep {
+  output: string;
+  truncated: boolean;
+  usage: TokenUsage | null;
+}
+
+/**
+ * "Edit and re-run from step k": the parent's plan with the steps from `parent.fromStep` on as
+ * the person edited them (a PlanEdit, checked and applied by the workflow with applyPlanEdit),
+ * and the outputs of the steps before, which the new run keeps. At most LIMITS.planMaxSteps ×
+ * LIMITS.stepOutputMaxChars characters of kept output: well within one payload.
+ */
+export interface RerunInput {
+  parent: RunLink;
+  /** The parent's plan and the model that made it. */
+  plan: Plan;
+  model: ModelInfo;
+  kept: KeptStep[];
+  edit: PlanEdit;
+  /** Who asked for the re-run (the signed-in user; null without access control). */
+  by: string | null;
 }
 
 /** One step of a plan (validated by PlanStepSchema). */
@@ -55,6 +95,74 @@ export interface PlanStep {
 export interface Plan {
   summary: string;
   steps: PlanStep[];
+}
+
+/**
+ * A person's version of the steps from a review point on (the steps before it are locked). Each
+ * step names the step it came from (its index in the plan under review) or null when added, so
+ * the story can tell what changed, step by step.
+ */
+export interface PlanEditStep {
+  from: number | null;
+  title: string;
+  instructions: string;
+  /** Wait for a person again before this step runs. */
+  ask?: boolean;
+}
+
+export interface PlanEdit {
+  steps: PlanEditStep[];
+}
+
+/** One change a review made to a plan, for the story's audit trail. Indices are 0-based. */
+export type PlanChange =
+  | { kind: 'added'; index: number; title: string }
+  | { kind: 'removed'; from: number; title: string }
+  | { kind: 'moved'; from: number; index: number; title: string }
+  | { kind: 'edited'; index: number; field: 'title' | 'instructions'; before: string; after: string };
+
+/** One change in words, for the story as people read it. */
+export function describeChange(change: PlanChange): string {
+  switch (change.kind) {
+    case 'added':
+      return `added step ${change.index + 1} "${change.title}"`;
+    case 'removed':
+      return `removed step ${change.from + 1} "${change.title}"`;
+    case 'moved':
+      return `moved "${change.title}" from step ${change.from + 1} to step ${change.index + 1}`;
+    case 'edited':
+      return `changed the ${change.field} of step ${change.index + 1}`;
+  }
+}
+
+/** Where a run waits for a person: after planning, or before a step marked "ask before running". */
+export type ReviewStage = { kind: 'plan' } | { kind: 'step'; stepIndex: number };
+
+/**
+ * A person's answer to a review (the `review` update). `requestId` is also the update's id: the
+ * workflow applies one request once, even when Temporal no longer remembers the id.
+ */
+export interface ReviewRequest {
+  requestId: string;
+  /** The review being answered (StoryState.review.revision): an answer to an older one is refused. */
+  revision: number;
+  /** The signed-in user, as the web app knows them; null without access control. */
+  by: string | null;
+  decision: 'approve' | 'reject';
+  /** Approve only: the steps from the review point on, as edited; absent = approved as proposed. */
+  edit?: PlanEdit;
+  /** Reject only: why. */
+  reason?: string;
+}
+
+/** What the `review` update answers. */
+export interface ReviewOutcome {
+  requestId: string;
+  revision: number;
+  decision: 'approve' | 'reject';
+  by: string | null;
+  /** The changes the approval made to the plan (none for a rejection). */
+  changes: PlanChange[];
 }
 
 export interface TokenUsage {
@@ -96,8 +204,17 @@ export interface StepResult {
 
 /** `stepIndex: null` is the planning phase. */
 export type StoryEventBody =
-  | { type: 'run.started'; task: string }
+  | { type: 'run.started'; task: string; parent?: RunLink }
   | { type: 'plan.ready'; plan: Plan; model: ModelInfo }
+  /** A re-run keeps a step of its parent: its output, not recomputed. */
+  | { type: 'step.kept'; stepIndex: number; output: string; truncated: boolean; usage: TokenUsage | null }
+  /** The run waits for a person (see ReviewStage) until `deadline`. */
+  | { type: 'review.waiting'; revision: number; stage: ReviewStage; deadline: string }
+  /** A person changed the plan: `plan` is the whole new plan, `ask` the steps that will wait again. */
+  | { type: 'plan.edited'; by: string | null; changes: PlanChange[]; plan: Plan; ask: number[] }
+  | { type: 'review.approved'; revision: number; by: string | null }
+  | { type: 'review.rejected'; revision: number; by: string | null; reason: string }
+  | { type: 'review.expired'; revision: number }
   | { type: 'step.started'; stepIndex: number; title: string }
   | {
       type: 'step.output';
@@ -133,7 +250,8 @@ export type StoryEvent = StoryEventBody & {
 };
 export type StoryEventType = StoryEvent['type'];
 
-export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
+/** `rejected` and `expired` end a run that waited for a review; Temporal calls those runs completed. */
+export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'rejected' | 'expired';
 export type StepStatus = 'pending' | 'running' | 'retrying' | 'completed' | 'failed' | 'cancelled';
 
 export interface StepState {
@@ -148,6 +266,18 @@ export interface StepState {
   startedAt: string | null;
   durationMs: number | null;
   usage: TokenUsage | null;
+  /** A person asked to be asked before this step runs. */
+  ask: boolean;
+  /** Kept from the parent run by a re-run: not run here. */
+  kept: boolean;
+}
+
+/** The review a run waits for now. */
+export interface ReviewWait {
+  revision: number;
+  stage: ReviewStage;
+  since: string;
+  deadline: string;
 }
 
 export interface ProgressQueryArgs {
@@ -167,7 +297,12 @@ export interface StoryState {
   model: ModelInfo | null;
   steps: StepState[];
   result: string | null;
+  /** Why the run did not complete: its failure, or who rejected it and why, or that it expired. */
   error: string | null;
+  /** The review the run waits for now, if any. */
+  review: ReviewWait | null;
+  /** The run this one re-runs, if it is a re-run. */
+  parent: RunLink | null;
   /** Sequence number of the newest event in the story. */
   lastSeq: number;
 }
@@ -222,6 +357,24 @@ export interface ProgressReport {
  * with this type, so they never load the workflow's code.
  */
 export type TaskWorkflow = (input: TaskInput) => Promise<ProgressSnapshot>;
+
+/** The name of taskWorkflow's review update (contract/messages.ts defines it). */
+export const REVIEW_UPDATE_NAME = 'review';
+
+/**
+ * Keyword search attributes taskWorkflow sets, so that lists and the Temporal UI can filter:
+ * `BuildstoryState` on runs that wait for reviews (REVIEW_STATES), `BuildstoryParent` on a
+ * re-run (its parent's workflow id). The deployment must create them (the project's scripts do).
+ */
+export const STATE_SEARCH_ATTRIBUTE = 'BuildstoryState';
+export const PARENT_SEARCH_ATTRIBUTE = 'BuildstoryParent';
+export const REVIEW_STATES = {
+  waiting: 'waiting-for-review',
+  running: 'running',
+  rejected: 'rejected',
+  expired: 'expired',
+  cancelled: 'cancelled',
+} as const;
 
 /** The final snapshot travels in the failure's details so a failed run renders without a worker. */
 export const RUN_FAILED_ERROR_TYPE = 'TaskFailed';

@@ -41,6 +41,8 @@ test('an empty story is running, with nothing planned; run.started sets the task
     steps: [],
     result: null,
     error: null,
+    review: null,
+    parent: null,
     lastSeq: 0,
   });
   expect(emptyStory('placeholder', at(0))).toMatchObject({ task: 'placeholder', startedAt: at(0) });
@@ -66,6 +68,8 @@ test('plan.ready completes planning and lists the steps, pending; step.started r
       startedAt: at(3),
       durationMs: null,
       usage: null,
+      ask: false,
+      kept: false,
     },
     {
       index: 1,
@@ -78,6 +82,8 @@ test('plan.ready completes planning and lists the steps, pending; step.started r
       startedAt: null,
       durationMs: null,
       usage: null,
+      ask: false,
+      kept: false,
     },
   ]);
 });
@@ -182,4 +188,67 @@ test('never changes a state in place, and keeps fields of its own that a caller 
   let state = deepFreeze({ ...emptyStory(), runId: 'run-1' });
   for (const event of list) state = deepFreeze(foldStoryEvent(state, event));
   expect(state).toMatchObject({ runId: 'run-1', status: 'failed', lastSeq: list.length });
+});
+
+describe('people in the loop', () => {
+  const WAIT: StoryEventBody = { type: 'review.waiting', revision: 1, stage: { kind: 'plan' }, deadline: at(99) };
+  const EDITED: Plan = { summary: PLAN.summary, steps: [PLAN.steps[1], { title: 'Three', instructions: 'third' }] };
+
+  test('review.waiting holds the run for a person until approved; plan.edited replaces the pending steps', () => {
+    const waiting = fold(events(START[0], START[1], WAIT));
+    expect(waiting).toMatchObject({ status: 'running', review: { revision: 1, stage: { kind: 'plan' }, since: at(3), deadline: at(99) } });
+    const edited = fold(
+      events(
+        START[0],
+        START[1],
+        WAIT,
+        { type: 'plan.edited', by: 'ann', changes: [], plan: EDITED, ask: [1] },
+        { type: 'review.approved', revision: 1, by: 'ann' },
+      ),
+    );
+    expect(edited.review).toBeNull();
+    expect(edited.plan).toEqual(EDITED);
+    expect(edited.steps.map((s) => [s.title, s.status, s.ask])).toEqual([
+      ['Two', 'pending', false],
+      ['Three', 'pending', true],
+    ]);
+  });
+
+  test('an edit at a step gate keeps the steps already done', () => {
+    const state = fold(
+      events(
+        ...START,
+        { type: 'step.finished', stepIndex: 0, durationMs: 5, attempts: 1, usage: USAGE, truncated: false, output: 'done' },
+        { type: 'review.waiting', revision: 2, stage: { kind: 'step', stepIndex: 1 }, deadline: at(99) },
+        { type: 'plan.edited', by: null, changes: [], plan: { summary: '', steps: [PLAN.steps[0], EDITED.steps[1]] }, ask: [] },
+      ),
+    );
+    expect(state.steps[0]).toMatchObject({ title: 'One', status: 'completed', output: 'done' });
+    expect(state.steps[1]).toMatchObject({ title: 'Three', status: 'pending' });
+    expect(state.review).toMatchObject({ stage: { kind: 'step', stepIndex: 1 } });
+  });
+
+  test('review.rejected and review.expired end the run with their own status and words', () => {
+    const rejected = fold(events(START[0], START[1], WAIT, { type: 'review.rejected', revision: 1, by: null, reason: 'No.' }));
+    expect(rejected).toMatchObject({ status: 'rejected', error: 'Rejected by someone: No.', closedAt: at(4), review: null });
+    const expired = fold(events(START[0], START[1], WAIT, { type: 'review.expired', revision: 1 }));
+    expect(expired).toMatchObject({ status: 'expired', closedAt: at(4), review: null });
+    expect(expired.error).toMatch(/expired/);
+  });
+
+  test('a re-run names its parent and keeps steps as completed, not run', () => {
+    const parent = { workflowId: 'task-a', runId: 'r1', fromStep: 1 };
+    const state = fold(
+      events({ type: 'run.started', task: 'Do it', parent }, START[1], {
+        type: 'step.kept',
+        stepIndex: 0,
+        output: 'kept output',
+        truncated: false,
+        usage: USAGE,
+      }),
+    );
+    expect(state.parent).toEqual(parent);
+    expect(state.steps[0]).toMatchObject({ status: 'completed', kept: true, output: 'kept output', usage: USAGE });
+    expect(state.steps[1]).toMatchObject({ status: 'pending', kept: false });
+  });
 });

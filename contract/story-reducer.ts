@@ -21,6 +21,8 @@ export function emptyStory(task = '', startedAt = ''): StoryState {
     steps: [],
     result: null,
     error: null,
+    review: null,
+    parent: null,
     lastSeq: 0,
   };
 }
@@ -38,8 +40,22 @@ function pendingSteps(plan: Plan): StepState[] {
     startedAt: null,
     durationMs: null,
     usage: null,
+    ask: false,
+    kept: false,
   }));
 }
+
+/** The steps after an edit: the locked ones (done, or kept) stay as they are; the rest are the edit's, pending. */
+function editedSteps(state: StoryState, plan: Plan, ask: number[]): StepState[] {
+  const fresh = pendingSteps(plan);
+  return fresh.map((step, index) => {
+    const old = state.steps[index];
+    const unchanged = old && old.status !== 'pending' && old.title === step.title && old.instructions === step.instructions;
+    return unchanged ? old : { ...step, ask: ask.includes(index) };
+  });
+}
+
+const who = (by: string | null) => by ?? 'someone';
 
 function updateStep(steps: StepState[], index: number, patch: (step: StepState) => Partial<StepState>): StepState[] {
   return steps.map((step) => (step.index === index ? { ...step, ...patch(step) } : step));
@@ -63,7 +79,7 @@ export function foldStoryEvent<S extends StoryState>(state: S, event: StoryEvent
   const next = { ...state, lastSeq: event.seq };
   switch (event.type) {
     case 'run.started':
-      return { ...next, task: event.task, startedAt: event.at };
+      return { ...next, task: event.task, startedAt: event.at, parent: event.parent ?? null };
     case 'plan.ready':
       return {
         ...next,
@@ -71,6 +87,39 @@ export function foldStoryEvent<S extends StoryState>(state: S, event: StoryEvent
         model: event.model,
         planning: { ...state.planning, status: 'completed' },
         steps: pendingSteps(event.plan),
+      };
+    case 'step.kept':
+      return {
+        ...next,
+        steps: updateStep(state.steps, event.stepIndex, () => ({
+          status: 'completed',
+          kept: true,
+          output: event.output,
+          truncated: event.truncated,
+          usage: event.usage,
+        })),
+      };
+    case 'review.waiting':
+      return { ...next, review: { revision: event.revision, stage: event.stage, since: event.at, deadline: event.deadline } };
+    case 'plan.edited':
+      return { ...next, plan: event.plan, steps: editedSteps(state, event.plan, event.ask) };
+    case 'review.approved':
+      return { ...next, review: null };
+    case 'review.rejected':
+      return {
+        ...next,
+        review: null,
+        status: 'rejected',
+        error: `Rejected by ${who(event.by)}: ${event.reason}`,
+        closedAt: event.at,
+      };
+    case 'review.expired':
+      return {
+        ...next,
+        review: null,
+        status: 'expired',
+        error: 'Nobody answered the review in time, so the run expired. Run the task again to get a new plan.',
+        closedAt: event.at,
       };
     case 'step.started':
       return {
@@ -103,9 +152,9 @@ export function foldStoryEvent<S extends StoryState>(state: S, event: StoryEvent
     case 'run.completed':
       return { ...next, status: 'completed', result: event.result, closedAt: event.at };
     case 'run.failed':
-      return { ...next, ...endActive(state, 'failed'), status: 'failed', error: event.error, closedAt: event.at };
+      return { ...next, ...endActive(state, 'failed'), review: null, status: 'failed', error: event.error, closedAt: event.at };
     case 'run.cancelled':
-      return { ...next, ...endActive(state, 'cancelled'), status: 'cancelled', closedAt: event.at };
+      return { ...next, ...endActive(state, 'cancelled'), review: null, status: 'cancelled', closedAt: event.at };
     default:
       // An event type this code does not know (from a newer workflow): counted, nothing else.
       return next;

@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { OWNER_SEARCH_ATTRIBUTE } from '../config/auth';
+import { PARENT_SEARCH_ATTRIBUTE, STATE_SEARCH_ATTRIBUTE } from '../contract/data';
 import { ensureBinary, findBinary, type GoBinary } from './go-binary';
 import { stopChild } from './processes';
 
@@ -84,7 +85,7 @@ export interface DevServerOptions {
   log?: Log;
   /** Extra flags, e.g. `--ui-codec-endpoint`. */
   extraArgs?: string[];
-  /** Create the search attributes the web app uses (BuildstoryOwner); default true. */
+  /** Create the search attributes Buildstory uses (SEARCH_ATTRIBUTES); default true. */
   searchAttributes?: boolean;
 }
 
@@ -131,26 +132,38 @@ export async function setRetention(cliPath: string, address: string, namespace: 
 }
 
 /**
- * Create the Keyword search attribute that records a run's owner (access control). The dev
- * server's `--search-attribute` flag only applies when it creates a namespace, so an existing
- * database needs this. Idempotent: the server accepts it again with the same type, and an
- * "already exists" from other servers is fine too; a different type is an error.
+ * The Keyword search attributes Buildstory uses: a run's owner (access control), where it stands
+ * as to reviews, and the run a re-run came from.
+ */
+export const SEARCH_ATTRIBUTES = [OWNER_SEARCH_ATTRIBUTE, STATE_SEARCH_ATTRIBUTE, PARENT_SEARCH_ATTRIBUTE] as const;
+
+/** The command that creates them on another server, for messages. */
+export function searchAttributeCommand(namespace: string, address: string): string {
+  const names = SEARCH_ATTRIBUTES.map((name) => `--name ${name} --type Keyword`).join(' ');
+  return `temporal operator search-attribute create ${names} --namespace ${namespace} --address ${address}`;
+}
+
+/**
+ * Create the search attributes (SEARCH_ATTRIBUTES). The dev server's `--search-attribute` flag
+ * only applies when it creates a namespace, so an existing database needs this. Idempotent: the
+ * server accepts one again with the same type, and an "already exists" from other servers is fine
+ * too; a different type is an error.
  */
 export async function createSearchAttributes(cliPath: string, address: string, namespace: string): Promise<void> {
   const args = ['operator', 'search-attribute', 'create', '--address', address, '--namespace', namespace];
-  try {
-    await cli(cliPath, [...args, '--name', OWNER_SEARCH_ATTRIBUTE, '--type', 'Keyword']);
-  } catch (err) {
-    const output = `${(err as { stderr?: string }).stderr ?? ''} ${(err as Error).message}`;
-    if (/already exists/i.test(output) && !/different type/i.test(output)) return;
-    const reason =
-      output
-        .split('\n')
-        .map((line) => line.trim())
-        .find((line) => /error/i.test(line)) ?? (err as Error).message;
-    throw new Error(`cannot create the search attribute ${OWNER_SEARCH_ATTRIBUTE} on ${namespace} at ${address}: ${reason}`, {
-      cause: err,
-    });
+  for (const name of SEARCH_ATTRIBUTES) {
+    try {
+      await cli(cliPath, [...args, '--name', name, '--type', 'Keyword']);
+    } catch (err) {
+      const output = `${(err as { stderr?: string }).stderr ?? ''} ${(err as Error).message}`;
+      if (/already exists/i.test(output) && !/different type/i.test(output)) continue;
+      const reason =
+        output
+          .split('\n')
+          .map((line) => line.trim())
+          .find((line) => /error/i.test(line)) ?? (err as Error).message;
+      throw new Error(`cannot create the search attribute ${name} on ${namespace} at ${address}: ${reason}`, { cause: err });
+    }
   }
 }
 

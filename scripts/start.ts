@@ -2,11 +2,11 @@
  * `npm start`: the Temporal dev server (SQLite under .data/), the worker and the web app together.
  * Prints the URLs; Ctrl-C stops all three. With TEMPORAL_ADDRESS set, uses that server instead.
  */
-import { OWNER_SEARCH_ATTRIBUTE } from '../config/auth';
 import { startPart, webPart, workerPart, type StartedPart } from '../devstack/parts';
 import { ensureWebBuild } from '../devstack/processes';
 import {
   createSearchAttributes,
+  searchAttributeCommand,
   devServerDbFile,
   ensureTemporalCli,
   startDevServer,
@@ -48,13 +48,8 @@ async function main(): Promise<void> {
 
   if (remote) {
     log(`using the Temporal server at ${remote} (TEMPORAL_ADDRESS)`);
-    if (process.env.BUILDSTORY_AUTH_PASSWORDS?.trim()) {
-      const namespace = process.env.TEMPORAL_NAMESPACE || 'default';
-      log(
-        `access control needs the search attribute ${OWNER_SEARCH_ATTRIBUTE} on that namespace; create it once with ` +
-          `temporal operator search-attribute create --name ${OWNER_SEARCH_ATTRIBUTE} --type Keyword --namespace ${namespace} --address ${remote}`,
-      );
-    }
+    const namespace = process.env.TEMPORAL_NAMESPACE || 'default';
+    log(`Buildstory needs its search attributes on that namespace; create them once with ${searchAttributeCommand(namespace, remote)}`);
   } else {
     const running = await waitForTemporal(cli, address, 'default', 1_000).then(
       () => true,

@@ -9,16 +9,30 @@ import {
   ApplicationFailure,
   TemporalFailure,
   TimeoutFailure,
+  condition,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
+  upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
+import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import type { Activities } from '../activities';
-import { NON_RETRYABLE_LLM_ERRORS, RUN_FAILED_ERROR_TYPE, type TaskInput, type TaskWorkflow } from '../contract/data';
-import { activityProgressSignal, progressQuery, storyQuery } from '../contract/messages';
-import { PlanSchema } from '../contract/schemas';
+import {
+  NON_RETRYABLE_LLM_ERRORS,
+  REVIEW_STATES,
+  REVIEW_TIMEOUT_DEFAULT_MS,
+  RUN_FAILED_ERROR_TYPE,
+  STATE_SEARCH_ATTRIBUTE,
+  type ReviewStage,
+  type TaskInput,
+  type TaskWorkflow,
+} from '../contract/data';
+import { activityProgressSignal, progressQuery, reviewUpdate, storyQuery } from '../contract/messages';
+import { applyPlanEdit } from '../contract/plan-edit';
+import { PlanSchema, RerunInputSchema, ReviewTimeoutSchema } from '../contract/schemas';
 import { Story } from './story';
 
 /** Activities heartbeat every second; three missed beats mean the worker is gone. */
@@ -44,33 +58,97 @@ const common: ActivityOptions = {
 const { planTask } = proxyActivities<Activities>({ ...common, startToCloseTimeout: PLAN_TIMEOUT });
 const { executeStep } = proxyActivities<Activities>({ ...common, startToCloseTimeout: STEP_TIMEOUT });
 
+const STATE_KEY = defineSearchAttributeKey(STATE_SEARCH_ATTRIBUTE, SearchAttributeType.KEYWORD);
+
+/**
+ * Workflow changes since the first recorded histories, by `patched` id. Runs started before a
+ * change replay without it; each id is only asked for on the path it changes, so a run that
+ * takes none of these paths records no marker.
+ */
+export const PATCHES = {
+  /** Waiting for a person: plan review, step gates, the review update. */
+  review: 'plan-review-v1',
+  /** Starting from another run's plan and kept outputs. */
+  rerun: 'rerun-from-step-v1',
+} as const;
+
+/** A bad input from a start that did not come through the web app: the run fails with this. */
+function invalidInput(message: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(message, 'InvalidTask');
+}
+
 export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   // The web app validated the input already; a bad input started some other way fails the run clearly.
   const task = input?.task;
-  if (typeof task !== 'string' || task.trim().length === 0) {
-    throw ApplicationFailure.nonRetryable('The task is empty.', 'InvalidTask');
-  }
+  if (typeof task !== 'string' || task.trim().length === 0) throw invalidInput('The task is empty.');
+  const rerun = input.rerun === undefined ? null : RerunInputSchema.safeParse(input.rerun);
+  if (rerun && !rerun.success) throw invalidInput(`The re-run is not valid: ${rerun.error.issues[0]?.message}`);
+  const reviewTimeout = ReviewTimeoutSchema.safeParse(input.reviewTimeoutMs ?? REVIEW_TIMEOUT_DEFAULT_MS);
+  if (!reviewTimeout.success) throw invalidInput(`The review timeout is not valid: ${reviewTimeout.error.issues[0]?.message}`);
+  const reviewTimeoutMs = reviewTimeout.data;
+
   // Date in workflow code is the SDK's deterministic workflow clock.
-  const story = new Story(task, () => new Date());
+  const story = new Story(task, () => new Date(), rerun?.data.parent);
   setHandler(progressQuery, (args) => story.snapshot(args));
   setHandler(storyQuery, (args) => story.eventsPage(args));
   const { runId } = workflowInfo();
   setHandler(activityProgressSignal, (report) => {
     if (story.isOpen && report.runId === runId) story.applyProgress(report.items);
   });
+  // Update handlers may throw ApplicationFailure only: any other error fails the workflow task and the caller hangs.
+  setHandler(reviewUpdate, (request) => asApplicationFailure(() => story.answerReview(request)), {
+    validator: (request) => {
+      const refused = story.checkReview(request);
+      if (refused !== null) throw ApplicationFailure.nonRetryable(refused, 'ReviewRefused');
+    },
+  });
+
+  let reviewed = false;
+  /** Wait for a person's answer; true to go on, false when the run ended (rejected, expired). */
+  async function review(stage: ReviewStage): Promise<boolean> {
+    reviewed = patched(PATCHES.review) || reviewed;
+    story.reviewWaiting(stage, new Date(Date.now() + reviewTimeoutMs));
+    setState(REVIEW_STATES.waiting);
+    const answered = await condition(() => story.waitingReview === null, reviewTimeoutMs);
+    if (!answered) story.reviewExpired();
+    const ended = story.status === 'rejected' || story.status === 'expired';
+    setState(
+      story.status === 'rejected' ? REVIEW_STATES.rejected : story.status === 'expired' ? REVIEW_STATES.expired : REVIEW_STATES.running,
+    );
+    return !ended;
+  }
 
   let phase = 'Planning';
   try {
-    const planned = await planTask({ task });
-    // Validated in the activity too; checking here keeps a bad plan out of the story whatever produced it.
-    const parsed = PlanSchema.safeParse(planned.plan);
-    if (!parsed.success) {
-      throw ApplicationFailure.nonRetryable(`The model's plan is not usable: ${parsed.error.issues[0]?.message}`, 'InvalidPlan');
+    let first = 0;
+    if (rerun) {
+      patched(PATCHES.rerun);
+      const { parent, plan, model, kept, edit, by } = rerun.data;
+      const applied = applyPlanEdit(plan, edit, parent.fromStep);
+      if (!applied.ok) throw invalidInput(`The re-run's plan is not valid: ${applied.error}`);
+      story.planReady(plan, model);
+      kept.forEach((step, stepIndex) => story.stepKept(stepIndex, step));
+      story.planEdited(applied, by);
+      first = parent.fromStep;
+    } else {
+      const planned = await planTask({ task });
+      // Validated in the activity too; checking here keeps a bad plan out of the story whatever produced it.
+      const parsed = PlanSchema.safeParse(planned.plan);
+      if (!parsed.success) {
+        throw ApplicationFailure.nonRetryable(`The model's plan is not usable: ${parsed.error.issues[0]?.message}`, 'InvalidPlan');
+      }
+      story.planReady(parsed.data, planned.model);
+      if (input.review === true && !(await review({ kind: 'plan' }))) return story.fullSnapshot();
     }
-    const plan = parsed.data;
-    story.planReady(plan, planned.model);
 
-    for (let stepIndex = 0; stepIndex < plan.steps.length; stepIndex++) {
+    // The plan may change at a step's review: read it from the story each time.
+    for (let stepIndex = first; stepIndex < story.stepCount; stepIndex++) {
+      if (story.asksBefore(stepIndex)) {
+        phase = `Review before step ${stepIndex + 1}`;
+        if (!(await review({ kind: 'step', stepIndex }))) return story.fullSnapshot();
+        if (stepIndex >= story.stepCount) break;
+      }
+      const plan = story.plan!;
       phase = `Step ${stepIndex + 1} (${plan.steps[stepIndex].title})`;
       story.stepStarted(stepIndex);
       const result = await executeStep({ task, plan, stepIndex, digest: story.digest() });
@@ -82,6 +160,7 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   } catch (err) {
     if (isCancellation(err)) {
       story.cancelled();
+      if (reviewed) setState(REVIEW_STATES.cancelled);
       throw err;
     }
     // Anything but a Temporal failure is a bug in this code: fail the workflow task so a fix can resume it.
@@ -95,6 +174,20 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
       details: [story.fullSnapshot()],
       cause: err instanceof Error ? err : undefined,
     });
+  }
+}
+
+/** Where the run stands as to reviews, for lists and the Temporal UI (a Keyword search attribute). */
+function setState(value: (typeof REVIEW_STATES)[keyof typeof REVIEW_STATES]): void {
+  upsertSearchAttributes([{ key: STATE_KEY, value }]);
+}
+
+function asApplicationFailure<T>(work: () => T): T {
+  try {
+    return work();
+  } catch (err) {
+    if (err instanceof ApplicationFailure) throw err;
+    throw ApplicationFailure.nonRetryable(err instanceof Error ? err.message : String(err), 'ReviewRefused');
   }
 }
 

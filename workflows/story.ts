@@ -10,8 +10,13 @@
 import {
   LIMITS,
   type ActivityProgress,
+  type KeptStep,
   type ModelInfo,
   type Plan,
+  type ReviewOutcome,
+  type ReviewRequest,
+  type ReviewStage,
+  type RunLink,
   type ProgressQueryArgs,
   type ProgressSnapshot,
   type StepResult,
@@ -21,6 +26,8 @@ import {
   type StoryPage,
   type StoryState,
 } from '../contract/data';
+import { applyPlanEdit, type AppliedEdit } from '../contract/plan-edit';
+import { ReviewRequestSchema } from '../contract/schemas';
 import { emptyStory, foldStoryEvent } from '../contract/story-reducer';
 
 /** The story records at most this many events; beyond it only output chunks are dropped from the log. */
@@ -50,12 +57,39 @@ export class Story {
   private received: number[] = [];
   /** Reason reported by a failed attempt, keyed by `${stepIndex}:${attempt}`. */
   private readonly failures = new Map<string, string>();
+  /** Every review answer applied, by request id: the same request is applied once, whatever Temporal remembers. */
+  private readonly answers = new Map<string, ReviewOutcome>();
+  private revisions = 0;
 
   constructor(
     readonly task: string,
     private readonly now: () => Date,
+    parent?: RunLink,
   ) {
-    this.record({ type: 'run.started', task });
+    this.record({ type: 'run.started', task, ...(parent ? { parent } : {}) });
+  }
+
+  get status(): StoryState['status'] {
+    return this.state.status;
+  }
+
+  /** The plan as it stands (after any edits); null before planning. */
+  get plan(): Plan | null {
+    return this.state.plan;
+  }
+
+  get stepCount(): number {
+    return this.state.steps.length;
+  }
+
+  /** The review the run waits for now, if any. */
+  get waitingReview(): StoryState['review'] {
+    return this.state.review;
+  }
+
+  /** A person asked to be asked before this step runs. */
+  asksBefore(stepIndex: number): boolean {
+    return this.step(stepIndex)?.ask === true;
   }
 
   get lastSeq(): number {
@@ -80,6 +114,107 @@ export class Story {
   planReady(plan: Plan, model: ModelInfo): void {
     this.received = plan.steps.map(() => 0);
     this.record({ type: 'plan.ready', plan, model });
+  }
+
+  /** A re-run keeps a step of its parent: recorded as done, with the parent's output. */
+  stepKept(stepIndex: number, kept: KeptStep): void {
+    const output = clip(kept.output, LIMITS.stepOutputMaxChars);
+    this.record({ type: 'step.kept', stepIndex, output, truncated: kept.truncated || output !== kept.output, usage: kept.usage });
+  }
+
+  /** A person edited the plan (a re-run's form, or an approval with edits). */
+  planEdited(edit: Extract<AppliedEdit, { ok: true }>, by: string | null): void {
+    if (edit.changes.length === 0 && edit.ask.length === 0) return;
+    this.record({ type: 'plan.edited', by, changes: edit.changes, plan: edit.plan, ask: edit.ask });
+    this.received = this.state.steps.map((_, i) => this.received[i] ?? 0);
+  }
+
+  /** The run waits for a person from now until `deadline`; returns the review's revision. */
+  reviewWaiting(stage: ReviewStage, deadline: Date): number {
+    this.revisions += 1;
+    this.record({ type: 'review.waiting', revision: this.revisions, stage, deadline: deadline.toISOString() });
+    return this.revisions;
+  }
+
+  reviewExpired(): void {
+    const review = this.state.review;
+    if (review) this.record({ type: 'review.expired', revision: review.revision });
+  }
+
+  /** The steps a review may change start here: every step at a plan review, the gated step on at a step's. */
+  private lockedBefore(stage: ReviewStage): number {
+    return stage.kind === 'plan' ? 0 : stage.stepIndex;
+  }
+
+  /**
+   * Why `request` cannot be applied now, or null when it can (or was applied already). Read-only:
+   * the review update's validator.
+   */
+  checkReview(untrusted: ReviewRequest): string | null {
+    // The arguments come from whoever sent the update (the web app, a terminal): checked here.
+    const parsed = ReviewRequestSchema.safeParse(untrusted);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const [field, , stepIndex] = issue?.path ?? [];
+      if (field === 'edit' && typeof stepIndex === 'number') {
+        const lockedBefore = this.state.review ? this.lockedBefore(this.state.review.stage) : 0;
+        return `Step ${lockedBefore + stepIndex + 1}: ${issue?.message}`;
+      }
+      if (field === 'reason' || field === 'edit') return issue?.message ?? 'The review answer is not valid.';
+      return `The review answer is not valid: ${issue?.path.join('.')}: ${issue?.message}`;
+    }
+    const request = parsed.data;
+    if (this.answers.has(request.requestId)) return null;
+    const review = this.state.review;
+    const answered = [...this.answers.values()].find((answer) => answer.revision === request.revision);
+    if (answered) {
+      const what = `${answered.decision === 'approve' ? 'approved' : 'rejected'} by ${answered.by ?? 'someone'}`;
+      return `This review was already answered: ${what}.${review ? ' The run waits for another review now: reload the page.' : ''}`;
+    }
+    if (!review) {
+      return this.state.status === 'running'
+        ? 'The run is not waiting for a review now.'
+        : `The run has ended (${this.state.status}): there is nothing to review.`;
+    }
+    if (request.revision !== review.revision) {
+      return 'The plan changed since this page was loaded: reload it to see the plan as it is now.';
+    }
+    if (request.decision === 'approve' && request.edit !== undefined && this.state.plan) {
+      const applied = applyPlanEdit(this.state.plan, request.edit, this.lockedBefore(review.stage));
+      if (!applied.ok) return applied.error;
+    }
+    return null;
+  }
+
+  /** Apply a request checkReview accepted; the same request again answers what it answered the first time. */
+  answerReview(untrusted: ReviewRequest): ReviewOutcome {
+    const earlier = this.answers.get(untrusted?.requestId);
+    if (earlier) return earlier;
+    const refused = this.checkReview(untrusted);
+    const parsed = ReviewRequestSchema.safeParse(untrusted);
+    const review = this.state.review;
+    if (refused !== null || !parsed.success || !review || !this.state.plan) {
+      throw new Error(refused ?? 'The run is not waiting for a review now.');
+    }
+    const request = parsed.data;
+    const base = { requestId: request.requestId, revision: review.revision, decision: request.decision, by: request.by };
+    let outcome: ReviewOutcome;
+    if (request.decision === 'reject') {
+      this.record({ type: 'review.rejected', revision: review.revision, by: request.by, reason: request.reason });
+      outcome = { ...base, changes: [] };
+    } else {
+      let changes: ReviewOutcome['changes'] = [];
+      if (request.edit !== undefined) {
+        const applied = applyPlanEdit(this.state.plan, request.edit, this.lockedBefore(review.stage));
+        if (!applied.ok) throw new Error(applied.error);
+        this.planEdited(applied, request.by);
+        changes = applied.changes;
+      }
+      this.record({ type: 'review.approved', revision: review.revision, by: request.by });
+      outcome = { ...base, changes };
+    }
+    this.answers.set(request.requestId, outcome);
+    return outcome;
   }
 
   stepStarted(stepIndex: number): void {

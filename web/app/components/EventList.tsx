@@ -1,10 +1,24 @@
-import type { StoryEvent } from '../../../contract/data';
+import { describeChange, type StoryEvent } from '../../../contract/data';
 import { formatDuration, formatOffset, formatTokens, stepLabel } from './format';
 
 function summarize(event: StoryEvent): string {
   switch (event.type) {
-    case 'run.started':
-      return event.task.length > 160 ? `${event.task.slice(0, 159)}…` : event.task;
+    case 'run.started': {
+      const task = event.task.length > 160 ? `${event.task.slice(0, 159)}…` : event.task;
+      return event.parent ? `${task} (re-run of ${event.parent.workflowId} from step ${event.parent.fromStep + 1})` : task;
+    }
+    case 'step.kept':
+      return `${stepLabel(event.stepIndex)}: kept from the earlier run (${event.output.length.toLocaleString('en-US')} characters)`;
+    case 'review.waiting':
+      return `${event.stage.kind === 'plan' ? 'The plan waits' : `${stepLabel(event.stage.stepIndex)} waits`} for a review (until ${event.deadline})`;
+    case 'plan.edited':
+      return `${event.by ?? 'Someone'} ${event.changes.map(describeChange).join('; ') || 'changed which steps ask first'}`;
+    case 'review.approved':
+      return `Approved by ${event.by ?? 'someone'}`;
+    case 'review.rejected':
+      return `Rejected by ${event.by ?? 'someone'}: ${event.reason}`;
+    case 'review.expired':
+      return 'Nobody answered the review in time: the run expired.';
     case 'plan.ready':
       return `${event.plan.steps.length} step${event.plan.steps.length === 1 ? '' : 's'} · ${event.model.name}${
         event.model.offline ? ' (offline)' : ''

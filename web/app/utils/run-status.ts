@@ -27,14 +27,28 @@ export function temporalStatusName(status: number | null | undefined): TemporalS
 }
 
 /** What a badge can say: a run's state as a person reads it. */
-export type AppStatus = 'running' | 'waiting' | 'completed' | 'failed' | 'cancelled' | 'terminated' | 'timed-out' | 'unreachable';
+export type AppStatus =
+  | 'running'
+  | 'waiting'
+  | 'waiting-for-review'
+  | 'completed'
+  | 'failed'
+  | 'cancelled'
+  | 'rejected'
+  | 'expired'
+  | 'terminated'
+  | 'timed-out'
+  | 'unreachable';
 
 export const APP_STATUS: Record<AppStatus, { label: string; className: string }> = {
   running: { label: 'Running', className: 'border-sky-700 bg-sky-950 text-sky-200' },
   waiting: { label: 'Waiting for a worker', className: 'border-amber-700 bg-amber-950 text-amber-200' },
+  'waiting-for-review': { label: 'Waiting for review', className: 'border-violet-600 bg-violet-950 text-violet-200' },
   completed: { label: 'Completed', className: 'border-emerald-700 bg-emerald-950 text-emerald-200' },
   failed: { label: 'Failed', className: 'border-red-700 bg-red-950 text-red-200' },
   cancelled: { label: 'Cancelled', className: 'border-slate-600 bg-slate-900 text-slate-200' },
+  rejected: { label: 'Rejected', className: 'border-orange-700 bg-orange-950 text-orange-200' },
+  expired: { label: 'Expired', className: 'border-slate-600 bg-slate-900 text-slate-300' },
   terminated: { label: 'Terminated', className: 'border-red-700 bg-red-950 text-red-200' },
   'timed-out': { label: 'Timed out', className: 'border-red-700 bg-red-950 text-red-200' },
   unreachable: { label: 'Temporal unreachable', className: 'border-amber-700 bg-amber-950 text-amber-200' },
