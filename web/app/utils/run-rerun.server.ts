@@ -11,7 +11,6 @@ import { RunNotFoundError, RunStateConflictError } from './run-control.server';
 import type { Owner } from './run-owner.server';
 import { startRun } from './run-start.server';
 import { TemporalUnreachableError } from './temporal-client.server';
-import { getConfig } from './env.server';
 
 /** The person's edit is not a plan (a 400): the message says what to fix. */
 export class InvalidEditError extends Error {
