@@ -212,8 +212,9 @@ export type StoryEventBody =
   | { type: 'review.waiting'; revision: number; stage: ReviewStage; deadline: string }
   /** A person changed the plan: `plan` is the whole new plan, `ask` the steps that will wait again. */
   | { type: 'plan.edited'; by: string | null; changes: PlanChange[]; plan: Plan; ask: number[] }
-  | { type: 'review.approved'; revision: number; by: string | null }
-  | { type: 'review.rejected'; revision: number; by: string | null; reason: string }
+  /** `requestId` names the answer (ReviewRequest.requestId), so a resend after the run ended can find it. */
+  | { type: 'review.approved'; revision: number; by: string | null; requestId: string }
+  | { type: 'review.rejected'; revision: number; by: string | null; reason: string; requestId: string }
   | { type: 'review.expired'; revision: number }
   | { type: 'step.started'; stepIndex: number; title: string }
   | {

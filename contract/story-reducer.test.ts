@@ -203,7 +203,7 @@ describe('people in the loop', () => {
         START[1],
         WAIT,
         { type: 'plan.edited', by: 'ann', changes: [], plan: EDITED, ask: [1] },
-        { type: 'review.approved', revision: 1, by: 'ann' },
+        { type: 'review.approved', revision: 1, by: 'ann', requestId: 'r1' },
       ),
     );
     expect(edited.review).toBeNull();
@@ -229,7 +229,9 @@ describe('people in the loop', () => {
   });
 
   test('review.rejected and review.expired end the run with their own status and words', () => {
-    const rejected = fold(events(START[0], START[1], WAIT, { type: 'review.rejected', revision: 1, by: null, reason: 'No.' }));
+    const rejected = fold(
+      events(START[0], START[1], WAIT, { type: 'review.rejected', revision: 1, by: null, reason: 'No.', requestId: 'r1' }),
+    );
     expect(rejected).toMatchObject({ status: 'rejected', error: 'Rejected by someone: No.', closedAt: at(4), review: null });
     const expired = fold(events(START[0], START[1], WAIT, { type: 'review.expired', revision: 1 }));
     expect(expired).toMatchObject({ status: 'expired', closedAt: at(4), review: null });

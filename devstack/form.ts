@@ -16,9 +16,36 @@ export async function formToken(base: string, init: { signal?: AbortSignal } = {
   return (match[1] ?? match[2])!;
 }
 
-/** POST the form; the answer as it is (a 302 to the run page when the run started). */
-export function submitTask(base: string, task: string, token: string, init: { signal?: AbortSignal } = {}): Promise<Response> {
-  return fetch(`${base}/?index`, { method: 'POST', body: new URLSearchParams({ task, token }), redirect: 'manual', ...init });
+/** POST the form; the answer as it is (a 302 to the run page when the run started). `review` ticks "Review the plan". */
+export function submitTask(
+  base: string,
+  task: string,
+  token: string,
+  init: { signal?: AbortSignal; review?: boolean } = {},
+): Promise<Response> {
+  const { review, ...rest } = init;
+  const body = new URLSearchParams({ task, token, ...(review ? { review: 'on' } : {}) });
+  return fetch(`${base}/?index`, { method: 'POST', body, redirect: 'manual', ...rest });
+}
+
+/**
+ * Answer the review a run waits for, as the run page's form does: `token` names the answer (send
+ * it again with the same token until it has an outcome: 302). `edit` is a PlanEdit.
+ */
+export function answerReviewForm(
+  base: string,
+  workflowId: string,
+  answer: { token: string; revision: number; decision: 'approve' | 'reject'; edit?: unknown; reason?: string },
+  init: { signal?: AbortSignal } = {},
+): Promise<Response> {
+  const body = new URLSearchParams({
+    intent: answer.decision === 'approve' ? 'review-approve' : 'review-reject',
+    token: answer.token,
+    revision: String(answer.revision),
+    ...(answer.edit !== undefined ? { edit: JSON.stringify(answer.edit) } : {}),
+    ...(answer.reason !== undefined ? { reason: answer.reason } : {}),
+  });
+  return fetch(`${base}/runs/${encodeURIComponent(workflowId)}`, { method: 'POST', body, redirect: 'manual', ...init });
 }
 
 /** The workflow id a form post redirected to (`/runs/<id>`), or null when it did not start a run. */

@@ -200,7 +200,13 @@ export class Story {
     const base = { requestId: request.requestId, revision: review.revision, decision: request.decision, by: request.by };
     let outcome: ReviewOutcome;
     if (request.decision === 'reject') {
-      this.record({ type: 'review.rejected', revision: review.revision, by: request.by, reason: request.reason });
+      this.record({
+        type: 'review.rejected',
+        revision: review.revision,
+        by: request.by,
+        reason: request.reason,
+        requestId: request.requestId,
+      });
       outcome = { ...base, changes: [] };
     } else {
       let changes: ReviewOutcome['changes'] = [];
@@ -210,7 +216,7 @@ export class Story {
         this.planEdited(applied, request.by);
         changes = applied.changes;
       }
-      this.record({ type: 'review.approved', revision: review.revision, by: request.by });
+      this.record({ type: 'review.approved', revision: review.revision, by: request.by, requestId: request.requestId });
       outcome = { ...base, changes };
     }
     this.answers.set(request.requestId, outcome);
