@@ -5,7 +5,15 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import { activityProgressSignal } from '../contract/messages';
-import { LIMITS, type ActivityProgress, type PlanResult, type StepInput, type StepResult, type TaskWorkflow } from '../contract/data';
+import {
+  LIMITS,
+  cleanOutput,
+  type ActivityProgress,
+  type PlanResult,
+  type StepInput,
+  type StepResult,
+  type TaskWorkflow,
+} from '../contract/data';
 import type { LlmProvider } from './llm/provider';
 import { DEFAULT_PROGRESS_OPTIONS, ProgressReporter, type ProgressReporterOptions } from './progress';
 
@@ -83,10 +91,10 @@ export function createActivities(deps: ActivityDeps) {
       return attempt(input.stepIndex, async (reporter, signal) => {
         const out = await deps.provider.writeStep(input, {
           signal,
-          onText: (text) => reporter.output(text),
+          onText: (text) => reporter.output(cleanOutput(text)),
           maxChars: LIMITS.stepOutputMaxChars,
         });
-        return { ...out, model: deps.provider.model };
+        return { ...out, output: cleanOutput(out.output), model: deps.provider.model };
       });
     },
   };

@@ -40,6 +40,17 @@ export function cleanText(text: string): string {
   return text.replace(/\r\n?/g, '\n').replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/g, '');
 }
 
+/**
+ * A model's output without the control characters that have no place in text (C0 but tab, line
+ * feed and carriage return; DEL; C1): they could drive a terminal, and each would take six bytes
+ * of JSON in every payload that carries the output. Character by character, so cleaning the
+ * chunks of a stream gives the cleaned whole.
+ */
+export function cleanOutput(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/g, '');
+}
+
 /** What a run is started with (validated by TaskInputSchema). */
 export interface TaskInput {
   task: string;

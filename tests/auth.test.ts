@@ -12,6 +12,7 @@ import { OWNER_SEARCH_ATTRIBUTE } from '../config';
 import { workflowIdFor } from '../web/app/utils/run-id';
 import { connectSse } from '../devstack/sse';
 import { progressQuery } from '../contract/messages';
+import type { TaskWorkflow } from '../contract/data';
 import { startStack, type Stack } from './setup/stack';
 
 const PASSWORDS = { alice: 'alice-password-1', bob: 'bob-password-22' };
@@ -355,7 +356,7 @@ describe('reviews', () => {
     });
     expect(res.status).toBe(302);
     const workflowId = res.headers.get('location')!.replace(/^\/runs\//, '');
-    const handle = stack.env.client.workflow.getHandle(workflowId);
+    const handle = stack.env.client.workflow.getHandle<TaskWorkflow>(workflowId);
     const deadline = Date.now() + 30_000;
     while ((await handle.query(progressQuery)).review === null) {
       if (Date.now() > deadline) throw new Error('the run never waited for review');

@@ -327,3 +327,34 @@ test('the review can be answered from a terminal, as the README shows (temporal 
     expect(final.events.find((e) => e.type === 'review.approved')).toMatchObject({ by: 'ops' });
   });
 });
+
+test("the largest re-run (7 kept outputs of the maximum size, 3 bytes a character) fits within Temporal's payload limit and is kept exactly", async () => {
+  const taskQueue = uniqueTaskQueue('rerun-big');
+  const worker = await createTestWorker(env, taskQueue, openai());
+  const steps = Array.from({ length: LIMITS.planMaxSteps }, (_, i) => ({ title: `Step ${i + 1}`, instructions: `Do part ${i + 1}.` }));
+  const plan = { summary: 'Big', steps };
+  // The most bytes a character of a cleaned output takes in JSON: three (U+20AC in UTF-8). Control
+  // characters, which would take six, are removed (cleanOutput).
+  const output = '€'.repeat(LIMITS.stepOutputMaxChars);
+  const fromStep = LIMITS.planMaxSteps - 1;
+  const rerun = {
+    parent: { workflowId: 'task-parent', runId: 'run-parent', fromStep },
+    plan,
+    model: { name: 'test-model', offline: false },
+    kept: Array.from({ length: fromStep }, () => ({ output, truncated: false, usage: null })),
+    edit: unchangedEdit(plan, fromStep),
+    by: null,
+  };
+  expect(Buffer.byteLength(JSON.stringify(rerun))).toBeGreaterThan(300_000);
+  const final = await worker.runUntil(async () => {
+    const handle = await env.client.workflow.start(taskWorkflow, {
+      taskQueue,
+      workflowId: `wf-${taskQueue}`,
+      args: [{ task: TASK, rerun }],
+    });
+    return handle.result();
+  });
+  expect(final.status).toBe('completed');
+  expect(final.steps.slice(0, fromStep).every((s) => s.kept && s.output === output)).toBe(true);
+  expect(stepCalls().map((c) => c.stepIndex)).toEqual([fromStep]);
+});

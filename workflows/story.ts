@@ -9,6 +9,7 @@
  */
 import {
   LIMITS,
+  cleanOutput,
   type ActivityProgress,
   type KeptStep,
   type ModelInfo,
@@ -118,7 +119,7 @@ export class Story {
 
   /** A re-run keeps a step of its parent: recorded as done, with the parent's output. */
   stepKept(stepIndex: number, kept: KeptStep): void {
-    const output = clip(kept.output, LIMITS.stepOutputMaxChars);
+    const output = clip(cleanOutput(kept.output), LIMITS.stepOutputMaxChars);
     this.record({ type: 'step.kept', stepIndex, output, truncated: kept.truncated || output !== kept.output, usage: kept.usage });
   }
 

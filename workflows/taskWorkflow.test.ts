@@ -236,3 +236,16 @@ test('the offline model completes the sample task and says it is offline', async
   expect(final.result).toContain('def hello_world() -> str:');
   expect(llm.calls).toHaveLength(0);
 });
+
+test('control characters in a model output are dropped, in the stream and in the result alike', async () => {
+  const taskQueue = uniqueTaskQueue('control-chars');
+  const worker = await createTestWorker(env, taskQueue, openai());
+  llm.program({ kind: 'step', stepIndex: 0, content: 'Hello\u0007 \u001b[31mred\u001b[0m\ttab\r\nline\u0085 end' });
+  const final = await worker.runUntil(async () => (await start(taskQueue)).result());
+  expect(final.steps[0].output).toBe('Hello [31mred[0m\ttab\r\nline end');
+  const streamed = final.events
+    .filter((e) => e.type === 'step.output' && e.stepIndex === 0)
+    .map((e) => (e as { text: string }).text)
+    .join('');
+  expect(streamed).toBe(final.steps[0].output);
+});
