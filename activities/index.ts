@@ -9,6 +9,8 @@ import {
   LIMITS,
   cleanOutput,
   type ActivityProgress,
+  type ModelInfo,
+  type TokenUsage,
   type PlanResult,
   type StepInput,
   type StepResult,
@@ -26,6 +28,8 @@ export interface ActivityDeps {
    * dead worker is noticed within seconds and cancellation arrives promptly.
    */
   heartbeatIntervalMs?: number;
+  /** Told of each finished model call's usage (the worker counts tokens and cost for /metrics). */
+  onUsage?: (model: ModelInfo, usage: TokenUsage | null) => void;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -83,6 +87,7 @@ export function createActivities(deps: ActivityDeps) {
     async planTask({ task }: { task: string }): Promise<PlanResult> {
       return attempt(null, async (_reporter, signal) => {
         const { plan, usage } = await deps.provider.plan(task, signal);
+        deps.onUsage?.(deps.provider.model, usage);
         return { plan, model: deps.provider.model, usage };
       });
     },
@@ -94,6 +99,7 @@ export function createActivities(deps: ActivityDeps) {
           onText: (text) => reporter.output(cleanOutput(text)),
           maxChars: LIMITS.stepOutputMaxChars,
         });
+        deps.onUsage?.(deps.provider.model, out.usage);
         return { ...out, output: cleanOutput(out.output), model: deps.provider.model };
       });
     },

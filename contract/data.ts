@@ -180,12 +180,45 @@ export interface TokenUsage {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
+  /** Counted here, not reported by the endpoint (a stream cut short carries no usage). */
+  estimated?: boolean;
+}
+
+/** What a model costs, in US dollars per million tokens (the deployment's price table). */
+export interface Price {
+  inputPerMillion: number;
+  outputPerMillion: number;
 }
 
 /** Which model did the work; `offline` marks the embedded deterministic model. */
 export interface ModelInfo {
   name: string;
   offline: boolean;
+  /** Its price; null or absent when the price table does not know it ("no price", never a guess). */
+  price?: Price | null;
+}
+
+/** The cost of one call in US dollars, or null without a price (or without usage). */
+export function costOf(usage: TokenUsage | null | undefined, price: Price | null | undefined): number | null {
+  if (!usage || !price) return null;
+  return (usage.promptTokens * price.inputPerMillion + usage.completionTokens * price.outputPerMillion) / 1_000_000;
+}
+
+/** Tokens in a text, roughly (four characters to a token): for estimates while a step streams. */
+export function estimateTokens(text: string): number {
+  return Math.ceil(text.length / 4);
+}
+
+/**
+ * What a run has spent so far: tokens of every call, and the cost of those with a price. `unpriced`
+ * counts calls whose model has no price (their tokens are in `tokens`, their cost nowhere);
+ * `estimated` says some usage was counted here rather than reported by the endpoint.
+ */
+export interface Spend {
+  tokens: number;
+  cost: number;
+  unpriced: number;
+  estimated: boolean;
 }
 
 export interface PlanResult {
@@ -216,7 +249,7 @@ export interface StepResult {
 /** `stepIndex: null` is the planning phase. */
 export type StoryEventBody =
   | { type: 'run.started'; task: string; parent?: RunLink }
-  | { type: 'plan.ready'; plan: Plan; model: ModelInfo }
+  | { type: 'plan.ready'; plan: Plan; model: ModelInfo; usage?: TokenUsage | null; cost?: number | null }
   /** A re-run keeps a step of its parent: its output, not recomputed. */
   | { type: 'step.kept'; stepIndex: number; output: string; truncated: boolean; usage: TokenUsage | null }
   /** The run waits for a person (see ReviewStage) until `deadline`. */
@@ -243,6 +276,8 @@ export type StoryEventBody =
       durationMs: number;
       attempts: number;
       usage: TokenUsage | null;
+      /** US dollars, from the model's price; null without a price. */
+      cost?: number | null;
       truncated: boolean;
       /**
        * The step's final output, only when the output events before do not add up to it: the
@@ -278,6 +313,8 @@ export interface StepState {
   startedAt: string | null;
   durationMs: number | null;
   usage: TokenUsage | null;
+  /** US dollars; null without a price or before the step finished. */
+  cost: number | null;
   /** A person asked to be asked before this step runs. */
   ask: boolean;
   /** Kept from the parent run by a re-run: not run here. */
@@ -315,6 +352,8 @@ export interface StoryState {
   review: ReviewWait | null;
   /** The run this one re-runs, if it is a re-run. */
   parent: RunLink | null;
+  /** Tokens and cost of every model call that finished (planning and steps; kept steps cost nothing here). */
+  spend: Spend;
   /** Sequence number of the newest event in the story. */
   lastSeq: number;
 }

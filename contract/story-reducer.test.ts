@@ -254,3 +254,29 @@ describe('people in the loop', () => {
     expect(state.steps[1]).toMatchObject({ status: 'pending', kept: false });
   });
 });
+
+test('spend adds up planning and every finished step: tokens always, dollars where there is a price', () => {
+  const priced = fold(
+    events(
+      { type: 'run.started', task: 'Do it' },
+      { type: 'plan.ready', plan: PLAN, model: MODEL, usage: USAGE, cost: 0.5 },
+      { type: 'step.started', stepIndex: 0, title: 'One' },
+      {
+        type: 'step.finished',
+        stepIndex: 0,
+        durationMs: 1,
+        attempts: 1,
+        usage: { ...USAGE, estimated: true },
+        cost: 0.25,
+        truncated: false,
+      },
+      { type: 'step.started', stepIndex: 1, title: 'Two' },
+      { type: 'step.finished', stepIndex: 1, durationMs: 1, attempts: 1, usage: USAGE, cost: null, truncated: false },
+    ),
+  );
+  expect(priced.spend).toEqual({ tokens: 9, cost: 0.75, unpriced: 1, estimated: true });
+  expect(priced.steps.map((s) => s.cost)).toEqual([0.25, null]);
+  // Events from before costs were recorded: tokens count, the cost is unknown.
+  const old = fold(events(...START, { type: 'step.finished', stepIndex: 0, durationMs: 1, attempts: 1, usage: USAGE, truncated: false }));
+  expect(old.spend).toEqual({ tokens: 3, cost: 0, unpriced: 1, estimated: false });
+});

@@ -11,6 +11,7 @@ import {
   TimeoutFailure,
   condition,
   isCancellation,
+  upsertMemo,
   patched,
   proxyActivities,
   setHandler,
@@ -70,6 +71,8 @@ export const PATCHES = {
   review: 'plan-review-v1',
   /** Starting from another run's plan and kept outputs. */
   rerun: 'rerun-from-step-v1',
+  /** The run's spend in its memo, after each step and at the end (lists read it). */
+  spendMemo: 'spend-memo-v1',
 } as const;
 
 /** A bad input from a start that did not come through the web app: the run fails with this. */
@@ -102,6 +105,17 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
       if (refused !== null) throw ApplicationFailure.nonRetryable(refused, 'ReviewRefused');
     },
   });
+
+  /** The spend so far into the memo, where lists read it without a query. */
+  function memoSpend(): void {
+    if (patched(PATCHES.spendMemo)) upsertMemo({ spend: story.spend });
+  }
+
+  /** The final snapshot, once the spend is in the memo: what the run returns. */
+  function ended(): ReturnType<Story['fullSnapshot']> {
+    memoSpend();
+    return story.fullSnapshot();
+  }
 
   let reviewed = false;
   /** Wait for a person's answer; true to go on, false when the run ended (rejected, expired). */
@@ -137,15 +151,15 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
       if (!parsed.success) {
         throw ApplicationFailure.nonRetryable(`The model's plan is not usable: ${parsed.error.issues[0]?.message}`, 'InvalidPlan');
       }
-      story.planReady(parsed.data, planned.model);
-      if (input.review === true && !(await review({ kind: 'plan' }))) return story.fullSnapshot();
+      story.planReady(parsed.data, planned.model, planned.usage);
+      if (input.review === true && !(await review({ kind: 'plan' }))) return ended();
     }
 
     // The plan may change at a step's review: read it from the story each time.
     for (let stepIndex = first; stepIndex < story.stepCount; stepIndex++) {
       if (story.asksBefore(stepIndex)) {
         phase = `Review before step ${stepIndex + 1}`;
-        if (!(await review({ kind: 'step', stepIndex }))) return story.fullSnapshot();
+        if (!(await review({ kind: 'step', stepIndex }))) return ended();
         if (stepIndex >= story.stepCount) break;
       }
       const plan = story.plan!;
@@ -153,19 +167,22 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
       story.stepStarted(stepIndex);
       const result = await executeStep({ task, plan, stepIndex, digest: story.digest() });
       story.stepFinished(stepIndex, result);
+      memoSpend();
     }
 
     story.completed(story.assemble());
-    return story.fullSnapshot();
+    return ended();
   } catch (err) {
     if (isCancellation(err)) {
       story.cancelled();
       if (reviewed) setState(REVIEW_STATES.cancelled);
+      memoSpend();
       throw err;
     }
     // Anything but a Temporal failure is a bug in this code: fail the workflow task so a fix can resume it.
     if (!(err instanceof TemporalFailure)) throw err;
     story.failed(`${phase} failed: ${describeFailure(err)}`);
+    memoSpend();
     // The snapshot rides in the failure's details so a closed run renders without a worker.
     throw ApplicationFailure.create({
       message: story.fullSnapshot().error ?? 'The run failed.',

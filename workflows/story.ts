@@ -10,6 +10,8 @@
 import {
   LIMITS,
   cleanOutput,
+  costOf,
+  type TokenUsage,
   type ActivityProgress,
   type KeptStep,
   type ModelInfo,
@@ -79,6 +81,11 @@ export class Story {
     return this.state.plan;
   }
 
+  /** What the run has spent so far. */
+  get spend(): StoryState['spend'] {
+    return this.state.spend;
+  }
+
   get stepCount(): number {
     return this.state.steps.length;
   }
@@ -112,9 +119,10 @@ export class Story {
     return this.state.steps[stepIndex];
   }
 
-  planReady(plan: Plan, model: ModelInfo): void {
+  /** The plan, the model that made it and what planning spent (none for a re-run's kept plan). */
+  planReady(plan: Plan, model: ModelInfo, usage?: TokenUsage | null): void {
     this.received = plan.steps.map(() => 0);
-    this.record({ type: 'plan.ready', plan, model });
+    this.record({ type: 'plan.ready', plan, model, ...(usage !== undefined ? { usage, cost: costOf(usage, model.price) } : {}) });
   }
 
   /** A re-run keeps a step of its parent: recorded as done, with the parent's output. */
@@ -250,6 +258,7 @@ export class Story {
       durationMs,
       attempts: Math.max(step.attempt, 1),
       usage: result.usage,
+      cost: costOf(result.usage, result.model.price),
       truncated: result.truncated || result.output.length > LIMITS.stepOutputMaxChars,
       ...(streamed === output ? {} : { output }),
     });

@@ -84,7 +84,17 @@ test('happy path: the story is ordered, partial output arrives before each step 
   const { final, page } = result;
 
   expect(final.status).toBe('completed');
-  expect(final.model).toEqual({ name: 'test-model', offline: false });
+  // The test model is not in a price table here: no price, never a made-up one.
+  expect(final.model).toEqual({ name: 'test-model', offline: false, price: null });
+  expect(final.steps.every((s) => s.cost === null)).toBe(true);
+  expect(final.spend).toEqual({
+    tokens:
+      final.steps.reduce((sum, s) => sum + s.usage!.totalTokens, 0) +
+      (final.events[1] as { usage: { totalTokens: number } }).usage.totalTokens,
+    cost: 0,
+    unpriced: 4,
+    estimated: false,
+  });
   expect(final.plan?.steps).toHaveLength(3);
   expect(final.steps.every((s) => s.status === 'completed' && s.attempt === 1)).toBe(true);
   expect(final.steps.every((s) => s.usage !== null && s.usage.totalTokens > 0)).toBe(true);
@@ -231,7 +241,8 @@ test('the offline model completes the sample task and says it is offline', async
   const worker = await createTestWorker(env, taskQueue, new OfflineProvider(1));
   const final = await worker.runUntil(async () => (await start(taskQueue)).result());
   expect(final.status).toBe('completed');
-  expect(final.model).toEqual({ name: 'offline model', offline: true });
+  expect(final.model).toEqual({ name: 'offline model', offline: true, price: { inputPerMillion: 0, outputPerMillion: 0 } });
+  expect(final.spend).toMatchObject({ cost: 0, unpriced: 0 });
   expect(final.plan?.summary).toMatch(/^\(offline model\)/);
   expect(final.result).toContain('def hello_world() -> str:');
   expect(llm.calls).toHaveLength(0);

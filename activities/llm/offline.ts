@@ -8,7 +8,8 @@ import { PlanSchema } from '../../contract/schemas';
 import type { ModelInfo, Plan, StepInput, TokenUsage } from '../../contract/data';
 import type { LlmProvider, PlanOutput, StepOutput, WriteStepOptions } from './provider';
 
-export const OFFLINE_MODEL: ModelInfo = { name: 'offline model', offline: true };
+/** It runs here and costs nothing. */
+export const OFFLINE_MODEL: ModelInfo = { name: 'offline model', offline: true, price: { inputPerMillion: 0, outputPerMillion: 0 } };
 
 interface Language {
   name: string;

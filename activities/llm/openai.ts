@@ -20,7 +20,7 @@ import type { CompletionUsage } from 'openai/resources/completions';
 import { z } from 'zod';
 import type { LlmConfig } from '../../config';
 import { PlanSchema } from '../../contract/schemas';
-import { LIMITS, type ModelInfo, type Plan, type StepInput, type TokenUsage } from '../../contract/data';
+import { LIMITS, estimateTokens, type ModelInfo, type Plan, type StepInput, type TokenUsage } from '../../contract/data';
 import { LlmOutputError, LlmStreamError, asError, describeZodIssues, toLlmFailure, type LlmErrorContext } from './errors';
 import { planMessages, stepMessages } from './prompts';
 import type { LlmProvider, PlanOutput, StepOutput, WriteStepOptions } from './provider';
@@ -53,7 +53,7 @@ export class OpenAiProvider implements LlmProvider {
   private jsonSchemaUnsupported = false;
 
   constructor(private readonly config: OpenAiConfig) {
-    this.model = { name: config.model, offline: false };
+    this.model = { name: config.model, offline: false, price: config.price ?? null };
     this.context = { baseURL: config.baseURL ?? DEFAULT_BASE_URL, timeoutMs: config.timeoutMs, model: config.model };
     this.client = new OpenAI({
       apiKey: config.apiKey,
@@ -90,10 +90,11 @@ export class OpenAiProvider implements LlmProvider {
     let idle: NodeJS.Timeout | undefined;
     try {
       // The client's timeout covers the wait for the response headers...
+      const messages = stepMessages(input);
       const stream = await this.client.chat.completions.create(
         {
           model: this.config.model,
-          messages: stepMessages(input),
+          messages,
           stream: true,
           stream_options: { include_usage: true },
         },
@@ -142,7 +143,8 @@ export class OpenAiProvider implements LlmProvider {
       // An aborted stream ends quietly in openai-node: find out why it ended.
       if (signal.aborted) throw abortReason(signal);
       if (stalled) throw new APIConnectionTimeoutError();
-      return { output, truncated, usage };
+      // A stream we cut short (or an endpoint that does not report usage) leaves us to count.
+      return { output, truncated, usage: usage ?? estimatedUsage(messages, output) };
     } catch (err) {
       throw this.failure(err, signal);
     }
@@ -240,6 +242,13 @@ const realmSafeFetch = (input: string | URL | Request, init?: RequestInit): Prom
   fetch(input, init).catch((err: unknown) => {
     throw asError(err);
   });
+
+/** Usage counted here, about four characters to a token, and marked as an estimate. */
+function estimatedUsage(messages: Array<{ content?: unknown }>, output: string): TokenUsage {
+  const prompt = messages.reduce((sum, m) => sum + (typeof m.content === 'string' ? estimateTokens(m.content) : 0), 0);
+  const completion = estimateTokens(output);
+  return { promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion, estimated: true };
+}
 
 function toUsage(usage: CompletionUsage | null | undefined): TokenUsage | null {
   if (!usage) return null;
