@@ -43,6 +43,7 @@ test('an empty story is running, with nothing planned; run.started sets the task
     error: null,
     review: null,
     parent: null,
+    spend: { tokens: 0, cost: 0, unpriced: 0, estimated: false },
     lastSeq: 0,
   });
   expect(emptyStory('placeholder', at(0))).toMatchObject({ task: 'placeholder', startedAt: at(0) });
@@ -68,6 +69,7 @@ test('plan.ready completes planning and lists the steps, pending; step.started r
       startedAt: at(3),
       durationMs: null,
       usage: null,
+      cost: null,
       ask: false,
       kept: false,
     },
@@ -82,6 +84,7 @@ test('plan.ready completes planning and lists the steps, pending; step.started r
       startedAt: null,
       durationMs: null,
       usage: null,
+      cost: null,
       ask: false,
       kept: false,
     },
