@@ -156,6 +156,8 @@ export interface UiOptions {
   port: number;
   /** The web app's codec endpoint (…/codec), when there is one. */
   codecEndpoint?: string;
+  /** Where it reaches Temporal: a balancer in front of the frontends; frontend A by default. */
+  temporalAddress?: string;
 }
 
 export interface ClusterOptions {
@@ -258,7 +260,7 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
   if (options.ui) {
     const uiDir = join(options.dir, 'ui');
     mkdirSync(join(uiDir, 'config'), { recursive: true });
-    writeFileSync(join(uiDir, 'config', 'cluster.yaml'), uiConfig(frontends[0], options.ui, namespace));
+    writeFileSync(join(uiDir, 'config', 'cluster.yaml'), uiConfig(options.ui.temporalAddress ?? frontends[0], options.ui, namespace));
     const logFile = join(logDir, 'ui-server.log');
     const child = startProcess(options.ui.uiServer, ['--root', uiDir, '--config', 'config', '--env', 'cluster', 'start'], logFile);
     processes.push({ name: 'ui-server', process: child, logFile });
@@ -319,7 +321,7 @@ async function retry(work: () => Promise<void>, timeoutMs: number): Promise<void
 }
 
 /** Wait until something accepts TCP connections on 127.0.0.1:`port`; fail if `owner` exits first. */
-async function waitForPort(port: number, timeoutMs: number, owner: TemporalCluster['processes'][number]): Promise<void> {
+export async function waitForPort(port: number, timeoutMs: number, owner: TemporalCluster['processes'][number]): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (owner.process.exitCode !== null)
