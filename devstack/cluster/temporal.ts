@@ -180,6 +180,11 @@ export interface TemporalCluster {
   uiUrl: string | null;
   processes: { name: string; process: ChildProcess; logFile: string }[];
   stop(): Promise<void>;
+  /**
+   * Start a server process that has exited (e.g. after a kill -9) again, with its config and
+   * ports; resolves once it listens on its gRPC port.
+   */
+  restart(name: string): Promise<void>;
 }
 
 function startProcess(bin: string, args: string[], logFile: string): ChildProcess {
@@ -227,8 +232,19 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
     const logFile = join(logDir, `${proc.name}.log`);
     const args = ['--root', '/', '--config', configDir, '--env', proc.name, '--allow-no-auth', 'start', '--service', proc.service];
     const entry = { name: proc.name, process: startProcess(options.server, args, logFile), logFile };
-    processes.push(entry);
+    // A restart takes the place of the process it replaces (and its place in the stop order).
+    const previous = processes.findIndex((p) => p.name === proc.name);
+    if (previous >= 0) processes[previous] = entry;
+    else processes.push(entry);
     return entry;
+  };
+  const restart = async (name: string) => {
+    const proc = layout.find((p) => p.name === name);
+    if (!proc) throw new Error(`no server process named ${name}`);
+    const current = processes.find((p) => p.name === name);
+    if (current && current.process.exitCode === null && current.process.signalCode === null)
+      throw new Error(`${name} is still running (pid ${current.process.pid})`);
+    await waitForPort(proc.grpcPort, 30_000, launch(proc));
   };
   // History alone first: on a fresh database every process inserts the cluster metadata record at
   // start, and the losers of that race exit ("failed to initialize current cluster metadata").
@@ -272,7 +288,7 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
       throw new Error(`the UI server did not answer: ${(err as Error).message} (log: ${logFile})`, { cause: err });
     }
   }
-  return { frontends, uiUrl, processes, stop };
+  return { frontends, uiUrl, processes, stop, restart };
 }
 
 /**
