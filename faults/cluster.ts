@@ -91,7 +91,8 @@ export async function startClusterTemporal(dir: string, webPorts: number[], log:
   const started = cluster;
   return {
     address: proxy.grpcAddress,
-    webBase: proxy.httpUrl,
+    // Given web upstreams, it serves HTTP.
+    webBase: proxy.httpUrl!,
     targets: CLUSTER_CRASH_ORDER.map((name) => new ClusterServer(started, name)),
     stop,
   };

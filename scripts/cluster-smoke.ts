@@ -113,6 +113,7 @@ async function main(): Promise<void> {
   const parts: NodePart[] = [];
   const unexpected: string[] = [];
   const figures: Record<string, unknown> = {};
+  const quietRunMs: number[] = [];
   let passed = false;
   try {
     const [bins, cli] = await timed('binaries', () => Promise.all([ensureClusterBinaries(log), ensureTemporalCli(log)]));
@@ -144,6 +145,8 @@ async function main(): Promise<void> {
       }),
     );
     const front = proxy;
+    // Given web upstreams, it serves HTTP.
+    const webBase = front.httpUrl!;
     cluster = await timed('temporal', () =>
       startTemporalCluster({
         server: bins.server,
@@ -152,11 +155,11 @@ async function main(): Promise<void> {
         pg: pg!,
         dir,
         basePort,
-        ui: { uiServer: bins.uiServer, port: uiPort!, codecEndpoint: `${front.httpUrl}/codec`, temporalAddress: front.grpcAddress },
+        ui: { uiServer: bins.uiServer, port: uiPort!, codecEndpoint: `${webBase}/codec`, temporalAddress: front.grpcAddress },
         log,
       }),
     );
-    log(`cluster up: frontends ${cluster.frontends.join(' ')} behind ${front.grpcAddress}; web ${front.httpUrl}; UI ${cluster.uiUrl}`);
+    log(`cluster up: frontends ${cluster.frontends.join(' ')} behind ${front.grpcAddress}; web ${webBase}; UI ${cluster.uiUrl}`);
 
     const onExit = (part: NodePart, code: number | null, signal: string | null) => {
       unexpected.push(`${part.name} exited by itself (code ${code}, signal ${signal})`);
@@ -191,8 +194,9 @@ async function main(): Promise<void> {
       Promise.all(
         [0, 1].map(async () => {
           const begun = Date.now();
-          const id = await startRunViaForm(front.httpUrl);
+          const id = await startRunViaForm(webBase);
           await final(id);
+          quietRunMs.push(Date.now() - begun);
           log(`run ${id} through nginx completed in ${Date.now() - begun} ms`);
         }),
       ),
@@ -203,7 +207,7 @@ async function main(): Promise<void> {
       const browser = await launchChromium();
       try {
         const page = await browser.newPage();
-        await page.goto(`${front.httpUrl}/`);
+        await page.goto(`${webBase}/`);
         await page.getByLabel('Task', { exact: true }).fill('Create a hello world python function');
         await page.getByRole('button', { name: 'Start the run' }).click();
         await page.waitForURL(/\/runs\/[^/]+$/);
@@ -225,8 +229,8 @@ async function main(): Promise<void> {
     // 3. Kill -9 the replica that serves a stream; the follower resumes on the other.
     await timed('sseFailover', async () => {
       await until(async () => (await Promise.all(webPorts.map(openStreams))).every((n) => n === 0), 10_000, 'no stream open before');
-      const id = await startRunViaForm(front.httpUrl);
-      const follower = new RunFollower(`${front.httpUrl}/runs/${id}/events`, Date.now() + RUN_DEADLINE_MS);
+      const id = await startRunViaForm(webBase);
+      const follower = new RunFollower(`${webBase}/runs/${id}/events`, Date.now() + RUN_DEADLINE_MS);
       const following = follower.follow();
       await until(() => follower.frames.filter((f) => f.event === 'story').length >= 3, 30_000, 'three story events');
       const open = await Promise.all(webPorts.map(openStreams));
@@ -254,7 +258,8 @@ async function main(): Promise<void> {
         reconnectGapMs,
         connections: follower.connections,
         events,
-        framesAfterKill: after.length,
+        storyFramesAfterKill: after.filter((f) => f.event === 'story').length,
+        otherFramesAfterKill: after.filter((f) => f.event !== 'story').map((f) => f.event),
         streamsOnSurvivorAfterEnd: openAfter,
         restartMs: Date.now() - restartBegun,
       };
@@ -266,8 +271,9 @@ async function main(): Promise<void> {
 
     // 4. Kill -9 a Temporal frontend while runs are in flight.
     await timed('frontendKill', async () => {
-      const ids = await Promise.all([0, 1, 2, 3].map(() => startRunViaForm(front.httpUrl)));
-      const followers = ids.map((id) => new RunFollower(`${front.httpUrl}/runs/${id}/events`, Date.now() + RUN_DEADLINE_MS));
+      const submitted = Date.now();
+      const ids = await Promise.all([0, 1, 2, 3].map(() => startRunViaForm(webBase)));
+      const followers = ids.map((id) => new RunFollower(`${webBase}/runs/${id}/events`, Date.now() + RUN_DEADLINE_MS));
       const following = followers.map((f) => f.follow());
       await until(() => followers.every((f) => f.frames.some((fr) => fr.event === 'story')), 30_000, 'a story event per run');
       const victim = cluster!.processes.find((p) => p.name === 'frontend-a')!;
@@ -284,7 +290,15 @@ async function main(): Promise<void> {
         figures[`frontendKill.${id}`] = { events, connections: followers[i]!.connections };
       }
       if (inFlight === 0) throw new Error('no run was in flight at the frontend kill');
-      figures.frontendKill = { runs: ids.length, inFlightAtKill: inFlight, lastEndAfterKillMs: Math.max(...ends) };
+      figures.frontendKill = {
+        runs: ids.length,
+        inFlightAtKill: inFlight,
+        killAfterSubmitMs: killedAt - submitted,
+        lastEndAfterKillMs: Math.max(...ends),
+        // Submit to end, against the two runs of check 1 (no fault, two at a time).
+        slowestRunMs: killedAt - submitted + Math.max(...ends),
+        quietRunMs,
+      };
       log(`frontend kill: ${ids.length} runs completed through ${front.grpcAddress}, the last ${Math.max(...ends)} ms after the kill`);
     });
 
@@ -294,9 +308,12 @@ async function main(): Promise<void> {
     const settings = (await (await fetch(`${cluster.uiUrl}/api/v1/settings`)).json()) as {
       Codec: { Endpoint: string; IncludeCredentials: boolean };
     };
-    if (settings.Codec.Endpoint !== `${front.httpUrl}/codec` || !settings.Codec.IncludeCredentials)
+    if (settings.Codec.Endpoint !== `${webBase}/codec` || !settings.Codec.IncludeCredentials)
       throw new Error(`the UI server's codec settings are not ours: ${JSON.stringify(settings.Codec)}`);
     log(`UI namespace API ${page.status} through the balancer; codec ${settings.Codec.Endpoint} with credentials`);
+
+    const metrics = await fetch(`${webBase}/metrics`);
+    if (metrics.status !== 404) throw new Error(`/metrics through nginx answered ${metrics.status}, not 404`);
 
     if (unexpected.length) throw new Error(unexpected.join('; '));
     const pids: Record<string, number | undefined> = { nginx: front.process.pid };

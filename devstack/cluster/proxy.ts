@@ -51,11 +51,11 @@ export function ensureNginx(log: Log): string {
 export interface ProxyOptions {
   /** Config, logs, pid file and temp paths go to `<dir>/proxy`. */
   dir: string;
-  /** Where browsers and clients reach the web app. */
-  httpPort: number;
+  /** Where browsers and clients reach the web app; none without `webUpstreams`. */
+  httpPort?: number;
   /** Where workers, web apps and the CLI reach Temporal. */
   grpcPort: number;
-  /** The web replicas, host:port each. */
+  /** The web replicas, host:port each; none: gRPC only. */
   webUpstreams: string[];
   /** The Temporal frontends' gRPC addresses, host:port each. */
   grpcUpstreams: string[];
@@ -63,8 +63,8 @@ export interface ProxyOptions {
 }
 
 export interface ClusterProxy {
-  /** e.g. http://127.0.0.1:27260 */
-  httpUrl: string;
+  /** e.g. http://127.0.0.1:27260; null when it serves gRPC only. */
+  httpUrl: string | null;
   /** e.g. 127.0.0.1:27261 */
   grpcAddress: string;
   process: ChildProcess;
@@ -73,6 +73,39 @@ export interface ClusterProxy {
   /** One line per request, with the replica that answered it (`upstream=`). */
   accessLog: string;
   stop(): Promise<void>;
+}
+
+/** The HTTP side: pages, form posts and event streams to the web replicas (upstream `web`). */
+function webServer(port: number, root: string): string {
+  return `  # The web app: pages, form posts and event streams.
+  server {
+    listen 127.0.0.1:${port};
+    access_log ${root}/access.log upstream;
+    # The app bounds each route's body itself (web/request-guards.ts): 1 MB for the task form.
+    client_max_body_size 2m;
+    # Counts only, but not for whoever reaches the front door: read each replica's own.
+    location = /metrics {
+      return 404;
+    }
+    location / {
+      proxy_pass http://web;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      # Host with its port: the Origin check compares the Origin's host:port with it.
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      # Event streams: every frame goes out as it comes; a stream pings every 15 s.
+      proxy_buffering off;
+      proxy_cache off;
+      proxy_read_timeout 1h;
+      proxy_send_timeout 1h;
+      proxy_connect_timeout 2s;
+      proxy_next_upstream error timeout http_502 http_503;
+      proxy_next_upstream_tries 2;
+    }
+  }`;
 }
 
 /**
@@ -104,35 +137,8 @@ http {
   scgi_temp_path ${root}/tmp/scgi;
   log_format upstream '$remote_addr "$request" $status upstream=$upstream_addr upstream_status=$upstream_status time=$request_time';
 
-${upstream('web', options.webUpstreams)}
-
+${options.webUpstreams.length ? `${upstream('web', options.webUpstreams)}\n\n${webServer(options.httpPort!, root)}\n` : ''}
 ${upstream('temporal_frontends', options.grpcUpstreams)}
-
-  # The web app: pages, form posts and event streams.
-  server {
-    listen 127.0.0.1:${options.httpPort};
-    access_log ${root}/access.log upstream;
-    # The app bounds each route's body itself (web/request-guards.ts): 1 MB for the task form.
-    client_max_body_size 2m;
-    location / {
-      proxy_pass http://web;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      # Host with its port: the Origin check compares the Origin's host:port with it.
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-Host $http_host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      # Event streams: every frame goes out as it comes; a stream pings every 15 s.
-      proxy_buffering off;
-      proxy_cache off;
-      proxy_read_timeout 1h;
-      proxy_send_timeout 1h;
-      proxy_connect_timeout 2s;
-      proxy_next_upstream error timeout http_502 http_503;
-      proxy_next_upstream_tries 2;
-    }
-  }
 
   # Temporal's gRPC API, plaintext HTTP/2, balanced per call over the frontends.
   server {
@@ -163,6 +169,7 @@ ${upstream('temporal_frontends', options.grpcUpstreams)}
  * yet (start it first: the web apps and workers reach Temporal through it).
  */
 export async function startProxy(options: ProxyOptions): Promise<ClusterProxy> {
+  if (options.webUpstreams.length && options.httpPort === undefined) throw new Error('web upstreams need an httpPort');
   const bin = ensureNginx(options.log);
   const root = join(options.dir, 'proxy');
   for (const d of ['tmp/client_body', 'tmp/proxy', 'tmp/fastcgi', 'tmp/uwsgi', 'tmp/scgi']) mkdirSync(join(root, d), { recursive: true });
@@ -172,7 +179,7 @@ export async function startProxy(options: ProxyOptions): Promise<ClusterProxy> {
   // -e: the error log before the config is read (the default is /var/log/nginx, root's).
   const child = spawn(bin, ['-p', root, '-c', 'nginx.conf', '-e', logFile], { stdio: ['ignore', out, out] });
   const proxy: ClusterProxy = {
-    httpUrl: `http://127.0.0.1:${options.httpPort}`,
+    httpUrl: options.webUpstreams.length ? `http://127.0.0.1:${options.httpPort}` : null,
     grpcAddress: `127.0.0.1:${options.grpcPort}`,
     process: child,
     logFile,
@@ -181,14 +188,13 @@ export async function startProxy(options: ProxyOptions): Promise<ClusterProxy> {
   };
   try {
     const owner = { name: 'nginx', process: child, logFile };
-    await waitForPort(options.httpPort, 30_000, owner);
+    if (options.httpPort !== undefined) await waitForPort(options.httpPort, 30_000, owner);
     await waitForPort(options.grpcPort, 30_000, owner);
   } catch (err) {
     await proxy.stop();
     throw new Error(`${(err as Error).message} (config and logs: ${root})`, { cause: err });
   }
-  options.log(
-    `nginx: web ${proxy.httpUrl} -> ${options.webUpstreams.join(' ')}; gRPC ${proxy.grpcAddress} -> ${options.grpcUpstreams.join(' ')}`,
-  );
+  const web = proxy.httpUrl ? `web ${proxy.httpUrl} -> ${options.webUpstreams.join(' ')}; ` : '';
+  options.log(`nginx: ${web}gRPC ${proxy.grpcAddress} -> ${options.grpcUpstreams.join(' ')}`);
   return proxy;
 }
