@@ -113,7 +113,7 @@ function webServer(port: number, root: string): string {
  * `proxy_next_upstream` moves a request whose connection was refused on to the next replica
  * (nginx never retries a POST that reached a replica, so a form post is not sent twice).
  */
-export function nginxConfig(options: Omit<ProxyOptions, 'log'> & { root: string; asRoot: boolean }): string {
+export function nginxConfig(options: Omit<ProxyOptions, 'log' | 'dir'> & { root: string; asRoot: boolean }): string {
   const { root } = options;
   const upstream = (name: string, servers: string[]) =>
     `  upstream ${name} {\n${servers.map((s) => `    server ${s} max_fails=3 fail_timeout=3s;`).join('\n')}\n    keepalive 32;\n  }`;
