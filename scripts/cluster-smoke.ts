@@ -202,6 +202,15 @@ async function main(): Promise<void> {
       ),
     );
 
+    // The Origin check sees the Host the browser used (nginx passes it on): another site's post is refused.
+    const foreign = await fetch(`${webBase}/?index`, {
+      method: 'POST',
+      headers: { Origin: 'http://elsewhere.example' },
+      body: new URLSearchParams({ task: 'x', token: '00000000-0000-4000-8000-000000000000' }),
+      redirect: 'manual',
+    });
+    if (foreign.status !== 403) throw new Error(`a cross-site form post through nginx answered ${foreign.status}, not 403`);
+
     // 2. A browser: the form, the run page, its live story over EventSource, all through nginx.
     await timed('browser', async () => {
       const browser = await launchChromium();
