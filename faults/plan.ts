@@ -26,6 +26,11 @@ export interface FaultHarnessOptions {
   log?: (line: string) => void;
   /** Keep the temp dir (SQLite file, process logs) after a clean pass; it is always kept after a failure. */
   keepDir?: boolean;
+  /**
+   * `dev` (default): the Temporal dev server and one web app. `cluster`: PostgreSQL, Temporal as
+   * five processes, two web replicas, nginx in front (faults/cluster.ts).
+   */
+  topology?: 'dev' | 'cluster';
 }
 
 export type CrashKind = 'worker' | 'web' | 'temporal';
@@ -107,6 +112,7 @@ export function settingsFor(options: FaultHarnessOptions): HarnessSettings {
     openaiTimeoutMs: options.openaiTimeoutMs ?? 3_000,
     fatalShare: options.fatalShare ?? 0.1,
     keepDir: options.keepDir ?? false,
+    topology: options.topology ?? 'dev',
   };
 }
 
