@@ -6,7 +6,7 @@
  *
  * Pure: no clock, no I/O, nothing from Temporal; a state is never changed in place.
  */
-import type { Plan, StepState, StepStatus, StoryEvent, StoryState, TokenUsage } from './data';
+import { describeBudget, type Plan, type StepState, type StepStatus, type StoryEvent, type StoryState, type TokenUsage } from './data';
 
 /** A story before its first event; `run.started` sets the task and the start time. */
 export function emptyStory(task = '', startedAt = ''): StoryState {
@@ -133,6 +133,15 @@ export function foldStoryEvent<S extends StoryState>(state: S, event: StoryEvent
         review: null,
         status: 'expired',
         error: 'Nobody answered the review in time, so the run expired. Run the task again to get a new plan.',
+        closedAt: event.at,
+      };
+    case 'budget.reached':
+      return {
+        ...next,
+        ...endActive(state, 'cancelled'),
+        review: null,
+        status: 'budget-reached',
+        error: describeBudget(event.kind, event.used, event.limit),
         closedAt: event.at,
       };
     case 'step.started':
