@@ -261,18 +261,6 @@ export function completionAllowance(budget: CallBudget | undefined, promptTokens
   return allowed;
 }
 
-/** "Budget reached: tokens (10,234 of 10,000)", for people. */
-export function describeBudget(kind: BudgetKind, used: number, limit: number): string {
-  const show = (n: number) =>
-    kind === 'cost'
-      ? `$${n.toFixed(n < 1 ? 4 : 2)}`
-      : kind === 'timeMs'
-        ? `${Math.round(n / 1000).toLocaleString('en-US')} s`
-        : n.toLocaleString('en-US');
-  const name = kind === 'timeMs' ? 'time' : kind;
-  return `Budget reached: ${name} (${show(used)} of ${show(limit)})`;
-}
-
 /**
  * What a run has spent so far: tokens of every call, and the cost of those with a price. `unpriced`
  * counts calls whose model has no price (their tokens are in `tokens`, their cost nowhere);

@@ -1,4 +1,5 @@
-import { describeBudget, describeChange, type StoryEvent } from '../../../contract/data';
+import { describeChange, type StoryEvent } from '../../../contract/data';
+import { describeBudget } from '../../../contract/story-reducer';
 import { formatDuration, formatOffset, formatTokens, stepLabel } from './format';
 
 function summarize(event: StoryEvent): string {
