@@ -11,6 +11,7 @@ import { RunNotFoundError, RunStateConflictError } from './run-control.server';
 import type { Owner } from './run-owner.server';
 import { startRun } from './run-start.server';
 import { TemporalUnreachableError } from './temporal-client.server';
+import { getConfig } from './env.server';
 
 /** The person's edit is not a plan (a 400): the message says what to fix. */
 export class InvalidEditError extends Error {
@@ -80,5 +81,6 @@ export async function startRerun(
     edit: request.edit,
     by: request.by,
   };
-  return startRun(request.token, source.task, owner, { rerun });
+  // A re-run gets the deployment's default limits, as a new run from the form does.
+  return startRun(request.token, source.task, owner, { rerun, budget: getConfig().budget.default });
 }
