@@ -10,7 +10,7 @@ function summarize(event: StoryEvent): string {
     case 'step.kept':
       return `${stepLabel(event.stepIndex)}: kept from the earlier run (${event.output.length.toLocaleString('en-US')} characters)`;
     case 'review.waiting':
-      return `${event.stage.kind === 'plan' ? 'The plan waits' : `${stepLabel(event.stage.stepIndex)} waits`} for a review (until ${event.deadline})`;
+      return `${event.stage.kind === 'plan' ? 'The plan waits' : `${stepLabel(event.stage.stepIndex)} waits`} for a review (until ${event.deadline.replace('T', ' ').slice(0, 16)} UTC)`;
     case 'plan.edited':
       return `${event.by ?? 'Someone'} ${event.changes.map(describeChange).join('; ') || 'changed which steps ask first'}`;
     case 'review.approved':

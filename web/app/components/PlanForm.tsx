@@ -60,10 +60,12 @@ function newToken(): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-function actionError(value: unknown): string | null {
-  return typeof value === 'object' && value !== null && typeof (value as { error?: unknown }).error === 'string'
-    ? (value as { error: string }).error
-    : null;
+/** The action's error for this form: on the run page, the answers' only (the run's buttons show theirs). */
+function actionError(value: unknown, mode: PlanFormMode): string | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const { error, intent } = value as { error?: unknown; intent?: unknown };
+  if (typeof error !== 'string') return null;
+  return mode.kind === 'rerun' || (typeof intent === 'string' && intent.startsWith('review-')) ? error : null;
 }
 
 export default function PlanForm({ mode, plan, steps, lockedBefore, token, csrf }: PlanFormProps) {
@@ -72,7 +74,7 @@ export default function PlanForm({ mode, plan, steps, lockedBefore, token, csrf 
   const [added, setAdded] = useState(0);
   const [formToken] = useState(() => token ?? newToken());
   const navigation = useNavigation();
-  const error = actionError(useActionData());
+  const error = actionError(useActionData(), mode);
   const busy = navigation.state === 'submitting';
   const pending = busy ? navigation.formData?.get('intent') : null;
 
@@ -145,6 +147,7 @@ export default function PlanForm({ mode, plan, steps, lockedBefore, token, csrf 
               key={step.key}
               step={step}
               number={lockedBefore + i + 1}
+              marks={marksOf(step, plan, lockedBefore + i)}
               first={i === 0}
               last={i === draft.length - 1}
               only={lockedBefore + draft.length <= LIMITS.planMinSteps}
@@ -213,9 +216,20 @@ export default function PlanForm({ mode, plan, steps, lockedBefore, token, csrf 
   );
 }
 
+/** What a person changed about a step, in words for its heading. */
+function marksOf(step: DraftStep, plan: Plan, index: number): string[] {
+  if (step.from === null) return ['new'];
+  const was = plan.steps[step.from];
+  return [
+    step.from !== index ? `was step ${step.from + 1}` : '',
+    was && (was.title !== step.title || was.instructions !== step.instructions) ? 'edited' : '',
+  ].filter(Boolean);
+}
+
 function EditableStep({
   step,
   number,
+  marks,
   first,
   last,
   only,
@@ -225,6 +239,7 @@ function EditableStep({
 }: {
   step: DraftStep;
   number: number;
+  marks: string[];
   first: boolean;
   last: boolean;
   only: boolean;
@@ -243,7 +258,11 @@ function EditableStep({
       <div className="flex flex-wrap items-center justify-between gap-2">
         <h3 id={`${id}-heading`} className="font-medium text-slate-100">
           Step {number}
-          {step.from === null ? <span className="ml-2 text-xs font-normal text-sky-300">new</span> : null}
+          {marks.map((mark) => (
+            <span key={mark} className="ml-2 text-xs font-normal text-sky-300">
+              {mark}
+            </span>
+          ))}
         </h3>
         <div className="flex gap-1">
           <button type="button" disabled={first} onClick={() => onMove(-1)} aria-label={`Move step ${number} up`} className={SMALL}>
@@ -277,7 +296,6 @@ function EditableStep({
         <textarea
           id={`${id}-instructions`}
           value={step.instructions}
-          required
           rows={3}
           maxLength={LIMITS.stepInstructionsMaxChars}
           onChange={(e) => onChange({ instructions: e.target.value })}
