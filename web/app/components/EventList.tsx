@@ -52,6 +52,9 @@ const TYPE_COLOR: Partial<Record<StoryEvent['type'], string>> = {
   'run.failed': 'text-red-300',
   'step.retrying': 'text-amber-300',
   'run.cancelled': 'text-slate-300',
+  'review.waiting': 'text-violet-300',
+  'review.rejected': 'text-orange-300',
+  'review.expired': 'text-slate-300',
 };
 
 /** The story in order. Output chunks are shown as each step's output, not here. */

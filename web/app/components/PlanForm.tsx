@@ -184,7 +184,7 @@ export default function PlanForm({ mode, plan, steps, lockedBefore, token, csrf 
                 {edit ? 'Your changes are saved in the run’s story.' : 'The plan runs as proposed.'}
               </span>
             </div>
-            <div className="space-y-2">
+            <div className="space-y-2 border-t border-slate-800 pt-3">
               <label htmlFor="review-reason" className="block text-sm font-medium text-slate-200">
                 Reason for rejecting
               </label>
