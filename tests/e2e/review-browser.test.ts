@@ -7,12 +7,13 @@
  * Needs the web build (`npx remix vite:build`). SCREENSHOT_DIR=docs also writes docs/review.png
  * and docs/rerun.png.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../../devstack/browser';
 import { startStack, type Stack } from '../setup/stack';
-import type { ProgressSnapshot } from '../../contract/data';
+import { WORKFLOW_NAME, type ProgressSnapshot, type TaskInput } from '../../contract/data';
 
 const SCREENSHOTS = process.env.SCREENSHOT_DIR ?? join(__dirname, '..', '..', 'test-results');
 
@@ -158,6 +159,25 @@ test('a step gate: "Ask before running" on step 2 stops the run there, live; app
   expect(final.steps.every((step) => step.status === 'completed')).toBe(true);
   expect(final.events.filter((event) => event.type === 'review.approved')).toHaveLength(2);
   expect(stepCalls().map((call) => call.stepIndex)).toEqual([0, 1, 2]);
+});
+
+test('a review nobody answers expires: the open page turns to Expired and says why', async () => {
+  // Started directly, with a review timeout of seconds (the web app's comes from its settings).
+  const workflowId = `task-${randomUUID()}`;
+  const input: TaskInput = { task: 'Create a hello world python function', review: true, reviewTimeoutMs: 4_000 };
+  await stack.env.client.workflow.start(WORKFLOW_NAME, { taskQueue: stack.taskQueue, workflowId, args: [input] });
+  await page.goto(`${stack.base}/runs/${workflowId}`);
+  await markDocument();
+  await waitForStatus('Waiting for review');
+  await page.getByRole('heading', { name: 'Review the plan' }).waitFor();
+
+  await waitForStatus('Expired', 30_000);
+  await page.getByRole('heading', { name: 'Why the run stopped' }).waitFor();
+  await page.getByText('Nobody answered the review in time', { exact: false }).first().waitFor();
+  expect(await page.getByRole('button', { name: 'Approve' }).count()).toBe(0);
+  await expectSameDocument();
+  expect((await finalSnapshot(workflowId)).status).toBe('expired');
+  await listShows('/', workflowId, 'Expired');
 });
 
 test("a refused answer shows the workflow's words next to the buttons at once; the corrected answer, same token, goes through", async () => {
