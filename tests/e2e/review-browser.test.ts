@@ -164,12 +164,23 @@ test('a step gate: "Ask before running" on step 2 stops the run there, live; app
 test('a review nobody answers expires: the open page turns to Expired and says why', async () => {
   // Started directly, with a review timeout of seconds (the web app's comes from its settings).
   const workflowId = `task-${randomUUID()}`;
-  const input: TaskInput = { task: 'Create a hello world python function', review: true, reviewTimeoutMs: 4_000 };
+  const input: TaskInput = { task: 'Create a hello world python function', review: true, reviewTimeoutMs: 6_000 };
   await stack.env.client.workflow.start(WORKFLOW_NAME, { taskQueue: stack.taskQueue, workflowId, args: [input] });
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  // Loaded while it waits: the editor is rendered on the server, then hydrates without a word from React.
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(error.message));
   await page.goto(`${stack.base}/runs/${workflowId}`);
   await markDocument();
   await waitForStatus('Waiting for review');
   await page.getByRole('heading', { name: 'Review the plan' }).waitFor();
+
+  await page.getByLabel('Title of step 1').fill('Typed after hydration');
+  expect(await page.getByRole('button', { name: 'Approve with changes' }).count()).toBe(1);
+  expect(errors).toEqual([]);
 
   await waitForStatus('Expired', 30_000);
   await page.getByRole('heading', { name: 'Why the run stopped' }).waitFor();
