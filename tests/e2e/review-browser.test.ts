@@ -146,10 +146,12 @@ test('a step gate: "Ask before running" on step 2 stops the run there, live; app
   await page.getByRole('button', { name: 'Approve with changes' }).click();
 
   // Step 1 runs, then the run waits again before step 2: the page shows the gate, step 1 locked.
-  await page.getByText('The run waits before step 2.', { exact: false }).waitFor({ timeout: 30_000 });
+  await page.getByText('The run waits before step 2, as asked.', { exact: false }).waitFor({ timeout: 30_000 });
   await waitForStatus('Waiting for review');
   await page.getByTestId('locked-step-0').waitFor();
   expect(await page.getByLabel('Title of step 1').count()).toBe(0);
+  // The gate's mark is spent: approving as it stands changes nothing.
+  expect(await page.getByLabel('Ask before running step 2').isChecked()).toBe(false);
   expect(stepCalls().map((call) => call.stepIndex)).toEqual([0]);
 
   await page.getByRole('button', { name: 'Approve', exact: true }).click();

@@ -34,8 +34,8 @@ const SMALL =
   'rounded px-2 py-0.5 text-xs text-slate-300 hover:bg-slate-800 hover:text-sky-200 focus:outline-none focus:ring-2 focus:ring-sky-400 disabled:cursor-not-allowed disabled:opacity-40';
 
 export type PlanFormMode =
-  /** Answer the review the run waits for (the run page's action). */
-  | { kind: 'review'; revision: number; deadline: string }
+  /** Answer the review the run waits for (the run page's action); `gate`: the step it waits before, null at a plan review. */
+  | { kind: 'review'; revision: number; deadline: string; gate: number | null }
   /** Start a re-run from step `lockedBefore + 1` (the re-run page's action). */
   | { kind: 'rerun' };
 
@@ -69,7 +69,9 @@ function actionError(value: unknown, mode: PlanFormMode): string | null {
 }
 
 export default function PlanForm({ mode, plan, steps, lockedBefore, token, csrf }: PlanFormProps) {
-  const ask = steps.filter((step) => step.ask).map((step) => step.index);
+  // The step a gate waits before asks now: its mark is spent (left on, the edit would keep it).
+  const gate = mode.kind === 'review' ? mode.gate : null;
+  const ask = steps.filter((step) => step.ask && step.index !== gate).map((step) => step.index);
   const [draft, setDraft] = useState(() => draftOf(plan, lockedBefore, ask));
   const [added, setAdded] = useState(0);
   const [formToken] = useState(() => token ?? newToken());
@@ -93,9 +95,9 @@ export default function PlanForm({ mode, plan, steps, lockedBefore, token, csrf 
             ? lockedBefore === 0
               ? 'The new run runs the plan as you leave it below, from the first step.'
               : `The new run keeps the output of ${lockedBefore === 1 ? 'step 1' : `steps 1 to ${lockedBefore}`} and runs the steps below as you leave them.`
-            : lockedBefore === 0
+            : gate === null
               ? 'Nothing runs until you approve. Change the steps as you like, then approve, or reject the plan.'
-              : `The run waits before step ${lockedBefore + 1}. The steps before it are done; you may change the rest.`}
+              : `The run waits before step ${gate + 1}, as asked.${gate > 0 ? ' The steps before it are done; you may change the rest.' : ''}`}
           {mode.kind === 'review' ? (
             <>
               {' '}

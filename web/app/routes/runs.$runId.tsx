@@ -167,7 +167,12 @@ function LiveRun({ view }: { view: OkView }) {
         <Suspense fallback={<StepList snapshot={story} />}>
           <PlanForm
             key={waiting.revision}
-            mode={{ kind: 'review', revision: waiting.revision, deadline: waiting.deadline }}
+            mode={{
+              kind: 'review',
+              revision: waiting.revision,
+              deadline: waiting.deadline,
+              gate: waiting.stage.kind === 'step' ? waiting.stage.stepIndex : null,
+            }}
             plan={story.plan}
             steps={story.steps}
             lockedBefore={waiting.stage.kind === 'step' ? waiting.stage.stepIndex : 0}
