@@ -13,9 +13,8 @@ import { useRunStory, type StreamState } from '~/components/useRunStory';
 import { requireUser } from '~/utils/auth.server';
 import { handleRunAction } from '~/utils/run-actions.server';
 import { emptyView, type StoryView } from '~/utils/story-view';
-import { listReruns } from '~/utils/run-list.server';
+import { listReruns, type RunSummary } from '~/utils/run-list.server';
 import { loadRun, type RunView } from '~/utils/run-read.server';
-import type { RunSummary } from '~/utils/run-list.server';
 import { appStatusOf, storyStatusOf, type AppStatus } from '~/utils/run-status';
 import type { RunStatus } from '../../../contract/data';
 
