@@ -69,6 +69,10 @@ test('submitting the form starts a run, redirects to its page, and the page show
   expect(html).toContain('Pin down the requirements');
   const { status } = await env.client.workflow.getHandle(`task-${token}`).describe();
   expect(status.name).toBe('COMPLETED');
+  // What it spent, from the story: the offline model's tokens, at its price of nothing.
+  const final = (await env.client.workflow.getHandle(`task-${token}`).result()) as { spend: { tokens: number } };
+  expect(final.spend.tokens).toBeGreaterThan(0);
+  expect(html.replace(/<!-- -->/g, '')).toContain(`Spent: ${final.spend.tokens.toLocaleString('en-US')} tokens · $0.0000`);
 });
 
 test('the same form submitted twice, and again after the run ended, gives one run', async () => {

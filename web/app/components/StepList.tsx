@@ -1,7 +1,7 @@
 import { Link } from '@remix-run/react';
 import type { ProgressSnapshot, StepState, StepStatus } from '../../../contract/data';
 import { lastFrom, rerunHref } from '~/utils/rerun-from';
-import { formatDuration, formatTokens } from './format';
+import { formatDuration, formatTokens, stepCost } from './format';
 import { Markdown } from './Markdown';
 
 const STEP_STATUS: Record<StepStatus, { label: string; className: string }> = {
@@ -36,6 +36,8 @@ function Step({ step, keptFrom, rerun }: { step: StepState; keptFrom: string | n
               step.attempt > 1 ? `attempt ${step.attempt}` : '',
               formatDuration(step.durationMs),
               formatTokens(step.usage?.totalTokens),
+              stepCost(step),
+              step.usage?.estimated ? 'estimated' : '',
               step.truncated ? 'output truncated' : '',
               step.ask && step.status === 'pending' ? 'asks before running' : '',
             ]}

@@ -22,3 +22,14 @@ export function formatTokens(total: number | null | undefined): string {
 export function stepLabel(stepIndex: number | null): string {
   return stepIndex === null ? 'Planning' : `Step ${stepIndex + 1}`;
 }
+
+/** US dollars: four decimals under a cent, two above. */
+export function formatCost(cost: number): string {
+  return `$${cost < 0.01 ? cost.toFixed(4) : cost.toFixed(2)}`;
+}
+
+/** A step's cost: dollars, "no price" when its model has none, nothing before it is known. */
+export function stepCost(step: { cost: number | null; usage: unknown }): string {
+  if (step.cost !== null) return formatCost(step.cost);
+  return step.usage ? 'no price' : '';
+}

@@ -8,6 +8,7 @@ import { Markdown } from '~/components/Markdown';
 import { RunActions } from '~/components/RunActions';
 import { StatusBadge } from '~/components/StatusBadge';
 import { StepList } from '~/components/StepList';
+import { formatCost } from '~/components/format';
 import { useRevalidateWhile } from '~/components/useRevalidateWhile';
 import { useRunStory, type StreamState } from '~/components/useRunStory';
 import { requireUser } from '~/utils/auth.server';
@@ -16,7 +17,7 @@ import { emptyView, type StoryView } from '~/utils/story-view';
 import { listReruns, type RunSummary } from '~/utils/run-list.server';
 import { loadRun, type RunView } from '~/utils/run-read.server';
 import { appStatusOf, storyStatusOf, type AppStatus } from '~/utils/run-status';
-import type { RunStatus } from '../../../contract/data';
+import type { Price, RunStatus } from '../../../contract/data';
 
 // The review editor is a chunk of its own, fetched only for a run that waits for a review: most
 // runs never do, and the run page's first download has a budget (scripts/check-bundle.ts).
@@ -112,8 +113,8 @@ function LiveRun({ view }: { view: OkView }) {
   const task = story.task || view.task;
   const hasStory = Boolean(view.snapshot) || story.lastSeq > 0;
   const waiting = status === 'running' && story.plan ? story.review : null;
-  // Rejected and expired runs ended as someone chose (or nobody did): not an error.
-  const ended = status === 'rejected' || status === 'expired';
+  // Rejected, expired and budget-stopped runs ended as someone chose (or nobody did): not an error.
+  const ended = status === 'rejected' || status === 'expired' || status === 'budget-reached';
   return (
     <article className="space-y-8">
       <AccountBar user={view.user} csrf={view.csrf} />
@@ -121,6 +122,11 @@ function LiveRun({ view }: { view: OkView }) {
         workflowId={view.workflowId}
         badge={badgeFor(view, status, stream, waiting !== null)}
         offline={story.model?.offline ?? false}
+      />
+      <SpendLine
+        spend={story.spend}
+        price={story.model?.price ?? null}
+        running={story.steps.find((s) => s.status === 'running')?.output}
       />
       {story.parent ? (
         <p className="text-sm text-slate-300">
@@ -214,6 +220,25 @@ function LiveRun({ view }: { view: OkView }) {
         </a>
       </p>
     </article>
+  );
+}
+
+/**
+ * What the run has spent: tokens and dollars of every finished call, and while a step streams,
+ * a running estimate of its output (four characters to a token, at the model's output price)
+ * that the exact figure replaces when the step finishes.
+ */
+function SpendLine({ spend, price, running }: { spend: StoryView['spend']; price: Price | null; running: string | undefined }) {
+  const streaming = running ? Math.ceil(running.length / 4) : 0;
+  if (spend.tokens === 0 && streaming === 0) return null;
+  const cost = spend.cost + (price ? (streaming * price.outputPerMillion) / 1_000_000 : 0);
+  const dollars =
+    spend.unpriced > 0 && cost === 0 ? 'no price' : `${formatCost(cost)}${spend.unpriced > 0 ? ' (some calls have no price)' : ''}`;
+  return (
+    <p data-testid="spend" className="text-sm text-slate-400">
+      Spent: {(spend.tokens + streaming).toLocaleString('en-US')} tokens · {dollars}
+      {streaming > 0 || spend.estimated ? ' (estimate)' : ''}
+    </p>
   );
 }
 
