@@ -16,6 +16,8 @@ describe('defaults', () => {
     expect(config.temporal).toMatchObject({ uiUrl: 'http://localhost:8233', rpcTimeoutMs: 5_000 });
     expect(config.auth).toBeNull();
     expect(config.review).toEqual({ byDefault: false, timeoutMs: 7 * 24 * 3600 * 1000 });
+    expect(config.dailySpendCap).toBeNull();
+    expect(loadWebConfig(env({ BUILDSTORY_DAILY_SPEND_CAP: '12.5' })).dailySpendCap).toBe(12.5);
   });
 
   test('blank values count as unset', () => {
@@ -88,6 +90,8 @@ describe('a bad setting of its own is one line naming it', () => {
     ['SUBMIT_RATE_LIMIT_PER_MINUTE', 'many'],
     ['BUILDSTORY_SECURE_COOKIE', 'sometimes'],
     ['BUILDSTORY_REVIEW_PLANS', 'maybe'],
+    ['BUILDSTORY_DAILY_SPEND_CAP', '-3'],
+    ['BUILDSTORY_DAILY_SPEND_CAP', 'lots'],
     ['BUILDSTORY_REVIEW_TIMEOUT', '7 weeks'],
     ['BUILDSTORY_REVIEW_TIMEOUT', '0s'],
     ['BUILDSTORY_REVIEW_TIMEOUT', '400d'],

@@ -45,6 +45,8 @@ const WebEnv = z.object({
   BUILDSTORY_BUDGET_DEFAULT: optionalString,
   /** The most a person may set on the form; the default must be within it. Same form. */
   BUILDSTORY_BUDGET_CAP: optionalString,
+  /** US dollars a user may spend a day (since midnight UTC); a submission over it is refused. Unset: no cap. */
+  BUILDSTORY_DAILY_SPEND_CAP: z.preprocess(blankToUndefined, z.coerce.number().positive().finite().optional()),
 });
 
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
@@ -95,6 +97,8 @@ export interface WebConfig extends CommonConfig {
   review: { byDefault: boolean; timeoutMs: number };
   /** Run limits: what a run gets unless the form says otherwise, and the most the form may set. */
   budget: { default: Budget; cap: Budget };
+  /** US dollars a user may spend a day; null: no cap. */
+  dailySpendCap: number | null;
 }
 
 /** Load and validate the web app's settings; throws ConfigError with one line naming the bad setting. */
@@ -120,6 +124,7 @@ export function loadWebConfig(env: Env = process.env): WebConfig {
     auth,
     review: { byDefault: ['true', '1', 'on'].includes(e.BUILDSTORY_REVIEW_PLANS), timeoutMs: reviewTimeout(e.BUILDSTORY_REVIEW_TIMEOUT) },
     budget: budgets(e.BUILDSTORY_BUDGET_DEFAULT, e.BUILDSTORY_BUDGET_CAP),
+    dailySpendCap: e.BUILDSTORY_DAILY_SPEND_CAP ?? null,
   };
 }
 

@@ -6,6 +6,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { OfflineProvider } from '../../activities/llm/offline';
+import type { Price } from '../../contract/data';
 import type { EncryptionKeys } from '../../codec';
 import { workerDataConverter } from '../../codec/worker';
 import { OpenAiProvider } from '../../activities/llm/openai';
@@ -40,6 +41,8 @@ export async function startStack(options: {
   encryption?: EncryptionKeys;
   /** Open the web process's inspector on a free port, for collectWebGarbage. */
   inspect?: boolean;
+  /** The test model's price (US dollars per million tokens); none by default. */
+  price?: Price;
 }): Promise<Stack> {
   const env = await connectTestEnv();
   const llm = await startTestLlmServer({ chunkDelayMs: options.chunkDelayMs ?? 20 });
@@ -54,6 +57,7 @@ export async function startStack(options: {
           model: 'test-model',
           timeoutMs: 10_000,
           structuredOutput: 'auto',
+          price: options.price ?? null,
         });
 
   let worker: { instance: Worker; running: Promise<void> } | null = null;

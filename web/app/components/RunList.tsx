@@ -1,7 +1,8 @@
 import { Link } from '@remix-run/react';
 import type { RunSummary } from '~/utils/run-list.server';
 import { APP_STATUS, RUN_LIST_FILTERS, listedStatusOf, type RunListStatus } from '~/utils/run-status';
-import { formatDuration } from './format';
+import { formatCost, formatDuration } from './format';
+import type { Spend } from '../../../contract/data';
 
 /** Filter links, in order; `null` is every run. Labels are the run page's badges'. */
 export const RUN_FILTERS: { status: RunListStatus | null; label: string }[] = [
@@ -32,6 +33,12 @@ function RunStatusLabel({ run: { status, reviewState } }: { run: RunSummary }) {
   );
 }
 
+/** "$0.0123", or the tokens when no call had a price. */
+function spendShort(spend: Spend): string {
+  if (spend.unpriced > 0 && spend.cost === 0) return `${spend.tokens.toLocaleString('en-US')} tokens`;
+  return `${formatCost(spend.cost)}${spend.estimated ? ' est.' : ''}`;
+}
+
 export function RunList({ runs, now }: { runs: RunSummary[]; now: number }) {
   return (
     <ul className="divide-y divide-slate-800 rounded-md border border-slate-800">
@@ -51,6 +58,7 @@ export function RunList({ runs, now }: { runs: RunSummary[]; now: number }) {
               </time>
               {run.durationMs !== null ? <> · {formatDuration(run.durationMs)}</> : null}
               {run.fromStep !== null ? <> · re-run from step {run.fromStep}</> : null}
+              {run.spend ? <> · {spendShort(run.spend)}</> : null}
             </span>
           </Link>
         </li>

@@ -12,7 +12,8 @@ import { readBudgetForm } from '~/utils/budget-form.server';
 import { workflowStarts } from '~/utils/metrics.server';
 import { submissionRetryAfter } from '~/utils/rate-limit.server';
 import { parseTaskForm } from '~/utils/task-form.server';
-import { InvalidCursorError, listRuns } from '~/utils/run-list.server';
+import { InvalidCursorError, listRuns, spendToday } from '~/utils/run-list.server';
+import { formatCost } from '~/components/format';
 import { MissingOwnerAttributeError } from '~/utils/run-owner.server';
 import { startRun } from '~/utils/run-start.server';
 import { isRunListStatus, type RunListStatus } from '~/utils/run-status';
@@ -53,6 +54,8 @@ export async function loader({ request }: LoaderFunctionArgs) {
     reviewByDefault: getConfig().review.byDefault,
     example: example !== null && /^\d+$/.test(example) ? (EXAMPLE_TASKS[Number(example)] ?? null) : null,
     runs: { status, paged: cursor !== null && !staleCursor, staleCursor, list, now: Date.now() },
+    today: await spendToday(viewer.user),
+    dailySpendCap: getConfig().dailySpendCap,
   };
 }
 
@@ -85,6 +88,8 @@ export async function action({ request, context }: ActionFunctionArgs) {
   if (!form.ok) return data({ values: form.values, fieldErrors: form.fieldErrors, formError: null }, { status: 400 });
   const limits = readBudgetForm(formData, getConfig().budget);
   if (!limits.ok) return data({ values, fieldErrors: {}, formError: limits.error }, { status: 400 });
+  const over = await overDailyCap(viewer.user);
+  if (over) return data({ values, fieldErrors: {}, formError: over }, { status: 429 });
   try {
     const { workflowId } = await startRun(form.token, form.task, viewer.user, { review: form.review, budget: limits.budget });
     workflowStarts.inc();
@@ -98,8 +103,18 @@ export async function action({ request, context }: ActionFunctionArgs) {
   }
 }
 
+/** Why a new run would pass the user's daily spend cap, or null when it would not (or there is none). */
+async function overDailyCap(owner: string | null): Promise<string | null> {
+  const cap = getConfig().dailySpendCap;
+  if (cap === null) return null;
+  const today = await spendToday(owner, { fresh: true });
+  // Unknown (Temporal unreachable): the start fails on its own with a clear message.
+  if (!today || today.spend.cost < cap) return null;
+  return `Today's spend is ${formatCost(today.spend.cost)}, and the daily cap is ${formatCost(cap)}: nothing was started. The cap resets at midnight UTC.`;
+}
+
 export default function Home() {
-  const { user, csrf, token, offlineModel, reviewByDefault, example, runs } = useLoaderData<typeof loader>();
+  const { user, csrf, token, offlineModel, reviewByDefault, example, runs, today, dailySpendCap } = useLoaderData<typeof loader>();
   const actionData = useActionData<typeof action>();
   const navigation = useNavigation();
   const taskRef = useRef<HTMLTextAreaElement>(null);
@@ -125,6 +140,14 @@ export default function Home() {
           Describe a task. A Temporal workflow plans it with an LLM, runs each step as its own activity and tells the story as it goes; it
           survives restarts of the worker and of this page.
         </p>
+        {today && (today.runs > 0 || dailySpendCap !== null) ? (
+          <p data-testid="spend-today" className="text-sm text-slate-400">
+            {user ? 'Your runs' : 'Runs'} today: {today.spend.tokens.toLocaleString('en-US')} tokens
+            {today.spend.unpriced > 0 && today.spend.cost === 0 ? '' : ` · ${formatCost(today.spend.cost)}`}
+            {dailySpendCap !== null ? ` of ${formatCost(dailySpendCap)} a day` : ''}
+            {today.partial || today.spend.estimated ? ' (at least)' : ''}
+          </p>
+        ) : null}
         {offlineModel ? (
           <p className="text-sm text-amber-300">
             The workers use the built-in offline model (no OPENAI_API_KEY set for them): results are canned, but the run is real.

@@ -123,11 +123,7 @@ function LiveRun({ view }: { view: OkView }) {
         badge={badgeFor(view, status, stream, waiting !== null)}
         offline={story.model?.offline ?? false}
       />
-      <SpendLine
-        spend={story.spend}
-        price={story.model?.price ?? null}
-        running={story.steps.find((s) => s.status === 'running')?.output}
-      />
+      <SpendLine spend={story.spend} price={story.model?.price ?? null} running={story.steps.find((s) => s.status === 'running')?.output} />
       {story.parent ? (
         <p className="text-sm text-slate-300">
           Re-run of{' '}

@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 // Types only: the package is CommonJS without named ESM exports.
 import type { temporal as proto } from '@temporalio/proto';
-import { PARENT_SEARCH_ATTRIBUTE, REVIEW_STATES, STATE_SEARCH_ATTRIBUTE, WORKFLOW_NAME } from '../../../contract/data';
+import { PARENT_SEARCH_ATTRIBUTE, REVIEW_STATES, STATE_SEARCH_ATTRIBUTE, WORKFLOW_NAME, type Spend } from '../../../contract/data';
 import { OWNER_SEARCH_ATTRIBUTE } from '../../../config';
 import { getConfig } from './env.server';
 import { log } from './log.server';
@@ -32,6 +32,8 @@ export interface RunSummary {
   closeTime: string | null;
   /** Null while the run is open. */
   durationMs: number | null;
+  /** What the run has spent so far, from its memo (after each step); null before its first step, or for older runs. */
+  spend: Spend | null;
 }
 
 export type RunList = { runs: RunSummary[]; nextCursor: string | null } | { unreachable: true; address: string };
@@ -158,7 +160,8 @@ async function toSummary(client: Client, info: proto.api.workflow.v1.IWorkflowEx
   const closeMs = tsToMs(info.closeTime);
   let task: string | null = null;
   let fromStep: number | null = null;
-  const { task: memoTask, fromStep: memoFromStep } = info.memo?.fields ?? {};
+  let spend: Spend | null = null;
+  const { task: memoTask, fromStep: memoFromStep, spend: memoSpend } = info.memo?.fields ?? {};
   try {
     if (memoTask) {
       const value = await decodePayload<unknown>(client, memoTask);
@@ -168,6 +171,7 @@ async function toSummary(client: Client, info: proto.api.workflow.v1.IWorkflowEx
       const value = await decodePayload<unknown>(client, memoFromStep);
       if (typeof value === 'number' && Number.isInteger(value)) fromStep = value;
     }
+    if (memoSpend) spend = asSpend(await decodePayload<unknown>(client, memoSpend));
   } catch (err) {
     log.warn({ err, workflowId }, 'could not decode the memo');
   }
@@ -181,5 +185,85 @@ async function toSummary(client: Client, info: proto.api.workflow.v1.IWorkflowEx
     startTime: new Date(startMs).toISOString(),
     closeTime: closeMs === null ? null : new Date(closeMs).toISOString(),
     durationMs: closeMs === null ? null : Math.max(closeMs - startMs, 0),
+    spend,
   };
+}
+
+/** A memo's spend, if it has the shape the workflow writes. */
+function asSpend(value: unknown): Spend | null {
+  const v = value as Partial<Spend> | null;
+  if (!v || typeof v.tokens !== 'number' || typeof v.cost !== 'number' || typeof v.unpriced !== 'number') return null;
+  return { tokens: v.tokens, cost: v.cost, unpriced: v.unpriced, estimated: v.estimated === true };
+}
+
+/** Runs read to add up a day's spend: ten pages of a hundred; more in a day is noted in the answer. */
+const SPEND_PAGES_MAX = 10;
+const SPEND_CACHE_MS = 15_000;
+const spendCache = new Map<string, { at: number; value: Promise<SpendToday> }>();
+
+export interface SpendToday {
+  /** Since midnight UTC. */
+  since: string;
+  spend: Spend;
+  runs: number;
+  /** More runs than were read: the figures are a floor. */
+  partial: boolean;
+}
+
+/**
+ * What `owner`'s runs (everyone's without access control) started since midnight UTC have spent,
+ * from their memos (each run's spend after its latest step): a few list calls, cached for 15 s
+ * unless `fresh` (the daily cap's check). Null when Temporal cannot be reached.
+ */
+export async function spendToday(owner: Owner, options: { now?: number; fresh?: boolean } = {}): Promise<SpendToday | null> {
+  const now = options.now ?? Date.now();
+  if (owner !== null && !OWNER_PATTERN.test(owner)) throw new TypeError('Bad owner name.');
+  const since = new Date(Math.floor(now / 86_400_000) * 86_400_000).toISOString();
+  const key = `${owner ?? ''}\0${since}`;
+  const cached = spendCache.get(key);
+  if (cached && !options.fresh && now - cached.at < SPEND_CACHE_MS) return cached.value.catch(() => null);
+  const value = addUpSpend(owner, since);
+  spendCache.set(key, { at: now, value });
+  if (spendCache.size > 1_000) spendCache.delete(spendCache.keys().next().value!);
+  return value.catch((err: unknown) => {
+    spendCache.delete(key);
+    if (isUnreachable(err)) return null;
+    throw err;
+  });
+}
+
+async function addUpSpend(owner: Owner, since: string): Promise<SpendToday> {
+  const { temporal } = getConfig();
+  let query = `WorkflowType = '${WORKFLOW_NAME}' AND StartTime >= '${since}'`;
+  if (owner !== null) query += ` AND ${OWNER_SEARCH_ATTRIBUTE} = '${owner}'`;
+  const client = await getClient();
+  // Per workflow id, the run that spent most: a reset run's story replays its kept steps, so its
+  // spend includes its predecessor's up to the reset point (what the failed attempt spent after it
+  // is not counted: the figure is a floor).
+  const byWorkflow = new Map<string, Spend>();
+  let nextPageToken: Uint8Array | undefined;
+  let pages = 0;
+  do {
+    const response = await bounded(client, temporal.rpcTimeoutMs, () =>
+      client.workflowService.listWorkflowExecutions({ namespace: temporal.namespace, pageSize: LIST_PAGE_SIZE_MAX, query, nextPageToken }),
+    );
+    for (const info of response.executions) {
+      const workflowId = info.execution?.workflowId;
+      const field = info.memo?.fields?.spend;
+      if (!workflowId || !field) continue;
+      const spend = asSpend(await decodePayload<unknown>(client, field).catch(() => null));
+      const earlier = byWorkflow.get(workflowId);
+      if (spend && (!earlier || spend.tokens > earlier.tokens)) byWorkflow.set(workflowId, spend);
+    }
+    nextPageToken = response.nextPageToken?.length ? response.nextPageToken : undefined;
+    pages += 1;
+  } while (nextPageToken && pages < SPEND_PAGES_MAX);
+  const total: Spend = { tokens: 0, cost: 0, unpriced: 0, estimated: false };
+  for (const spend of byWorkflow.values()) {
+    total.tokens += spend.tokens;
+    total.cost += spend.cost;
+    total.unpriced += spend.unpriced;
+    total.estimated ||= spend.estimated;
+  }
+  return { since, spend: total, runs: byWorkflow.size, partial: nextPageToken !== undefined };
 }

@@ -81,6 +81,7 @@ test('a listed run reads its review state from BuildstoryState: waiting, rejecte
   expect(listedStatusOf('COMPLETED', 'rejected')).toBe('rejected');
   expect(listedStatusOf('COMPLETED', 'expired')).toBe('expired');
   expect(listedStatusOf('COMPLETED', 'running')).toBe('completed');
+  expect(listedStatusOf('COMPLETED', 'budget-reached')).toBe('budget-reached');
   // A cancelled review is cancelled; a state left over from a closed run's review does not say otherwise.
   expect(listedStatusOf('CANCELLED', 'cancelled')).toBe('cancelled');
   expect(listedStatusOf('TERMINATED', 'waiting-for-review')).toBe('terminated');

@@ -83,6 +83,7 @@ export function appStatusOf(status: TemporalStatus): AppStatus | null {
 export function listedStatusOf(status: TemporalStatus, reviewState: string | null): AppStatus | null {
   if (status === 'RUNNING' && reviewState === REVIEW_STATES.waiting) return 'waiting-for-review';
   if (status === 'COMPLETED' && (reviewState === REVIEW_STATES.rejected || reviewState === REVIEW_STATES.expired)) return reviewState;
+  if (status === 'COMPLETED' && reviewState === REVIEW_STATES.budgetReached) return 'budget-reached';
   return appStatusOf(status);
 }
 

@@ -1,0 +1,93 @@
+/**
+ * Cost in the web app, over HTTP against the real web process and a worker whose model has a
+ * price: the run list and the home page show what a user's runs spent, from their memos, and a
+ * daily spend cap refuses a submission that would pass it, starting nothing. Signed in as a user
+ * of its own, so that the other tests' runs on the shared server are not counted.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ProgressSnapshot } from '../contract/data';
+import { startStack, type Stack } from './setup/stack';
+
+const USER = `spender-${randomUUID().slice(0, 8)}`;
+const PASSWORD = 'a-password-for-the-cost-test';
+
+let stack: Stack;
+let cookie = '';
+beforeAll(async () => {
+  stack = await startStack({
+    name: 'cost-web',
+    // A tenth of a cent a token: a run costs about a dollar.
+    price: { inputPerMillion: 1_000, outputPerMillion: 1_000 },
+    webEnv: {
+      BUILDSTORY_DAILY_SPEND_CAP: '0.5',
+      SUBMIT_RATE_LIMIT_PER_MINUTE: '0',
+      BUILDSTORY_AUTH_PASSWORDS: `${USER}:${PASSWORD}`,
+      BUILDSTORY_SESSION_SECRET: 'cost-test-session-secret-0123456789abcdef',
+    },
+  });
+  const csrf = field(await text('/login'), 'csrf');
+  expect((await post('/login', { csrf, user: USER, password: PASSWORD })).status).toBe(302);
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+/** A browser's one cookie: the session the server sets (a pre-sign-in one too). */
+function keep(res: Response): Response {
+  const set = res.headers.getSetCookie().find((c) => c.startsWith('buildstory_session='));
+  if (set) cookie = set.split(';')[0]!;
+  return res;
+}
+const text = async (path: string) =>
+  (await keep(await fetch(`${stack.base}${path}`, { headers: { Cookie: cookie } })).text()).replace(/<!-- -->/g, '');
+const post = async (path: string, fields: Record<string, string>) =>
+  keep(
+    await fetch(`${stack.base}${path}`, {
+      method: 'POST',
+      body: new URLSearchParams(fields),
+      headers: { Cookie: cookie },
+      redirect: 'manual',
+    }),
+  );
+function field(html: string, name: string): string {
+  const match = new RegExp(`name="${name}" value="([^"]+)"`).exec(html);
+  if (!match) throw new Error(`no ${name} field`);
+  return match[1]!;
+}
+async function submit(task: string): Promise<Response> {
+  const home = await text('/');
+  return post('/?index', { task, token: field(home, 'token'), csrf: field(home, 'csrf') });
+}
+
+test("a run's cost shows on its page, in the list and in today's total; past the daily cap a submission starts nothing", async () => {
+  const home = await text('/');
+  expect(home).toContain('Your runs today: 0 tokens · $0.0000 of $0.50 a day');
+
+  const started = await submit('Create a hello world python function');
+  expect(started.status).toBe(302);
+  const first = started.headers.get('location')!.replace(/^\/runs\//, '');
+  const final = (await stack.env.client.workflow.getHandle(first!).result()) as ProgressSnapshot;
+  expect(final.spend.unpriced).toBe(0);
+  expect(final.spend.cost).toBeGreaterThan(0.5);
+  const cost = `$${final.spend.cost.toFixed(2)}`;
+  expect(await text(`/runs/${first}`)).toContain(`tokens · ${cost}`);
+
+  // Visibility catches up with the memo: the list and the total show the run's cost.
+  const deadline = Date.now() + 20_000;
+  let page = '';
+  while (!(page = await text('/')).includes(`Your runs today: ${final.spend.tokens.toLocaleString('en-US')} tokens · ${cost}`)) {
+    if (Date.now() > deadline) throw new Error(`the home page never showed the run's cost:\n${page.slice(0, 3_000)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  // The list's row for the run says what it cost.
+  expect(page).toMatch(new RegExp(`href="/runs/${first}"[^]*?· \\${cost}`));
+
+  const refused = await submit('Another task');
+  expect(refused.status).toBe(429);
+  expect((await refused.text()).replace(/&#x27;|&#39;/g, "'")).toContain(
+    `Today's spend is ${cost}, and the daily cap is $0.50: nothing was started.`,
+  );
+  const runs: string[] = [];
+  for await (const run of stack.env.client.workflow.list({ query: `BuildstoryOwner = '${USER}'` })) runs.push(run.workflowId);
+  expect(runs).toEqual([first]);
+});
