@@ -74,7 +74,7 @@ test("a run's cost shows on its page, in the list and in today's total; past the
 
   // Visibility catches up with the memo: the list and the total show the run's cost.
   const deadline = Date.now() + 20_000;
-  let page = '';
+  let page: string;
   while (!(page = await text('/')).includes(`Your runs today: ${final.spend.tokens.toLocaleString('en-US')} tokens · ${cost}`)) {
     if (Date.now() > deadline) throw new Error(`the home page never showed the run's cost:\n${page.slice(0, 3_000)}`);
     await new Promise((r) => setTimeout(r, 300));
