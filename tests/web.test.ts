@@ -110,3 +110,22 @@ test('an unknown run id is a 404 page', async () => {
   expect(await res.text()).toMatch(/No run with this id/);
   expect((await fetch(`${base}/runs/not-a-run`)).status).toBe(404);
 });
+
+test("the form's limits reach the run: a step limit of 1 ends it after one step, as 'Budget reached'", async () => {
+  const token = await formToken(base);
+  const res = await fetch(`${base}/?index`, {
+    method: 'POST',
+    body: new URLSearchParams({ task: 'Create a hello world python function', token, budgetSteps: '1' }),
+    redirect: 'manual',
+  });
+  expect(res.status).toBe(302);
+  const html = await pageWhen(`/runs/task-${token}`, /Budget reached: steps \(1 of 1\)/);
+  expect(html).toContain('Why the run stopped');
+  const refused = await fetch(`${base}/?index`, {
+    method: 'POST',
+    body: new URLSearchParams({ task: 'Create a hello world python function', token: await formToken(base), budgetSteps: '9' }),
+    redirect: 'manual',
+  });
+  expect(refused.status).toBe(400);
+  expect(await refused.text()).toContain('A limit is not valid: steps must be at most 8');
+});

@@ -8,7 +8,9 @@ import { RUN_FILTERS, RunList } from '~/components/RunList';
 import { CSRF_MESSAGE, csrfValid, requireUser } from '~/utils/auth.server';
 import { readForm } from '~/utils/form.server';
 import { getConfig } from '~/utils/env.server';
-import { readBudgetForm } from '~/utils/budget-form.server';
+import { BUDGET_FIELDS, readBudgetForm } from '~/utils/budget-form.server';
+import { BUDGET_FIELD_NAMES } from '~/components/budget-fields';
+import type { Budget } from '../../../contract/data';
 import { workflowStarts } from '~/utils/metrics.server';
 import { submissionRetryAfter } from '~/utils/rate-limit.server';
 import { parseTaskForm } from '~/utils/task-form.server';
@@ -52,6 +54,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
     token: crypto.randomUUID(),
     offlineModel: await workersUseOfflineModel(),
     reviewByDefault: getConfig().review.byDefault,
+    budget: getConfig().budget,
     example: example !== null && /^\d+$/.test(example) ? (EXAMPLE_TASKS[Number(example)] ?? null) : null,
     runs: { status, paged: cursor !== null && !staleCursor, staleCursor, list, now: Date.now() },
     today: await spendToday(viewer.user),
@@ -74,6 +77,8 @@ export async function action({ request, context }: ActionFunctionArgs) {
     task: String(formData.get('task') ?? ''),
     token: String(formData.get('token') ?? ''),
     review: formData.get('review') === 'on',
+    // What the person typed into the limits goes back to the form on an error.
+    limits: Object.fromEntries(Object.values(BUDGET_FIELDS).map((field) => [field, String(formData.get(field) ?? '')])),
   };
   // Before the rate limit: a forged submission must not use up the user's allowance.
   if (!csrfValid(viewer, formData)) return data({ values, fieldErrors: {}, formError: CSRF_MESSAGE }, { status: 403 });
@@ -85,7 +90,8 @@ export async function action({ request, context }: ActionFunctionArgs) {
     );
   }
   const form = parseTaskForm(formData);
-  if (!form.ok) return data({ values: form.values, fieldErrors: form.fieldErrors, formError: null }, { status: 400 });
+  if (!form.ok)
+    return data({ values: { ...form.values, limits: values.limits }, fieldErrors: form.fieldErrors, formError: null }, { status: 400 });
   const limits = readBudgetForm(formData, getConfig().budget);
   if (!limits.ok) return data({ values, fieldErrors: {}, formError: limits.error }, { status: 400 });
   const over = await overDailyCap(viewer.user);
@@ -97,10 +103,62 @@ export async function action({ request, context }: ActionFunctionArgs) {
   } catch (err) {
     if (!(err instanceof TemporalUnreachableError || err instanceof MissingOwnerAttributeError)) throw err;
     return data(
-      { values: { task: form.task, token: form.token, review: form.review }, fieldErrors: {}, formError: err.message },
+      {
+        values: { task: form.task, token: form.token, review: form.review, limits: values.limits },
+        fieldErrors: {},
+        formError: err.message,
+      },
       { status: 503 },
     );
   }
+}
+
+const LIMIT_INPUTS = [
+  { kind: 'tokens', label: 'Tokens', hint: 'e.g. 200000', show: (n: number) => String(n) },
+  { kind: 'cost', label: 'Cost (US$)', hint: 'e.g. 1.50', show: (n: number) => String(n) },
+  {
+    kind: 'timeMs',
+    label: 'Time',
+    hint: 'e.g. 30m',
+    show: (n: number) => (n % 60_000 === 0 ? `${n / 60_000}m` : `${Math.round(n / 1000)}s`),
+  },
+  { kind: 'steps', label: 'Steps', hint: '1 to 8', show: (n: number) => String(n) },
+] as const;
+
+/**
+ * The run's limits, folded away: each field empty means the deployment's default (shown as the
+ * placeholder), and the cap says how high it may go. A run that reaches one ends "Budget reached".
+ */
+function LimitsFields({ budget, typed }: { budget: { default: Budget; cap: Budget }; typed: Record<string, string> | null }) {
+  const anyTyped = typed !== null && Object.values(typed).some((value) => value.trim() !== '');
+  return (
+    <details open={anyTyped} className="rounded-md border border-slate-800 px-3 py-2 text-sm text-slate-200">
+      <summary className="cursor-pointer text-slate-300">Limits for this run</summary>
+      <div className="mt-3 grid grid-cols-2 gap-3 sm:grid-cols-4">
+        {LIMIT_INPUTS.map(({ kind, label, hint, show }) => {
+          const fallback = budget.default[kind];
+          const cap = budget.cap[kind];
+          const field = BUDGET_FIELD_NAMES[kind];
+          return (
+            <label key={kind} className="space-y-1">
+              <span className="block text-xs text-slate-400">{label}</span>
+              <input
+                name={field}
+                inputMode={kind === 'timeMs' ? 'text' : 'decimal'}
+                defaultValue={typed?.[field] ?? ''}
+                placeholder={fallback !== undefined ? show(fallback) : hint}
+                className={`${TEXT_FIELD} border-slate-700 py-1 placeholder:text-slate-500`}
+              />
+              <span className="block text-xs text-slate-500">
+                {fallback !== undefined ? `default ${show(fallback)}` : 'no limit'}
+                {cap !== undefined ? `, at most ${show(cap)}` : ''}
+              </span>
+            </label>
+          );
+        })}
+      </div>
+    </details>
+  );
 }
 
 /** Why a new run would pass the user's daily spend cap, or null when it would not (or there is none). */
@@ -114,7 +172,7 @@ async function overDailyCap(owner: string | null): Promise<string | null> {
 }
 
 export default function Home() {
-  const { user, csrf, token, offlineModel, reviewByDefault, example, runs, today, dailySpendCap } = useLoaderData<typeof loader>();
+  const { user, csrf, token, offlineModel, reviewByDefault, budget, example, runs, today, dailySpendCap } = useLoaderData<typeof loader>();
   const actionData = useActionData<typeof action>();
   const navigation = useNavigation();
   const taskRef = useRef<HTMLTextAreaElement>(null);
@@ -205,6 +263,8 @@ export default function Home() {
           />
           Review the plan before it runs
         </label>
+
+        <LimitsFields budget={budget} typed={actionData?.values.limits ?? null} />
 
         <button type="submit" disabled={submitting} className={SUBMIT_BUTTON}>
           {submitting ? 'Starting…' : 'Start the run'}

@@ -4,14 +4,10 @@
  */
 import type { Budget, BudgetKind } from '../../../contract/data';
 import { parseBudget } from '../../../config/web';
+import { BUDGET_FIELD_NAMES } from '~/components/budget-fields';
 
 /** The form's fields, by limit. */
-export const BUDGET_FIELDS: Record<BudgetKind, string> = {
-  tokens: 'budgetTokens',
-  cost: 'budgetCost',
-  timeMs: 'budgetTime',
-  steps: 'budgetSteps',
-};
+export const BUDGET_FIELDS: Record<BudgetKind, string> = BUDGET_FIELD_NAMES;
 
 const SPELLING: Record<BudgetKind, string> = { tokens: 'tokens', cost: 'cost', timeMs: 'time', steps: 'steps' };
 
