@@ -1,9 +1,11 @@
 /**
- * Submissions per client, with rate-limiter-flexible's in-memory limiter: one web process counts
- * its own clients (behind a load balancer, each instance allows the limit).
+ * Submissions per client, with rate-limiter-flexible, counted where shared-store.server.ts keeps
+ * counters: in memory, one web process counts its own clients (behind a load balancer, each
+ * instance allows the limit).
  */
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { getConfig } from './env.server';
+import { rateLimiter } from './shared-store.server';
 
 declare module '@remix-run/node' {
   interface AppLoadContext {
@@ -12,12 +14,12 @@ declare module '@remix-run/node' {
   }
 }
 
-let limiter: RateLimiterMemory | null | undefined;
+let limiter: RateLimiterAbstract | null | undefined;
 
-function submissions(): RateLimiterMemory | null {
+function submissions(): RateLimiterAbstract | null {
   if (limiter === undefined) {
     const points = getConfig().web.submitRateLimitPerMinute;
-    limiter = points > 0 ? new RateLimiterMemory({ keyPrefix: 'submit', points, duration: 60 }) : null;
+    limiter = points > 0 ? rateLimiter({ keyPrefix: 'submit', points, duration: 60 }) : null;
   }
   return limiter;
 }
@@ -32,7 +34,7 @@ export async function submissionRetryAfter(clientIp: string | undefined): Promis
  * Take a point for this client from `limiter`: null when it had one, otherwise the whole seconds
  * (at least 1) until it will. Shared by the submit limit and the sign-in limit.
  */
-export async function consumeOrRetryAfter(limiter: RateLimiterMemory, clientIp: string | undefined): Promise<number | null> {
+export async function consumeOrRetryAfter(limiter: RateLimiterAbstract, clientIp: string | undefined): Promise<number | null> {
   try {
     await limiter.consume(clientIp ?? 'unknown');
     return null;
