@@ -30,6 +30,14 @@ const SHUTDOWN_GRACE_MS = 5_000;
 async function main() {
   const config = getConfig(); // exits with one line on a bad setting
   const log = pino({ name: 'web', level: config.logLevel });
+  if (config.sharedStore) {
+    // The setting promises one sign-out list and one count across replicas: refuse it, rather
+    // than start and keep them per process without a word (app/utils/shared-store.server.ts).
+    console.error(
+      `Invalid configuration: BUILDSTORY_SHARED_STORE_URL (${config.sharedStore.display}) is set, but this build has no PostgreSQL client (the pg package): unset it to keep the sign-out list and the rate limits per process`,
+    );
+    process.exit(1);
+  }
 
   if (!existsSync(SERVER_BUILD)) {
     console.error(`The web app is not built (${path.relative(process.cwd(), SERVER_BUILD)} is missing): run npm run build`);
