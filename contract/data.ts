@@ -60,7 +60,32 @@ export interface TaskInput {
   reviewTimeoutMs?: number;
   /** A re-run of another run from one of its steps: no planning, the steps before are kept. */
   rerun?: RerunInput;
+  /** Limits the run stops at ("Budget reached"), enforced before and during each model call. */
+  budget?: Budget;
 }
+
+/**
+ * A run's limits; each one absent means none. Tokens and cost count every model call (planning
+ * included); time is the run's wall-clock time from its start, waits for review excluded; steps
+ * is how many steps may run.
+ */
+export interface Budget {
+  tokens?: number;
+  /** US dollars; needs a model with a price. */
+  cost?: number;
+  timeMs?: number;
+  steps?: number;
+}
+export type BudgetKind = keyof Budget;
+
+/** What is left of a run's token and cost limits for one model call (the activity turns it into max_tokens). */
+export interface CallBudget {
+  tokens?: number;
+  cost?: number;
+}
+
+/** The failure type of a model call refused or cut short by its budget. */
+export const BUDGET_REACHED_ERROR_TYPE = 'BudgetReached';
 
 /** A deployment's review timeout unless it sets one: 7 days. */
 export const REVIEW_TIMEOUT_DEFAULT_MS = 7 * 24 * 60 * 60 * 1000;
@@ -210,6 +235,33 @@ export function estimateTokens(text: string): number {
 }
 
 /**
+ * Tokens a prompt will take, erring high (three characters to a token and eight a message), so a
+ * call capped by a budget does not pass it through a prompt counted short.
+ */
+export function estimatePromptTokens(messages: ReadonlyArray<{ content?: unknown }>): number {
+  return messages.reduce<number>((sum, m) => sum + 8 + (typeof m.content === 'string' ? Math.ceil(m.content.length / 3) : 0), 0);
+}
+
+/**
+ * The most completion tokens a call may use: what is left of the token and cost limits after the
+ * prompt. Infinity without limits; 0 or less means the call must not be made. A cost limit needs
+ * a price: without one it cannot be held, and the answer is NaN.
+ */
+export function completionAllowance(budget: CallBudget | undefined, promptTokens: number, price: Price | null | undefined): number {
+  let allowed = Infinity;
+  if (budget?.tokens !== undefined) allowed = Math.min(allowed, Math.floor(budget.tokens - promptTokens));
+  if (budget?.cost !== undefined) {
+    if (!price) return NaN;
+    const left = budget.cost - (promptTokens * price.inputPerMillion) / 1_000_000;
+    allowed = Math.min(
+      allowed,
+      price.outputPerMillion > 0 ? Math.floor((left * 1_000_000) / price.outputPerMillion) : left >= 0 ? Infinity : -1,
+    );
+  }
+  return allowed;
+}
+
+/**
  * What a run has spent so far: tokens of every call, and the cost of those with a price. `unpriced`
  * counts calls whose model has no price (their tokens are in `tokens`, their cost nowhere);
  * `estimated` says some usage was counted here rather than reported by the endpoint.
@@ -233,6 +285,13 @@ export interface StepInput {
   stepIndex: number;
   /** Bounded digest of earlier step outputs. */
   digest: string;
+  /** What is left of the run's limits; the call is capped to it. */
+  budget?: CallBudget;
+}
+
+export interface PlanInput {
+  task: string;
+  budget?: CallBudget;
 }
 
 export interface StepResult {
@@ -240,6 +299,8 @@ export interface StepResult {
   truncated: boolean;
   model: ModelInfo;
   usage: TokenUsage | null;
+  /** The output was cut where the budget ran out. */
+  budgetReached?: BudgetKind;
 }
 
 /* ----------------------------------------------------------------------------------------- */
@@ -260,6 +321,8 @@ export type StoryEventBody =
   | { type: 'review.approved'; revision: number; by: string | null; requestId: string }
   | { type: 'review.rejected'; revision: number; by: string | null; reason: string; requestId: string }
   | { type: 'review.expired'; revision: number }
+  /** A limit of the run's budget was reached: the run stops here. */
+  | { type: 'budget.reached'; kind: BudgetKind; used: number; limit: number }
   | { type: 'step.started'; stepIndex: number; title: string }
   | {
       type: 'step.output';
@@ -297,8 +360,11 @@ export type StoryEvent = StoryEventBody & {
 };
 export type StoryEventType = StoryEvent['type'];
 
-/** `rejected` and `expired` end a run that waited for a review; Temporal calls those runs completed. */
-export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'rejected' | 'expired';
+/**
+ * `rejected` and `expired` end a run that waited for a review, `budget-reached` one that reached
+ * a limit of its budget; Temporal calls those runs completed.
+ */
+export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'rejected' | 'expired' | 'budget-reached';
 export type StepStatus = 'pending' | 'running' | 'retrying' | 'completed' | 'failed' | 'cancelled';
 
 export interface StepState {
@@ -425,6 +491,7 @@ export const REVIEW_STATES = {
   rejected: 'rejected',
   expired: 'expired',
   cancelled: 'cancelled',
+  budgetReached: 'budget-reached',
 } as const;
 
 /** The final snapshot travels in the failure's details so a failed run renders without a worker. */

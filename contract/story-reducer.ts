@@ -6,7 +6,19 @@
  *
  * Pure: no clock, no I/O, nothing from Temporal; a state is never changed in place.
  */
-import type { Plan, StepState, StepStatus, StoryEvent, StoryState, TokenUsage } from './data';
+import type { BudgetKind, Plan, StepState, StepStatus, StoryEvent, StoryState, TokenUsage } from './data';
+
+/** "Budget reached: tokens (10,234 of 10,000)", for people. */
+export function describeBudget(kind: BudgetKind, used: number, limit: number): string {
+  const show = (n: number) =>
+    kind === 'cost'
+      ? `$${n.toFixed(n < 1 ? 4 : 2)}`
+      : kind === 'timeMs'
+        ? `${Math.round(n / 1000).toLocaleString('en-US')} s`
+        : n.toLocaleString('en-US');
+  const name = kind === 'timeMs' ? 'time' : kind;
+  return `Budget reached: ${name} (${show(used)} of ${show(limit)})`;
+}
 
 /** A story before its first event; `run.started` sets the task and the start time. */
 export function emptyStory(task = '', startedAt = ''): StoryState {
@@ -133,6 +145,15 @@ export function foldStoryEvent<S extends StoryState>(state: S, event: StoryEvent
         review: null,
         status: 'expired',
         error: 'Nobody answered the review in time, so the run expired. Run the task again to get a new plan.',
+        closedAt: event.at,
+      };
+    case 'budget.reached':
+      return {
+        ...next,
+        ...endActive(state, 'cancelled'),
+        review: null,
+        status: 'budget-reached',
+        error: describeBudget(event.kind, event.used, event.limit),
         closedAt: event.at,
       };
     case 'step.started':

@@ -13,6 +13,7 @@ import {
   costOf,
   type TokenUsage,
   type ActivityProgress,
+  type BudgetKind,
   type KeptStep,
   type ModelInfo,
   type Plan,
@@ -318,6 +319,11 @@ export class Story {
     const parts = this.state.steps.map((step) => `## ${step.index + 1}. ${step.title}\n\n${step.output.trim()}`);
     const summary = this.state.plan?.summary ? `${this.state.plan.summary}\n\n` : '';
     return clip(`# ${clip(this.task.split('\n')[0], 200)}\n\n${summary}${parts.join('\n\n')}\n`, LIMITS.resultMaxChars);
+  }
+
+  /** A limit of the run's budget was reached: the run ends here. */
+  budgetReached(kind: BudgetKind, used: number, limit: number): void {
+    this.record({ type: 'budget.reached', kind, used, limit });
   }
 
   completed(result: string): void {
