@@ -6,9 +6,9 @@
  * - In memory (BUILDSTORY_SHARED_STORE_URL unset): each replica keeps its own. A sign-out holds
  *   on the replica that saw it only, and each replica allows the limits in full.
  * - Shared (the setting pointing at a private PostgreSQL, devstack/cluster/postgres.ts): a
- *   sign-out on replica 1 holds on replica 2, and the limits count across both. This build has no
- *   PostgreSQL client (the `pg` package), so these are skipped and the web app refuses the
- *   setting at start, which is tested instead.
+ *   sign-out on replica 1 holds on replica 2, and the limits count across both. Then PostgreSQL
+ *   stops: a signed-in request gets 503 rather than pass unchecked, and each replica limits alone.
+ * - A shared store that cannot be reached at start stops the web app: one line, no password.
  */
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -23,17 +23,6 @@ const PASSWORD = 'alice-password-1';
 /** What web/app/utils/auth.server.ts allows: failed sign-ins per client per 15 minutes. */
 const LOGIN_ATTEMPTS = 10;
 const SUBMITS_PER_MINUTE = 3;
-
-/** Whether the PostgreSQL client is installed: the shared store needs it. */
-function hasPg(): boolean {
-  try {
-    require.resolve('pg');
-    return true;
-  } catch {
-    return false;
-  }
-}
-const HAS_PG = hasPg();
 
 function replicaEnv(name: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -106,7 +95,7 @@ async function startReplicas(name: string, extra: Record<string, string> = {}): 
  * The same checks for both kinds of store: `shared` says whether replica 2 sees what replica 1
  * counted and refused.
  */
-function acrossReplicas(name: string, shared: boolean, storeEnv: () => Record<string, string>): void {
+function acrossReplicas(name: string, shared: boolean, storeEnv: () => Record<string, string>): () => string[] {
   let replicas: StartedPart<ServedPartSpec>[] = [];
   let one: string;
   let two: string;
@@ -154,13 +143,15 @@ function acrossReplicas(name: string, shared: boolean, storeEnv: () => Record<st
     // Limited at both now, even with the right password.
     expect([await browser.signIn(one), await browser.signIn(two)]).toEqual([429, 429]);
   });
+
+  return () => [one, two];
 }
 
 describe('in memory (BUILDSTORY_SHARED_STORE_URL unset): each replica keeps its own', () => {
   acrossReplicas('memory', false, () => ({}));
 });
 
-(HAS_PG ? describe : describe.skip)('shared through PostgreSQL (BUILDSTORY_SHARED_STORE_URL)', () => {
+describe('shared through PostgreSQL (BUILDSTORY_SHARED_STORE_URL)', () => {
   let dir: string;
   let pg: PostgresTarget | undefined;
   beforeAll(async () => {
@@ -173,16 +164,52 @@ describe('in memory (BUILDSTORY_SHARED_STORE_URL unset): each replica keeps its 
     await pg?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
-  acrossReplicas('shared', true, () => ({ BUILDSTORY_SHARED_STORE_URL: `postgres://${pg!.user}@${pg!.host}:${pg!.port}/postgres` }));
+  const bases = acrossReplicas('shared', true, () => ({
+    BUILDSTORY_SHARED_STORE_URL: `postgres://${pg!.user}@${pg!.host}:${pg!.port}/postgres`,
+  }));
+
+  // Last: it stops PostgreSQL under the running replicas.
+  test('when PostgreSQL stops: a signed-in request gets 503, a sign-out already seen still holds, each replica limits sign-ins alone', async () => {
+    const [one, two] = bases();
+    const signedIn = new Browser();
+    expect(await signedIn.signIn(one)).toBe(302);
+    const signedOut = new Browser();
+    expect(await signedOut.signIn(one)).toBe(302);
+    const copy = signedOut.cookie;
+    const csrf = await signedOut.field(one, '/', 'csrf');
+    expect((await signedOut.post(one, '/logout', { csrf })).status).toBe(302);
+    signedOut.cookie = copy;
+    // Replica 2 looks it up while PostgreSQL answers, and keeps what it found.
+    expect((await signedOut.fetch(two, '/')).status).toBe(302);
+
+    await pg!.stop();
+
+    for (const base of [one, two]) {
+      // Not known to be signed out, and the list does not answer: refused, not let through.
+      const res = await signedIn.fetch(base, '/');
+      expect(res.status).toBe(503);
+      expect(await res.text()).toContain('the sign-out list does not answer right now');
+      expect((await signedOut.fetch(base, '/')).status).toBe(302);
+    }
+    // The insurance limiters: each replica allows the sign-in limit in full, never more.
+    const guesser = new Browser();
+    const statuses: number[] = [];
+    for (let i = 0; i < 2 * LOGIN_ATTEMPTS + 2; i++) statuses.push(await guesser.signIn(i % 2 === 0 ? one : two, 'wrong-password'));
+    expect(statuses.filter((s) => s !== 401 && s !== 429)).toEqual([]);
+    expect(statuses.filter((s) => s === 401).length).toBe(2 * LOGIN_ATTEMPTS);
+    expect([await guesser.signIn(one), await guesser.signIn(two)]).toEqual([429, 429]);
+  });
 });
 
-(HAS_PG ? test.skip : test)('without the pg package, the setting stops the web app at start: one line, no password', async () => {
+test('a shared store that cannot be reached at start stops the web app: one line, no password', async () => {
   const secret = 'pg-secret-NEVER-SHOWN';
+  // A port nothing listens on.
+  const closed = await freePort();
   const web = startPart(
     webPart({
-      name: 'no-pg',
+      name: 'no-store',
       port: await freePort(),
-      env: replicaEnv('no-pg', { BUILDSTORY_SHARED_STORE_URL: `postgres://buildstory:${secret}@127.0.0.1:1/buildstory` }),
+      env: replicaEnv('no-store', { BUILDSTORY_SHARED_STORE_URL: `postgres://buildstory:${secret}@127.0.0.1:${closed}/buildstory` }),
     }),
   );
   const stderr = collect(web.child);
@@ -190,7 +217,11 @@ describe('in memory (BUILDSTORY_SHARED_STORE_URL unset): each replica keeps its 
   expect(code).toBe(1);
   const lines = stderr().trim().split('\n');
   expect(lines).toEqual([
-    'Invalid configuration: BUILDSTORY_SHARED_STORE_URL (postgres://buildstory@127.0.0.1:1/buildstory) is set, but this build has no PostgreSQL client (the pg package): unset it to keep the sign-out list and the rate limits per process',
+    expect.stringMatching(
+      new RegExp(
+        `^Cannot use the shared store BUILDSTORY_SHARED_STORE_URL \\(postgres://buildstory@127\\.0\\.0\\.1:${closed}/buildstory\\): .*ECONNREFUSED`,
+      ),
+    ),
   ]);
   expect(stderr()).not.toContain(secret);
 });

@@ -8,7 +8,8 @@
  * stops working after 12 h whatever the browser does with Max-Age), and a fingerprint of the
  * user's password, so changing or removing a password signs that user out everywhere. Signing
  * out also records the session's id until it would have expired (shared-store.server.ts), so a
- * copy of the cookie stops working too (per process: another replica, or a restart, forgets it).
+ * copy of the cookie stops working too: at every replica with a shared store, else in this process
+ * only. When the shared list cannot be read, a signed-in request gets 503, never a pass.
  *
  * The CSRF token is our own rather than remix-utils' CSRF class: that one needs crypto-js and a
  * second cookie, compares with `!==`, and does not tie the token to the session.
@@ -18,6 +19,7 @@ import { createCookieSessionStorage, redirect, type Session, type SessionStorage
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { AuthConfig } from '../../../config';
 import { getConfig } from './env.server';
+import { log } from './log.server';
 import { consumeOrRetryAfter } from './rate-limit.server';
 import { rateLimiter, revokedSessions } from './shared-store.server';
 
@@ -113,9 +115,27 @@ async function signedIn(auth: AuthConfig, session: AppSession): Promise<Viewer |
   if (!user || !csrf || typeof expiresAt !== 'number' || expiresAt <= Date.now() || !key || !sid) return null;
   const password = auth.users.get(user);
   if (password === undefined || !sameSecret(key, passwordKey(auth, user, password), auth.sessionSecret)) return null;
-  // Last: the only check that may leave this process once the list is shared.
-  if (await revokedSessions().isRevoked(sid)) return null;
+  // Last: the only check that may leave this process.
+  if (await signedOut(sid)) return null;
   return { user, csrf };
+}
+
+/** 503: the shared sign-out list did not answer; `doing` is what could not be done. */
+function storeUnavailable(err: unknown, doing: string): Response {
+  log.error(`${doing}: the shared store did not answer: ${(err as Error).message}`);
+  return new Response(`${doing}: the sign-out list does not answer right now. Try again in a moment.\n`, {
+    status: 503,
+    headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '5', 'Cache-Control': 'no-store' },
+  });
+}
+
+async function signedOut(sid: string): Promise<boolean> {
+  try {
+    return await (await revokedSessions()).isRevoked(sid);
+  } catch (err) {
+    // Unknown is not "not signed out": a copied cookie must not pass while the list is down.
+    throw storeUnavailable(err, 'Cannot check this session');
+  }
 }
 
 /**
@@ -270,23 +290,31 @@ export async function endSession(auth: AuthConfig, request: Request): Promise<st
   const session = await readSession(auth, request);
   const sid = session.get('sid');
   const expiresAt = session.get('expiresAt');
-  if (sid && typeof expiresAt === 'number' && expiresAt > Date.now()) await revokedSessions().revoke(sid, expiresAt);
+  if (sid && typeof expiresAt === 'number' && expiresAt > Date.now()) {
+    try {
+      await (await revokedSessions()).revoke(sid, expiresAt);
+    } catch (err) {
+      // The cookie stays, so that signing out can be tried again until every replica knows.
+      throw storeUnavailable(err, 'Cannot sign out everywhere');
+    }
+  }
   return storageFor(auth).destroySession(session, cookieOptions(auth, request));
 }
 
-let loginLimiter: RateLimiterAbstract | null = null;
+let loginLimiter: Promise<RateLimiterAbstract> | null = null;
 
 /**
  * Count a sign-in attempt from this client: null when it may try, otherwise the seconds until it
  * may again. Every attempt costs a point; a successful one gives it back (`signInSucceeded`), so
  * the limit counts failures, and a correct password does not wipe the failures around it.
- * Counted where shared-store.server.ts keeps counters: in memory, each web process counts its own clients.
+ * Counted where shared-store.server.ts keeps counters: across replicas with a shared store, else
+ * each web process counts its own clients.
  */
 export async function signInRetryAfter(clientIp: string | undefined): Promise<number | null> {
   loginLimiter ??= rateLimiter({ keyPrefix: 'login', points: LOGIN_ATTEMPTS, duration: LOGIN_WINDOW_SECONDS });
-  return consumeOrRetryAfter(loginLimiter, clientIp);
+  return consumeOrRetryAfter(await loginLimiter, clientIp);
 }
 
 export async function signInSucceeded(clientIp: string | undefined): Promise<void> {
-  await loginLimiter?.reward(clientIp ?? 'unknown', 1);
+  await (await loginLimiter)?.reward(clientIp ?? 'unknown', 1);
 }

@@ -1,7 +1,7 @@
 /**
  * Submissions per client, with rate-limiter-flexible, counted where shared-store.server.ts keeps
- * counters: in memory, one web process counts its own clients (behind a load balancer, each
- * instance allows the limit).
+ * counters: across replicas with a shared store; else one web process counts its own clients
+ * (behind a load balancer, each instance allows the limit).
  */
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { getConfig } from './env.server';
@@ -14,9 +14,9 @@ declare module '@remix-run/node' {
   }
 }
 
-let limiter: RateLimiterAbstract | null | undefined;
+let limiter: Promise<RateLimiterAbstract> | null | undefined;
 
-function submissions(): RateLimiterAbstract | null {
+function submissions(): Promise<RateLimiterAbstract> | null {
   if (limiter === undefined) {
     const points = getConfig().web.submitRateLimitPerMinute;
     limiter = points > 0 ? rateLimiter({ keyPrefix: 'submit', points, duration: 60 }) : null;
@@ -27,7 +27,7 @@ function submissions(): RateLimiterAbstract | null {
 /** Null when the client may submit; otherwise the seconds until it may again. */
 export async function submissionRetryAfter(clientIp: string | undefined): Promise<number | null> {
   const limit = submissions();
-  return limit ? consumeOrRetryAfter(limit, clientIp) : null;
+  return limit ? consumeOrRetryAfter(await limit, clientIp) : null;
 }
 
 /**
