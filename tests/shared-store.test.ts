@@ -164,12 +164,35 @@ describe('shared through PostgreSQL (BUILDSTORY_SHARED_STORE_URL)', () => {
     await pg?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
-  const bases = acrossReplicas('shared', true, () => ({
-    BUILDSTORY_SHARED_STORE_URL: `postgres://${pg!.user}@${pg!.host}:${pg!.port}/postgres`,
-  }));
+  const storeEnv = () => ({ BUILDSTORY_SHARED_STORE_URL: `postgres://${pg!.user}@${pg!.host}:${pg!.port}/postgres` });
+  const bases = acrossReplicas('shared', true, storeEnv);
+
+  test('a replica started later knows the sign-outs made before it; on SIGTERM it closes its pool and exits 0', async () => {
+    const [one] = bases();
+    const browser = new Browser();
+    expect(await browser.signIn(one)).toBe(302);
+    const copy = browser.cookie;
+    const csrf = await browser.field(one, '/', 'csrf');
+    expect((await browser.post(one, '/logout', { csrf })).status).toBe(302);
+
+    // Its tables exist already: it starts on them.
+    const three = startPart(webPart({ name: 'shared-3', port: await freePort(), env: replicaEnv('shared-3', storeEnv()) }));
+    try {
+      await three.ready();
+      browser.cookie = copy;
+      expect((await browser.fetch(three.base, '/')).status).toBe(302);
+      const other = new Browser();
+      expect(await other.signIn(three.base)).toBe(302);
+      expect((await other.fetch(three.base, '/')).status).toBe(200);
+    } finally {
+      await three.stop();
+    }
+    // Not killed after the grace (5 s) nor by stopChild's SIGKILL: the pool closed.
+    expect({ code: three.child.exitCode, signal: three.child.signalCode }).toEqual({ code: 0, signal: null });
+  });
 
   // Last: it stops PostgreSQL under the running replicas.
-  test('when PostgreSQL stops: a signed-in request gets 503, a sign-out already seen still holds, each replica limits sign-ins alone', async () => {
+  test('when PostgreSQL stops: a signed-in request or a sign-out gets 503, a sign-out already seen still holds, each replica limits sign-ins alone', async () => {
     const [one, two] = bases();
     const signedIn = new Browser();
     expect(await signedIn.signIn(one)).toBe(302);
@@ -181,6 +204,7 @@ describe('shared through PostgreSQL (BUILDSTORY_SHARED_STORE_URL)', () => {
     signedOut.cookie = copy;
     // Replica 2 looks it up while PostgreSQL answers, and keeps what it found.
     expect((await signedOut.fetch(two, '/')).status).toBe(302);
+    const signedInCsrf = await signedIn.field(two, '/', 'csrf');
 
     await pg!.stop();
 
@@ -191,6 +215,10 @@ describe('shared through PostgreSQL (BUILDSTORY_SHARED_STORE_URL)', () => {
       expect(await res.text()).toContain('the sign-out list does not answer right now');
       expect((await signedOut.fetch(base, '/')).status).toBe(302);
     }
+    // A sign-out that cannot reach the other replicas is 503, and the cookie is kept to try again.
+    const kept = signedIn.cookie;
+    expect((await signedIn.post(two, '/logout', { csrf: signedInCsrf })).status).toBe(503);
+    expect(signedIn.cookie).toBe(kept);
     // The insurance limiters: each replica allows the sign-in limit in full, never more.
     const guesser = new Browser();
     const statuses: number[] = [];
