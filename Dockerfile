@@ -49,6 +49,9 @@ COPY web/server.ts ./web/server.ts
 COPY web/request-guards.ts ./web/request-guards.ts
 COPY web/app/utils/env.server.ts ./web/app/utils/env.server.ts
 COPY web/app/utils/route-label.server.ts ./web/app/utils/route-label.server.ts
+COPY web/app/utils/log.server.ts ./web/app/utils/log.server.ts
+COPY web/app/utils/shared-store.server.ts ./web/app/utils/shared-store.server.ts
+COPY web/app/utils/postgres-store.server.ts ./web/app/utils/postgres-store.server.ts
 COPY --from=build /app/web/build ./web/build
 ENV PORT=3000
 EXPOSE 3000

@@ -15,6 +15,7 @@ describe('defaults', () => {
     expect(config.web).toEqual({ port: 3000, host: '0.0.0.0', submitRateLimitPerMinute: 30, trustProxy: undefined });
     expect(config.temporal).toMatchObject({ uiUrl: 'http://localhost:8233', rpcTimeoutMs: 5_000 });
     expect(config.auth).toBeNull();
+    expect(config.sharedStore).toBeNull();
     expect(config.review).toEqual({ byDefault: false, timeoutMs: 7 * 24 * 3600 * 1000 });
     expect(config.dailySpendCap).toBeNull();
     expect(loadWebConfig(env({ BUILDSTORY_DAILY_SPEND_CAP: '12.5' })).dailySpendCap).toBe(12.5);
@@ -104,6 +105,38 @@ describe('a bad setting of its own is one line naming it', () => {
   test('a short session secret', () => {
     const error = configError({ BUILDSTORY_AUTH_PASSWORDS: 'alice:long-password', BUILDSTORY_SESSION_SECRET: 'too-short-secret' });
     expect(error.message).toBe('Invalid configuration: BUILDSTORY_SESSION_SECRET must be at least 32 characters long');
+  });
+});
+
+describe('the shared store (BUILDSTORY_SHARED_STORE_URL)', () => {
+  const password = 'pg-secret-NEVER-SHOWN';
+
+  test.each([
+    [`postgres://buildstory:${password}@db.internal:5432/buildstory`, 'postgres://buildstory@db.internal:5432/buildstory'],
+    [
+      `postgresql://buildstory:${password}@db.internal/buildstory?sslmode=require&password=${password}`,
+      'postgresql://buildstory@db.internal/buildstory',
+    ],
+    ['postgres://127.0.0.1:5433/shared', 'postgres://127.0.0.1:5433/shared'],
+  ])('%s is kept as given, and shown without its password or query', (url, display) => {
+    expect(loadWebConfig(env({ BUILDSTORY_SHARED_STORE_URL: ` ${url} ` })).sharedStore).toEqual({ url, display });
+  });
+
+  test('blank is unset: in memory', () => {
+    expect(loadWebConfig(env({ BUILDSTORY_SHARED_STORE_URL: ' ' })).sharedStore).toBeNull();
+  });
+
+  test.each([
+    [`buildstory:${password}@db.internal/buildstory`, 'must be a postgres:// or postgresql:// URL'],
+    [`mysql://buildstory:${password}@db.internal/buildstory`, 'must be a postgres:// or postgresql:// URL'],
+    ['postgres:///buildstory', 'has no host'],
+    [`not a url ${password}`, 'is not a URL'],
+  ])('%s: one line naming it, quoting nothing of the value', (url, problem) => {
+    const error = configError({ BUILDSTORY_SHARED_STORE_URL: url });
+    expect(error.message).toMatch(/^Invalid configuration: BUILDSTORY_SHARED_STORE_URL /);
+    expect(error.message).toContain(problem);
+    expect(error.message).not.toContain(password);
+    expect(error.message).not.toContain('db.internal');
   });
 });
 

@@ -8,6 +8,7 @@ import { LIMITS, type Budget, type BudgetKind } from '../contract/data';
 import { AuthConfigError, parseAuth, type AuthConfig } from './auth';
 import { COMMON_ENV, commonConfig, type CommonConfig } from './common';
 import { blankToUndefined, ConfigError, integer, optionalString, parseEnv, type Env } from './env';
+import { parseSharedStoreUrl, SharedStoreConfigError, type SharedStoreConfig } from './shared-store';
 import { TEMPORAL_ENV_NAMES } from './temporal';
 
 export { ConfigError, type Env } from './env';
@@ -31,6 +32,8 @@ const WebEnv = z.object({
   BUILDSTORY_SECURE_COOKIE: z.preprocess(blankToUndefined, z.enum(['auto', 'always']).default('auto')),
   /** Users (of BUILDSTORY_AUTH_PASSWORDS) who may use the codec endpoint, comma-separated; unset, nobody (with access control on). */
   BUILDSTORY_CODEC_USERS: optionalString,
+  /** The replicas' shared store (shared-store.ts): a postgres:// URL; unset, per process in memory. */
+  BUILDSTORY_SHARED_STORE_URL: optionalString,
   /** Whether "Review the plan before it runs" starts checked on the home form (off: runs go straight on). */
   BUILDSTORY_REVIEW_PLANS: z.preprocess(blankToUndefined, z.enum(['true', 'false', '1', '0', 'on', 'off']).default('false')),
   /** How long a run waits for a review before it expires: a number and s, m, h or d (default 7d). */
@@ -93,6 +96,8 @@ export interface WebConfig extends CommonConfig {
   web: { port: number; host: string; submitRateLimitPerMinute: number; trustProxy: string | undefined };
   /** Access control; null: off (everyone sees and does everything). */
   auth: AuthConfig | null;
+  /** Where the sign-out list and the rate limits' counters are shared; null: in this process's memory. */
+  sharedStore: SharedStoreConfig | null;
   /** Plan review: the home form's default, and how long a review waits. */
   review: { byDefault: boolean; timeoutMs: number };
   /** Run limits: what a run gets unless the form says otherwise, and the most the form may set. */
@@ -117,11 +122,19 @@ export function loadWebConfig(env: Env = process.env): WebConfig {
     if (err instanceof AuthConfigError) throw new ConfigError(err.message);
     throw err;
   }
+  let sharedStore: SharedStoreConfig | null;
+  try {
+    sharedStore = parseSharedStoreUrl(e.BUILDSTORY_SHARED_STORE_URL);
+  } catch (err) {
+    if (err instanceof SharedStoreConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
   return {
     ...common,
     temporal: { ...common.temporal, uiUrl: e.TEMPORAL_UI_URL.replace(/\/+$/, ''), rpcTimeoutMs: e.TEMPORAL_RPC_TIMEOUT_MS },
     web: { port: e.PORT, host: e.HOST, submitRateLimitPerMinute: e.SUBMIT_RATE_LIMIT_PER_MINUTE, trustProxy: e.TRUST_PROXY },
     auth,
+    sharedStore,
     review: { byDefault: ['true', '1', 'on'].includes(e.BUILDSTORY_REVIEW_PLANS), timeoutMs: reviewTimeout(e.BUILDSTORY_REVIEW_TIMEOUT) },
     budget: budgets(e.BUILDSTORY_BUDGET_DEFAULT, e.BUILDSTORY_BUDGET_CAP),
     dailySpendCap: e.BUILDSTORY_DAILY_SPEND_CAP ?? null,

@@ -13,6 +13,7 @@ import helmet from 'helmet';
 import express from 'express';
 import pino from 'pino';
 import { getConfig } from './app/utils/env.server';
+import { closeSharedStore, startSharedStore } from './app/utils/shared-store.server';
 import { limitRequestBodies, refuseCrossOriginForms, strictTransportSecurity } from './request-guards';
 // Type only: the build's own copy of the module publishes its metrics on globalThis (see there).
 import type { WebMetricsGlobal } from './app/utils/metrics.server';
@@ -30,12 +31,19 @@ const SHUTDOWN_GRACE_MS = 5_000;
 async function main() {
   const config = getConfig(); // exits with one line on a bad setting
   const log = pino({ name: 'web', level: config.logLevel });
-
   if (!existsSync(SERVER_BUILD)) {
     console.error(`The web app is not built (${path.relative(process.cwd(), SERVER_BUILD)} is missing): run npm run build`);
     process.exit(1);
   }
   const build = (await import(pathToFileURL(SERVER_BUILD).href)) as ServerBuild;
+  // Before listening: a replica that cannot reach the shared store stops here (one line, never
+  // the password) rather than serve with a list of its own; its supervisor starts it again.
+  // The build's copy of shared-store.server.ts finds this store on globalThis.
+  const store = await startSharedStore().catch((err: Error) => {
+    console.error(err.message);
+    process.exit(1);
+  });
+  log.info(`sign-out list and rate limits: ${store.describe}`);
 
   const app = express();
   app.disable('x-powered-by');
@@ -148,11 +156,12 @@ async function main() {
     if (stopping) return;
     stopping = true;
     log.info(`${signal}: stopping`);
-    server.close(() => process.exit(0));
+    const exit = () => void closeSharedStore().finally(() => process.exit(0));
+    server.close(exit);
     server.closeIdleConnections();
     setTimeout(() => {
       server.closeAllConnections();
-      process.exit(0);
+      exit();
     }, SHUTDOWN_GRACE_MS).unref();
   };
   process.once('SIGINT', stop);

@@ -7,18 +7,21 @@
  * BUILDSTORY_SESSION_SECRET): the user, the CSRF token, an expiry checked here (a copied cookie
  * stops working after 12 h whatever the browser does with Max-Age), and a fingerprint of the
  * user's password, so changing or removing a password signs that user out everywhere. Signing
- * out also records the session's id in this process until it would have expired, so a copy of
- * the cookie stops working too (per process: another replica, or a restart, forgets it).
+ * out also records the session's id until it would have expired (shared-store.server.ts), so a
+ * copy of the cookie stops working too: at every replica with a shared store, else in this process
+ * only. When the shared list cannot be read, a signed-in request gets 503, never a pass.
  *
  * The CSRF token is our own rather than remix-utils' CSRF class: that one needs crypto-js and a
  * second cookie, compares with `!==`, and does not tie the token to the session.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createCookieSessionStorage, redirect, type Session, type SessionStorage } from '@remix-run/node';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { AuthConfig } from '../../../config';
 import { getConfig } from './env.server';
+import { log } from './log.server';
 import { consumeOrRetryAfter } from './rate-limit.server';
+import { rateLimiter, revokedSessions } from './shared-store.server';
 
 /** Who is asking. */
 export interface Viewer {
@@ -41,7 +44,7 @@ const LOGIN_ATTEMPTS = 10;
 const LOGIN_WINDOW_SECONDS = 15 * 60;
 
 interface SessionData {
-  /** Random id, for signing out (see `revoked`). */
+  /** Random id, for signing out (see `revokedSessions`). */
   sid: string;
   user: string;
   csrf: string;
@@ -54,19 +57,6 @@ interface SessionData {
 type AppSession = Session<SessionData>;
 
 let cached: { auth: AuthConfig; storage: SessionStorage<SessionData> } | null = null;
-
-/** Signed-out session ids → when they would have expired anyway (pruned from the oldest sign-out). */
-const revoked = new Map<string, number>();
-const MAX_REVOKED = 100_000;
-
-function revoke(sid: string, expiresAt: number): void {
-  const now = Date.now();
-  for (const [id, until] of revoked) {
-    if (until > now && revoked.size < MAX_REVOKED) break;
-    revoked.delete(id);
-  }
-  revoked.set(sid, expiresAt);
-}
 
 /** The access control settings; null when it is off. */
 export function authConfig(): AuthConfig | null {
@@ -116,17 +106,36 @@ async function readSession(auth: AuthConfig, request: Request): Promise<AppSessi
 }
 
 /** The signed-in viewer of this session, or null (none, expired, or the password changed). */
-function signedIn(auth: AuthConfig, session: AppSession): Viewer | null {
+async function signedIn(auth: AuthConfig, session: AppSession): Promise<Viewer | null> {
   const user = session.get('user');
   const csrf = session.get('csrf');
   const expiresAt = session.get('expiresAt');
   const key = session.get('key');
   const sid = session.get('sid');
   if (!user || !csrf || typeof expiresAt !== 'number' || expiresAt <= Date.now() || !key || !sid) return null;
-  if (revoked.has(sid)) return null;
   const password = auth.users.get(user);
   if (password === undefined || !sameSecret(key, passwordKey(auth, user, password), auth.sessionSecret)) return null;
+  // Last: the only check that may leave this process.
+  if (await signedOut(sid)) return null;
   return { user, csrf };
+}
+
+/** 503: the shared sign-out list did not answer; `doing` is what could not be done. */
+function storeUnavailable(err: unknown, doing: string): Response {
+  log.error(`${doing}: the shared store did not answer: ${(err as Error).message}`);
+  return new Response(`${doing}: the sign-out list does not answer right now. Try again in a moment.\n`, {
+    status: 503,
+    headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '5', 'Cache-Control': 'no-store' },
+  });
+}
+
+async function signedOut(sid: string): Promise<boolean> {
+  try {
+    return await (await revokedSessions()).isRevoked(sid);
+  } catch (err) {
+    // Unknown is not "not signed out": a copied cookie must not pass while the list is down.
+    throw storeUnavailable(err, 'Cannot check this session');
+  }
 }
 
 /**
@@ -150,7 +159,7 @@ function returnPath(request: Request): string {
 export async function requireUser(request: Request): Promise<Viewer> {
   const auth = authConfig();
   if (!auth) return OPEN;
-  const viewer = signedIn(auth, await readSession(auth, request));
+  const viewer = await signedIn(auth, await readSession(auth, request));
   if (viewer) return viewer;
   throw redirect(`/login?next=${encodeURIComponent(returnPath(request))}`);
 }
@@ -162,7 +171,7 @@ export async function requireUser(request: Request): Promise<Viewer> {
 export async function requireApiUser(request: Request, options: { headers?: Record<string, string> } = {}): Promise<Viewer> {
   const auth = authConfig();
   if (!auth) return OPEN;
-  const viewer = signedIn(auth, await readSession(auth, request));
+  const viewer = await signedIn(auth, await readSession(auth, request));
   if (viewer) return viewer;
   throw new Response('Sign in first: this needs a session (sign in at /login).\n', {
     status: 401,
@@ -276,28 +285,36 @@ export async function startSession(auth: AuthConfig, request: Request, user: str
   return storageFor(auth).commitSession(session, cookieOptions(auth, request));
 }
 
-/** Ends the session: its id is refused from now on (in this process); returns the Set-Cookie value that clears it. */
+/** Ends the session: its id is refused from now on (see `revokedSessions`); returns the Set-Cookie value that clears it. */
 export async function endSession(auth: AuthConfig, request: Request): Promise<string> {
   const session = await readSession(auth, request);
   const sid = session.get('sid');
   const expiresAt = session.get('expiresAt');
-  if (sid && typeof expiresAt === 'number' && expiresAt > Date.now()) revoke(sid, expiresAt);
+  if (sid && typeof expiresAt === 'number' && expiresAt > Date.now()) {
+    try {
+      await (await revokedSessions()).revoke(sid, expiresAt);
+    } catch (err) {
+      // The cookie stays, so that signing out can be tried again until every replica knows.
+      throw storeUnavailable(err, 'Cannot sign out everywhere');
+    }
+  }
   return storageFor(auth).destroySession(session, cookieOptions(auth, request));
 }
 
-let loginLimiter: RateLimiterMemory | null = null;
+let loginLimiter: Promise<RateLimiterAbstract> | null = null;
 
 /**
  * Count a sign-in attempt from this client: null when it may try, otherwise the seconds until it
  * may again. Every attempt costs a point; a successful one gives it back (`signInSucceeded`), so
  * the limit counts failures, and a correct password does not wipe the failures around it.
- * In memory: each web process counts its own clients.
+ * Counted where shared-store.server.ts keeps counters: across replicas with a shared store, else
+ * each web process counts its own clients.
  */
 export async function signInRetryAfter(clientIp: string | undefined): Promise<number | null> {
-  loginLimiter ??= new RateLimiterMemory({ keyPrefix: 'login', points: LOGIN_ATTEMPTS, duration: LOGIN_WINDOW_SECONDS });
-  return consumeOrRetryAfter(loginLimiter, clientIp);
+  loginLimiter ??= rateLimiter({ keyPrefix: 'login', points: LOGIN_ATTEMPTS, duration: LOGIN_WINDOW_SECONDS });
+  return consumeOrRetryAfter(await loginLimiter, clientIp);
 }
 
 export async function signInSucceeded(clientIp: string | undefined): Promise<void> {
-  await loginLimiter?.reward(clientIp ?? 'unknown', 1);
+  await (await loginLimiter)?.reward(clientIp ?? 'unknown', 1);
 }

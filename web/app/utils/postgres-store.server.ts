@@ -1,0 +1,144 @@
+/**
+ * The shared store in PostgreSQL (BUILDSTORY_SHARED_STORE_URL), one `pg` Pool for both tables:
+ *
+ * - `buildstory_rate_limits`: rate-limiter-flexible's RateLimiterPostgres, one row per limit and
+ *   client. Each limiter has an in-memory insurance limiter of the same size: while PostgreSQL
+ *   does not answer, each replica counts alone, so a limit is never lifted. Expiry is each
+ *   replica's clock (keep them in sync); rows expired an hour ago are deleted every 5 minutes.
+ * - `buildstory_signed_out_sessions` (sid, expires_at in epoch ms): a sign-out inserts, every
+ *   signed-in request looks its sid up. When PostgreSQL cannot answer, the lookup rejects and the
+ *   request gets 503 (auth.server.ts): a signed-out cookie must not pass because the list is down.
+ *   Sids found revoked are kept in a bounded local cache (a revoked sid never comes back); absent
+ *   ones are not, so a sign-out elsewhere counts at once.
+ *
+ * Both tables are created when missing, before the store is handed out. The library would create
+ * its own in the background and throw from a promise if that failed, ending the process: it is
+ * given a callback here and awaited.
+ */
+import pg from 'pg';
+import { RateLimiterMemory, RateLimiterPostgres } from 'rate-limiter-flexible';
+import type { SharedStoreConfig } from '../../../config/shared-store';
+import { log } from './log.server';
+import type { LimitOptions, RevokedSessions, SharedStore } from './shared-store.server';
+
+const RATE_LIMITS = 'buildstory_rate_limits';
+const SIGNED_OUT = 'buildstory_signed_out_sessions';
+/** Longest wait for a connection or an answer: a request waits this long at most before 503 (or the insurance limiter). */
+const TIMEOUT_MS = 2_000;
+const PRUNE_EVERY_MS = 5 * 60_000;
+
+/** Another replica created the table at the same moment (PostgreSQL's IF NOT EXISTS is not atomic). */
+function createdConcurrently(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === '23505' || code === '42P07';
+}
+
+/** The rate-limit table, created by the library (as it wants it); resolves with a limiter that sweeps expired rows. */
+function rateLimitTable(pool: pg.Pool): Promise<RateLimiterPostgres> {
+  return new Promise((resolve, reject) => {
+    const sweeper: RateLimiterPostgres = new RateLimiterPostgres(
+      { storeClient: pool, storeType: 'pool', tableName: RATE_LIMITS, keyPrefix: 'sweeper', points: 1, duration: 1 },
+      (err?: Error) => (err ? reject(err) : resolve(sweeper)),
+    );
+  });
+}
+
+class PostgresRevokedSessions implements RevokedSessions {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly known: RevokedSessions,
+  ) {}
+
+  async revoke(sid: string, expiresAt: number): Promise<void> {
+    // Here at once, whatever PostgreSQL says; the other replicas once the insert is done.
+    await this.known.revoke(sid, expiresAt);
+    await this.pool.query(`INSERT INTO ${SIGNED_OUT} (sid, expires_at) VALUES ($1, $2) ON CONFLICT (sid) DO NOTHING`, [sid, expiresAt]);
+  }
+
+  async isRevoked(sid: string): Promise<boolean> {
+    if (await this.known.isRevoked(sid)) return true;
+    const { rows } = await this.pool.query<{ expires_at: string }>(`SELECT expires_at FROM ${SIGNED_OUT} WHERE sid = $1`, [sid]);
+    if (rows.length === 0) return false;
+    await this.known.revoke(sid, Number(rows[0].expires_at));
+    return true;
+  }
+
+  async prune(): Promise<void> {
+    await this.pool.query(`DELETE FROM ${SIGNED_OUT} WHERE expires_at < $1`, [Date.now()]);
+  }
+}
+
+/** `message` without the URL's password, on one line. */
+function redacted(message: string, url: string): string {
+  let password = '';
+  try {
+    password = decodeURIComponent(new URL(url).password);
+  } catch {
+    // config/shared-store.ts validated it; nothing to remove otherwise.
+  }
+  const line = message.replace(/\s+/g, ' ').trim();
+  return password ? line.split(password).join('***') : line;
+}
+
+/**
+ * Connects, creates the tables when missing, and returns the store. Rejects with one line naming
+ * the setting (and the URL without its password) when PostgreSQL cannot be used.
+ */
+export async function startPostgresStore(config: SharedStoreConfig, known: RevokedSessions): Promise<SharedStore> {
+  const pool = new pg.Pool({
+    connectionString: config.url,
+    max: 10,
+    connectionTimeoutMillis: TIMEOUT_MS,
+    query_timeout: TIMEOUT_MS,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle connection that breaks (PostgreSQL restarting) reports here; unheard, it would end the process.
+  pool.on('error', (err) => log.warn(`shared store (${config.display}): ${redacted(err.message, config.url)}`));
+
+  try {
+    await pool
+      .query(`CREATE TABLE IF NOT EXISTS ${SIGNED_OUT} (sid text PRIMARY KEY, expires_at bigint NOT NULL)`)
+      .catch((err: unknown) => {
+        if (!createdConcurrently(err)) throw err;
+      });
+    // Kept by its own timer (unref'd; after close its deletes fail quietly).
+    await rateLimitTable(pool);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw new Error(
+      `Cannot use the shared store BUILDSTORY_SHARED_STORE_URL (${config.display}): ${redacted((err as Error).message || String(err), config.url)}`,
+      // web/server.ts prints the message only; pg's errors do not quote the password anyway.
+      { cause: err },
+    );
+  }
+
+  const revoked = new PostgresRevokedSessions(pool, known);
+  const pruning = setInterval(() => {
+    revoked.prune().catch((err: Error) => log.warn(`shared store: pruning expired sign-outs failed: ${redacted(err.message, config.url)}`));
+  }, PRUNE_EVERY_MS);
+  pruning.unref();
+
+  let closed: Promise<void> | undefined;
+  return {
+    describe: `PostgreSQL at ${config.display}`,
+    revokedSessions: revoked,
+    rateLimiter: (options: LimitOptions) =>
+      new RateLimiterPostgres({
+        ...options,
+        storeClient: pool,
+        storeType: 'pool',
+        tableName: RATE_LIMITS,
+        // Created above; the sweeper alone deletes expired rows.
+        tableCreated: true,
+        clearExpiredByTimeout: false,
+        insuranceLimiter: new RateLimiterMemory(options),
+      }),
+    close: () => {
+      closed ??= (async () => {
+        clearInterval(pruning);
+        await pool.end();
+      })();
+      return closed;
+    },
+  };
+}
