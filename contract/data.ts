@@ -62,6 +62,8 @@ export interface TaskInput {
   rerun?: RerunInput;
   /** Limits the run stops at ("Budget reached"), enforced before and during each model call. */
   budget?: Budget;
+  /** The most a person may raise the limits to, when a run with review waits at one (the deployment's cap). */
+  budgetCap?: Budget;
 }
 
 /**
@@ -171,8 +173,14 @@ export function describeChange(change: PlanChange): string {
   }
 }
 
-/** Where a run waits for a person: after planning, or before a step marked "ask before running". */
-export type ReviewStage = { kind: 'plan' } | { kind: 'step'; stepIndex: number };
+/**
+ * Where a run waits for a person: after planning, before a step marked "ask before running", or
+ * (with review on) where a limit of its budget was reached, before step `stepIndex`.
+ */
+export type ReviewStage =
+  | { kind: 'plan' }
+  | { kind: 'step'; stepIndex: number }
+  | { kind: 'budget'; budget: BudgetKind; used: number; limit: number; stepIndex: number };
 
 /**
  * A person's answer to a review (the `review` update). `requestId` is also the update's id: the
@@ -189,6 +197,8 @@ export interface ReviewRequest {
   edit?: PlanEdit;
   /** Reject only: why. */
   reason?: string;
+  /** Approve at a budget stop only: the new limits (up to the cap; the one reached above what is used). */
+  budget?: Budget;
 }
 
 /** What the `review` update answers. */
@@ -323,6 +333,8 @@ export type StoryEventBody =
   | { type: 'review.expired'; revision: number }
   /** A limit of the run's budget was reached: the run stops here. */
   | { type: 'budget.reached'; kind: BudgetKind; used: number; limit: number }
+  /** At a budget stop, a person raised the limits: the run goes on under these. */
+  | { type: 'budget.raised'; by: string | null; budget: Budget }
   | { type: 'step.started'; stepIndex: number; title: string }
   | {
       type: 'step.output';

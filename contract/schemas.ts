@@ -105,6 +105,7 @@ export const ReviewRequestSchema = z.discriminatedUnion('decision', [
     revision: z.number().int().positive(),
     by: z.string().max(200).nullable(),
     edit: PlanEditSchema.optional(),
+    budget: BudgetSchema.optional(),
   }),
   z.object({
     decision: z.literal('reject'),

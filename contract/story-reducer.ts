@@ -126,27 +126,45 @@ export function foldStoryEvent<S extends StoryState>(state: S, event: StoryEvent
         })),
       };
     case 'review.waiting':
-      return { ...next, review: { revision: event.revision, stage: event.stage, since: event.at, deadline: event.deadline } };
+      return {
+        ...next,
+        // A budget stop ends what was under way (a step the time limit cancelled runs again if the owner goes on).
+        ...(event.stage.kind === 'budget' ? endActive(state, 'cancelled') : {}),
+        review: { revision: event.revision, stage: event.stage, since: event.at, deadline: event.deadline },
+      };
     case 'plan.edited':
       return { ...next, plan: event.plan, steps: editedSteps(state, event.plan, event.ask) };
     case 'review.approved':
       return { ...next, review: null };
-    case 'review.rejected':
+    case 'review.rejected': {
+      // At a budget stop, rejecting is stopping the run where the budget ran out.
+      const stop = state.review?.stage.kind === 'budget' ? state.review.stage : null;
       return {
         ...next,
+        ...endActive(state, 'cancelled'),
         review: null,
-        status: 'rejected',
-        error: `Rejected by ${who(event.by)}: ${event.reason}`,
+        status: stop ? 'budget-reached' : 'rejected',
+        error: stop
+          ? `${describeBudget(stop.budget, stop.used, stop.limit)}: stopped by ${who(event.by)}: ${event.reason}`
+          : `Rejected by ${who(event.by)}: ${event.reason}`,
         closedAt: event.at,
       };
-    case 'review.expired':
+    }
+    case 'review.expired': {
+      const stop = state.review?.stage.kind === 'budget' ? state.review.stage : null;
       return {
         ...next,
+        ...endActive(state, 'cancelled'),
         review: null,
-        status: 'expired',
-        error: 'Nobody answered the review in time, so the run expired. Run the task again to get a new plan.',
+        status: stop ? 'budget-reached' : 'expired',
+        error: stop
+          ? `${describeBudget(stop.budget, stop.used, stop.limit)}: nobody raised it in time.`
+          : 'Nobody answered the review in time, so the run expired. Run the task again to get a new plan.',
         closedAt: event.at,
       };
+    }
+    case 'budget.raised':
+      return next;
     case 'budget.reached':
       return {
         ...next,

@@ -35,7 +35,15 @@ export function submitTask(
 export function answerReviewForm(
   base: string,
   workflowId: string,
-  answer: { token: string; revision: number; decision: 'approve' | 'reject'; edit?: unknown; reason?: string },
+  answer: {
+    token: string;
+    revision: number;
+    decision: 'approve' | 'reject';
+    edit?: unknown;
+    reason?: string;
+    /** Other fields, e.g. a new limit at a budget stop (budgetSteps, budgetTokens...). */
+    fields?: Record<string, string>;
+  },
   init: { signal?: AbortSignal } = {},
 ): Promise<Response> {
   const body = new URLSearchParams({
@@ -44,6 +52,7 @@ export function answerReviewForm(
     revision: String(answer.revision),
     ...(answer.edit !== undefined ? { edit: JSON.stringify(answer.edit) } : {}),
     ...(answer.reason !== undefined ? { reason: answer.reason } : {}),
+    ...answer.fields,
   });
   return fetch(`${base}/runs/${encodeURIComponent(workflowId)}`, { method: 'POST', body, redirect: 'manual', ...init });
 }

@@ -104,3 +104,35 @@ test('an answer no worker can confirm says so; sent again with the same token it
   expect(other.status).toBe(409);
   expect(await other.text()).toContain('The run completed: there is no review to answer.');
 });
+
+test('a limit reached with review on waits for its owner: the page says so, a raise goes on, an answer without one is refused', async () => {
+  const token = await formToken(stack.base);
+  const res = await fetch(`${stack.base}/?index`, {
+    method: 'POST',
+    body: new URLSearchParams({ task: 'Create a hello world python function', token, review: 'on', budgetSteps: '1' }),
+    redirect: 'manual',
+  });
+  const id = runIdFromRedirect(res)!;
+  const plan = await waitFor(id, (s) => s.review !== null);
+  expect(
+    (await answerReviewForm(stack.base, id, { token: randomUUID(), revision: plan.review!.revision, decision: 'approve' })).status,
+  ).toBe(302);
+  const stop = await waitFor(id, (s) => s.review?.stage.kind === 'budget');
+  expect(stop.review!.stage).toMatchObject({ kind: 'budget', budget: 'steps', used: 1, limit: 1 });
+  const page = (await (await fetch(`${stack.base}/runs/${id}`)).text()).replace(/<!-- -->/g, '');
+  expect(page).toContain('Budget reached: steps (1 of 1). Raise the limit to go on');
+
+  const bare = await answerReviewForm(stack.base, id, { token: randomUUID(), revision: stop.review!.revision, decision: 'approve' });
+  expect(bare.status).toBe(409);
+  expect(await bare.text()).toContain('To go on, raise the steps limit above what the run has used');
+  const raised = await answerReviewForm(stack.base, id, {
+    token: randomUUID(),
+    revision: stop.review!.revision,
+    decision: 'approve',
+    fields: { budgetSteps: '8' },
+  });
+  expect(raised.status).toBe(302);
+  const final = (await stack.env.client.workflow.getHandle(id).result()) as ProgressSnapshot;
+  expect(final.status).toBe('completed');
+  expect(final.steps.every((s) => s.status === 'completed')).toBe(true);
+});

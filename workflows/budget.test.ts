@@ -5,11 +5,20 @@
  * never passes a limit by more than one streamed chunk.
  */
 import type { WorkflowHandle } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { OpenAiProvider } from '../activities/llm/openai';
 import { startTestLlmServer, type LlmCall, type TestLlmServer } from '../tests/fixtures/llm-server';
 import { connectTestEnv, createTestWorker, uniqueTaskQueue } from '../tests/setup/temporal';
-import { RUN_FAILED_ERROR_TYPE, type Budget, type Price, type ProgressSnapshot } from '../contract/data';
+import {
+  RUN_FAILED_ERROR_TYPE,
+  type Budget,
+  type Price,
+  type ProgressSnapshot,
+  type ReviewRequest,
+  type ReviewStage,
+} from '../contract/data';
+import { progressQuery, reviewUpdate } from '../contract/messages';
 import { taskWorkflow } from '.';
 
 let env: TestWorkflowEnvironment;
@@ -160,4 +169,107 @@ test('fuzz: random token limits and plans never overshoot by more than one chunk
   // The cases cover both ends: some runs hit their limit, some finish under it.
   expect(outcomes.some((o) => o.status === 'budget-reached')).toBe(true);
   expect(outcomes.some((o) => o.status === 'completed')).toBe(true);
+});
+
+describe('with review on, a reached limit waits for its owner', () => {
+  async function waitingAtBudget(handle: WorkflowHandle<typeof taskWorkflow>): Promise<ProgressSnapshot> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const s = await handle.query(progressQuery, { limit: 500 });
+      if (s.review?.stage.kind === 'budget') return s;
+      if (s.status !== 'running' || Date.now() > deadline) throw new Error(`no budget stop; status ${s.status}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  const answer = (handle: WorkflowHandle, request: Omit<ReviewRequest, 'requestId'>) => {
+    const requestId = randomUUID();
+    return handle.executeUpdate(reviewUpdate, { args: [{ ...request, requestId }], updateId: requestId });
+  };
+
+  test('raised within the cap, the run goes on and completes; above the cap, or not above what is used, it is refused', async () => {
+    const taskQueue = uniqueTaskQueue('budget-raise');
+    const worker = await createTestWorker(env, taskQueue, openai());
+    llm.program({ kind: 'step', content: LONG_STEP, times: Infinity });
+    const final = await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start(taskWorkflow, {
+        taskQueue,
+        workflowId: `wf-${taskQueue}`,
+        args: [{ task: TASK, review: true, budget: { tokens: 1_200 }, budgetCap: { tokens: 100_000 } }],
+      });
+      const plan = await (async () => {
+        for (;;) {
+          const s = await handle.query(progressQuery);
+          if (s.review) return s;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      await answer(handle, { revision: plan.review!.revision, by: 'ann', decision: 'approve' });
+      const stop = await waitingAtBudget(handle);
+      const stage = stop.review!.stage as Extract<ReviewStage, { kind: 'budget' }>;
+      expect(stage).toMatchObject({ budget: 'tokens', limit: 1_200 });
+      expect(stop.status).toBe('running');
+      const revision = stop.review!.revision;
+      await expect(answer(handle, { revision, by: 'ann', decision: 'approve', budget: { tokens: 200_000 } })).rejects.toThrow();
+      await expect(answer(handle, { revision, by: 'ann', decision: 'approve', budget: { tokens: stage.used } })).rejects.toThrow();
+      await expect(answer(handle, { revision, by: 'ann', decision: 'approve' })).rejects.toThrow();
+      await answer(handle, { revision, by: 'ann', decision: 'approve', budget: { tokens: 100_000 } });
+      return handle.result();
+    });
+    expect(final.status).toBe('completed');
+    expect(final.events.find((e) => e.type === 'budget.raised')).toMatchObject({ by: 'ann', budget: { tokens: 100_000 } });
+    expect(final.events.some((e) => e.type === 'budget.reached')).toBe(false);
+  });
+
+  test('stopped by its owner, the run ends as "Budget reached", saying who stopped it', async () => {
+    const taskQueue = uniqueTaskQueue('budget-stop');
+    const worker = await createTestWorker(env, taskQueue, openai());
+    const final = await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start(taskWorkflow, {
+        taskQueue,
+        workflowId: `wf-${taskQueue}`,
+        args: [{ task: TASK, review: true, budget: { steps: 1 } }],
+      });
+      for (;;) {
+        const s = await handle.query(progressQuery);
+        if (s.review) {
+          await answer(handle, { revision: s.review.revision, by: 'ann', decision: 'approve' });
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const stop = await waitingAtBudget(handle);
+      await answer(handle, { revision: stop.review!.revision, by: 'bob', decision: 'reject', reason: 'Enough.' });
+      return handle.result();
+    });
+    expect(final.status).toBe('budget-reached');
+    expect(final.error).toBe('Budget reached: steps (1 of 1): stopped by bob: Enough.');
+  });
+
+  test('time: the cancelled step runs again once the owner gives more time', async () => {
+    const taskQueue = uniqueTaskQueue('budget-time-raise');
+    const worker = await createTestWorker(env, taskQueue, openai());
+    llm.program({ kind: 'step', stepIndex: 0, content: LONG_STEP, delayMs: 30, times: 1 });
+    const final = await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start(taskWorkflow, {
+        taskQueue,
+        workflowId: `wf-${taskQueue}`,
+        args: [{ task: TASK, review: true, budget: { timeMs: 1_500 } }],
+      });
+      for (;;) {
+        const s = await handle.query(progressQuery);
+        if (s.review) {
+          await answer(handle, { revision: s.review.revision, by: 'ann', decision: 'approve' });
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const stop = await waitingAtBudget(handle);
+      expect(stop.review!.stage).toMatchObject({ budget: 'timeMs', stepIndex: 0 });
+      expect(stop.steps[0].status).toBe('cancelled');
+      await answer(handle, { revision: stop.review!.revision, by: 'ann', decision: 'approve', budget: { timeMs: 60_000 } });
+      return handle.result();
+    });
+    expect(final.status).toBe('completed');
+    expect(llm.calls.filter((c) => c.kind === 'step' && c.stepIndex === 0)).toHaveLength(2);
+  });
 });

@@ -31,8 +31,10 @@ import {
   REVIEW_TIMEOUT_DEFAULT_MS,
   RUN_FAILED_ERROR_TYPE,
   STATE_SEARCH_ATTRIBUTE,
+  type Budget,
   type BudgetKind,
   type CallBudget,
+  type RunStatus,
   type ReviewStage,
   type TaskInput,
   type TaskWorkflow,
@@ -100,7 +102,9 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   const budget = BudgetSchema.safeParse(input.budget ?? {});
   if (!budget.success)
     throw invalidInput(`The budget is not valid: ${budget.error.issues[0]?.path.join('.')}: ${budget.error.issues[0]?.message}`);
-  const limits = budget.data;
+  const cap = BudgetSchema.safeParse(input.budgetCap ?? {});
+  if (!cap.success)
+    throw invalidInput(`The budget cap is not valid: ${cap.error.issues[0]?.path.join('.')}: ${cap.error.issues[0]?.message}`);
   if (input.budget !== undefined) patched(PATCHES.budget);
 
   // Date in workflow code is the SDK's deterministic workflow clock.
@@ -131,7 +135,7 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   }
 
   let reviewed = false;
-  /** Wait for a person's answer; true to go on, false when the run ended (rejected, expired). */
+  /** Wait for a person's answer; true to go on, false when the run ended (rejected, expired, stopped). */
   async function review(stage: ReviewStage): Promise<boolean> {
     reviewed = patched(PATCHES.review) || reviewed;
     story.reviewWaiting(stage, new Date(Date.now() + reviewTimeoutMs));
@@ -139,17 +143,19 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
     // Waiting for a person does not count against the run's time limit.
     pauseClock();
     const answered = await condition(() => story.waitingReview === null, reviewTimeoutMs);
-    resumeClock();
     if (!answered) story.reviewExpired();
-    const ended = story.status === 'rejected' || story.status === 'expired';
-    setState(
-      story.status === 'rejected' ? REVIEW_STATES.rejected : story.status === 'expired' ? REVIEW_STATES.expired : REVIEW_STATES.running,
-    );
-    return !ended;
+    const state = ENDED_STATES[story.status];
+    setState(state ?? REVIEW_STATES.running);
+    if (state) return false;
+    resumeClock();
+    return true;
   }
 
-  // Budget. Everything the run does happens in `work`; the time limit cancels it.
-  const work = new CancellationScope();
+  // Budget. The run's work happens in a cancellation scope of its own, which the time limit
+  // cancels; with review on, the work goes on in a new one once the owner raises the limit.
+  const limits = { ...budget.data };
+  story.budgetCap = cap.data;
+  let work = new CancellationScope();
   let timeUp = false;
   let timeLeft = limits.timeMs;
   let clockSince = 0;
@@ -157,14 +163,15 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   function resumeClock(): void {
     if (timeLeft === undefined || clock) return;
     const scope = (clock = new CancellationScope());
+    const cancels = work;
     clockSince = Date.now();
     scope
-      .run(() => sleep(timeLeft!))
+      .run(() => sleep(Math.max(timeLeft!, 1)))
       .then(
         () => {
           if (clock !== scope) return;
           timeUp = true;
-          work.cancel();
+          cancels.cancel();
         },
         () => {}, // paused
       );
@@ -192,75 +199,131 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
     if (kind === 'steps') return stepsRun;
     return limits.timeMs! - (timeLeft ?? 0) + (clock ? Date.now() - clockSince : 0);
   }
-  /** The limit already reached, if any: checked before each model call. */
+  /** The limit already reached, if any: checked before each model call and each step. */
   function reachedBefore(): BudgetKind | null {
     if (limits.tokens !== undefined && story.spend.tokens >= limits.tokens) return 'tokens';
     if (limits.cost !== undefined && story.spend.cost >= limits.cost) return 'cost';
+    if (limits.steps !== undefined && stepsRun >= limits.steps) return 'steps';
     return null;
   }
-  function stopAt(kind: BudgetKind): ReturnType<Story['fullSnapshot']> {
+  /**
+   * A limit is reached before step `stepIndex` (null: before planning). Without review the run
+   * ends there; with review it waits for its owner to raise the limit (true: go on) or stop it.
+   */
+  async function budgetStop(kind: BudgetKind, stepIndex: number | null): Promise<boolean> {
     pauseClock();
-    story.budgetReached(kind, used(kind), limits[kind]!);
-    setState(REVIEW_STATES.budgetReached);
-    return ended();
+    const [usedNow, limit] = [used(kind), limits[kind]!];
+    if (input.review !== true) {
+      story.budgetReached(kind, usedNow, limit);
+      setState(REVIEW_STATES.budgetReached);
+      return false;
+    }
+    const goOn = await review({ kind: 'budget', budget: kind, used: usedNow, limit, stepIndex: stepIndex ?? story.stepCount });
+    if (goOn) raise(story.raisedBudget());
+    return goOn;
+  }
+  /** The owner's new limits (the workflow's validator held them to the cap and above what is used). */
+  function raise(next: Budget | null): void {
+    if (!next) return;
+    if (next.timeMs !== undefined) timeLeft = (timeLeft ?? 0) + next.timeMs - (limits.timeMs ?? 0);
+    Object.assign(limits, next);
   }
   let stepsRun = 0;
 
-  let phase = 'Planning';
-  try {
-    resumeClock();
-    return await work.run(async () => {
-      let first = 0;
-      if (rerun) {
+  /** The plan, once; then every step from `next` on. Runs in `work`; returns the final snapshot. */
+  const rerunInput = rerun?.data;
+  let planned = false;
+  let next = 0;
+  /** Steps whose "ask before running" was answered: each is asked once. */
+  const asked = new Set<number>();
+  async function runFrom(): ReturnType<TaskWorkflow> {
+    while (!planned) {
+      if (rerunInput) {
         patched(PATCHES.rerun);
-        const { parent, plan, model, kept, edit, by } = rerun.data;
+        const { parent, plan, model, kept, edit, by } = rerunInput;
         const applied = applyPlanEdit(plan, edit, parent.fromStep);
         if (!applied.ok) throw invalidInput(`The re-run's plan is not valid: ${applied.error}`);
         story.planReady(plan, model);
         kept.forEach((step, stepIndex) => story.stepKept(stepIndex, step));
         story.planEdited(applied, by);
-        first = parent.fromStep;
-      } else {
-        const planned = await planTask({ task, ...callBudget() });
-        // Validated in the activity too; checking here keeps a bad plan out of the story whatever produced it.
-        const parsed = PlanSchema.safeParse(planned.plan);
-        if (!parsed.success) {
-          throw ApplicationFailure.nonRetryable(`The model's plan is not usable: ${parsed.error.issues[0]?.message}`, 'InvalidPlan');
-        }
-        story.planReady(parsed.data, planned.model, planned.usage);
-        if (input.review === true && !(await review({ kind: 'plan' }))) return ended();
+        next = parent.fromStep;
+        planned = true;
+        break;
       }
-      const afterPlanning = reachedBefore();
-      if (afterPlanning) return stopAt(afterPlanning);
-
-      // The plan may change at a step's review: read it from the story each time.
-      for (let stepIndex = first; stepIndex < story.stepCount; stepIndex++) {
-        if (story.asksBefore(stepIndex)) {
-          phase = `Review before step ${stepIndex + 1}`;
-          if (!(await review({ kind: 'step', stepIndex }))) return ended();
-          if (stepIndex >= story.stepCount) break;
-        }
-        if (limits.steps !== undefined && stepsRun >= limits.steps) return stopAt('steps');
-        const reached = reachedBefore();
-        if (reached) return stopAt(reached);
-        const plan = story.plan!;
-        phase = `Step ${stepIndex + 1} (${plan.steps[stepIndex].title})`;
-        story.stepStarted(stepIndex);
-        const result = await executeStep({ task, plan, stepIndex, digest: story.digest(), ...callBudget() });
-        stepsRun += 1;
-        story.stepFinished(stepIndex, result);
-        memoSpend();
-        if (result.budgetReached) return stopAt(result.budgetReached);
+      const before = reachedBefore();
+      if (before && !(await budgetStop(before, null))) return ended();
+      if (before) continue;
+      let result;
+      try {
+        result = await planTask({ task, ...callBudget() });
+      } catch (err) {
+        const refusedBy = budgetRefusal(err);
+        if (!refusedBy) throw err;
+        if (!(await budgetStop(refusedBy, null))) return ended();
+        continue;
       }
+      // Validated in the activity too; checking here keeps a bad plan out of the story whatever produced it.
+      const parsed = PlanSchema.safeParse(result.plan);
+      if (!parsed.success) {
+        throw ApplicationFailure.nonRetryable(`The model's plan is not usable: ${parsed.error.issues[0]?.message}`, 'InvalidPlan');
+      }
+      story.planReady(parsed.data, result.model, result.usage);
+      planned = true;
+      if (input.review === true && !(await review({ kind: 'plan' }))) return ended();
+    }
 
-      story.completed(story.assemble());
-      return ended();
-    });
+    // The plan may change at a review: read it from the story each time.
+    while (next < story.stepCount) {
+      const stepIndex = next;
+      if (story.asksBefore(stepIndex) && !asked.has(stepIndex)) {
+        asked.add(stepIndex);
+        phase = `Review before step ${stepIndex + 1}`;
+        if (!(await review({ kind: 'step', stepIndex }))) return ended();
+        continue; // the plan may have changed: look again
+      }
+      const reached = reachedBefore();
+      if (reached) {
+        if (!(await budgetStop(reached, stepIndex))) return ended();
+        continue;
+      }
+      const plan = story.plan!;
+      phase = `Step ${stepIndex + 1} (${plan.steps[stepIndex].title})`;
+      story.stepStarted(stepIndex);
+      let result;
+      try {
+        result = await executeStep({ task, plan, stepIndex, digest: story.digest(), ...callBudget() });
+      } catch (err) {
+        const refusedBy = budgetRefusal(err);
+        if (!refusedBy) throw err;
+        if (!(await budgetStop(refusedBy, stepIndex))) return ended();
+        continue; // the same step again, with the raised limit
+      }
+      stepsRun += 1;
+      story.stepFinished(stepIndex, result);
+      memoSpend();
+      next = stepIndex + 1;
+      if (result.budgetReached && !(await budgetStop(result.budgetReached, next))) return ended();
+    }
+
+    story.completed(story.assemble());
+    return ended();
+  }
+
+  let phase = 'Planning';
+  try {
+    resumeClock();
+    for (;;) {
+      try {
+        return await work.run(runFrom);
+      } catch (err) {
+        // The time limit cancelled the work (not the run: a cancel of the run cancels the root scope too).
+        if (!(timeUp && isCancellation(err) && !CancellationScope.current().consideredCancelled)) throw err;
+        timeUp = false;
+        work = new CancellationScope();
+        if (!(await budgetStop('timeMs', next))) return ended();
+      }
+    }
   } catch (err) {
-    // The time limit cancelled the work; a model call refused or cut short by the budget.
-    if (timeUp && isCancellation(err)) return stopAt('timeMs');
-    const refusedBy = budgetRefusal(err);
-    if (refusedBy) return stopAt(refusedBy);
     if (isCancellation(err)) {
       story.cancelled();
       if (reviewed) setState(REVIEW_STATES.cancelled);
@@ -288,6 +351,13 @@ function budgetRefusal(err: unknown): 'tokens' | 'cost' | null {
   if (!(cause instanceof ApplicationFailure) || cause.type !== BUDGET_REACHED_ERROR_TYPE) return null;
   return cause.details?.[0] === 'cost' ? 'cost' : 'tokens';
 }
+
+/** The BuildstoryState of a run that ended at a review, by the story's status. */
+const ENDED_STATES: Partial<Record<RunStatus, (typeof REVIEW_STATES)[keyof typeof REVIEW_STATES]>> = {
+  rejected: REVIEW_STATES.rejected,
+  expired: REVIEW_STATES.expired,
+  'budget-reached': REVIEW_STATES.budgetReached,
+};
 
 /** Where the run stands as to reviews, for lists and the Temporal UI (a Keyword search attribute). */
 function setState(value: (typeof REVIEW_STATES)[keyof typeof REVIEW_STATES]): void {

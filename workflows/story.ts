@@ -13,6 +13,7 @@ import {
   costOf,
   type TokenUsage,
   type ActivityProgress,
+  type Budget,
   type BudgetKind,
   type KeptStep,
   type ModelInfo,
@@ -64,6 +65,9 @@ export class Story {
   /** Every review answer applied, by request id: the same request is applied once, whatever Temporal remembers. */
   private readonly answers = new Map<string, ReviewOutcome>();
   private revisions = 0;
+  /** The most a person may raise a limit to at a budget stop (the deployment's cap). */
+  budgetCap: Budget = {};
+  private raised: Budget | null = null;
 
   constructor(
     readonly task: string,
@@ -151,9 +155,30 @@ export class Story {
     if (review) this.record({ type: 'review.expired', revision: review.revision });
   }
 
-  /** The steps a review may change start here: every step at a plan review, the gated step on at a step's. */
+  /** The steps a review may change start here: every step at a plan review, the next step on at a step's or a budget stop. */
   private lockedBefore(stage: ReviewStage): number {
     return stage.kind === 'plan' ? 0 : stage.stepIndex;
+  }
+
+  /** The limits a person set at the last budget stop, once (null when none since). */
+  raisedBudget(): Budget | null {
+    const raised = this.raised;
+    this.raised = null;
+    return raised;
+  }
+
+  /** Why new limits cannot be accepted at this budget stop, or null. */
+  private checkRaise(stage: Extract<ReviewStage, { kind: 'budget' }>, budget: Budget | undefined): string | null {
+    const name = (kind: string) => (kind === 'timeMs' ? 'time' : kind);
+    if (!budget || budget[stage.budget] === undefined) {
+      return `To go on, raise the ${name(stage.budget)} limit above what the run has used: or reject to stop the run.`;
+    }
+    if (budget[stage.budget]! <= stage.used) return `The new ${name(stage.budget)} limit must be above what the run has used.`;
+    for (const [kind, value] of Object.entries(budget) as Array<[keyof Budget, number]>) {
+      const cap = this.budgetCap[kind];
+      if (cap !== undefined && value > cap) return `The ${name(kind)} limit can be at most ${cap} here.`;
+    }
+    return null;
   }
 
   /**
@@ -188,6 +213,12 @@ export class Story {
     }
     if (request.revision !== review.revision) {
       return 'The plan changed since this page was loaded: reload it to see the plan as it is now.';
+    }
+    if (request.decision === 'approve' && review.stage.kind === 'budget') {
+      const refused = this.checkRaise(review.stage, request.budget);
+      if (refused) return refused;
+    } else if (request.decision === 'approve' && request.budget !== undefined) {
+      return 'New limits can only be set where the run stopped at one.';
     }
     if (request.decision === 'approve' && request.edit !== undefined && this.state.plan) {
       const applied = applyPlanEdit(this.state.plan, request.edit, this.lockedBefore(review.stage));
@@ -225,6 +256,10 @@ export class Story {
         if (!applied.ok) throw new Error(applied.error);
         this.planEdited(applied, request.by);
         changes = applied.changes;
+      }
+      if (request.budget !== undefined) {
+        this.record({ type: 'budget.raised', by: request.by, budget: request.budget });
+        this.raised = request.budget;
       }
       this.record({ type: 'review.approved', revision: review.revision, by: request.by, requestId: request.requestId });
       outcome = { ...base, changes };

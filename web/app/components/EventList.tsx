@@ -10,8 +10,13 @@ function summarize(event: StoryEvent): string {
     }
     case 'step.kept':
       return `${stepLabel(event.stepIndex)}: kept from the earlier run (${event.output.length.toLocaleString('en-US')} characters)`;
-    case 'review.waiting':
-      return `${event.stage.kind === 'plan' ? 'The plan waits' : `${stepLabel(event.stage.stepIndex)} waits`} for a review (until ${event.deadline.replace('T', ' ').slice(0, 16)} UTC)`;
+    case 'review.waiting': {
+      const until = `until ${event.deadline.replace('T', ' ').slice(0, 16)} UTC`;
+      if (event.stage.kind === 'budget') {
+        return `${describeBudget(event.stage.budget, event.stage.used, event.stage.limit)}: waits for its owner to raise it or stop (${until})`;
+      }
+      return `${event.stage.kind === 'plan' ? 'The plan waits' : `${stepLabel(event.stage.stepIndex)} waits`} for a review (${until})`;
+    }
     case 'plan.edited':
       return `${event.by ?? 'Someone'} ${event.changes.map(describeChange).join('; ') || 'changed which steps ask first'}`;
     case 'review.approved':
@@ -22,6 +27,10 @@ function summarize(event: StoryEvent): string {
       return 'Nobody answered the review in time: the run expired.';
     case 'budget.reached':
       return describeBudget(event.kind, event.used, event.limit);
+    case 'budget.raised':
+      return `${event.by ?? 'Someone'} raised the limits: ${Object.entries(event.budget)
+        .map(([kind, value]) => `${kind === 'timeMs' ? 'time' : kind} ${kind === 'timeMs' ? `${Math.round(value / 1000)} s` : value}`)
+        .join(', ')}`;
     case 'plan.ready':
       return `${event.plan.steps.length} step${event.plan.steps.length === 1 ? '' : 's'} · ${event.model.name}${
         event.model.offline ? ' (offline)' : ''

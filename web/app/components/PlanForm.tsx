@@ -10,7 +10,9 @@
  */
 import { Form, useActionData, useNavigation } from '@remix-run/react';
 import { useState } from 'react';
-import { LIMITS, type Plan, type StepState } from '../../../contract/data';
+import { LIMITS, type BudgetKind, type Plan, type StepState } from '../../../contract/data';
+import { describeBudget } from '../../../contract/story-reducer';
+import { BUDGET_FIELD_NAMES } from './budget-fields';
 import {
   addStep,
   canAddStep,
@@ -35,9 +37,16 @@ const SMALL =
 
 export type PlanFormMode =
   /** Answer the review the run waits for (the run page's action); `gate`: the step it waits before, null at a plan review. */
-  | { kind: 'review'; revision: number; deadline: string; gate: number | null }
+  | { kind: 'review'; revision: number; deadline: string; gate: number | null; budget?: BudgetStop }
   /** Start a re-run from step `lockedBefore + 1` (the re-run page's action). */
   | { kind: 'rerun' };
+
+/** A limit the run reached while review is on: it waits for its owner to raise it or stop. */
+export interface BudgetStop {
+  kind: BudgetKind;
+  used: number;
+  limit: number;
+}
 
 export interface PlanFormProps {
   mode: PlanFormMode;
@@ -88,8 +97,14 @@ export default function PlanForm({ mode, plan, steps, lockedBefore, token, csrf 
     <section aria-labelledby="plan-heading" className="space-y-4">
       <div className="space-y-1">
         <h2 id="plan-heading" className="text-xl font-semibold">
-          {mode.kind === 'review' ? 'Review the plan' : `Edit the plan from step ${lockedBefore + 1}`}
+          {mode.kind === 'review' ? (mode.budget ? 'Budget reached' : 'Review the plan') : `Edit the plan from step ${lockedBefore + 1}`}
         </h2>
+        {mode.kind === 'review' && mode.budget ? (
+          <p className="text-sm text-amber-200">
+            {describeBudget(mode.budget.kind, mode.budget.used, mode.budget.limit)}. Raise the limit to go on (the rest of the plan may be
+            changed too), or stop the run.
+          </p>
+        ) : null}
         <p className="text-sm text-slate-300">
           {mode.kind === 'rerun'
             ? lockedBefore === 0
@@ -179,8 +194,19 @@ export default function PlanForm({ mode, plan, steps, lockedBefore, token, csrf 
         {mode.kind === 'review' ? (
           <div className="space-y-3 rounded-md border border-slate-800 p-4">
             <div className="flex flex-wrap items-center gap-3">
+              {mode.budget ? (
+                <label className="flex items-center gap-2 text-sm text-slate-200">
+                  New {mode.budget.kind === 'timeMs' ? 'time limit (e.g. 30m)' : `${mode.budget.kind} limit`}
+                  <input
+                    name={BUDGET_FIELD_NAMES[mode.budget.kind]}
+                    required
+                    className={`${TEXT_FIELD} w-32 border-slate-700 py-1`}
+                    placeholder={mode.budget.kind === 'timeMs' ? '30m' : String(mode.budget.limit * 2)}
+                  />
+                </label>
+              ) : null}
               <button type="submit" name="intent" value="review-approve" disabled={busy} className={PRIMARY}>
-                {pending === 'review-approve' ? 'Approving…' : edit ? 'Approve with changes' : 'Approve'}
+                {pending === 'review-approve' ? 'Approving…' : mode.budget ? 'Raise and go on' : edit ? 'Approve with changes' : 'Approve'}
               </button>
               <span className="text-xs text-slate-400">
                 {edit ? 'Your changes are saved in the run’s story.' : 'The plan runs as proposed.'}
@@ -199,7 +225,7 @@ export default function PlanForm({ mode, plan, steps, lockedBefore, token, csrf 
                 className={`${TEXT_FIELD} border-slate-700 text-sm placeholder:text-slate-500`}
               />
               <button type="submit" name="intent" value="review-reject" formNoValidate disabled={busy} className={DANGER}>
-                {pending === 'review-reject' ? 'Rejecting…' : 'Reject'}
+                {pending === 'review-reject' ? 'Rejecting…' : mode.kind === 'review' && mode.budget ? 'Stop the run' : 'Reject'}
               </button>
             </div>
           </div>

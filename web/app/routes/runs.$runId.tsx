@@ -173,10 +173,13 @@ function LiveRun({ view }: { view: OkView }) {
               revision: waiting.revision,
               deadline: waiting.deadline,
               gate: waiting.stage.kind === 'step' ? waiting.stage.stepIndex : null,
+              ...(waiting.stage.kind === 'budget'
+                ? { budget: { kind: waiting.stage.budget, used: waiting.stage.used, limit: waiting.stage.limit } }
+                : {}),
             }}
             plan={story.plan}
             steps={story.steps}
-            lockedBefore={waiting.stage.kind === 'step' ? waiting.stage.stepIndex : 0}
+            lockedBefore={waiting.stage.kind === 'plan' ? 0 : waiting.stage.stepIndex}
             // The loader's token answers the review it saw; a later one (from the stream) gets its own.
             token={view.review.revision === waiting.revision ? view.review.token : null}
             csrf={view.csrf}

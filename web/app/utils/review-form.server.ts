@@ -3,7 +3,9 @@
  * a re-run's edit (the re-run page). Shapes only; whether the edit fits the plan is the
  * workflow's to say (its validator), or applyPlanEdit's for a re-run, in the same words.
  */
-import type { PlanEdit, ReviewRequest } from '../../../contract/data';
+import type { Budget, PlanEdit, ReviewRequest } from '../../../contract/data';
+import { parseBudget } from '../../../config/web';
+import { BUDGET_FIELD_NAMES } from '~/components/budget-fields';
 import { UUID } from './run-id';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -46,5 +48,20 @@ export function parseReviewForm(
   }
   const edit = parseEditField(form);
   if (!edit.ok) return edit;
-  return { ok: true, request: { requestId, revision, by, decision, ...(edit.value ? { edit: edit.value } : {}) } };
+  // New limits, at a budget stop (the workflow holds them to the cap and above what is used).
+  const limits = Object.entries(BUDGET_FIELD_NAMES)
+    .map(([kind, field]) => [kind === 'timeMs' ? 'time' : kind, form.get(field)] as const)
+    .filter((entry): entry is readonly [string, string] => typeof entry[1] === 'string' && entry[1].trim() !== '');
+  let budget: Budget | undefined;
+  if (limits.length > 0) {
+    try {
+      budget = parseBudget('limits', limits.map(([kind, value]) => `${kind}=${value.trim()}`).join(','));
+    } catch (err) {
+      return { ok: false, error: (err as Error).message.replace(/^Invalid configuration: limits: /, 'A limit is not valid: ') };
+    }
+  }
+  return {
+    ok: true,
+    request: { requestId, revision, by, decision, ...(edit.value ? { edit: edit.value } : {}), ...(budget ? { budget } : {}) },
+  };
 }

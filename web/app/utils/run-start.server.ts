@@ -41,13 +41,15 @@ export interface StartOptions {
 export async function startRun(token: string, task: string, owner: Owner, options: StartOptions = {}): Promise<{ workflowId: string }> {
   if (owner !== null && !OWNER_PATTERN.test(owner)) throw new TypeError('Bad owner name.');
   const workflowId = workflowIdFor(token, owner);
-  const { temporal, review } = getConfig();
+  const { temporal, review, budget: budgets } = getConfig();
   // Only what a run needs: a run without review or re-run starts with the same input as before.
   const input: TaskInput = {
     task: TaskTextSchema.parse(task),
     ...(options.review ? { review: true, reviewTimeoutMs: review.timeoutMs } : {}),
     ...(options.rerun ? { rerun: options.rerun } : {}),
     ...(options.budget && Object.keys(options.budget).length > 0 ? { budget: options.budget } : {}),
+    // With review on, a run that reaches a limit waits for its owner, who may raise it up to the cap.
+    ...(options.review && options.budget && Object.keys(budgets.cap).length > 0 ? { budgetCap: budgets.cap } : {}),
   };
   const searchAttributes: SearchAttributePair[] = [
     ...(owner !== null ? [{ key: OWNER_KEY, value: owner }] : []),
