@@ -15,6 +15,7 @@ describe('defaults', () => {
     expect(config.web).toEqual({ port: 3000, host: '0.0.0.0', submitRateLimitPerMinute: 30, trustProxy: undefined });
     expect(config.temporal).toMatchObject({ uiUrl: 'http://localhost:8233', rpcTimeoutMs: 5_000 });
     expect(config.auth).toBeNull();
+    expect(config.review).toEqual({ byDefault: false, timeoutMs: 7 * 24 * 3600 * 1000 });
   });
 
   test('blank values count as unset', () => {
@@ -37,6 +38,17 @@ describe('defaults', () => {
     expect(config.web).toEqual({ port: 8080, host: '127.0.0.1', submitRateLimitPerMinute: 5, trustProxy: 'loopback' });
     expect(config.temporal).toMatchObject({ uiUrl: 'http://ui.example:8233', rpcTimeoutMs: 2_000 });
   });
+
+  test('plan review: the form default and the timeout', () => {
+    expect(loadWebConfig(env({ BUILDSTORY_REVIEW_PLANS: 'true', BUILDSTORY_REVIEW_TIMEOUT: '90m' })).review).toEqual({
+      byDefault: true,
+      timeoutMs: 90 * 60_000,
+    });
+    expect(loadWebConfig(env({ BUILDSTORY_REVIEW_PLANS: 'off', BUILDSTORY_REVIEW_TIMEOUT: '30s' })).review).toEqual({
+      byDefault: false,
+      timeoutMs: 30_000,
+    });
+  });
 });
 
 describe('a bad setting of its own is one line naming it', () => {
@@ -47,6 +59,10 @@ describe('a bad setting of its own is one line naming it', () => {
     ['TEMPORAL_RPC_TIMEOUT_MS', '1'],
     ['SUBMIT_RATE_LIMIT_PER_MINUTE', 'many'],
     ['BUILDSTORY_SECURE_COOKIE', 'sometimes'],
+    ['BUILDSTORY_REVIEW_PLANS', 'maybe'],
+    ['BUILDSTORY_REVIEW_TIMEOUT', '7 weeks'],
+    ['BUILDSTORY_REVIEW_TIMEOUT', '0s'],
+    ['BUILDSTORY_REVIEW_TIMEOUT', '400d'],
   ])('%s=%s', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.message).toMatch(new RegExp(`^Invalid configuration: ${name}\\b`));

@@ -30,7 +30,25 @@ const WebEnv = z.object({
   BUILDSTORY_SECURE_COOKIE: z.preprocess(blankToUndefined, z.enum(['auto', 'always']).default('auto')),
   /** Users (of BUILDSTORY_AUTH_PASSWORDS) who may use the codec endpoint, comma-separated; unset, nobody (with access control on). */
   BUILDSTORY_CODEC_USERS: optionalString,
+  /** Whether "Review the plan before it runs" starts checked on the home form (off: runs go straight on). */
+  BUILDSTORY_REVIEW_PLANS: z.preprocess(blankToUndefined, z.enum(['true', 'false', '1', '0', 'on', 'off']).default('false')),
+  /** How long a run waits for a review before it expires: a number and s, m, h or d (default 7d). */
+  BUILDSTORY_REVIEW_TIMEOUT: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^\d+\s*[smhd]$/, 'a number and s, m, h or d, e.g. 7d or 90m')
+      .default('7d'),
+  ),
 });
+
+const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `90m` → 5,400,000. The pattern was checked by the schema. */
+function durationMs(text: string): number {
+  const unit = text.trim().slice(-1) as keyof typeof UNIT_MS;
+  return Number.parseInt(text, 10) * UNIT_MS[unit];
+}
 
 /** Every environment variable the web app reads, for deployment files and their tests (and CONFIG_ENV_PREFIXES). */
 export const WEB_ENV_NAMES: readonly string[] = [...Object.keys(WebEnv.shape), ...TEMPORAL_ENV_NAMES];
@@ -40,6 +58,8 @@ export interface WebConfig extends CommonConfig {
   web: { port: number; host: string; submitRateLimitPerMinute: number; trustProxy: string | undefined };
   /** Access control; null: off (everyone sees and does everything). */
   auth: AuthConfig | null;
+  /** Plan review: the home form's default, and how long a review waits. */
+  review: { byDefault: boolean; timeoutMs: number };
 }
 
 /** Load and validate the web app's settings; throws ConfigError with one line naming the bad setting. */
@@ -63,5 +83,13 @@ export function loadWebConfig(env: Env = process.env): WebConfig {
     temporal: { ...common.temporal, uiUrl: e.TEMPORAL_UI_URL.replace(/\/+$/, ''), rpcTimeoutMs: e.TEMPORAL_RPC_TIMEOUT_MS },
     web: { port: e.PORT, host: e.HOST, submitRateLimitPerMinute: e.SUBMIT_RATE_LIMIT_PER_MINUTE, trustProxy: e.TRUST_PROXY },
     auth,
+    review: { byDefault: ['true', '1', 'on'].includes(e.BUILDSTORY_REVIEW_PLANS), timeoutMs: reviewTimeout(e.BUILDSTORY_REVIEW_TIMEOUT) },
   };
+}
+
+function reviewTimeout(text: string): number {
+  const ms = durationMs(text);
+  if (ms < 1_000 || ms > 366 * UNIT_MS.d)
+    throw new ConfigError(`Invalid configuration: BUILDSTORY_REVIEW_TIMEOUT: between 1s and 366d (got "${text}")`);
+  return ms;
 }

@@ -2,7 +2,7 @@ import { Form, useActionData, useNavigation } from '@remix-run/react';
 import type { RunStatus } from '../../../contract/data';
 
 /** The `intent` values the run page's action accepts (see run-actions.server.ts). */
-export const RUN_ACTION_INTENTS = ['cancel', 'run-again', 'retry-failed-step'] as const;
+export const RUN_ACTION_INTENTS = ['cancel', 'run-again', 'retry-failed-step', 'review-approve', 'review-reject'] as const;
 export type RunActionIntent = (typeof RUN_ACTION_INTENTS)[number];
 
 /** What the run page's action answers when it does not redirect. */

@@ -7,6 +7,7 @@ import { SUBMIT_BUTTON, TEXT_FIELD } from '~/components/form-styles';
 import { RUN_FILTERS, RunList } from '~/components/RunList';
 import { CSRF_MESSAGE, csrfValid, requireUser } from '~/utils/auth.server';
 import { readForm } from '~/utils/form.server';
+import { getConfig } from '~/utils/env.server';
 import { workflowStarts } from '~/utils/metrics.server';
 import { submissionRetryAfter } from '~/utils/rate-limit.server';
 import { parseTaskForm } from '~/utils/task-form.server';
@@ -48,6 +49,7 @@ export async function loader({ request }: LoaderFunctionArgs) {
     csrf: viewer.csrf,
     token: crypto.randomUUID(),
     offlineModel: await workersUseOfflineModel(),
+    reviewByDefault: getConfig().review.byDefault,
     example: example !== null && /^\d+$/.test(example) ? (EXAMPLE_TASKS[Number(example)] ?? null) : null,
     runs: { status, paged: cursor !== null && !staleCursor, staleCursor, list, now: Date.now() },
   };
@@ -64,7 +66,11 @@ export const headers: HeadersFunction = ({ actionHeaders }) => {
 export async function action({ request, context }: ActionFunctionArgs) {
   const viewer = await requireUser(request);
   const formData = await readForm(request);
-  const values = { task: String(formData.get('task') ?? ''), token: String(formData.get('token') ?? '') };
+  const values = {
+    task: String(formData.get('task') ?? ''),
+    token: String(formData.get('token') ?? ''),
+    review: formData.get('review') === 'on',
+  };
   // Before the rate limit: a forged submission must not use up the user's allowance.
   if (!csrfValid(viewer, formData)) return data({ values, fieldErrors: {}, formError: CSRF_MESSAGE }, { status: 403 });
   const retryAfter = await submissionRetryAfter(context.clientIp);
@@ -77,17 +83,20 @@ export async function action({ request, context }: ActionFunctionArgs) {
   const form = parseTaskForm(formData);
   if (!form.ok) return data({ values: form.values, fieldErrors: form.fieldErrors, formError: null }, { status: 400 });
   try {
-    const { workflowId } = await startRun(form.token, form.task, viewer.user);
+    const { workflowId } = await startRun(form.token, form.task, viewer.user, { review: form.review });
     workflowStarts.inc();
     return redirect(`/runs/${workflowId}`);
   } catch (err) {
     if (!(err instanceof TemporalUnreachableError || err instanceof MissingOwnerAttributeError)) throw err;
-    return data({ values: { task: form.task, token: form.token }, fieldErrors: {}, formError: err.message }, { status: 503 });
+    return data(
+      { values: { task: form.task, token: form.token, review: form.review }, fieldErrors: {}, formError: err.message },
+      { status: 503 },
+    );
   }
 }
 
 export default function Home() {
-  const { user, csrf, token, offlineModel, example, runs } = useLoaderData<typeof loader>();
+  const { user, csrf, token, offlineModel, reviewByDefault, example, runs } = useLoaderData<typeof loader>();
   const actionData = useActionData<typeof action>();
   const navigation = useNavigation();
   const taskRef = useRef<HTMLTextAreaElement>(null);
@@ -160,6 +169,16 @@ export default function Home() {
             Up to {TASK_MAX_CHARS.toLocaleString('en-US')} characters.
           </p>
         </div>
+
+        <label className="flex items-center gap-2 text-sm text-slate-200">
+          <input
+            type="checkbox"
+            name="review"
+            defaultChecked={actionData ? actionData.values.review : reviewByDefault}
+            className="h-4 w-4 rounded border-slate-600 bg-slate-900 accent-sky-500"
+          />
+          Review the plan before it runs
+        </label>
 
         <button type="submit" disabled={submitting} className={SUBMIT_BUTTON}>
           {submitting ? 'Starting…' : 'Start the run'}

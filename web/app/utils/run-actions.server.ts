@@ -1,14 +1,29 @@
 /**
- * The run page's POST action: cancel, run again, or retry from the failed step. Answers with a
- * redirect, or with `{ intent, error }` and a status: 400 unknown intent, 403 missing or wrong
- * CSRF token (access control on), 404 unknown run (or someone else's), 409 the run's state does
- * not allow it, 503 Temporal unreachable.
+ * The run page's POST action: cancel, run again, retry from the failed step, or answer the review
+ * the run waits for. Answers with a redirect, or with `{ intent, error }` and a status: 400
+ * unknown intent or a bad answer, 403 missing or wrong CSRF token (access control on), 404 unknown
+ * run (or someone else's), 409 the run's state does not allow it (for a review: already answered,
+ * answered for an older plan, or an edit the workflow refused), 503 Temporal unreachable or the
+ * answer not confirmed yet (send it again with the same token: it is applied once).
+ *
+ * A review answer's fields: intent `review-approve` or `review-reject`, `revision` (the review
+ * answered), `token` (a UUID: the request id, and the update's id), `edit` (approve, optional:
+ * a PlanEdit as JSON) or `reason` (reject).
  */
 import { data, redirect } from '@remix-run/node';
 import { RUN_ACTION_INTENTS, type RunActionError, type RunActionIntent } from '~/components/RunActions';
 import { CSRF_MESSAGE, csrfValid, type Viewer } from './auth.server';
 import { readForm } from './form.server';
-import { RunNotFoundError, RunStateConflictError, cancelRun, retryFromFailedStep, runAgain } from './run-control.server';
+import {
+  ReviewPendingError,
+  RunNotFoundError,
+  RunStateConflictError,
+  answerReview,
+  cancelRun,
+  retryFromFailedStep,
+  runAgain,
+} from './run-control.server';
+import { parseReviewForm } from './review-form.server';
 import { TemporalUnreachableError } from './temporal-client.server';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -41,6 +56,13 @@ export async function handleRunAction(request: Request, workflowId: string, view
         const started = await runAgain(workflowId, viewer.user, fresh);
         return redirect(`/runs/${encodeURIComponent(started.workflowId)}`);
       }
+      case 'review-approve':
+      case 'review-reject': {
+        const parsed = parseReviewForm(form, intent === 'review-approve' ? 'approve' : 'reject', viewer.user);
+        if (!parsed.ok) return data<RunActionError>({ intent, error: parsed.error }, { status: 400 });
+        await answerReview(workflowId, viewer.user, parsed.request);
+        return redirect(runPage);
+      }
     }
   } catch (err) {
     const status =
@@ -48,7 +70,7 @@ export async function handleRunAction(request: Request, workflowId: string, view
         ? 409
         : err instanceof RunNotFoundError
           ? 404
-          : err instanceof TemporalUnreachableError
+          : err instanceof TemporalUnreachableError || err instanceof ReviewPendingError
             ? 503
             : null;
     if (status === null) throw err;

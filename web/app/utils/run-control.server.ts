@@ -1,12 +1,20 @@
 /**
- * What a person can do to a run from its page: cancel it, run its task again, or retry it from
- * the step that failed (a reset that keeps every finished step).
+ * What a person can do to a run from its page: cancel it, run its task again, retry it from the
+ * step that failed (a reset that keeps every finished step), or answer the review it waits for.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  type Client,
+} from '@temporalio/client';
 import { status as Status } from '@grpc/grpc-js';
 // Types only: the package is CommonJS without named ESM exports, so its enums are spelled as numbers below.
 import type { temporal as proto } from '@temporalio/proto';
+import { reviewUpdate } from '../../../contract/messages';
+import type { ReviewOutcome, ReviewRequest } from '../../../contract/data';
 import { getConfig } from './env.server';
 import { log } from './log.server';
 import { findResetPoint, type HistoryEvent, type ResetPoint } from './reset-point';
@@ -15,7 +23,7 @@ import { describeOwnedRun, type Owner } from './run-owner.server';
 import { readStartTask } from './run-read.server';
 import { startRun } from './run-start.server';
 import { canRetry, statusWords, type TemporalStatus } from './run-status';
-import { asUnreachable, bounded, getClient, grpcCode, message } from './temporal-client.server';
+import { TemporalUnreachableError, asUnreachable, bounded, getClient, grpcCode, isUnreachable, message } from './temporal-client.server';
 
 /** No run with this workflow id. */
 export class RunNotFoundError extends Error {
@@ -28,6 +36,14 @@ export class RunNotFoundError extends Error {
 /** The run is not in a state that allows the action (a 409). The message says why, for people. */
 export class RunStateConflictError extends Error {
   override name = 'RunStateConflictError';
+}
+
+/**
+ * The answer was sent but has no outcome yet: Temporal or every worker is away. Sending it again
+ * with the same request id is safe (it is applied once); the form keeps its token for that.
+ */
+export class ReviewPendingError extends Error {
+  override name = 'ReviewPendingError';
 }
 
 /** The latest run of a workflow id, with its status. Someone else's run is not found. */
@@ -161,4 +177,50 @@ async function readHistory(client: Client, workflowId: string, runId: string): P
     } while (nextPageToken);
     return events;
   });
+}
+
+/** How long one press of Approve or Reject keeps resending before it says "not confirmed yet". */
+const REVIEW_SEND_MS = 15_000;
+
+/**
+ * Send a person's answer to the review the run waits for, as the `review` update, and return its
+ * outcome. The request id is the update's id, and the workflow applies one request id once
+ * (Temporal remembers update ids per run only): so the answer is resent with the same id until it
+ * has an outcome, and at most REVIEW_SEND_MS, after which ReviewPendingError says to press again.
+ * A refusal (stale, already answered, invalid edit) is a RunStateConflictError with the
+ * workflow's words.
+ */
+export async function answerReview(workflowId: string, owner: Owner, request: ReviewRequest): Promise<ReviewOutcome> {
+  const { client, runId, status } = await latestRun(workflowId, owner);
+  if (status !== 'RUNNING') throw new RunStateConflictError(`The run ${statusWords(status)}: there is no review to answer.`);
+  const { temporal } = getConfig();
+  const handle = client.workflow.getHandle(workflowId, runId);
+  const deadline = Date.now() + REVIEW_SEND_MS;
+  let lastError: unknown;
+  for (let attempt = 0; Date.now() < deadline; attempt++) {
+    try {
+      const outcome = await bounded(client, Math.min(temporal.rpcTimeoutMs, Math.max(deadline - Date.now(), 500)), () =>
+        handle.executeUpdate(reviewUpdate, { args: [request], updateId: request.requestId }),
+      );
+      log.info({ workflowId, runId, decision: outcome.decision, revision: outcome.revision, by: outcome.by }, 'review answered');
+      return outcome;
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        throw new RunStateConflictError(err.cause instanceof Error ? err.cause.message : err.message);
+      }
+      if (err instanceof WorkflowNotFoundError || grpcCode(err) === Status.NOT_FOUND) {
+        throw new RunStateConflictError('The run has ended or changed since this page was loaded: reload it.');
+      }
+      if (!(err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) && !isUnreachable(err)) throw err;
+      lastError = err;
+      await sleep(Math.min(250 * 2 ** attempt, 2_000));
+    }
+  }
+  log.warn({ workflowId, runId, err: lastError }, 'review answer not confirmed yet');
+  if (lastError instanceof TemporalUnreachableError || (isUnreachable(lastError) && grpcCode(lastError) === Status.UNAVAILABLE)) {
+    throw asUnreachable(lastError);
+  }
+  throw new ReviewPendingError(
+    'Your answer was sent, but no worker has confirmed it yet. Press the button again when a worker is back: it is applied once, however often you press.',
+  );
 }

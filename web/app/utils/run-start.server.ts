@@ -1,7 +1,8 @@
-/** Starting a run: from the home form, or again from a run's page. */
+/** Starting a run: from the home form, again from a run's page, or as a re-run from a step. */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { SearchAttributeType, defineSearchAttributeKey, type SearchAttributePair } from '@temporalio/common';
 import { TaskTextSchema } from '../../../contract/schemas';
-import { WORKFLOW_NAME, type TaskWorkflow } from '../../../contract/data';
+import { PARENT_SEARCH_ATTRIBUTE, WORKFLOW_NAME, type RerunInput, type TaskInput, type TaskWorkflow } from '../../../contract/data';
 import { getConfig } from './env.server';
 import { log } from './log.server';
 import { MissingOwnerAttributeError, OWNER_KEY, OWNER_PATTERN, isMissingOwnerAttribute, type Owner } from './run-owner.server';
@@ -11,6 +12,16 @@ import { TemporalUnreachableError, bounded, getClient, isUnreachable } from './t
 /** The start of the task kept in each run's memo, for lists. */
 const MEMO_TASK_MAX_CHARS = 200;
 
+/** The run a re-run came from, on the re-run (lists, the Temporal UI: `BuildstoryParent="task-..."`). */
+export const PARENT_KEY = defineSearchAttributeKey(PARENT_SEARCH_ATTRIBUTE, SearchAttributeType.KEYWORD);
+
+export interface StartOptions {
+  /** Wait for a person to review the plan (the deployment's timeout applies). */
+  review?: boolean;
+  /** Start as a re-run of another run from one of its steps. */
+  rerun?: RerunInput;
+}
+
 /**
  * Start the run for this form submission, or find the one it already started.
  *
@@ -18,11 +29,21 @@ const MEMO_TASK_MAX_CHARS = 200;
  * or a resubmit after the run ended never starts a second run. Throws TemporalUnreachableError
  * when Temporal is down.
  */
-export async function startRun(token: string, task: string, owner: Owner): Promise<{ workflowId: string }> {
+export async function startRun(token: string, task: string, owner: Owner, options: StartOptions = {}): Promise<{ workflowId: string }> {
   if (owner !== null && !OWNER_PATTERN.test(owner)) throw new TypeError('Bad owner name.');
   const workflowId = workflowIdFor(token, owner);
-  const input = { task: TaskTextSchema.parse(task) };
-  const { temporal } = getConfig();
+  const { temporal, review } = getConfig();
+  // Only what a run needs: a run without review or re-run starts with the same input as before.
+  const input: TaskInput = {
+    task: TaskTextSchema.parse(task),
+    ...(options.review ? { review: true, reviewTimeoutMs: review.timeoutMs } : {}),
+    ...(options.rerun ? { rerun: options.rerun } : {}),
+  };
+  const searchAttributes: SearchAttributePair[] = [
+    ...(owner !== null ? [{ key: OWNER_KEY, value: owner }] : []),
+    ...(options.rerun ? [{ key: PARENT_KEY, value: options.rerun.parent.workflowId }] : []),
+  ];
+  const parent = options.rerun?.parent;
   const client = await getClient();
   try {
     await bounded(client, temporal.rpcTimeoutMs, () =>
@@ -31,8 +52,11 @@ export async function startRun(token: string, task: string, owner: Owner): Promi
         workflowId,
         args: [input],
         // Lists show the task from visibility without reading each run's history.
-        memo: { task: truncate(input.task, MEMO_TASK_MAX_CHARS) },
-        ...(owner !== null ? { typedSearchAttributes: [{ key: OWNER_KEY, value: owner }] } : {}),
+        memo: {
+          task: truncate(input.task, MEMO_TASK_MAX_CHARS),
+          ...(parent ? { parent: parent.workflowId, fromStep: parent.fromStep + 1 } : {}),
+        },
+        ...(searchAttributes.length > 0 ? { typedSearchAttributes: searchAttributes } : {}),
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
       }),
@@ -44,7 +68,7 @@ export async function startRun(token: string, task: string, owner: Owner): Promi
     throw err;
   }
   // USE_EXISTING answers a repeated submit with the running run: this line may repeat for one run.
-  log.info({ workflowId }, 'run started (or already running)');
+  log.info({ workflowId, review: options.review === true, parent: parent?.workflowId }, 'run started (or already running)');
   return { workflowId };
 }
 

@@ -13,11 +13,13 @@ const TaskFormSchema = z.object({
 export interface TaskFormValues {
   task: string;
   token: string;
+  /** "Review the plan before it runs" (a checkbox: present when checked). */
+  review: boolean;
 }
 
 export type TaskFormResult =
-  | { ok: true; task: string; token: string }
-  | { ok: false; values: TaskFormValues; fieldErrors: Partial<Record<keyof TaskFormValues, string>> };
+  | { ok: true; task: string; token: string; review: boolean }
+  | { ok: false; values: TaskFormValues; fieldErrors: Partial<Record<'task' | 'token', string>> };
 
 export function parseTaskForm(form: FormData): TaskFormResult {
   const raw = { task: form.get('task'), token: form.get('token') };
@@ -25,13 +27,14 @@ export function parseTaskForm(form: FormData): TaskFormResult {
   const values: TaskFormValues = {
     task: typeof raw.task === 'string' ? raw.task : '',
     token: typeof raw.token === 'string' ? raw.token : '',
+    review: form.get('review') === 'on',
   };
   const parsed = TaskFormSchema.safeParse({
     task: typeof raw.task === 'string' ? raw.task : undefined,
     token: typeof raw.token === 'string' ? raw.token : undefined,
   });
-  if (parsed.success) return { ok: true, ...parsed.data };
-  const fieldErrors: Partial<Record<keyof TaskFormValues, string>> = {};
+  if (parsed.success) return { ok: true, ...parsed.data, review: values.review };
+  const fieldErrors: Partial<Record<'task' | 'token', string>> = {};
   for (const issue of parsed.error.issues) {
     const field = issue.path[0];
     if ((field === 'task' || field === 'token') && !fieldErrors[field]) fieldErrors[field] = issue.message;
