@@ -5,6 +5,8 @@
  * These helpers send no session: with access control on, sign in first (tests/auth.test.ts).
  */
 
+import type { PlanEdit } from '../contract/data';
+
 /** The task the tests, the bench and the screenshots submit unless they say otherwise. */
 export const SAMPLE_TASK = 'Create a hello world python function';
 
@@ -16,9 +18,56 @@ export async function formToken(base: string, init: { signal?: AbortSignal } = {
   return (match[1] ?? match[2])!;
 }
 
-/** POST the form; the answer as it is (a 302 to the run page when the run started). */
-export function submitTask(base: string, task: string, token: string, init: { signal?: AbortSignal } = {}): Promise<Response> {
-  return fetch(`${base}/?index`, { method: 'POST', body: new URLSearchParams({ task, token }), redirect: 'manual', ...init });
+/** POST the form; the answer as it is (a 302 to the run page when the run started). `review`: the box "let me review the plan first". */
+export function submitTask(
+  base: string,
+  task: string,
+  token: string,
+  init: { signal?: AbortSignal; review?: boolean } = {},
+): Promise<Response> {
+  const { review, ...rest } = init;
+  const body = new URLSearchParams({ task, token, ...(review ? { review: 'on' } : {}) });
+  return fetch(`${base}/?index`, { method: 'POST', body, redirect: 'manual', ...rest });
+}
+
+/** A person's answer on the run page's review form (the `review` update behind it); `token` is its update id and request id. */
+export type ReviewForm =
+  | { decision: 'approve'; revision: number; token: string; edit?: PlanEdit }
+  | { decision: 'reject'; revision: number; token: string; reason: string };
+
+/** What the run page's review action answered: an outcome (a redirect), a refusal (409), or none yet (resend the same token). */
+export type ReviewPost = { kind: 'outcome' } | { kind: 'refused'; status: number; text: string } | { kind: 'no-outcome'; status: number };
+
+/**
+ * POST the review form to /runs/<workflowId>, as a browser without JavaScript does. A redirect
+ * (302/303) means the answer has an outcome; 409 that it was refused (already answered, stale
+ * revision, invalid edit); 503 (Temporal or the worker down) and anything else: no outcome yet.
+ * A network error (the web app down) throws: resend with the same token in both cases.
+ */
+export async function postReview(
+  base: string,
+  workflowId: string,
+  form: ReviewForm,
+  init: { signal?: AbortSignal } = {},
+): Promise<ReviewPost> {
+  const fields: Record<string, string> = {
+    intent: form.decision === 'approve' ? 'review-approve' : 'review-reject',
+    revision: String(form.revision),
+    token: form.token,
+  };
+  if (form.decision === 'approve' && form.edit) fields.edit = JSON.stringify(form.edit);
+  if (form.decision === 'reject') fields.reason = form.reason;
+  const res = await fetch(`${base}/runs/${encodeURIComponent(workflowId)}`, {
+    method: 'POST',
+    body: new URLSearchParams(fields),
+    redirect: 'manual',
+    ...init,
+  });
+  const text = await res.text().catch(() => '');
+  if (res.status === 302 || res.status === 303) return { kind: 'outcome' };
+  // The page renders the refusal; its action data carries the workflow's words as `"error":"..."`.
+  if (res.status === 409) return { kind: 'refused', status: res.status, text: actionError(text) ?? text.slice(0, 300) };
+  return { kind: 'no-outcome', status: res.status };
 }
 
 /** The workflow id a form post redirected to (`/runs/<id>`), or null when it did not start a run. */
@@ -38,4 +87,14 @@ export async function submitForm(base: string, token: string, task = SAMPLE_TASK
 /** Start a run through the form, as a user does; returns its workflow id. */
 export async function startRunViaForm(base: string, task = SAMPLE_TASK): Promise<string> {
   return submitForm(base, await formToken(base), task);
+}
+
+function actionError(html: string): string | null {
+  const match = /"error":("(?:[^"\\]|\\.)*")/.exec(html);
+  if (!match) return null;
+  try {
+    return JSON.parse(match[1]) as string;
+  } catch {
+    return null;
+  }
 }

@@ -9,9 +9,30 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { LlmCall } from '../tests/fixtures/llm-server';
-import { RUN_FAILED_ERROR_TYPE, type ProgressSnapshot, type RunStatus, type StoryEvent } from '../contract/data';
+import { RUN_FAILED_ERROR_TYPE, type Plan, type ProgressSnapshot, type RunStatus, type StoryEvent } from '../contract/data';
+import { applyPlanEdit } from '../contract/plan-edit';
 import type { RunFollower } from './follower';
-import type { FaultKind, FaultPlan, FaultTarget, PlannedRun } from './plan';
+import type { FaultKind, FaultPlan, FaultTarget, PlannedRun, ReviewKind } from './plan';
+import type { RunReviewer, SentAnswer } from './reviewer';
+
+/** A review run's answers against its story and its LLM calls. */
+export interface ReviewReport {
+  kind: ReviewKind;
+  answers: Array<Omit<SentAnswer, 'edit'> & { edited: boolean }>;
+  /** Answers sent that never got an outcome (nor a refusal) before the deadline. */
+  lost: number;
+  /** Answers the app refused (409): none is expected, each was sent once per revision. */
+  refused: number;
+  /** Answers applied (the story has them) whose resend, after a post without an outcome, was answered 409: the run had closed. */
+  refusedAfterApplied: number;
+  /** review.approved / review.rejected / plan.edited events beyond one per answer sent. */
+  appliedTwice: number;
+  /** Events in the story: review.waiting, review.approved, review.rejected, plan.edited. */
+  events: { waiting: number; approved: number; rejected: number; edited: number };
+  /** Approved runs: the final plan is the proposed plan with the edits sent, and exactly its steps went to the LLM. */
+  planAsApproved: boolean | null;
+  stepsAsApproved: boolean | null;
+}
 
 export interface RunReport {
   index: number;
@@ -40,6 +61,8 @@ export interface RunReport {
   /** LLM calls beyond one per activity and one per programmed fault: attempts redone after crashes. */
   extraAttempts: number;
   sseConnections: number;
+  /** For a run started with review on. */
+  review: ReviewReport | null;
   problems: string[];
 }
 
@@ -128,6 +151,7 @@ export async function verifyRuns(
   plan: FaultPlan,
   workflowIds: Map<number, string>,
   followers: Map<number, RunFollower>,
+  reviewers: Map<number, RunReviewer>,
   submitErrors: Map<number, string>,
   calls: LoggedCall[],
 ): Promise<RunReport[]> {
@@ -135,10 +159,19 @@ export async function verifyRuns(
   const client = new Client({ connection });
   try {
     const reports: RunReport[] = [];
-    for (const run of plan.runs)
+    for (const run of plan.runs) {
       reports.push(
-        await verifyRun(client, run, workflowIds.get(run.index) ?? null, followers.get(run.index), submitErrors.get(run.index), calls),
+        await verifyRun(
+          client,
+          run,
+          workflowIds.get(run.index) ?? null,
+          followers.get(run.index),
+          reviewers.get(run.index),
+          submitErrors.get(run.index),
+          calls,
+        ),
       );
+    }
     return reports;
   } finally {
     await connection.close();
@@ -150,6 +183,7 @@ async function verifyRun(
   run: PlannedRun,
   workflowId: string | null,
   follower: RunFollower | undefined,
+  reviewer: RunReviewer | undefined,
   submitError: string | undefined,
   allCalls: LoggedCall[],
 ): Promise<RunReport> {
@@ -174,6 +208,7 @@ async function verifyRun(
     redone: [],
     extraAttempts: 0,
     sseConnections: follower?.connections ?? 0,
+    review: null,
     problems: [],
   };
   if (!workflowId || !follower) {
@@ -204,13 +239,15 @@ async function verifyRun(
   if (follower.end && snapshot && follower.end.status !== snapshot.status) {
     report.problems.push(`the SSE end said ${follower.end.status}, the run is ${snapshot.status}`);
   }
-  const statusMatches = snapshot?.status === run.expected && temporalStatus === run.expected.toUpperCase();
+  // Rejected runs complete in Temporal: the story says how.
+  const statusMatches = snapshot?.status === run.expected && temporalStatus === (run.expected === 'failed' ? 'FAILED' : 'COMPLETED');
   const errorMatches = run.expected === 'completed' ? snapshot?.error === null : (run.expectedError?.test(snapshot?.error ?? '') ?? false);
   report.inExpectedState = !report.lost && statusMatches && errorMatches && (!follower.end || follower.end.status === run.expected);
   if (snapshot && !statusMatches)
     report.problems.push(`ended ${snapshot.status} (Temporal ${temporalStatus}), expected ${run.expected}: ${snapshot.error ?? ''}`);
   else if (snapshot && !errorMatches) report.problems.push(`failed with "${snapshot.error}", expected ${run.expectedError}`);
-  if (snapshot?.status === 'completed' && snapshot.steps.length !== run.steps) {
+  // A review may change the steps; verifyReview checks those runs against what was approved.
+  if (!run.review && snapshot?.status === 'completed' && snapshot.steps.length !== run.steps) {
     report.problems.push(`completed with ${snapshot.steps.length} steps, the plan had ${run.steps}`);
   }
 
@@ -264,7 +301,102 @@ async function verifyRun(
     const mine = calls.filter((c) => (c.kind === 'plan' ? 'plan' : c.stepIndex) === target);
     report.extraAttempts += Math.max(0, mine.length - mine.filter((c) => c.rule).length - 1);
   }
+  if (run.review) {
+    if (!reviewer) report.problems.push('a review run without a reviewer');
+    else if (snapshot) report.review = verifyReview(run, reviewer, snapshot, calls, report.problems);
+  }
   return report;
+}
+
+/**
+ * A review run: every answer sent had an outcome and was applied once (one review.approved or
+ * review.rejected per answer, one plan.edited per edit, as many review.waiting as answers); an
+ * approved run's final plan is the proposed plan with the edits sent, and exactly those steps went
+ * to the LLM, in order, with the edited instructions; a rejected run sent no step to the LLM.
+ */
+function verifyReview(
+  run: PlannedRun,
+  reviewer: RunReviewer,
+  snapshot: ProgressSnapshot,
+  calls: LoggedCall[],
+  problems: string[],
+): ReviewReport {
+  const answers = reviewer.answers;
+  const count = (type: StoryEvent['type']) => snapshot.events.filter((e) => e.type === type).length;
+  const events = {
+    waiting: count('review.waiting'),
+    approved: count('review.approved'),
+    rejected: count('review.rejected'),
+    edited: count('plan.edited'),
+  };
+  const sent = {
+    approved: answers.filter((a) => a.decision === 'approve').length,
+    rejected: answers.filter((a) => a.decision === 'reject').length,
+    edited: answers.filter((a) => a.edit !== null).length,
+  };
+  const expectedAnswers = run.review!.kind === 'step-gate' ? 2 : 1;
+  // A resend after a post without an outcome may find the run closed by that very answer (a
+  // rejection ends the run at once): the app answers 409. The story says whether it was applied.
+  const applied = (a: SentAnswer) =>
+    snapshot.events.some((e) => (e.type === 'review.approved' || e.type === 'review.rejected') && e.revision === a.revision);
+  const refusedAfterApplied = answers.filter((a) => a.refused !== null && a.attempts > 1 && applied(a));
+  const lost = answers.filter((a) => a.outcomeAt === null && a.refused === null).length;
+  const refused = answers.filter((a) => a.refused !== null && !refusedAfterApplied.includes(a)).length;
+  const appliedTwice =
+    Math.max(0, events.approved - sent.approved) + Math.max(0, events.rejected - sent.rejected) + Math.max(0, events.edited - sent.edited);
+  if (answers.length !== expectedAnswers) problems.push(`${answers.length} review answer(s) sent, ${expectedAnswers} planned`);
+  if (lost) problems.push(`${lost} review answer(s) never got an outcome (resent with the same token until the deadline)`);
+  for (const answer of answers.filter((a) => a.refused !== null && !refusedAfterApplied.includes(a)))
+    problems.push(`the review answer to revision ${answer.revision} was refused: ${answer.refused}`);
+  if (appliedTwice)
+    problems.push(`${appliedTwice} review answer(s) applied twice: story ${JSON.stringify(events)}, sent ${JSON.stringify(sent)}`);
+  const missing =
+    Math.max(0, sent.approved - events.approved) + Math.max(0, sent.rejected - events.rejected) + Math.max(0, sent.edited - events.edited);
+  if (missing)
+    problems.push(
+      `${missing} review answer(s) with an outcome are not in the story: story ${JSON.stringify(events)}, sent ${JSON.stringify(sent)}`,
+    );
+  if (events.waiting !== expectedAnswers) problems.push(`the run waited for review ${events.waiting} time(s), ${expectedAnswers} planned`);
+
+  const stepCalls = calls.filter((c) => c.task === run.task && c.kind === 'step');
+  let planAsApproved: boolean | null = null;
+  let stepsAsApproved: boolean | null = null;
+  if (run.review!.kind === 'reject') {
+    if (stepCalls.length) problems.push(`a rejected run sent ${stepCalls.length} step(s) to the LLM`);
+  } else {
+    // The proposed plan (plan.ready) with every edit sent, in order, each from its review's locked steps.
+    const proposed = snapshot.events.find((e) => e.type === 'plan.ready');
+    let expected: Plan | null = proposed?.type === 'plan.ready' ? proposed.plan : null;
+    for (const answer of answers) {
+      if (!expected || !answer.edit) continue;
+      const applied = applyPlanEdit(expected, answer.edit, answer.stage.kind === 'plan' ? 0 : answer.stage.stepIndex);
+      expected = applied.ok ? applied.plan : null;
+    }
+    planAsApproved = expected !== null && isDeepStrictEqual(snapshot.plan?.steps, expected.steps);
+    if (!planAsApproved)
+      problems.push(`the final plan is not the approved one: ${JSON.stringify(snapshot.plan?.steps.map((s) => s.title))}`);
+    // Each step of the approved plan went to the LLM (retries allowed) and nothing else did.
+    const ran = [...new Set(stepCalls.map((c) => JSON.stringify([c.stepIndex, c.title])))]
+      .map((pair) => JSON.parse(pair) as [number, string])
+      .sort(([a], [b]) => a - b);
+    const wanted = (expected?.steps ?? []).map((step, i) => [i, step.title]);
+    const instructionsSent = (expected?.steps ?? []).every((step, i) =>
+      stepCalls.some((c) => c.stepIndex === i && c.prompt.includes(step.instructions)),
+    );
+    stepsAsApproved = isDeepStrictEqual(ran, wanted) && instructionsSent;
+    if (!stepsAsApproved) problems.push(`the steps sent to the LLM are not the approved ones: ${JSON.stringify(ran)}`);
+  }
+  return {
+    kind: run.review!.kind,
+    answers: answers.map(({ edit, ...rest }) => ({ ...rest, edited: edit !== null })),
+    lost,
+    refused,
+    refusedAfterApplied: refusedAfterApplied.length,
+    appliedTwice,
+    events,
+    planAsApproved,
+    stepsAsApproved,
+  };
 }
 
 /** Each LLM call a programmed rule answered is one fault, at the time it arrived. */

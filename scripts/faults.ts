@@ -1,5 +1,5 @@
 /**
- * `npm run test:faults -- --runs 50 --seed 1234 [--concurrency 8] [--keep]`: the fault harness
+ * `npm run test:faults -- --runs 50 --seed 1234 [--concurrency 8] [--reviews N] [--keep]`: the fault harness
  * (faults/) against the real parts as separate processes. Prints the seed first and a
  * table at the end; exits non-zero when a run is lost or ends in the wrong state, an event is
  * lost or duplicated, or a completed step was executed again.
@@ -10,8 +10,10 @@ import { formatReport } from '../faults/report';
 
 const log = (line: string) => process.stderr.write(`[faults] ${line}\n`);
 
-function parseArgs(argv: string[]): { runs: number; seed: number; concurrency?: number; keepDir: boolean } {
-  const out: { runs: number; seed: number; concurrency?: number; keepDir: boolean } = {
+type Args = { runs: number; seed: number; concurrency?: number; reviews?: number; keepDir: boolean };
+
+function parseArgs(argv: string[]): Args {
+  const out: Args = {
     runs: 50,
     seed: Math.floor(Math.random() * 1_000_000),
     keepDir: false,
@@ -27,8 +29,9 @@ function parseArgs(argv: string[]): { runs: number; seed: number; concurrency?: 
     if (flag === '--runs') out.runs = Math.max(1, value());
     else if (flag === '--seed') out.seed = value();
     else if (flag === '--concurrency') out.concurrency = Math.max(1, value());
+    else if (flag === '--reviews') out.reviews = value();
     else if (flag === '--keep') out.keepDir = true;
-    else throw new Error(`unknown argument ${argv[i]} (use --runs N --seed N [--concurrency N] [--keep])`);
+    else throw new Error(`unknown argument ${argv[i]} (use --runs N --seed N [--concurrency N] [--reviews N] [--keep])`);
   }
   return out;
 }
