@@ -65,7 +65,7 @@ export async function postReview(
   });
   const text = await res.text().catch(() => '');
   if (res.status === 302 || res.status === 303) return { kind: 'outcome' };
-  // The page renders the refusal; its action data carries the workflow's words as `"error":"..."`.
+  // The page renders the refusal, in the workflow's words, as its action's alert.
   if (res.status === 409) return { kind: 'refused', status: res.status, text: actionError(text) ?? text.slice(0, 300) };
   return { kind: 'no-outcome', status: res.status };
 }
@@ -90,11 +90,8 @@ export async function startRunViaForm(base: string, task = SAMPLE_TASK): Promise
 }
 
 function actionError(html: string): string | null {
-  const match = /"error":("(?:[^"\\]|\\.)*")/.exec(html);
+  const match = /<p role="alert"[^>]*>([^<]*)<\/p>/.exec(html);
   if (!match) return null;
-  try {
-    return JSON.parse(match[1]) as string;
-  } catch {
-    return null;
-  }
+  const entities: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', '#x27': "'", '#39': "'" };
+  return match[1].replace(/&(amp|lt|gt|quot|#x27|#39);/g, (_, name: string) => entities[name]);
 }
