@@ -5,8 +5,24 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import { activityProgressSignal } from '../contract/messages';
-import { LIMITS, type ActivityProgress, type PlanResult, type StepInput, type StepResult, type TaskWorkflow } from '../contract/data';
-import type { LlmProvider } from './llm/provider';
+import {
+  LIMITS,
+  cleanOutput,
+  BUDGET_REACHED_ERROR_TYPE,
+  completionAllowance,
+  estimatePromptTokens,
+  type ActivityProgress,
+  type CallBudget,
+  type PlanInput,
+  type ModelInfo,
+  type TokenUsage,
+  type PlanResult,
+  type StepInput,
+  type StepResult,
+  type TaskWorkflow,
+} from '../contract/data';
+import { planMessages, stepMessages } from './llm/prompts';
+import { BudgetExhaustedError, type LlmProvider } from './llm/provider';
 import { DEFAULT_PROGRESS_OPTIONS, ProgressReporter, type ProgressReporterOptions } from './progress';
 
 export interface ActivityDeps {
@@ -18,6 +34,8 @@ export interface ActivityDeps {
    * dead worker is noticed within seconds and cancellation arrives promptly.
    */
   heartbeatIntervalMs?: number;
+  /** Told of each finished model call's usage (the worker counts tokens and cost for /metrics). */
+  onUsage?: (model: ModelInfo, usage: TokenUsage | null) => void;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -72,24 +90,69 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   return {
-    async planTask({ task }: { task: string }): Promise<PlanResult> {
+    async planTask({ task, budget }: PlanInput): Promise<PlanResult> {
       return attempt(null, async (_reporter, signal) => {
-        const { plan, usage } = await deps.provider.plan(task, signal);
-        return { plan, model: deps.provider.model, usage };
+        const allowance = callAllowance(budget, planMessages(task), deps.provider.model);
+        try {
+          const { plan, usage } = await deps.provider.plan(task, signal, allowance?.tokens);
+          deps.onUsage?.(deps.provider.model, usage);
+          return { plan, model: deps.provider.model, usage };
+        } catch (err) {
+          if (err instanceof BudgetExhaustedError && allowance) throw budgetReached(allowance.kind, err.message);
+          throw err;
+        }
       });
     },
 
     async executeStep(input: StepInput): Promise<StepResult> {
       return attempt(input.stepIndex, async (reporter, signal) => {
-        const out = await deps.provider.writeStep(input, {
+        const allowance = callAllowance(input.budget, stepMessages(input), deps.provider.model);
+        const { budgetCut, ...out } = await deps.provider.writeStep(input, {
           signal,
-          onText: (text) => reporter.output(text),
+          onText: (text) => reporter.output(cleanOutput(text)),
           maxChars: LIMITS.stepOutputMaxChars,
+          ...(allowance ? { maxTokens: allowance.tokens } : {}),
         });
-        return { ...out, model: deps.provider.model };
+        deps.onUsage?.(deps.provider.model, out.usage);
+        return {
+          ...out,
+          output: cleanOutput(out.output),
+          model: deps.provider.model,
+          ...(budgetCut && allowance ? { budgetReached: allowance.kind } : {}),
+        };
       });
     },
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/**
+ * The completion tokens a call may use under what is left of the run's budget, and which limit
+ * sets it; null without limits. Throws, so that no call is made, when nothing is left or when a
+ * cost limit cannot be held (the model has no price).
+ */
+function callAllowance(
+  budget: CallBudget | undefined,
+  messages: ReadonlyArray<{ content?: unknown }>,
+  model: ModelInfo,
+): { tokens: number; kind: 'tokens' | 'cost' } | null {
+  if (budget?.tokens === undefined && budget?.cost === undefined) return null;
+  const prompt = estimatePromptTokens(messages);
+  if (budget.cost !== undefined && !model.price) {
+    throw ApplicationFailure.nonRetryable(
+      `The run has a cost limit, but the model ${model.name} has no price (BUILDSTORY_PRICES), so the limit cannot be held: no call was made.`,
+      'BudgetUnenforceable',
+    );
+  }
+  const byTokens = completionAllowance({ tokens: budget.tokens }, prompt, model.price);
+  const byCost = completionAllowance({ cost: budget.cost }, prompt, model.price);
+  const kind = byCost < byTokens ? 'cost' : 'tokens';
+  const tokens = Math.min(byTokens, byCost);
+  if (tokens <= 0) throw budgetReached(kind, 'What is left of the budget does not cover this call: it was not made.');
+  return { tokens, kind };
+}
+
+function budgetReached(kind: 'tokens' | 'cost', message: string): ApplicationFailure {
+  return ApplicationFailure.create({ message, type: BUDGET_REACHED_ERROR_TYPE, nonRetryable: true, details: [kind] });
+}

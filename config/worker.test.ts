@@ -1,4 +1,7 @@
 /** The worker's own settings (config/worker.ts), and only those: the web app's never stop it. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describeLlm, loadWorkerConfig, type Env } from './worker';
 import { configErrorOf, testEnv } from './test-env';
 
@@ -50,8 +53,9 @@ describe('the LLM', () => {
       model: 'llama3',
       timeoutMs: 30_000,
       structuredOutput: 'json_object',
+      price: null,
     });
-    expect(describeLlm(config.llm)).toBe('llama3 at http://localhost:11434/v1');
+    expect(describeLlm(config.llm)).toBe('llama3 at http://localhost:11434/v1 (no price in BUILDSTORY_PRICES: costs show tokens only)');
   });
 
   test('with only the key, the model settings take their defaults', () => {
@@ -63,8 +67,46 @@ describe('the LLM', () => {
       model: 'gpt-4o-mini',
       timeoutMs: 120_000,
       structuredOutput: 'auto',
+      price: null,
     });
     expect(describeLlm(llm)).not.toContain('sk-test-123');
+  });
+});
+
+describe('the price table', () => {
+  const TABLE = { 'gpt-4o-mini': { input: 0.15, output: 0.6 }, llama3: { input: 0, output: 0 } };
+
+  test("the model's price comes from BUILDSTORY_PRICES, in dollars per million tokens", () => {
+    const config = loadWorkerConfig(env({ OPENAI_API_KEY: 'k', BUILDSTORY_PRICES: JSON.stringify(TABLE) }));
+    expect(config.llm).toMatchObject({ model: 'gpt-4o-mini', price: { inputPerMillion: 0.15, outputPerMillion: 0.6 } });
+    expect(describeLlm(config.llm)).toContain('$0.15 in / $0.6 out per million tokens');
+    expect(Object.keys(config.prices)).toEqual(['gpt-4o-mini', 'llama3']);
+  });
+
+  test('from a file too; the variable wins over the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'prices-'));
+    const file = join(dir, 'prices.json');
+    writeFileSync(file, JSON.stringify(TABLE));
+    const config = loadWorkerConfig(
+      env({ OPENAI_API_KEY: 'k', BUILDSTORY_PRICES_FILE: file, BUILDSTORY_PRICES: '{"gpt-4o-mini": {"input": 1, "output": 2}}' }),
+    );
+    expect(config.llm).toMatchObject({ price: { inputPerMillion: 1, outputPerMillion: 2 } });
+    expect(config.prices.llama3).toEqual({ inputPerMillion: 0, outputPerMillion: 0 });
+  });
+
+  test('a model not in the table has no price (never a made-up one)', () => {
+    const config = loadWorkerConfig(env({ OPENAI_API_KEY: 'k', OPENAI_MODEL: 'mystery', BUILDSTORY_PRICES: JSON.stringify(TABLE) }));
+    expect(config.llm).toMatchObject({ price: null });
+  });
+
+  test.each([
+    ['BUILDSTORY_PRICES', '{not json', /BUILDSTORY_PRICES: not JSON/],
+    ['BUILDSTORY_PRICES', '{"m": {"input": -1, "output": 1}}', /BUILDSTORY_PRICES: m\.input: .*greater than or equal to 0/],
+    ['BUILDSTORY_PRICES', '{"m": {"input": 1}}', /BUILDSTORY_PRICES: m\.output: Required/],
+    ['BUILDSTORY_PRICES', '{"m": {"input": 1, "output": 1, "currency": "EUR"}}', /BUILDSTORY_PRICES: m: Unrecognized key/],
+    ['BUILDSTORY_PRICES_FILE', '/nonexistent/prices.json', /BUILDSTORY_PRICES_FILE: cannot read \/nonexistent\/prices\.json \(ENOENT\)/],
+  ])('%s=%s is refused at start, naming the setting', (name, value, message) => {
+    expect(configError({ [name]: value }).message).toMatch(message);
   });
 });
 
@@ -99,7 +141,7 @@ describe("the web app's settings are not the worker's", () => {
   ])('%s does not stop it, and it keeps no access control setting', (_case, vars) => {
     const config = loadWorkerConfig(env(vars));
     expect(config.llm.kind).toBe('offline');
-    expect(Object.keys(config).sort()).toEqual(['encryption', 'llm', 'logLevel', 'temporal', 'worker']);
+    expect(Object.keys(config).sort()).toEqual(['encryption', 'llm', 'logLevel', 'prices', 'temporal', 'worker']);
     expect(JSON.stringify(config)).not.toMatch(/long-password|too-short-secret|carol/);
   });
 

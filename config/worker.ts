@@ -2,9 +2,11 @@
  * The worker's configuration: what both processes read (common.ts), the model it calls, and its
  * health server and shutdown. Nothing of the web app's: a bad session secret, say, cannot stop it.
  */
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { Price } from '../contract/data';
 import { COMMON_ENV, commonConfig, type CommonConfig } from './common';
-import { blankToUndefined, integer, optionalString, parseEnv, type Env } from './env';
+import { ConfigError, blankToUndefined, integer, optionalString, parseEnv, type Env } from './env';
 import { TEMPORAL_ENV_NAMES } from './temporal';
 
 export { ConfigError, type Env } from './env';
@@ -23,7 +25,61 @@ const WorkerEnv = z.object({
   WORKER_HEALTH_HOST: z.preprocess(blankToUndefined, z.string().min(1).default('127.0.0.1')),
   /** On SIGINT/SIGTERM, how long running activities may take to finish before they are cancelled (and retried elsewhere). */
   WORKER_SHUTDOWN_GRACE_MS: integer(10_000, 0, 3_600_000),
+  /** The price table, as JSON: `{"<model>": {"input": <USD per million tokens>, "output": <...>}}`. */
+  BUILDSTORY_PRICES: optionalString,
+  /** The same table in a file; BUILDSTORY_PRICES entries win over the file's. */
+  BUILDSTORY_PRICES_FILE: optionalString,
 });
+
+/** One model's prices in the table: US dollars per million input and output tokens. */
+const PriceTable = z.record(
+  z.string().min(1),
+  z
+    .object({
+      input: z.number().nonnegative().finite(),
+      output: z.number().nonnegative().finite(),
+    })
+    .strict(),
+);
+
+/** Prices by model name, US dollars per million tokens. */
+export type PriceTable = Record<string, Price>;
+
+/** Read the price table from the file and the variable; a bad one is a ConfigError naming it. */
+function loadPrices(inline: string | undefined, file: string | undefined): PriceTable {
+  const parse = (name: string, text: string): PriceTable => {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError(`Invalid configuration: ${name}: not JSON (${(err as Error).message})`);
+    }
+    const parsed = PriceTable.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new ConfigError(
+        `Invalid configuration: ${name}: ${issue?.path.join('.') || 'the table'}: ${issue?.message} ` +
+          '(expected {"<model>": {"input": <USD per million tokens>, "output": <USD per million tokens>}})',
+      );
+    }
+    return Object.fromEntries(
+      Object.entries(parsed.data).map(([model, p]) => [model, { inputPerMillion: p.input, outputPerMillion: p.output }]),
+    );
+  };
+  let fromFile: PriceTable = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(
+        `Invalid configuration: BUILDSTORY_PRICES_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? err})`,
+      );
+    }
+    fromFile = parse('BUILDSTORY_PRICES_FILE', text);
+  }
+  return { ...fromFile, ...(inline ? parse('BUILDSTORY_PRICES', inline) : {}) };
+}
 
 /** Every environment variable the worker reads, for deployment files and their tests (and CONFIG_ENV_PREFIXES). */
 export const WORKER_ENV_NAMES: readonly string[] = [...Object.keys(WorkerEnv.shape), ...TEMPORAL_ENV_NAMES];
@@ -37,10 +93,14 @@ export type LlmConfig =
       model: string;
       timeoutMs: number;
       structuredOutput: 'auto' | 'json_schema' | 'json_object';
+      /** From the price table; null when it does not list the model (costs then show "no price"). */
+      price?: Price | null;
     };
 
 export interface WorkerConfig extends CommonConfig {
   llm: LlmConfig;
+  /** The deployment's price table (the offline model always costs 0). */
+  prices: PriceTable;
   /** The health server (port 0: none), on its own host, not the web app's HOST. */
   worker: { healthPort: number; healthHost: string; shutdownGraceMs: number };
 }
@@ -49,6 +109,7 @@ export interface WorkerConfig extends CommonConfig {
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
   const e = parseEnv(WorkerEnv, env);
   const common = commonConfig(e, env);
+  const prices = loadPrices(e.BUILDSTORY_PRICES, e.BUILDSTORY_PRICES_FILE);
   const llm: LlmConfig = e.OPENAI_API_KEY
     ? {
         kind: 'openai',
@@ -57,16 +118,22 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
         model: e.OPENAI_MODEL,
         timeoutMs: e.OPENAI_TIMEOUT_MS,
         structuredOutput: e.OPENAI_STRUCTURED_OUTPUT,
+        price: prices[e.OPENAI_MODEL] ?? null,
       }
     : { kind: 'offline', delayMs: e.OFFLINE_MODEL_DELAY_MS };
   return {
     ...common,
     llm,
+    prices,
     worker: { healthPort: e.WORKER_HEALTH_PORT, healthHost: e.WORKER_HEALTH_HOST, shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS },
   };
 }
 
 /** A short description of the model settings for logs; never includes the key. */
 export function describeLlm(llm: LlmConfig): string {
-  return llm.kind === 'offline' ? 'offline model (no OPENAI_API_KEY set)' : `${llm.model} at ${llm.baseURL ?? 'https://api.openai.com/v1'}`;
+  if (llm.kind === 'offline') return 'offline model (no OPENAI_API_KEY set)';
+  const price = llm.price
+    ? `$${llm.price.inputPerMillion} in / $${llm.price.outputPerMillion} out per million tokens`
+    : 'no price in BUILDSTORY_PRICES: costs show tokens only';
+  return `${llm.model} at ${llm.baseURL ?? 'https://api.openai.com/v1'} (${price})`;
 }

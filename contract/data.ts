@@ -40,6 +40,17 @@ export function cleanText(text: string): string {
   return text.replace(/\r\n?/g, '\n').replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/g, '');
 }
 
+/**
+ * A model's output without the control characters that have no place in text (C0 but tab, line
+ * feed and carriage return; DEL; C1): they could drive a terminal, and each would take six bytes
+ * of JSON in every payload that carries the output. Character by character, so cleaning the
+ * chunks of a stream gives the cleaned whole.
+ */
+export function cleanOutput(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/g, '');
+}
+
 /** What a run is started with (validated by TaskInputSchema). */
 export interface TaskInput {
   task: string;
@@ -49,7 +60,32 @@ export interface TaskInput {
   reviewTimeoutMs?: number;
   /** A re-run of another run from one of its steps: no planning, the steps before are kept. */
   rerun?: RerunInput;
+  /** Limits the run stops at ("Budget reached"), enforced before and during each model call. */
+  budget?: Budget;
 }
+
+/**
+ * A run's limits; each one absent means none. Tokens and cost count every model call (planning
+ * included); time is the run's wall-clock time from its start, waits for review excluded; steps
+ * is how many steps may run.
+ */
+export interface Budget {
+  tokens?: number;
+  /** US dollars; needs a model with a price. */
+  cost?: number;
+  timeMs?: number;
+  steps?: number;
+}
+export type BudgetKind = keyof Budget;
+
+/** What is left of a run's token and cost limits for one model call (the activity turns it into max_tokens). */
+export interface CallBudget {
+  tokens?: number;
+  cost?: number;
+}
+
+/** The failure type of a model call refused or cut short by its budget. */
+export const BUDGET_REACHED_ERROR_TYPE = 'BudgetReached';
 
 /** A deployment's review timeout unless it sets one: 7 days. */
 export const REVIEW_TIMEOUT_DEFAULT_MS = 7 * 24 * 60 * 60 * 1000;
@@ -169,12 +205,72 @@ export interface TokenUsage {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
+  /** Counted here, not reported by the endpoint (a stream cut short carries no usage). */
+  estimated?: boolean;
+}
+
+/** What a model costs, in US dollars per million tokens (the deployment's price table). */
+export interface Price {
+  inputPerMillion: number;
+  outputPerMillion: number;
 }
 
 /** Which model did the work; `offline` marks the embedded deterministic model. */
 export interface ModelInfo {
   name: string;
   offline: boolean;
+  /** Its price; null or absent when the price table does not know it ("no price", never a guess). */
+  price?: Price | null;
+}
+
+/** The cost of one call in US dollars, or null without a price (or without usage). */
+export function costOf(usage: TokenUsage | null | undefined, price: Price | null | undefined): number | null {
+  if (!usage || !price) return null;
+  return (usage.promptTokens * price.inputPerMillion + usage.completionTokens * price.outputPerMillion) / 1_000_000;
+}
+
+/** Tokens in a text, roughly (four characters to a token): for estimates while a step streams. */
+export function estimateTokens(text: string): number {
+  return Math.ceil(text.length / 4);
+}
+
+/**
+ * Tokens a prompt will take, erring high (three characters to a token and eight a message), so a
+ * call capped by a budget does not pass it through a prompt counted short.
+ */
+export function estimatePromptTokens(messages: ReadonlyArray<{ content?: unknown }>): number {
+  return messages.reduce<number>((sum, m) => sum + 8 + (typeof m.content === 'string' ? Math.ceil(m.content.length / 3) : 0), 0);
+}
+
+/**
+ * The most completion tokens a call may use: what is left of the token and cost limits after the
+ * prompt. Infinity without limits; 0 or less means the call must not be made. A cost limit needs
+ * a price: without one it cannot be held, and the answer is NaN.
+ */
+export function completionAllowance(budget: CallBudget | undefined, promptTokens: number, price: Price | null | undefined): number {
+  let allowed = Infinity;
+  if (budget?.tokens !== undefined) allowed = Math.min(allowed, Math.floor(budget.tokens - promptTokens));
+  if (budget?.cost !== undefined) {
+    if (!price) return NaN;
+    const left = budget.cost - (promptTokens * price.inputPerMillion) / 1_000_000;
+    allowed = Math.min(
+      allowed,
+      price.outputPerMillion > 0 ? Math.floor((left * 1_000_000) / price.outputPerMillion) : left >= 0 ? Infinity : -1,
+    );
+  }
+  return allowed;
+}
+
+/**
+ * What a run has spent so far: tokens of every call, and the cost of those with a price. `unpriced`
+ * counts calls whose model has no price (their tokens are in `tokens`, their cost nowhere);
+ * `estimated` says some usage was counted here rather than reported by the endpoint.
+ */
+export interface Spend {
+  tokens: number;
+  cost: number;
+  unpriced: number;
+  estimated: boolean;
 }
 
 export interface PlanResult {
@@ -189,6 +285,13 @@ export interface StepInput {
   stepIndex: number;
   /** Bounded digest of earlier step outputs. */
   digest: string;
+  /** What is left of the run's limits; the call is capped to it. */
+  budget?: CallBudget;
+}
+
+export interface PlanInput {
+  task: string;
+  budget?: CallBudget;
 }
 
 export interface StepResult {
@@ -196,6 +299,8 @@ export interface StepResult {
   truncated: boolean;
   model: ModelInfo;
   usage: TokenUsage | null;
+  /** The output was cut where the budget ran out. */
+  budgetReached?: BudgetKind;
 }
 
 /* ----------------------------------------------------------------------------------------- */
@@ -205,16 +310,19 @@ export interface StepResult {
 /** `stepIndex: null` is the planning phase. */
 export type StoryEventBody =
   | { type: 'run.started'; task: string; parent?: RunLink }
-  | { type: 'plan.ready'; plan: Plan; model: ModelInfo }
+  | { type: 'plan.ready'; plan: Plan; model: ModelInfo; usage?: TokenUsage | null; cost?: number | null }
   /** A re-run keeps a step of its parent: its output, not recomputed. */
   | { type: 'step.kept'; stepIndex: number; output: string; truncated: boolean; usage: TokenUsage | null }
   /** The run waits for a person (see ReviewStage) until `deadline`. */
   | { type: 'review.waiting'; revision: number; stage: ReviewStage; deadline: string }
   /** A person changed the plan: `plan` is the whole new plan, `ask` the steps that will wait again. */
   | { type: 'plan.edited'; by: string | null; changes: PlanChange[]; plan: Plan; ask: number[] }
-  | { type: 'review.approved'; revision: number; by: string | null }
-  | { type: 'review.rejected'; revision: number; by: string | null; reason: string }
+  /** `requestId` names the answer (ReviewRequest.requestId), so a resend after the run ended can find it. */
+  | { type: 'review.approved'; revision: number; by: string | null; requestId: string }
+  | { type: 'review.rejected'; revision: number; by: string | null; reason: string; requestId: string }
   | { type: 'review.expired'; revision: number }
+  /** A limit of the run's budget was reached: the run stops here. */
+  | { type: 'budget.reached'; kind: BudgetKind; used: number; limit: number }
   | { type: 'step.started'; stepIndex: number; title: string }
   | {
       type: 'step.output';
@@ -231,6 +339,8 @@ export type StoryEventBody =
       durationMs: number;
       attempts: number;
       usage: TokenUsage | null;
+      /** US dollars, from the model's price; null without a price. */
+      cost?: number | null;
       truncated: boolean;
       /**
        * The step's final output, only when the output events before do not add up to it: the
@@ -250,8 +360,11 @@ export type StoryEvent = StoryEventBody & {
 };
 export type StoryEventType = StoryEvent['type'];
 
-/** `rejected` and `expired` end a run that waited for a review; Temporal calls those runs completed. */
-export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'rejected' | 'expired';
+/**
+ * `rejected` and `expired` end a run that waited for a review, `budget-reached` one that reached
+ * a limit of its budget; Temporal calls those runs completed.
+ */
+export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'rejected' | 'expired' | 'budget-reached';
 export type StepStatus = 'pending' | 'running' | 'retrying' | 'completed' | 'failed' | 'cancelled';
 
 export interface StepState {
@@ -266,6 +379,8 @@ export interface StepState {
   startedAt: string | null;
   durationMs: number | null;
   usage: TokenUsage | null;
+  /** US dollars; null without a price or before the step finished. */
+  cost: number | null;
   /** A person asked to be asked before this step runs. */
   ask: boolean;
   /** Kept from the parent run by a re-run: not run here. */
@@ -303,6 +418,8 @@ export interface StoryState {
   review: ReviewWait | null;
   /** The run this one re-runs, if it is a re-run. */
   parent: RunLink | null;
+  /** Tokens and cost of every model call that finished (planning and steps; kept steps cost nothing here). */
+  spend: Spend;
   /** Sequence number of the newest event in the story. */
   lastSeq: number;
 }
@@ -374,6 +491,7 @@ export const REVIEW_STATES = {
   rejected: 'rejected',
   expired: 'expired',
   cancelled: 'cancelled',
+  budgetReached: 'budget-reached',
 } as const;
 
 /** The final snapshot travels in the failure's details so a failed run renders without a worker. */

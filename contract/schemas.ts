@@ -88,6 +88,16 @@ export const RerunInputSchema = z
   .refine((rerun) => rerun.parent.fromStep < rerun.plan.steps.length, 'it starts after the last step of the plan')
   .refine((rerun) => rerun.kept.length === rerun.parent.fromStep, 'it must keep exactly the steps before the one it starts from');
 
+/** A run's limits (TaskInput.budget): each positive, the step limit within the plan's bounds. */
+export const BudgetSchema = z
+  .object({
+    tokens: z.number().int().positive().optional(),
+    cost: z.number().positive().finite().optional(),
+    timeMs: z.number().int().min(1_000, 'time: at least one second').optional(),
+    steps: z.number().int().min(1).max(LIMITS.planMaxSteps).optional(),
+  })
+  .strict();
+
 export const ReviewRequestSchema = z.discriminatedUnion('decision', [
   z.object({
     decision: z.literal('approve'),

@@ -43,6 +43,7 @@ test('an empty story is running, with nothing planned; run.started sets the task
     error: null,
     review: null,
     parent: null,
+    spend: { tokens: 0, cost: 0, unpriced: 0, estimated: false },
     lastSeq: 0,
   });
   expect(emptyStory('placeholder', at(0))).toMatchObject({ task: 'placeholder', startedAt: at(0) });
@@ -68,6 +69,7 @@ test('plan.ready completes planning and lists the steps, pending; step.started r
       startedAt: at(3),
       durationMs: null,
       usage: null,
+      cost: null,
       ask: false,
       kept: false,
     },
@@ -82,6 +84,7 @@ test('plan.ready completes planning and lists the steps, pending; step.started r
       startedAt: null,
       durationMs: null,
       usage: null,
+      cost: null,
       ask: false,
       kept: false,
     },
@@ -203,7 +206,7 @@ describe('people in the loop', () => {
         START[1],
         WAIT,
         { type: 'plan.edited', by: 'ann', changes: [], plan: EDITED, ask: [1] },
-        { type: 'review.approved', revision: 1, by: 'ann' },
+        { type: 'review.approved', revision: 1, by: 'ann', requestId: 'r1' },
       ),
     );
     expect(edited.review).toBeNull();
@@ -229,7 +232,9 @@ describe('people in the loop', () => {
   });
 
   test('review.rejected and review.expired end the run with their own status and words', () => {
-    const rejected = fold(events(START[0], START[1], WAIT, { type: 'review.rejected', revision: 1, by: null, reason: 'No.' }));
+    const rejected = fold(
+      events(START[0], START[1], WAIT, { type: 'review.rejected', revision: 1, by: null, reason: 'No.', requestId: 'r1' }),
+    );
     expect(rejected).toMatchObject({ status: 'rejected', error: 'Rejected by someone: No.', closedAt: at(4), review: null });
     const expired = fold(events(START[0], START[1], WAIT, { type: 'review.expired', revision: 1 }));
     expect(expired).toMatchObject({ status: 'expired', closedAt: at(4), review: null });
@@ -251,4 +256,30 @@ describe('people in the loop', () => {
     expect(state.steps[0]).toMatchObject({ status: 'completed', kept: true, output: 'kept output', usage: USAGE });
     expect(state.steps[1]).toMatchObject({ status: 'pending', kept: false });
   });
+});
+
+test('spend adds up planning and every finished step: tokens always, dollars where there is a price', () => {
+  const priced = fold(
+    events(
+      { type: 'run.started', task: 'Do it' },
+      { type: 'plan.ready', plan: PLAN, model: MODEL, usage: USAGE, cost: 0.5 },
+      { type: 'step.started', stepIndex: 0, title: 'One' },
+      {
+        type: 'step.finished',
+        stepIndex: 0,
+        durationMs: 1,
+        attempts: 1,
+        usage: { ...USAGE, estimated: true },
+        cost: 0.25,
+        truncated: false,
+      },
+      { type: 'step.started', stepIndex: 1, title: 'Two' },
+      { type: 'step.finished', stepIndex: 1, durationMs: 1, attempts: 1, usage: USAGE, cost: null, truncated: false },
+    ),
+  );
+  expect(priced.spend).toEqual({ tokens: 9, cost: 0.75, unpriced: 1, estimated: true });
+  expect(priced.steps.map((s) => s.cost)).toEqual([0.25, null]);
+  // Events from before costs were recorded: tokens count, the cost is unknown.
+  const old = fold(events(...START, { type: 'step.finished', stepIndex: 0, durationMs: 1, attempts: 1, usage: USAGE, truncated: false }));
+  expect(old.spend).toEqual({ tokens: 3, cost: 0, unpriced: 1, estimated: false });
 });

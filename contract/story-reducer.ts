@@ -6,7 +6,19 @@
  *
  * Pure: no clock, no I/O, nothing from Temporal; a state is never changed in place.
  */
-import type { Plan, StepState, StepStatus, StoryEvent, StoryState } from './data';
+import type { BudgetKind, Plan, StepState, StepStatus, StoryEvent, StoryState, TokenUsage } from './data';
+
+/** "Budget reached: tokens (10,234 of 10,000)", for people. */
+export function describeBudget(kind: BudgetKind, used: number, limit: number): string {
+  const show = (n: number) =>
+    kind === 'cost'
+      ? `$${n.toFixed(n < 1 ? 4 : 2)}`
+      : kind === 'timeMs'
+        ? `${Math.round(n / 1000).toLocaleString('en-US')} s`
+        : n.toLocaleString('en-US');
+  const name = kind === 'timeMs' ? 'time' : kind;
+  return `Budget reached: ${name} (${show(used)} of ${show(limit)})`;
+}
 
 /** A story before its first event; `run.started` sets the task and the start time. */
 export function emptyStory(task = '', startedAt = ''): StoryState {
@@ -23,6 +35,7 @@ export function emptyStory(task = '', startedAt = ''): StoryState {
     error: null,
     review: null,
     parent: null,
+    spend: { tokens: 0, cost: 0, unpriced: 0, estimated: false },
     lastSeq: 0,
   };
 }
@@ -40,6 +53,7 @@ function pendingSteps(plan: Plan): StepState[] {
     startedAt: null,
     durationMs: null,
     usage: null,
+    cost: null,
     ask: false,
     kept: false,
   }));
@@ -56,6 +70,17 @@ function editedSteps(state: StoryState, plan: Plan, ask: number[]): StepState[] 
 }
 
 const who = (by: string | null) => by ?? 'someone';
+
+/** The spend after one more call with this usage and cost. */
+function spent(spend: StoryState['spend'], usage: TokenUsage | null | undefined, cost: number | null | undefined): StoryState['spend'] {
+  if (!usage) return spend;
+  return {
+    tokens: spend.tokens + usage.totalTokens,
+    cost: spend.cost + (cost ?? 0),
+    unpriced: spend.unpriced + (cost === null || cost === undefined ? 1 : 0),
+    estimated: spend.estimated || usage.estimated === true,
+  };
+}
 
 function updateStep(steps: StepState[], index: number, patch: (step: StepState) => Partial<StepState>): StepState[] {
   return steps.map((step) => (step.index === index ? { ...step, ...patch(step) } : step));
@@ -87,6 +112,7 @@ export function foldStoryEvent<S extends StoryState>(state: S, event: StoryEvent
         model: event.model,
         planning: { ...state.planning, status: 'completed' },
         steps: pendingSteps(event.plan),
+        spend: spent(state.spend, event.usage, event.cost),
       };
     case 'step.kept':
       return {
@@ -121,6 +147,15 @@ export function foldStoryEvent<S extends StoryState>(state: S, event: StoryEvent
         error: 'Nobody answered the review in time, so the run expired. Run the task again to get a new plan.',
         closedAt: event.at,
       };
+    case 'budget.reached':
+      return {
+        ...next,
+        ...endActive(state, 'cancelled'),
+        review: null,
+        status: 'budget-reached',
+        error: describeBudget(event.kind, event.used, event.limit),
+        closedAt: event.at,
+      };
     case 'step.started':
       return {
         ...next,
@@ -147,7 +182,9 @@ export function foldStoryEvent<S extends StoryState>(state: S, event: StoryEvent
           truncated: event.truncated,
           durationMs: event.durationMs,
           usage: event.usage,
+          cost: event.cost ?? null,
         })),
+        spend: spent(state.spend, event.usage, event.cost),
       };
     case 'run.completed':
       return { ...next, status: 'completed', result: event.result, closedAt: event.at };

@@ -18,7 +18,7 @@ export async function formToken(base: string, init: { signal?: AbortSignal } = {
   return (match[1] ?? match[2])!;
 }
 
-/** POST the form; the answer as it is (a 302 to the run page when the run started). `review`: the box "let me review the plan first". */
+/** POST the form; the answer as it is (a 302 to the run page when the run started). `review` ticks "Review the plan". */
 export function submitTask(
   base: string,
   task: string,
@@ -30,6 +30,26 @@ export function submitTask(
   return fetch(`${base}/?index`, { method: 'POST', body, redirect: 'manual', ...rest });
 }
 
+/**
+ * Answer the review a run waits for, as the run page's form does: `token` names the answer (send
+ * it again with the same token until it has an outcome: 302). `edit` is a PlanEdit.
+ */
+export function answerReviewForm(
+  base: string,
+  workflowId: string,
+  answer: { token: string; revision: number; decision: 'approve' | 'reject'; edit?: unknown; reason?: string },
+  init: { signal?: AbortSignal } = {},
+): Promise<Response> {
+  const body = new URLSearchParams({
+    intent: answer.decision === 'approve' ? 'review-approve' : 'review-reject',
+    token: answer.token,
+    revision: String(answer.revision),
+    ...(answer.edit !== undefined ? { edit: JSON.stringify(answer.edit) } : {}),
+    ...(answer.reason !== undefined ? { reason: answer.reason } : {}),
+  });
+  return fetch(`${base}/runs/${encodeURIComponent(workflowId)}`, { method: 'POST', body, redirect: 'manual', ...init });
+}
+
 /** A person's answer on the run page's review form (the `review` update behind it); `token` is its update id and request id. */
 export type ReviewForm =
   | { decision: 'approve'; revision: number; token: string; edit?: PlanEdit }
@@ -39,10 +59,10 @@ export type ReviewForm =
 export type ReviewPost = { kind: 'outcome' } | { kind: 'refused'; status: number; text: string } | { kind: 'no-outcome'; status: number };
 
 /**
- * POST the review form to /runs/<workflowId>, as a browser without JavaScript does. A redirect
- * (302/303) means the answer has an outcome; 409 that it was refused (already answered, stale
- * revision, invalid edit); 503 (Temporal or the worker down) and anything else: no outcome yet.
- * A network error (the web app down) throws: resend with the same token in both cases.
+ * answerReviewForm, its answer read: a redirect (302/303) means the answer has an outcome; 409
+ * that it was refused (already answered, stale revision, invalid edit, the run closed); 503
+ * (Temporal or the worker down) and anything else: no outcome yet. A network error (the web app
+ * down) throws. Without an outcome, resend with the same token.
  */
 export async function postReview(
   base: string,
@@ -50,19 +70,14 @@ export async function postReview(
   form: ReviewForm,
   init: { signal?: AbortSignal } = {},
 ): Promise<ReviewPost> {
-  const fields: Record<string, string> = {
-    intent: form.decision === 'approve' ? 'review-approve' : 'review-reject',
-    revision: String(form.revision),
-    token: form.token,
-  };
-  if (form.decision === 'approve' && form.edit) fields.edit = JSON.stringify(form.edit);
-  if (form.decision === 'reject') fields.reason = form.reason;
-  const res = await fetch(`${base}/runs/${encodeURIComponent(workflowId)}`, {
-    method: 'POST',
-    body: new URLSearchParams(fields),
-    redirect: 'manual',
-    ...init,
-  });
+  const res = await answerReviewForm(
+    base,
+    workflowId,
+    form.decision === 'approve'
+      ? { token: form.token, revision: form.revision, decision: 'approve', ...(form.edit ? { edit: form.edit } : {}) }
+      : { token: form.token, revision: form.revision, decision: 'reject', reason: form.reason },
+    init,
+  );
   const text = await res.text().catch(() => '');
   if (res.status === 302 || res.status === 303) return { kind: 'outcome' };
   // The page renders the refusal, in the workflow's words, as its action's alert.

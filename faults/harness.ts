@@ -26,7 +26,8 @@ import { RunFollower } from './follower';
 import { RunReviewer, type NextKill } from './reviewer';
 import { planFaults, settingsFor, type CrashKind, type FaultHarnessOptions, type PlannedCrash } from './plan';
 import { processWarnings, seconds, summarize, type FaultHarnessResult } from './report';
-import { startFaultStack, stopFaultStack, type FaultStack } from './supervisor';
+import { startClusterTemporal } from './cluster';
+import { startFaultStack, stopFaultStack, type CrashTarget, type FaultStack } from './supervisor';
 import { llmFaults, progressAfter, verifyRuns, type FaultRecord, type LoggedCall } from './verify';
 
 export async function runFaultHarness(input: FaultHarnessOptions): Promise<FaultHarnessResult> {
@@ -63,11 +64,17 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
   let result: FaultHarnessResult | null = null;
 
   try {
-    stack = await startFaultStack(dir, options, log, (what) => {
-      if (stopping) return;
-      unexpectedExits.push(what);
-      log(`UNEXPECTED: ${what}`);
-    });
+    stack = await startFaultStack(
+      dir,
+      options,
+      log,
+      (what) => {
+        if (stopping) return;
+        unexpectedExits.push(what);
+        log(`UNEXPECTED: ${what}`);
+      },
+      options.topology === 'cluster' ? startClusterTemporal : undefined,
+    );
     const current = stack;
     for (const run of plan.runs) {
       await control(current.llmBase, 'program', {
@@ -95,10 +102,19 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
     const chaos = (async () => {
       let lastKill = 0;
       const restarts = new Map<string, Promise<void>>();
+      // Several web replicas, or the cluster's Temporal processes, take turns.
+      const turns = { web: 0, temporal: 0 };
+      const targetOf = (crash: PlannedCrash): CrashTarget =>
+        crash.kind === 'worker'
+          ? current.workers[crash.worker]
+          : crash.kind === 'web'
+            ? current.webs[turns.web++ % current.webs.length]
+            : current.temporal.targets[turns.temporal++ % current.temporal.targets.length];
       for (const [i, crash] of plan.crashes.entries()) {
         while (!submittedAt.has(crash.afterRun)) await nextChange();
         await sleepUntil(Math.max(submittedAt.get(crash.afterRun)! + crash.delayMs, lastKill + options.minCrashGapMs));
-        const key = crash.kind === 'worker' ? `worker-${crash.worker}` : crash.kind;
+        const target = targetOf(crash);
+        const key = target.name;
         await restarts.get(key);
         if (inFlight === 0 && submittedAt.size === options.runs) {
           skippedCrashes.push(crash);
@@ -106,7 +122,7 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
         } else {
           lastKill = Date.now();
           // Caught here, so a restart that fails while nothing awaits it is reported, not fatal.
-          const restart = crashOnce(current, crash, inFlight, faults, log, killed).catch((err: Error) => {
+          const restart = crashOnce(target, crash, inFlight, faults, log, killed).catch((err: Error) => {
             if (!stopping) unexpectedExits.push(`the ${crash.kind} restart failed: ${err.message}`);
           });
           restarts.set(key, restart);
@@ -180,7 +196,7 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
     faults.push(...llmFaults(plan, calls));
     for (const fault of faults) fault.toNextProgressMs = progressAfter(fault, followers);
     faults.sort((a, b) => a.at - b.at);
-    const startRetries = [current.llm, current.web, ...current.workers]
+    const startRetries = [current.llm, ...current.webs, ...current.workers]
       .filter((p) => p.startRetries > 0)
       .map((p) => `${p.name}: ${p.startRetries}`);
     result = summarize(options, plan, runs, faults, skippedCrashes, unexpectedExits, processWarnings(dir), startRetries, started, dir);
@@ -198,15 +214,14 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
 
 /** Kill -9 a part, record the fault at once, restart the part after its downtime. */
 async function crashOnce(
-  stack: FaultStack,
+  part: CrashTarget,
   crash: PlannedCrash,
   inFlight: number,
   faults: FaultRecord[],
   log: (line: string) => void,
   killed: (kind: CrashKind) => void,
 ): Promise<void> {
-  const part = crash.kind === 'worker' ? stack.workers[crash.worker] : crash.kind === 'web' ? stack.web : stack.temporal;
-  const name = crash.kind === 'worker' ? `worker-${crash.worker + 1}` : crash.kind === 'web' ? 'the web app' : 'the Temporal server';
+  const name = part.name === 'web' ? 'the web app' : part.name;
   const record: FaultRecord = {
     kind: crash.kind,
     at: Date.now(),

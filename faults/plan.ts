@@ -31,6 +31,11 @@ export interface FaultHarnessOptions {
   log?: (line: string) => void;
   /** Keep the temp dir (SQLite file, process logs) after a clean pass; it is always kept after a failure. */
   keepDir?: boolean;
+  /**
+   * `dev` (default): the Temporal dev server and one web app. `cluster`: PostgreSQL, Temporal as
+   * five processes, two web replicas, nginx in front (faults/cluster.ts).
+   */
+  topology?: 'dev' | 'cluster';
 }
 
 export type CrashKind = 'worker' | 'web' | 'temporal';
@@ -137,6 +142,7 @@ export function settingsFor(options: FaultHarnessOptions): HarnessSettings {
     fatalShare: options.fatalShare ?? 0.1,
     reviews: Math.min(options.reviews ?? Math.max(0, Math.min(Math.round(runs / 3), runs - 5)), runs),
     keepDir: options.keepDir ?? false,
+    topology: options.topology ?? 'dev',
   };
 }
 

@@ -30,6 +30,13 @@ function baseEnv(): Env {
  * crash, takes them along.
  */
 const alive = new Set<number>();
+/** Kill `child` (a plain process, not a group) with us if it is still alive when we exit. */
+export function killWithUs(child: ChildProcess): void {
+  const pid = child.pid;
+  if (pid === undefined) return;
+  alive.add(pid);
+  child.once('exit', () => alive.delete(pid));
+}
 process.once('exit', () => {
   for (const id of alive) {
     try {
@@ -44,7 +51,7 @@ process.once('exit', () => {
  * A `tsx` process in its own process group: tsx runs the script in a child node process, so a
  * kill -9 must reach the group, or the real process would live on.
  */
-export class NodePart {
+export class NodePart implements CrashTarget {
   child: ChildProcess | null = null;
   /** What the current start runs. */
   spec: PartSpec | null = null;
@@ -145,7 +152,17 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-export class TemporalPart {
+/** What a crash kills with -9 and starts again. */
+export interface CrashTarget {
+  /** In logs and reports. */
+  readonly name: string;
+  kill9(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export class TemporalPart implements CrashTarget {
+  readonly name = 'the Temporal server';
   server: DevServer | null = null;
   private expectingExit = false;
 
@@ -198,42 +215,78 @@ export class TemporalPart {
   }
 }
 
+/**
+ * Temporal as the harness runs and crashes it: where clients reach it, where they reach the web
+ * app, what a Temporal crash kills (in turn), and how it all stops.
+ */
+export interface TemporalUnderTest {
+  address: string;
+  webBase: string;
+  targets: CrashTarget[];
+  stop(): Promise<void>;
+}
+
 /** The parts of one harness run, on the ports and the task queue it picked. */
 export interface FaultStack {
   dir: string;
-  temporal: TemporalPart;
+  topology: HarnessSettings['topology'];
+  temporal: TemporalUnderTest;
   workers: NodePart[];
-  web: NodePart;
+  /** One web app, or (cluster) two replicas behind nginx; web crashes take turns. */
+  webs: NodePart[];
   llm: NodePart;
   webBase: string;
   llmBase: string;
   taskQueue: string;
 }
 
+/** Starts Temporal for a stack whose web apps will listen on `webPorts`. */
+export type TemporalStarter = (
+  dir: string,
+  webPorts: number[],
+  log: (line: string) => void,
+  unexpected: (what: string) => void,
+) => Promise<TemporalUnderTest>;
+
+/** The Temporal dev server on a SQLite file in `dir`, restarted on the same file and port. */
+export async function startDevTemporal(
+  dir: string,
+  webPorts: number[],
+  log: (line: string) => void,
+  unexpected: (what: string) => void,
+): Promise<TemporalUnderTest> {
+  const cli = await ensureTemporalCli(log);
+  const temporal = new TemporalPart(cli, await freePort(), join(dir, 'temporal.db'), join(dir, 'temporal.log'), (code, signal) => {
+    unexpected(`the Temporal server exited by itself (code ${code}, signal ${signal}); restarting it`);
+    void temporal.start().catch((err: Error) => unexpected(`the Temporal server did not come back: ${err.message}`));
+  });
+  await temporal.start();
+  return { address: temporal.address, webBase: `http://127.0.0.1:${webPorts[0]}`, targets: [temporal], stop: () => temporal.stop() };
+}
+
 /**
- * Start every part in `dir`: Temporal and the LLM server first, then the web app and the two
- * workers. A part that exits by itself is reported to `unexpected` and started again.
+ * Start every part in `dir`: Temporal (`startTemporal`: the dev server here, or for the cluster
+ * topology PostgreSQL, Temporal as five processes and nginx in front, faults/cluster.ts) and the
+ * LLM server first, then the web app(s) and the two workers. A part that exits by itself is
+ * reported to `unexpected` and started again.
  */
 export async function startFaultStack(
   dir: string,
   options: HarnessSettings,
   log: (line: string) => void,
   unexpected: (what: string) => void,
+  startTemporal: TemporalStarter = startDevTemporal,
 ): Promise<FaultStack> {
-  const cli = await ensureTemporalCli(log);
-  const [temporalPort, webPort, llmPort] = [await freePort(), await freePort(), await freePort()];
+  const cluster = options.topology === 'cluster';
+  const webPorts = cluster ? [await freePort(), await freePort()] : [await freePort()];
+  const llmPort = await freePort();
   const taskQueue = `faults-${options.seed}-${process.pid}`;
-  const webBase = `http://127.0.0.1:${webPort}`;
   const llmBase = `http://127.0.0.1:${llmPort}`;
 
   const restartOnUnexpectedExit = (part: NodePart, code: number | null, signal: string | null) => {
     unexpected(`${part.name} exited by itself (code ${code}, signal ${signal}); restarting it`);
     void part.start().catch((err: Error) => unexpected(`${part.name} did not come back: ${err.message}`));
   };
-  const temporal = new TemporalPart(cli, temporalPort, join(dir, 'temporal.db'), join(dir, 'temporal.log'), (code, signal) => {
-    unexpected(`the Temporal server exited by itself (code ${code}, signal ${signal}); restarting it`);
-    void temporal.start().catch((err: Error) => unexpected(`the Temporal server did not come back: ${err.message}`));
-  });
   const nodePart = (name: string, describe: () => Promise<PartSpec>, readyTimeoutMs: number) =>
     new NodePart(name, join(dir, `${name}.log`), describe, readyTimeoutMs, restartOnUnexpectedExit);
   const llm = nodePart(
@@ -241,6 +294,7 @@ export async function startFaultStack(
     async () => llmServerPart({ name: 'llm-server', port: llmPort, chunkDelayMs: options.chunkDelayMs }),
     60_000,
   );
+  const [temporal] = await Promise.all([startTemporal(dir, webPorts, log, unexpected), llm.start()]);
   const common = () => ({ TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: taskQueue, HOST: '127.0.0.1' });
   const workers = [1, 2].map((n) =>
     nodePart(
@@ -262,21 +316,40 @@ export async function startFaultStack(
       120_000,
     ),
   );
-  const web = nodePart(
-    'web',
-    async () =>
-      webPart({
-        name: 'web',
-        port: webPort,
-        // The harness is one client submitting many runs: the per-client submission limit is not under test here.
-        env: { ...common(), NODE_ENV: 'production', LOG_LEVEL: 'info', SUBMIT_RATE_LIMIT_PER_MINUTE: '0' },
-      }),
-    60_000,
-  );
-  const stack: FaultStack = { dir, temporal, workers, web, llm, webBase, llmBase, taskQueue };
+  const webs = webPorts.map((port, i) => {
+    const name = cluster ? `web-${i + 1}` : 'web';
+    return nodePart(
+      name,
+      async () =>
+        webPart({
+          name,
+          port,
+          // The harness is one client submitting many runs: the per-client submission limit is not
+          // under test here. Behind nginx (on loopback) the client's address comes from its headers.
+          env: {
+            ...common(),
+            NODE_ENV: 'production',
+            LOG_LEVEL: 'info',
+            SUBMIT_RATE_LIMIT_PER_MINUTE: '0',
+            ...(cluster ? { TRUST_PROXY: 'loopback' } : {}),
+          },
+        }),
+      60_000,
+    );
+  });
+  const stack: FaultStack = {
+    dir,
+    topology: options.topology,
+    temporal,
+    workers,
+    webs,
+    llm,
+    webBase: temporal.webBase,
+    llmBase,
+    taskQueue,
+  };
   try {
-    await Promise.all([temporal.start(), llm.start()]);
-    await Promise.all([web.start(), ...workers.map((w) => w.start())]);
+    await Promise.all([...webs.map((w) => w.start()), ...workers.map((w) => w.start())]);
   } catch (err) {
     await stopFaultStack(stack);
     throw err;
@@ -284,8 +357,8 @@ export async function startFaultStack(
   return stack;
 }
 
-/** Stop every part: the web app and the workers first, then the LLM server and Temporal. */
+/** Stop every part: the web apps and the workers first, then the LLM server and Temporal. */
 export async function stopFaultStack(stack: FaultStack): Promise<void> {
-  await Promise.all([stack.web.stop(), ...stack.workers.map((w) => w.stop())]);
+  await Promise.all([...stack.webs.map((w) => w.stop()), ...stack.workers.map((w) => w.stop())]);
   await Promise.all([stack.llm.stop(), stack.temporal.stop()]);
 }

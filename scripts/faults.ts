@@ -1,6 +1,7 @@
 /**
- * `npm run test:faults -- --runs 50 --seed 1234 [--concurrency 8] [--reviews N] [--keep]`: the fault harness
- * (faults/) against the real parts as separate processes. Prints the seed first and a
+ * `npm run test:faults -- --runs 50 --seed 1234 [--concurrency 8] [--reviews N] [--keep] [--cluster]`: the
+ * fault harness (faults/) against the real parts as separate processes; with `--cluster`, against the
+ * production topology (PostgreSQL, Temporal as five processes, two web replicas, nginx in front). Prints the seed first and a
  * table at the end; exits non-zero when a run is lost or ends in the wrong state, an event is
  * lost or duplicated, or a completed step was executed again.
  */
@@ -10,13 +11,14 @@ import { formatReport } from '../faults/report';
 
 const log = (line: string) => process.stderr.write(`[faults] ${line}\n`);
 
-type Args = { runs: number; seed: number; concurrency?: number; reviews?: number; keepDir: boolean };
+type Args = { runs: number; seed: number; concurrency?: number; reviews?: number; keepDir: boolean; topology: 'dev' | 'cluster' };
 
 function parseArgs(argv: string[]): Args {
   const out: Args = {
     runs: 50,
     seed: Math.floor(Math.random() * 1_000_000),
     keepDir: false,
+    topology: 'dev',
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
@@ -31,7 +33,8 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--concurrency') out.concurrency = Math.max(1, value());
     else if (flag === '--reviews') out.reviews = value();
     else if (flag === '--keep') out.keepDir = true;
-    else throw new Error(`unknown argument ${argv[i]} (use --runs N --seed N [--concurrency N] [--reviews N] [--keep])`);
+    else if (flag === '--cluster') out.topology = 'cluster';
+    else throw new Error(`unknown argument ${argv[i]} (use --runs N --seed N [--concurrency N] [--reviews N] [--keep] [--cluster])`);
   }
   return out;
 }
@@ -39,7 +42,7 @@ function parseArgs(argv: string[]): Args {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   // Printed first, so a run that hangs or is interrupted can still be reproduced.
-  log(`seed ${args.seed} (rerun with --seed ${args.seed} --runs ${args.runs})`);
+  log(`seed ${args.seed} (rerun with --seed ${args.seed} --runs ${args.runs}${args.topology === 'cluster' ? ' --cluster' : ''})`);
   ensureWebBuild(log);
   // Ctrl-C: the harness's exit hook kills every process it started.
   process.once('SIGINT', () => process.exit(130));

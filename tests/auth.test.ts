@@ -11,6 +11,8 @@ import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/commo
 import { OWNER_SEARCH_ATTRIBUTE } from '../config';
 import { workflowIdFor } from '../web/app/utils/run-id';
 import { connectSse } from '../devstack/sse';
+import { progressQuery } from '../contract/messages';
+import type { TaskWorkflow } from '../contract/data';
 import { startStack, type Stack } from './setup/stack';
 
 const PASSWORDS = { alice: 'alice-password-1', bob: 'bob-password-22' };
@@ -339,6 +341,35 @@ describe('owners', () => {
     expect(again.status).toBe(302);
     expect(again.headers.get('location')).toBe(`/runs/${workflowIdFor(token, 'alice')}`);
     expect((await describeRun(workflowIdFor(token, 'alice'))).typedSearchAttributes.get(OWNER)).toBe('alice');
+  });
+});
+
+describe('reviews', () => {
+  test("only the run's owner can answer its review, and the story records who did", async () => {
+    const alice = await signedIn('alice');
+    const bob = await signedIn('bob');
+    const res = await alice.post('/?index', {
+      task: 'A reviewed task of Alice',
+      token: await alice.field('/', 'token'),
+      csrf: await alice.field('/', 'csrf'),
+      review: 'on',
+    });
+    expect(res.status).toBe(302);
+    const workflowId = res.headers.get('location')!.replace(/^\/runs\//, '');
+    const handle = stack.env.client.workflow.getHandle<TaskWorkflow>(workflowId);
+    const deadline = Date.now() + 30_000;
+    while ((await handle.query(progressQuery)).review === null) {
+      if (Date.now() > deadline) throw new Error('the run never waited for review');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const answer = (browser: Browser, csrf: string) =>
+      browser.post(`/runs/${workflowId}`, { intent: 'review-approve', csrf, token: randomUUID(), revision: '1' });
+    expect((await answer(bob, await bob.field('/', 'csrf'))).status).toBe(404);
+    expect((await answer(alice, 'not-the-token')).status).toBe(403);
+    expect((await handle.query(progressQuery)).review).not.toBeNull();
+    expect((await answer(alice, await alice.field('/', 'csrf'))).status).toBe(302);
+    const final = await handle.result();
+    expect(final.events.find((e) => e.type === 'review.approved')).toMatchObject({ by: 'alice' });
   });
 });
 

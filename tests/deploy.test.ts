@@ -22,6 +22,7 @@ interface ComposeService {
   depends_on?: Record<string, { condition: string }>;
   /** docker-compose v1 prints them short: `source:target:mode`. */
   volumes?: string[];
+  ports?: unknown[];
 }
 interface ComposeFile {
   services: Record<string, ComposeService>;
@@ -137,11 +138,20 @@ test('docker-compose config -q accepts the file', () => {
 
 test('the services are the stack docs/deploy.md describes', () => {
   const listed = dockerCompose(['config', '--services']).stdout.split('\n').filter(Boolean).sort();
-  expect(listed).toEqual(['postgresql', 'temporal', 'temporal-namespace', 'temporal-schema', 'temporal-ui', 'web', 'worker']);
+  expect(listed).toEqual(['postgresql', 'proxy', 'temporal', 'temporal-namespace', 'temporal-schema', 'temporal-ui', 'web', 'worker']);
   expect(builtServices().map(([name, service]) => [name, service.build?.target])).toEqual([
     ['web', 'web'],
     ['worker', 'worker'],
   ]);
+});
+
+test('browsers reach the web app only through the proxy, which passes event streams through', () => {
+  expect(compose.services.web.ports ?? []).toEqual([]);
+  expect(compose.services.proxy.volumes).toEqual([expect.stringMatching(/\/deploy\/nginx\.conf:\/etc\/nginx\/nginx\.conf:ro$/)]);
+  const conf = readFileSync(join(ROOT, 'deploy', 'nginx.conf'), 'utf8');
+  // Unbuffered, longer than the streams' 15 s pings, and the Host (with its port) the Origin check compares.
+  for (const directive of ['proxy_buffering off;', 'proxy_read_timeout 1h;', 'proxy_set_header Host $http_host;', 'server web:3000'])
+    expect(conf).toContain(directive);
 });
 
 test('every long-running service has a health check; one-shots do not restart', () => {

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { loadWorkerConfig } from '../config/worker';
 import { freePort, startNode, waitForHttp } from '../devstack/processes';
-import { sharedServer, uniqueTaskQueue } from '../tests/setup/temporal';
+import { connectTestEnv, sharedServer, uniqueTaskQueue } from '../tests/setup/temporal';
+import { WORKFLOW_NAME, type ProgressSnapshot } from '../contract/data';
 import { startHealthServer, workerMetrics, type HealthServer } from './health';
 
 const logger = pino({ level: 'silent' });
@@ -101,10 +102,11 @@ describe('the worker process (worker/index.ts)', () => {
   test("is alive at once, ready once polling, exports its and the SDK's metrics, and exits 0 on SIGTERM", async () => {
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
+    const taskQueue = uniqueTaskQueue('health');
     worker = startNode('worker', 'worker/index.ts', {
       TEMPORAL_ADDRESS: sharedServer().address,
       TEMPORAL_NAMESPACE: 'default',
-      TEMPORAL_TASK_QUEUE: uniqueTaskQueue('health'),
+      TEMPORAL_TASK_QUEUE: taskQueue,
       WORKER_HEALTH_PORT: String(port),
       // Left to its default interface, loopback: the probes below come from this machine.
       WORKER_HEALTH_HOST: '',
@@ -132,6 +134,24 @@ describe('the worker process (worker/index.ts)', () => {
     // From the SDK's own exporter: the worker started and polls.
     expect(metrics).toMatch(/^temporal_worker_start\{[^}]*task_queue="test-health-/m);
     expect(metrics).toMatch(/^temporal_num_pollers\{/m);
+
+    // A run's model calls are counted by model: tokens, and dollars (the offline model costs 0).
+    const env = await connectTestEnv();
+    try {
+      const handle = await env.client.workflow.start(WORKFLOW_NAME, {
+        taskQueue,
+        workflowId: `wf-${taskQueue}`,
+        args: [{ task: 'Say hi' }],
+      });
+      const final = (await handle.result()) as ProgressSnapshot;
+      const after = (await get(`${base}/metrics`)).body;
+      const completion = /^buildstory_llm_tokens_total\{model="offline model",kind="completion"\} (\d+)$/m.exec(after);
+      const all = final.steps.reduce((sum, step) => sum + step.usage!.completionTokens, 0);
+      expect(Number(completion?.[1])).toBeGreaterThanOrEqual(all);
+      expect(after).toMatch(/^buildstory_llm_cost_usd_total\{model="offline model"\} 0$/m);
+    } finally {
+      await env.teardown();
+    }
 
     worker.kill('SIGTERM');
     const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000).unref());

@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import type { WorkerStatus } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { llmRegistry } from './llm-metrics';
 
 /** A scrape that waits longer than this on the SDK's exporter gets our metrics alone. */
 const SDK_SCRAPE_TIMEOUT_MS = 2_000;
@@ -122,7 +123,7 @@ export function workerMetrics(options: {
 
   let sdkFailureLogged = false;
   return async () => {
-    const own = await registry.metrics();
+    const own = `${await registry.metrics()}\n${await llmRegistry.metrics()}`;
     if (!options.sdkMetricsUrl) return own;
     try {
       const res = await fetch(options.sdkMetricsUrl, { signal: AbortSignal.timeout(SDK_SCRAPE_TIMEOUT_MS) });

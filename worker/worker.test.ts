@@ -136,7 +136,7 @@ test('a good configuration: the worker runs a workflow on its task queue, then s
     });
     const result = (await within(handle.result(), 60_000, 'workflow result')) as ProgressSnapshot;
     expect(result.status).toBe('completed');
-    expect(result.model).toEqual({ name: 'offline model', offline: true });
+    expect(result.model).toEqual({ name: 'offline model', offline: true, price: { inputPerMillion: 0, outputPerMillion: 0 } });
     expect(result.result).toContain('def hello_world() -> str:');
   } finally {
     await connection.close();

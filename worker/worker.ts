@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { LlmProvider } from '../activities/llm/provider';
 import { OFFLINE_WORKER_MARK } from '../contract/data';
+import { recordLlmUsage } from './llm-metrics';
 
 export interface BuildstoryWorkerOptions {
   connection: NativeConnection;
@@ -30,7 +31,12 @@ export interface BuildstoryWorkerOptions {
 }
 
 export async function createBuildstoryWorker(options: BuildstoryWorkerOptions): Promise<Worker> {
-  const activities = createActivities({ provider: options.provider, logger: options.logger, progress: options.progress });
+  const activities = createActivities({
+    provider: options.provider,
+    logger: options.logger,
+    progress: options.progress,
+    onUsage: recordLlmUsage,
+  });
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,

@@ -6,14 +6,18 @@
  */
 import {
   ActivityCancellationType,
+  ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   TemporalFailure,
   TimeoutFailure,
   condition,
   isCancellation,
+  upsertMemo,
   patched,
   proxyActivities,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
@@ -21,18 +25,21 @@ import {
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import type { Activities } from '../activities';
 import {
+  BUDGET_REACHED_ERROR_TYPE,
   NON_RETRYABLE_LLM_ERRORS,
   REVIEW_STATES,
   REVIEW_TIMEOUT_DEFAULT_MS,
   RUN_FAILED_ERROR_TYPE,
   STATE_SEARCH_ATTRIBUTE,
+  type BudgetKind,
+  type CallBudget,
   type ReviewStage,
   type TaskInput,
   type TaskWorkflow,
 } from '../contract/data';
 import { activityProgressSignal, progressQuery, reviewUpdate, storyQuery } from '../contract/messages';
 import { applyPlanEdit } from '../contract/plan-edit';
-import { PlanSchema, RerunInputSchema, ReviewTimeoutSchema } from '../contract/schemas';
+import { BudgetSchema, PlanSchema, RerunInputSchema, ReviewTimeoutSchema } from '../contract/schemas';
 import { Story } from './story';
 
 /** Activities heartbeat every second; three missed beats mean the worker is gone. */
@@ -70,6 +77,10 @@ export const PATCHES = {
   review: 'plan-review-v1',
   /** Starting from another run's plan and kept outputs. */
   rerun: 'rerun-from-step-v1',
+  /** The run's spend in its memo, after each step and at the end (lists read it). */
+  spendMemo: 'spend-memo-v1',
+  /** Limits: tokens, cost, time (a timer), steps. */
+  budget: 'budget-v1',
 } as const;
 
 /** A bad input from a start that did not come through the web app: the run fails with this. */
@@ -86,6 +97,11 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   const reviewTimeout = ReviewTimeoutSchema.safeParse(input.reviewTimeoutMs ?? REVIEW_TIMEOUT_DEFAULT_MS);
   if (!reviewTimeout.success) throw invalidInput(`The review timeout is not valid: ${reviewTimeout.error.issues[0]?.message}`);
   const reviewTimeoutMs = reviewTimeout.data;
+  const budget = BudgetSchema.safeParse(input.budget ?? {});
+  if (!budget.success)
+    throw invalidInput(`The budget is not valid: ${budget.error.issues[0]?.path.join('.')}: ${budget.error.issues[0]?.message}`);
+  const limits = budget.data;
+  if (input.budget !== undefined) patched(PATCHES.budget);
 
   // Date in workflow code is the SDK's deterministic workflow clock.
   const story = new Story(task, () => new Date(), rerun?.data.parent);
@@ -103,13 +119,27 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
     },
   });
 
+  /** The spend so far into the memo, where lists read it without a query. */
+  function memoSpend(): void {
+    if (patched(PATCHES.spendMemo)) upsertMemo({ spend: story.spend });
+  }
+
+  /** The final snapshot, once the spend is in the memo: what the run returns. */
+  function ended(): ReturnType<Story['fullSnapshot']> {
+    memoSpend();
+    return story.fullSnapshot();
+  }
+
   let reviewed = false;
   /** Wait for a person's answer; true to go on, false when the run ended (rejected, expired). */
   async function review(stage: ReviewStage): Promise<boolean> {
     reviewed = patched(PATCHES.review) || reviewed;
     story.reviewWaiting(stage, new Date(Date.now() + reviewTimeoutMs));
     setState(REVIEW_STATES.waiting);
+    // Waiting for a person does not count against the run's time limit.
+    pauseClock();
     const answered = await condition(() => story.waitingReview === null, reviewTimeoutMs);
+    resumeClock();
     if (!answered) story.reviewExpired();
     const ended = story.status === 'rejected' || story.status === 'expired';
     setState(
@@ -118,54 +148,129 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
     return !ended;
   }
 
+  // Budget. Everything the run does happens in `work`; the time limit cancels it.
+  const work = new CancellationScope();
+  let timeUp = false;
+  let timeLeft = limits.timeMs;
+  let clockSince = 0;
+  let clock: CancellationScope | null = null;
+  function resumeClock(): void {
+    if (timeLeft === undefined || clock) return;
+    const scope = (clock = new CancellationScope());
+    clockSince = Date.now();
+    scope
+      .run(() => sleep(timeLeft!))
+      .then(
+        () => {
+          if (clock !== scope) return;
+          timeUp = true;
+          work.cancel();
+        },
+        () => {}, // paused
+      );
+  }
+  function pauseClock(): void {
+    if (!clock) return;
+    clock.cancel();
+    clock = null;
+    timeLeft! -= Date.now() - clockSince;
+  }
+  /** What is left of the token and cost limits, for the next model call. */
+  function callBudget(): { budget?: CallBudget } {
+    if (limits.tokens === undefined && limits.cost === undefined) return {};
+    const { tokens, cost } = story.spend;
+    return {
+      budget: {
+        ...(limits.tokens !== undefined ? { tokens: limits.tokens - tokens } : {}),
+        ...(limits.cost !== undefined ? { cost: limits.cost - cost } : {}),
+      },
+    };
+  }
+  function used(kind: BudgetKind): number {
+    if (kind === 'tokens') return story.spend.tokens;
+    if (kind === 'cost') return story.spend.cost;
+    if (kind === 'steps') return stepsRun;
+    return limits.timeMs! - (timeLeft ?? 0) + (clock ? Date.now() - clockSince : 0);
+  }
+  /** The limit already reached, if any: checked before each model call. */
+  function reachedBefore(): BudgetKind | null {
+    if (limits.tokens !== undefined && story.spend.tokens >= limits.tokens) return 'tokens';
+    if (limits.cost !== undefined && story.spend.cost >= limits.cost) return 'cost';
+    return null;
+  }
+  function stopAt(kind: BudgetKind): ReturnType<Story['fullSnapshot']> {
+    pauseClock();
+    story.budgetReached(kind, used(kind), limits[kind]!);
+    setState(REVIEW_STATES.budgetReached);
+    return ended();
+  }
+  let stepsRun = 0;
+
   let phase = 'Planning';
   try {
-    let first = 0;
-    if (rerun) {
-      patched(PATCHES.rerun);
-      const { parent, plan, model, kept, edit, by } = rerun.data;
-      const applied = applyPlanEdit(plan, edit, parent.fromStep);
-      if (!applied.ok) throw invalidInput(`The re-run's plan is not valid: ${applied.error}`);
-      story.planReady(plan, model);
-      kept.forEach((step, stepIndex) => story.stepKept(stepIndex, step));
-      story.planEdited(applied, by);
-      first = parent.fromStep;
-    } else {
-      const planned = await planTask({ task });
-      // Validated in the activity too; checking here keeps a bad plan out of the story whatever produced it.
-      const parsed = PlanSchema.safeParse(planned.plan);
-      if (!parsed.success) {
-        throw ApplicationFailure.nonRetryable(`The model's plan is not usable: ${parsed.error.issues[0]?.message}`, 'InvalidPlan');
+    resumeClock();
+    return await work.run(async () => {
+      let first = 0;
+      if (rerun) {
+        patched(PATCHES.rerun);
+        const { parent, plan, model, kept, edit, by } = rerun.data;
+        const applied = applyPlanEdit(plan, edit, parent.fromStep);
+        if (!applied.ok) throw invalidInput(`The re-run's plan is not valid: ${applied.error}`);
+        story.planReady(plan, model);
+        kept.forEach((step, stepIndex) => story.stepKept(stepIndex, step));
+        story.planEdited(applied, by);
+        first = parent.fromStep;
+      } else {
+        const planned = await planTask({ task, ...callBudget() });
+        // Validated in the activity too; checking here keeps a bad plan out of the story whatever produced it.
+        const parsed = PlanSchema.safeParse(planned.plan);
+        if (!parsed.success) {
+          throw ApplicationFailure.nonRetryable(`The model's plan is not usable: ${parsed.error.issues[0]?.message}`, 'InvalidPlan');
+        }
+        story.planReady(parsed.data, planned.model, planned.usage);
+        if (input.review === true && !(await review({ kind: 'plan' }))) return ended();
       }
-      story.planReady(parsed.data, planned.model);
-      if (input.review === true && !(await review({ kind: 'plan' }))) return story.fullSnapshot();
-    }
+      const afterPlanning = reachedBefore();
+      if (afterPlanning) return stopAt(afterPlanning);
 
-    // The plan may change at a step's review: read it from the story each time.
-    for (let stepIndex = first; stepIndex < story.stepCount; stepIndex++) {
-      if (story.asksBefore(stepIndex)) {
-        phase = `Review before step ${stepIndex + 1}`;
-        if (!(await review({ kind: 'step', stepIndex }))) return story.fullSnapshot();
-        if (stepIndex >= story.stepCount) break;
+      // The plan may change at a step's review: read it from the story each time.
+      for (let stepIndex = first; stepIndex < story.stepCount; stepIndex++) {
+        if (story.asksBefore(stepIndex)) {
+          phase = `Review before step ${stepIndex + 1}`;
+          if (!(await review({ kind: 'step', stepIndex }))) return ended();
+          if (stepIndex >= story.stepCount) break;
+        }
+        if (limits.steps !== undefined && stepsRun >= limits.steps) return stopAt('steps');
+        const reached = reachedBefore();
+        if (reached) return stopAt(reached);
+        const plan = story.plan!;
+        phase = `Step ${stepIndex + 1} (${plan.steps[stepIndex].title})`;
+        story.stepStarted(stepIndex);
+        const result = await executeStep({ task, plan, stepIndex, digest: story.digest(), ...callBudget() });
+        stepsRun += 1;
+        story.stepFinished(stepIndex, result);
+        memoSpend();
+        if (result.budgetReached) return stopAt(result.budgetReached);
       }
-      const plan = story.plan!;
-      phase = `Step ${stepIndex + 1} (${plan.steps[stepIndex].title})`;
-      story.stepStarted(stepIndex);
-      const result = await executeStep({ task, plan, stepIndex, digest: story.digest() });
-      story.stepFinished(stepIndex, result);
-    }
 
-    story.completed(story.assemble());
-    return story.fullSnapshot();
+      story.completed(story.assemble());
+      return ended();
+    });
   } catch (err) {
+    // The time limit cancelled the work; a model call refused or cut short by the budget.
+    if (timeUp && isCancellation(err)) return stopAt('timeMs');
+    const refusedBy = budgetRefusal(err);
+    if (refusedBy) return stopAt(refusedBy);
     if (isCancellation(err)) {
       story.cancelled();
       if (reviewed) setState(REVIEW_STATES.cancelled);
+      memoSpend();
       throw err;
     }
     // Anything but a Temporal failure is a bug in this code: fail the workflow task so a fix can resume it.
     if (!(err instanceof TemporalFailure)) throw err;
     story.failed(`${phase} failed: ${describeFailure(err)}`);
+    memoSpend();
     // The snapshot rides in the failure's details so a closed run renders without a worker.
     throw ApplicationFailure.create({
       message: story.fullSnapshot().error ?? 'The run failed.',
@@ -175,6 +280,13 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
       cause: err instanceof Error ? err : undefined,
     });
   }
+}
+
+/** The limit named by an activity that refused a call or cut it short (BUDGET_REACHED_ERROR_TYPE), if that is the error. */
+function budgetRefusal(err: unknown): 'tokens' | 'cost' | null {
+  const cause = err instanceof ActivityFailure ? err.cause : null;
+  if (!(cause instanceof ApplicationFailure) || cause.type !== BUDGET_REACHED_ERROR_TYPE) return null;
+  return cause.details?.[0] === 'cost' ? 'cost' : 'tokens';
 }
 
 /** Where the run stands as to reviews, for lists and the Temporal UI (a Keyword search attribute). */

@@ -5,15 +5,20 @@
  */
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OpenAiProvider } from '../activities/llm/openai';
 import { startTestLlmServer, type TestLlmServer } from '../tests/fixtures/llm-server';
-import { connectTestEnv, createTestWorker, uniqueTaskQueue } from '../tests/setup/temporal';
+import { connectTestEnv, createTestWorker, sharedServer, uniqueTaskQueue } from '../tests/setup/temporal';
+import { ensureTemporalCli } from '../devstack/temporal';
 import { progressQuery, reviewUpdate } from '../contract/messages';
 import { unchangedEdit } from '../contract/plan-edit';
 import { LIMITS, REVIEW_STATES, STATE_SEARCH_ATTRIBUTE, type ProgressSnapshot, type ReviewRequest, type TaskInput } from '../contract/data';
 import { taskWorkflow } from '.';
+
+const run = promisify(execFile);
 
 let env: TestWorkflowEnvironment;
 let llm: TestLlmServer;
@@ -267,4 +272,89 @@ test('a re-run whose kept steps do not match its start fails at once with a clea
     expect((err.cause as Error).message).toMatch(/The re-run is not valid: it starts after the last step/);
   });
   expect(llm.calls).toHaveLength(0);
+});
+
+test('the review can be answered from a terminal, as the README shows (temporal workflow update execute)', async () => {
+  const taskQueue = uniqueTaskQueue('review-cli');
+  const worker = await createTestWorker(env, taskQueue, openai());
+  const cli = await ensureTemporalCli(() => {});
+  await worker.runUntil(async () => {
+    const handle = await start(taskQueue);
+    const waiting = await waitingReview(handle);
+    const requestId = randomUUID();
+    const input = JSON.stringify({ requestId, revision: waiting.review!.revision, by: 'ops', decision: 'approve' });
+    const cliUpdate = (args: string[]) =>
+      run(cli, [
+        'workflow',
+        'update',
+        'execute',
+        '--address',
+        sharedServer().address,
+        '--workflow-id',
+        handle.workflowId,
+        '--name',
+        'review',
+        ...args,
+      ]);
+    // A refusal reaches the terminal as an error in the workflow's words, and changes nothing.
+    const stale = JSON.stringify({ requestId: randomUUID(), revision: 5, by: 'ops', decision: 'reject', reason: 'no' });
+    const refused = await cliUpdate(['--input', stale]).then(
+      () => 'accepted',
+      (err: { stderr?: string }) => err.stderr ?? '',
+    );
+    expect(refused).toContain('The plan changed since this page was loaded');
+    expect((await handle.query(progressQuery)).lastSeq).toBe(waiting.lastSeq);
+    const { stdout } = await run(cli, [
+      'workflow',
+      'update',
+      'execute',
+      '--address',
+      sharedServer().address,
+      '--workflow-id',
+      handle.workflowId,
+      '--name',
+      'review',
+      '--update-id',
+      requestId,
+      '--input',
+      input,
+      '--output',
+      'json',
+    ]);
+    expect(JSON.parse(stdout)).toMatchObject({ updateId: requestId, result: { decision: 'approve', by: 'ops', revision: 1 } });
+    const final = await handle.result();
+    expect(final.status).toBe('completed');
+    expect(final.events.find((e) => e.type === 'review.approved')).toMatchObject({ by: 'ops' });
+  });
+});
+
+test("the largest re-run (7 kept outputs of the maximum size, 3 bytes a character) fits within Temporal's payload limit and is kept exactly", async () => {
+  const taskQueue = uniqueTaskQueue('rerun-big');
+  const worker = await createTestWorker(env, taskQueue, openai());
+  const steps = Array.from({ length: LIMITS.planMaxSteps }, (_, i) => ({ title: `Step ${i + 1}`, instructions: `Do part ${i + 1}.` }));
+  const plan = { summary: 'Big', steps };
+  // The most bytes a character of a cleaned output takes in JSON: three (U+20AC in UTF-8). Control
+  // characters, which would take six, are removed (cleanOutput).
+  const output = '€'.repeat(LIMITS.stepOutputMaxChars);
+  const fromStep = LIMITS.planMaxSteps - 1;
+  const rerun = {
+    parent: { workflowId: 'task-parent', runId: 'run-parent', fromStep },
+    plan,
+    model: { name: 'test-model', offline: false },
+    kept: Array.from({ length: fromStep }, () => ({ output, truncated: false, usage: null })),
+    edit: unchangedEdit(plan, fromStep),
+    by: null,
+  };
+  expect(Buffer.byteLength(JSON.stringify(rerun))).toBeGreaterThan(300_000);
+  const final = await worker.runUntil(async () => {
+    const handle = await env.client.workflow.start(taskWorkflow, {
+      taskQueue,
+      workflowId: `wf-${taskQueue}`,
+      args: [{ task: TASK, rerun }],
+    });
+    return handle.result();
+  });
+  expect(final.status).toBe('completed');
+  expect(final.steps.slice(0, fromStep).every((s) => s.kept && s.output === output)).toBe(true);
+  expect(stepCalls().map((c) => c.stepIndex)).toEqual([fromStep]);
 });

@@ -128,11 +128,19 @@ describe('plan and steps', () => {
       durationMs: 1_234,
       attempts: 1,
       usage,
+      // MODEL has no price: no cost, never a guess.
+      cost: null,
       truncated: false,
       output: 'the final output',
       seq: 5,
       at: new Date(T0 + 1_334).toISOString(),
     });
+    // With a price, the cost is in the event and the spend.
+    const priced = { ...MODEL, price: { inputPerMillion: 1_000, outputPerMillion: 2_000 } };
+    story.stepStarted(2);
+    story.stepFinished(2, { output: 'x', truncated: false, model: priced, usage });
+    expect(story.snapshot().steps[2].cost).toBeCloseTo((10 * 1_000 + 5 * 2_000) / 1_000_000, 12);
+    expect(story.spend).toMatchObject({ tokens: 30, unpriced: 1 });
   });
 
   test('a returned output over the cap is clipped and marked truncated', () => {

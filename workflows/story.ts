@@ -9,7 +9,11 @@
  */
 import {
   LIMITS,
+  cleanOutput,
+  costOf,
+  type TokenUsage,
   type ActivityProgress,
+  type BudgetKind,
   type KeptStep,
   type ModelInfo,
   type Plan,
@@ -78,6 +82,11 @@ export class Story {
     return this.state.plan;
   }
 
+  /** What the run has spent so far. */
+  get spend(): StoryState['spend'] {
+    return this.state.spend;
+  }
+
   get stepCount(): number {
     return this.state.steps.length;
   }
@@ -111,14 +120,15 @@ export class Story {
     return this.state.steps[stepIndex];
   }
 
-  planReady(plan: Plan, model: ModelInfo): void {
+  /** The plan, the model that made it and what planning spent (none for a re-run's kept plan). */
+  planReady(plan: Plan, model: ModelInfo, usage?: TokenUsage | null): void {
     this.received = plan.steps.map(() => 0);
-    this.record({ type: 'plan.ready', plan, model });
+    this.record({ type: 'plan.ready', plan, model, ...(usage !== undefined ? { usage, cost: costOf(usage, model.price) } : {}) });
   }
 
   /** A re-run keeps a step of its parent: recorded as done, with the parent's output. */
   stepKept(stepIndex: number, kept: KeptStep): void {
-    const output = clip(kept.output, LIMITS.stepOutputMaxChars);
+    const output = clip(cleanOutput(kept.output), LIMITS.stepOutputMaxChars);
     this.record({ type: 'step.kept', stepIndex, output, truncated: kept.truncated || output !== kept.output, usage: kept.usage });
   }
 
@@ -200,7 +210,13 @@ export class Story {
     const base = { requestId: request.requestId, revision: review.revision, decision: request.decision, by: request.by };
     let outcome: ReviewOutcome;
     if (request.decision === 'reject') {
-      this.record({ type: 'review.rejected', revision: review.revision, by: request.by, reason: request.reason });
+      this.record({
+        type: 'review.rejected',
+        revision: review.revision,
+        by: request.by,
+        reason: request.reason,
+        requestId: request.requestId,
+      });
       outcome = { ...base, changes: [] };
     } else {
       let changes: ReviewOutcome['changes'] = [];
@@ -210,7 +226,7 @@ export class Story {
         this.planEdited(applied, request.by);
         changes = applied.changes;
       }
-      this.record({ type: 'review.approved', revision: review.revision, by: request.by });
+      this.record({ type: 'review.approved', revision: review.revision, by: request.by, requestId: request.requestId });
       outcome = { ...base, changes };
     }
     this.answers.set(request.requestId, outcome);
@@ -243,6 +259,7 @@ export class Story {
       durationMs,
       attempts: Math.max(step.attempt, 1),
       usage: result.usage,
+      cost: costOf(result.usage, result.model.price),
       truncated: result.truncated || result.output.length > LIMITS.stepOutputMaxChars,
       ...(streamed === output ? {} : { output }),
     });
@@ -302,6 +319,11 @@ export class Story {
     const parts = this.state.steps.map((step) => `## ${step.index + 1}. ${step.title}\n\n${step.output.trim()}`);
     const summary = this.state.plan?.summary ? `${this.state.plan.summary}\n\n` : '';
     return clip(`# ${clip(this.task.split('\n')[0], 200)}\n\n${summary}${parts.join('\n\n')}\n`, LIMITS.resultMaxChars);
+  }
+
+  /** A limit of the run's budget was reached: the run ends here. */
+  budgetReached(kind: BudgetKind, used: number, limit: number): void {
+    this.record({ type: 'budget.reached', kind, used, limit });
   }
 
   completed(result: string): void {

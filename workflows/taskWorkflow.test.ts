@@ -84,7 +84,17 @@ test('happy path: the story is ordered, partial output arrives before each step 
   const { final, page } = result;
 
   expect(final.status).toBe('completed');
-  expect(final.model).toEqual({ name: 'test-model', offline: false });
+  // The test model is not in a price table here: no price, never a made-up one.
+  expect(final.model).toEqual({ name: 'test-model', offline: false, price: null });
+  expect(final.steps.every((s) => s.cost === null)).toBe(true);
+  expect(final.spend).toEqual({
+    tokens:
+      final.steps.reduce((sum, s) => sum + s.usage!.totalTokens, 0) +
+      (final.events[1] as { usage: { totalTokens: number } }).usage.totalTokens,
+    cost: 0,
+    unpriced: 4,
+    estimated: false,
+  });
   expect(final.plan?.steps).toHaveLength(3);
   expect(final.steps.every((s) => s.status === 'completed' && s.attempt === 1)).toBe(true);
   expect(final.steps.every((s) => s.usage !== null && s.usage.totalTokens > 0)).toBe(true);
@@ -231,8 +241,22 @@ test('the offline model completes the sample task and says it is offline', async
   const worker = await createTestWorker(env, taskQueue, new OfflineProvider(1));
   const final = await worker.runUntil(async () => (await start(taskQueue)).result());
   expect(final.status).toBe('completed');
-  expect(final.model).toEqual({ name: 'offline model', offline: true });
+  expect(final.model).toEqual({ name: 'offline model', offline: true, price: { inputPerMillion: 0, outputPerMillion: 0 } });
+  expect(final.spend).toMatchObject({ cost: 0, unpriced: 0 });
   expect(final.plan?.summary).toMatch(/^\(offline model\)/);
   expect(final.result).toContain('def hello_world() -> str:');
   expect(llm.calls).toHaveLength(0);
+});
+
+test('control characters in a model output are dropped, in the stream and in the result alike', async () => {
+  const taskQueue = uniqueTaskQueue('control-chars');
+  const worker = await createTestWorker(env, taskQueue, openai());
+  llm.program({ kind: 'step', stepIndex: 0, content: 'Hello\u0007 \u001b[31mred\u001b[0m\ttab\r\nline\u0085 end' });
+  const final = await worker.runUntil(async () => (await start(taskQueue)).result());
+  expect(final.steps[0].output).toBe('Hello [31mred[0m\ttab\r\nline end');
+  const streamed = final.events
+    .filter((e) => e.type === 'step.output' && e.stepIndex === 0)
+    .map((e) => (e as { text: string }).text)
+    .join('');
+  expect(streamed).toBe(final.steps[0].output);
 });

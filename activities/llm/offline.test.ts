@@ -68,9 +68,13 @@ describe.each(Object.entries(TASKS))('task kind %s', (_kind, task) => {
   });
 });
 
-test('the model says it is offline', () => {
+test('the model says it is offline, and costs nothing', () => {
   expect(OFFLINE_MODEL.offline).toBe(true);
-  expect(new OfflineProvider(0).model).toEqual({ name: 'offline model', offline: true });
+  expect(new OfflineProvider(0).model).toEqual({
+    name: 'offline model',
+    offline: true,
+    price: { inputPerMillion: 0, outputPerMillion: 0 },
+  });
 });
 
 test('different tasks give different plans', () => {

@@ -8,7 +8,8 @@ import { PlanSchema } from '../../contract/schemas';
 import type { ModelInfo, Plan, StepInput, TokenUsage } from '../../contract/data';
 import type { LlmProvider, PlanOutput, StepOutput, WriteStepOptions } from './provider';
 
-export const OFFLINE_MODEL: ModelInfo = { name: 'offline model', offline: true };
+/** It runs here and costs nothing. */
+export const OFFLINE_MODEL: ModelInfo = { name: 'offline model', offline: true, price: { inputPerMillion: 0, outputPerMillion: 0 } };
 
 interface Language {
   name: string;
@@ -216,8 +217,11 @@ export class OfflineProvider implements LlmProvider {
     return { plan, usage: approxUsage(task, JSON.stringify(plan)) };
   }
 
-  async writeStep(input: StepInput, { signal, onText, maxChars }: WriteStepOptions): Promise<StepOutput> {
+  async writeStep(input: StepInput, { signal, onText, maxChars: outputCap, maxTokens }: WriteStepOptions): Promise<StepOutput> {
     const text = offlineStepText(input);
+    // A budget caps the output as it caps a real model's (four characters to a token).
+    const budgetChars = maxTokens !== undefined && Number.isFinite(maxTokens) ? Math.max(0, maxTokens * 4) : Infinity;
+    const maxChars = Math.min(outputCap, budgetChars);
     let output = '';
     for (const chunk of chunkText(text)) {
       // A timer even at 0 ms keeps the event loop (heartbeats, cancellation) turning.
@@ -225,7 +229,14 @@ export class OfflineProvider implements LlmProvider {
       const piece = chunk.slice(0, maxChars - output.length);
       output += piece;
       onText(piece);
-      if (output.length >= maxChars) return { output, truncated: true, usage: approxUsage(input.task, output) };
+      if (output.length >= maxChars) {
+        return {
+          output,
+          truncated: true,
+          usage: approxUsage(input.task, output),
+          ...(output.length >= budgetChars ? { budgetCut: true } : {}),
+        };
+      }
     }
     return { output, truncated: false, usage: approxUsage(input.task + input.digest, output) };
   }

@@ -20,10 +20,18 @@ import type { CompletionUsage } from 'openai/resources/completions';
 import { z } from 'zod';
 import type { LlmConfig } from '../../config';
 import { PlanSchema } from '../../contract/schemas';
-import { LIMITS, type ModelInfo, type Plan, type StepInput, type TokenUsage } from '../../contract/data';
+import {
+  LIMITS,
+  estimatePromptTokens,
+  estimateTokens,
+  type ModelInfo,
+  type Plan,
+  type StepInput,
+  type TokenUsage,
+} from '../../contract/data';
 import { LlmOutputError, LlmStreamError, asError, describeZodIssues, toLlmFailure, type LlmErrorContext } from './errors';
 import { planMessages, stepMessages } from './prompts';
-import type { LlmProvider, PlanOutput, StepOutput, WriteStepOptions } from './provider';
+import { BudgetExhaustedError, type LlmProvider, type PlanOutput, type StepOutput, type WriteStepOptions } from './provider';
 
 export type OpenAiConfig = Extract<LlmConfig, { kind: 'openai' }>;
 
@@ -53,7 +61,7 @@ export class OpenAiProvider implements LlmProvider {
   private jsonSchemaUnsupported = false;
 
   constructor(private readonly config: OpenAiConfig) {
-    this.model = { name: config.model, offline: false };
+    this.model = { name: config.model, offline: false, price: config.price ?? null };
     this.context = { baseURL: config.baseURL ?? DEFAULT_BASE_URL, timeoutMs: config.timeoutMs, model: config.model };
     this.client = new OpenAI({
       apiKey: config.apiKey,
@@ -64,38 +72,48 @@ export class OpenAiProvider implements LlmProvider {
     });
   }
 
-  async plan(task: string, signal: AbortSignal): Promise<PlanOutput> {
+  async plan(task: string, signal: AbortSignal, maxTokens?: number): Promise<PlanOutput> {
     const mode = this.config.structuredOutput;
+    const limit = maxTokens !== undefined && Number.isFinite(maxTokens) ? { max_tokens: maxTokens } : {};
     try {
       if (mode === 'json_object' || (mode === 'auto' && this.jsonSchemaUnsupported)) {
-        return await this.planWithJsonObject(task, signal);
+        return await this.planWithJsonObject(task, signal, limit);
       }
       try {
-        return await this.planWithJsonSchema(task, signal);
+        return await this.planWithJsonSchema(task, signal, limit);
       } catch (err) {
         if (mode !== 'auto' || !lacksJsonSchema(err)) throw err;
         this.jsonSchemaUnsupported = true;
-        return await this.planWithJsonObject(task, signal);
+        return await this.planWithJsonObject(task, signal, limit);
       }
     } catch (err) {
+      // Cut at the budget's max_tokens: the budget ran out, the model did nothing wrong.
+      if (err instanceof LengthFinishReasonError && 'max_tokens' in limit && !signal.aborted) throw new BudgetExhaustedError();
       throw this.failure(err, signal);
     }
   }
 
-  async writeStep(input: StepInput, { signal, onText, maxChars }: WriteStepOptions): Promise<StepOutput> {
+  async writeStep(input: StepInput, { signal, onText, maxChars: outputCap, maxTokens }: WriteStepOptions): Promise<StepOutput> {
+    const budgeted = maxTokens !== undefined && Number.isFinite(maxTokens);
+    // Where our count of the completion reaches the budget (four characters to a token).
+    const budgetChars = budgeted ? Math.max(0, maxTokens * 4) : Infinity;
+    const maxChars = Math.min(outputCap, budgetChars);
     let output = '';
     let truncated = false;
     let usage: TokenUsage | null = null;
     let stalled = false;
+    let sawLength = false;
     let idle: NodeJS.Timeout | undefined;
     try {
       // The client's timeout covers the wait for the response headers...
+      const messages = stepMessages(input);
       const stream = await this.client.chat.completions.create(
         {
           model: this.config.model,
-          messages: stepMessages(input),
+          messages,
           stream: true,
           stream_options: { include_usage: true },
+          ...(budgeted ? { max_tokens: maxTokens } : {}),
         },
         { signal },
       );
@@ -132,7 +150,10 @@ export class OpenAiProvider implements LlmProvider {
             output += text;
             onText(text);
           }
-          if (choice?.finish_reason === 'length') truncated = true;
+          if (choice?.finish_reason === 'length') {
+            truncated = true;
+            sawLength = true;
+          }
           if (choice?.finish_reason === 'content_filter') throw new ContentFilterFinishReasonError();
         }
       } finally {
@@ -142,17 +163,20 @@ export class OpenAiProvider implements LlmProvider {
       // An aborted stream ends quietly in openai-node: find out why it ended.
       if (signal.aborted) throw abortReason(signal);
       if (stalled) throw new APIConnectionTimeoutError();
-      return { output, truncated, usage };
+      // A stream we cut short (or an endpoint that does not report usage) leaves us to count.
+      const budgetCut = budgeted && truncated && (output.length >= budgetChars || sawLength);
+      return { output, truncated, usage: usage ?? estimatedUsage(messages, output), ...(budgetCut ? { budgetCut: true } : {}) };
     } catch (err) {
       throw this.failure(err, signal);
     }
   }
 
-  private async planWithJsonSchema(task: string, signal: AbortSignal): Promise<PlanOutput> {
+  private async planWithJsonSchema(task: string, signal: AbortSignal, limit: { max_tokens?: number }): Promise<PlanOutput> {
     const completion = await this.client.chat.completions.parse(
       {
         model: this.config.model,
         messages: planMessages(task),
+        ...limit,
         response_format: zodResponseFormat(PlanWireSchema, 'plan'),
       },
       { signal },
@@ -163,9 +187,9 @@ export class OpenAiProvider implements LlmProvider {
     return { plan: validatePlan(message.parsed), usage: toUsage(completion.usage) };
   }
 
-  private async planWithJsonObject(task: string, signal: AbortSignal): Promise<PlanOutput> {
+  private async planWithJsonObject(task: string, signal: AbortSignal, limit: { max_tokens?: number }): Promise<PlanOutput> {
     const completion = await this.client.chat.completions.create(
-      { model: this.config.model, messages: planMessages(task), response_format: { type: 'json_object' } },
+      { model: this.config.model, messages: planMessages(task), response_format: { type: 'json_object' }, ...limit },
       { signal },
     );
     const choice = completion.choices[0];
@@ -240,6 +264,13 @@ const realmSafeFetch = (input: string | URL | Request, init?: RequestInit): Prom
   fetch(input, init).catch((err: unknown) => {
     throw asError(err);
   });
+
+/** Usage counted here, about four characters to a token, and marked as an estimate. */
+function estimatedUsage(messages: Array<{ content?: unknown }>, output: string): TokenUsage {
+  const prompt = estimatePromptTokens(messages);
+  const completion = estimateTokens(output);
+  return { promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion, estimated: true };
+}
 
 function toUsage(usage: CompletionUsage | null | undefined): TokenUsage | null {
   if (!usage) return null;

@@ -156,6 +156,8 @@ export interface UiOptions {
   port: number;
   /** The web app's codec endpoint (…/codec), when there is one. */
   codecEndpoint?: string;
+  /** Where it reaches Temporal: a balancer in front of the frontends; frontend A by default. */
+  temporalAddress?: string;
 }
 
 export interface ClusterOptions {
@@ -178,6 +180,11 @@ export interface TemporalCluster {
   uiUrl: string | null;
   processes: { name: string; process: ChildProcess; logFile: string }[];
   stop(): Promise<void>;
+  /**
+   * Start a server process that has exited (e.g. after a kill -9) again, with its config and
+   * ports; resolves once it listens on its gRPC port.
+   */
+  restart(name: string): Promise<void>;
 }
 
 function startProcess(bin: string, args: string[], logFile: string): ChildProcess {
@@ -225,8 +232,19 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
     const logFile = join(logDir, `${proc.name}.log`);
     const args = ['--root', '/', '--config', configDir, '--env', proc.name, '--allow-no-auth', 'start', '--service', proc.service];
     const entry = { name: proc.name, process: startProcess(options.server, args, logFile), logFile };
-    processes.push(entry);
+    // A restart takes the place of the process it replaces (and its place in the stop order).
+    const previous = processes.findIndex((p) => p.name === proc.name);
+    if (previous >= 0) processes[previous] = entry;
+    else processes.push(entry);
     return entry;
+  };
+  const restart = async (name: string) => {
+    const proc = layout.find((p) => p.name === name);
+    if (!proc) throw new Error(`no server process named ${name}`);
+    const current = processes.find((p) => p.name === name);
+    if (current && current.process.exitCode === null && current.process.signalCode === null)
+      throw new Error(`${name} is still running (pid ${current.process.pid})`);
+    await waitForPort(proc.grpcPort, 30_000, launch(proc));
   };
   // History alone first: on a fresh database every process inserts the cluster metadata record at
   // start, and the losers of that race exit ("failed to initialize current cluster metadata").
@@ -258,7 +276,7 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
   if (options.ui) {
     const uiDir = join(options.dir, 'ui');
     mkdirSync(join(uiDir, 'config'), { recursive: true });
-    writeFileSync(join(uiDir, 'config', 'cluster.yaml'), uiConfig(frontends[0], options.ui, namespace));
+    writeFileSync(join(uiDir, 'config', 'cluster.yaml'), uiConfig(options.ui.temporalAddress ?? frontends[0], options.ui, namespace));
     const logFile = join(logDir, 'ui-server.log');
     const child = startProcess(options.ui.uiServer, ['--root', uiDir, '--config', 'config', '--env', 'cluster', 'start'], logFile);
     processes.push({ name: 'ui-server', process: child, logFile });
@@ -270,7 +288,7 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
       throw new Error(`the UI server did not answer: ${(err as Error).message} (log: ${logFile})`, { cause: err });
     }
   }
-  return { frontends, uiUrl, processes, stop };
+  return { frontends, uiUrl, processes, stop, restart };
 }
 
 /**
@@ -319,7 +337,7 @@ async function retry(work: () => Promise<void>, timeoutMs: number): Promise<void
 }
 
 /** Wait until something accepts TCP connections on 127.0.0.1:`port`; fail if `owner` exits first. */
-async function waitForPort(port: number, timeoutMs: number, owner: TemporalCluster['processes'][number]): Promise<void> {
+export async function waitForPort(port: number, timeoutMs: number, owner: TemporalCluster['processes'][number]): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (owner.process.exitCode !== null)

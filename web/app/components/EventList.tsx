@@ -1,4 +1,5 @@
 import { describeChange, type StoryEvent } from '../../../contract/data';
+import { describeBudget } from '../../../contract/story-reducer';
 import { formatDuration, formatOffset, formatTokens, stepLabel } from './format';
 
 function summarize(event: StoryEvent): string {
@@ -19,6 +20,8 @@ function summarize(event: StoryEvent): string {
       return `Rejected by ${event.by ?? 'someone'}: ${event.reason}`;
     case 'review.expired':
       return 'Nobody answered the review in time: the run expired.';
+    case 'budget.reached':
+      return describeBudget(event.kind, event.used, event.limit);
     case 'plan.ready':
       return `${event.plan.steps.length} step${event.plan.steps.length === 1 ? '' : 's'} · ${event.model.name}${
         event.model.offline ? ' (offline)' : ''

@@ -20,7 +20,7 @@ import { log } from './log.server';
 import { findResetPoint, type HistoryEvent, type ResetPoint } from './reset-point';
 import { RUN_ID_PATTERN, uuidFrom } from './run-id';
 import { describeOwnedRun, type Owner } from './run-owner.server';
-import { readStartTask } from './run-read.server';
+import { loadKnownRun, readStartTask } from './run-read.server';
 import { startRun } from './run-start.server';
 import { canRetry, statusWords, type TemporalStatus } from './run-status';
 import { TemporalUnreachableError, asUnreachable, bounded, getClient, grpcCode, isUnreachable, message } from './temporal-client.server';
@@ -192,7 +192,12 @@ const REVIEW_SEND_MS = 15_000;
  */
 export async function answerReview(workflowId: string, owner: Owner, request: ReviewRequest): Promise<ReviewOutcome> {
   const { client, runId, status } = await latestRun(workflowId, owner);
-  if (status !== 'RUNNING') throw new RunStateConflictError(`The run ${statusWords(status)}: there is no review to answer.`);
+  if (status !== 'RUNNING') {
+    // Sent again after the run ended: if it was applied, that is its outcome.
+    const earlier = await earlierAnswer(workflowId, runId, status, request.requestId);
+    if (earlier) return earlier;
+    throw new RunStateConflictError(`The run ${statusWords(status)}: there is no review to answer.`);
+  }
   const { temporal } = getConfig();
   const handle = client.workflow.getHandle(workflowId, runId);
   const deadline = Date.now() + REVIEW_SEND_MS;
@@ -223,4 +228,25 @@ export async function answerReview(workflowId: string, owner: Owner, request: Re
   throw new ReviewPendingError(
     'Your answer was sent, but no worker has confirmed it yet. Press the button again when a worker is back: it is applied once, however often you press.',
   );
+}
+
+/** The outcome of an answer the run's story recorded (by its request id), once the run has ended. */
+async function earlierAnswer(workflowId: string, runId: string, status: TemporalStatus, requestId: string): Promise<ReviewOutcome | null> {
+  const view = await loadKnownRun(workflowId, runId, status);
+  if (view.kind === 'unreachable') throw new TemporalUnreachableError(view.address);
+  const events = view.kind === 'ok' ? (view.snapshot?.events ?? []) : [];
+  for (const event of events) {
+    if ((event.type === 'review.approved' || event.type === 'review.rejected') && event.requestId === requestId) {
+      const edit = events.find((e) => e.type === 'plan.edited' && e.seq === event.seq - 1);
+      const changes = edit?.type === 'plan.edited' ? edit.changes : [];
+      return {
+        requestId,
+        revision: event.revision,
+        by: event.by,
+        decision: event.type === 'review.approved' ? 'approve' : 'reject',
+        changes,
+      };
+    }
+  }
+  return null;
 }

@@ -36,6 +36,7 @@ export type AppStatus =
   | 'cancelled'
   | 'rejected'
   | 'expired'
+  | 'budget-reached'
   | 'terminated'
   | 'timed-out'
   | 'unreachable';
@@ -49,6 +50,7 @@ export const APP_STATUS: Record<AppStatus, { label: string; className: string }>
   cancelled: { label: 'Cancelled', className: 'border-slate-600 bg-slate-900 text-slate-200' },
   rejected: { label: 'Rejected', className: 'border-orange-700 bg-orange-950 text-orange-200' },
   expired: { label: 'Expired', className: 'border-slate-600 bg-slate-900 text-slate-300' },
+  'budget-reached': { label: 'Budget reached', className: 'border-amber-700 bg-amber-950 text-amber-200' },
   terminated: { label: 'Terminated', className: 'border-red-700 bg-red-950 text-red-200' },
   'timed-out': { label: 'Timed out', className: 'border-red-700 bg-red-950 text-red-200' },
   unreachable: { label: 'Temporal unreachable', className: 'border-amber-700 bg-amber-950 text-amber-200' },
