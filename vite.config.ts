@@ -37,7 +37,10 @@ export default defineConfig(({ isSsrBuild }) => ({
   // file, which Node reads as CommonJS under this package.
   build: isSsrBuild ? { rollupOptions: { output: { inlineDynamicImports: true } } } : {},
   resolve: {
-    alias: { '~': fileURLToPath(new URL('./web/app', import.meta.url)) },
+    alias: {
+      '~': fileURLToPath(new URL('./web/app', import.meta.url)),
+      '@ungap/structured-clone': fileURLToPath(new URL('./web/app/utils/structured-clone.ts', import.meta.url)),
+    },
   },
   plugins: [
     noNodeBuiltinsInTheBrowser(),

@@ -39,6 +39,34 @@ describe('defaults', () => {
     expect(config.temporal).toMatchObject({ uiUrl: 'http://ui.example:8233', rpcTimeoutMs: 2_000 });
   });
 
+  test('run limits: the default within the cap; a cap alone is the default too', () => {
+    expect(loadWebConfig(env()).budget).toEqual({ default: {}, cap: {} });
+    expect(
+      loadWebConfig(env({ BUILDSTORY_BUDGET_DEFAULT: 'tokens=20000, time=30m', BUILDSTORY_BUDGET_CAP: 'tokens=100000,cost=2.5,steps=6' }))
+        .budget,
+    ).toEqual({
+      default: { tokens: 20_000, timeMs: 1_800_000, cost: 2.5, steps: 6 },
+      cap: { tokens: 100_000, cost: 2.5, steps: 6 },
+    });
+  });
+
+  test.each([
+    ['BUILDSTORY_BUDGET_DEFAULT', 'tokens=many', /tokens must be a whole number/],
+    ['BUILDSTORY_BUDGET_DEFAULT', 'dollars=3', /unknown limit "dollars"/],
+    ['BUILDSTORY_BUDGET_CAP', 'steps=9', /steps must be at most 8/],
+    ['BUILDSTORY_BUDGET_CAP', 'time=0s', /at least 1s/],
+  ])('%s=%s is refused, naming the setting', (name, value, message) => {
+    const error = configError({ [name]: value });
+    expect(error.message).toMatch(new RegExp(`^Invalid configuration: ${name}: `));
+    expect(error.message).toMatch(message);
+  });
+
+  test('a default above the cap is refused', () => {
+    expect(configError({ BUILDSTORY_BUDGET_DEFAULT: 'cost=5', BUILDSTORY_BUDGET_CAP: 'cost=1' }).message).toBe(
+      "Invalid configuration: BUILDSTORY_BUDGET_DEFAULT: cost is above BUILDSTORY_BUDGET_CAP's (5 > 1)",
+    );
+  });
+
   test('plan review: the form default and the timeout', () => {
     expect(loadWebConfig(env({ BUILDSTORY_REVIEW_PLANS: 'true', BUILDSTORY_REVIEW_TIMEOUT: '90m' })).review).toEqual({
       byDefault: true,

@@ -4,6 +4,7 @@
  * settings stay out, and the LLM key is never kept (only whether it is set, for the home page).
  */
 import { z } from 'zod';
+import { LIMITS, type Budget, type BudgetKind } from '../contract/data';
 import { AuthConfigError, parseAuth, type AuthConfig } from './auth';
 import { COMMON_ENV, commonConfig, type CommonConfig } from './common';
 import { blankToUndefined, ConfigError, integer, optionalString, parseEnv, type Env } from './env';
@@ -40,9 +41,41 @@ const WebEnv = z.object({
       .regex(/^\d+\s*[smhd]$/, 'a number and s, m, h or d, e.g. 7d or 90m')
       .default('7d'),
   ),
+  /** Every run's limits unless the form sets lower (or, up to the cap, higher) ones: `tokens=200000,cost=1.50,time=30m,steps=8`. */
+  BUILDSTORY_BUDGET_DEFAULT: optionalString,
+  /** The most a person may set on the form; the default must be within it. Same form. */
+  BUILDSTORY_BUDGET_CAP: optionalString,
 });
 
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `tokens=200000,cost=1.50,time=30m,steps=8` (any of them) → a Budget; a bad one names the setting. */
+export function parseBudget(name: string, text: string | undefined): Budget {
+  const budget: Budget = {};
+  if (!text) return budget;
+  const bad = (why: string) =>
+    new ConfigError(`Invalid configuration: ${name}: ${why} (expected e.g. tokens=200000,cost=1.50,time=30m,steps=8)`);
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const [key, value = ''] = part.split('=').map((p) => p.trim());
+    if (key === 'tokens' || key === 'steps') {
+      if (!/^\d+$/.test(value) || Number(value) < 1) throw bad(`${key} must be a whole number of at least 1`);
+      if (key === 'steps' && Number(value) > LIMITS.planMaxSteps) throw bad(`steps must be at most ${LIMITS.planMaxSteps}`);
+      budget[key] = Number(value);
+    } else if (key === 'cost') {
+      if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) throw bad('cost must be a positive number of US dollars');
+      budget.cost = Number(value);
+    } else if (key === 'time') {
+      if (!/^\d+\s*[smhd]$/.test(value) || durationMs(value) < 1_000) throw bad('time must be a number and s, m, h or d, at least 1s');
+      budget.timeMs = durationMs(value);
+    } else {
+      throw bad(`unknown limit "${key}"`);
+    }
+  }
+  return budget;
+}
 
 /** `90m` → 5,400,000. The pattern was checked by the schema. */
 function durationMs(text: string): number {
@@ -60,6 +93,8 @@ export interface WebConfig extends CommonConfig {
   auth: AuthConfig | null;
   /** Plan review: the home form's default, and how long a review waits. */
   review: { byDefault: boolean; timeoutMs: number };
+  /** Run limits: what a run gets unless the form says otherwise, and the most the form may set. */
+  budget: { default: Budget; cap: Budget };
 }
 
 /** Load and validate the web app's settings; throws ConfigError with one line naming the bad setting. */
@@ -84,7 +119,24 @@ export function loadWebConfig(env: Env = process.env): WebConfig {
     web: { port: e.PORT, host: e.HOST, submitRateLimitPerMinute: e.SUBMIT_RATE_LIMIT_PER_MINUTE, trustProxy: e.TRUST_PROXY },
     auth,
     review: { byDefault: ['true', '1', 'on'].includes(e.BUILDSTORY_REVIEW_PLANS), timeoutMs: reviewTimeout(e.BUILDSTORY_REVIEW_TIMEOUT) },
+    budget: budgets(e.BUILDSTORY_BUDGET_DEFAULT, e.BUILDSTORY_BUDGET_CAP),
   };
+}
+
+/** The default within the cap, limit by limit; a cap with no default makes the cap the default. */
+function budgets(defaultText: string | undefined, capText: string | undefined): { default: Budget; cap: Budget } {
+  const fallback = parseBudget('BUILDSTORY_BUDGET_DEFAULT', defaultText);
+  const cap = parseBudget('BUILDSTORY_BUDGET_CAP', capText);
+  for (const kind of Object.keys(cap) as BudgetKind[]) {
+    const limit = fallback[kind];
+    if (limit === undefined) fallback[kind] = cap[kind];
+    else if (limit > cap[kind]!) {
+      throw new ConfigError(
+        `Invalid configuration: BUILDSTORY_BUDGET_DEFAULT: ${kind} is above BUILDSTORY_BUDGET_CAP's (${limit} > ${cap[kind]})`,
+      );
+    }
+  }
+  return { default: fallback, cap };
 }
 
 function reviewTimeout(text: string): number {

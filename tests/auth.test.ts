@@ -373,6 +373,35 @@ describe('reviews', () => {
   });
 });
 
+describe('re-runs', () => {
+  test("someone else's run cannot be re-run (404, nothing starts); one's own re-run is one's own, listed on its parent for its owner", async () => {
+    const alice = await signedIn('alice');
+    const bob = await signedIn('bob');
+    const parentId = await alice.startRun('A task of Alice to re-run');
+    const parent = (await stack.env.client.workflow.getHandle(parentId).result()) as { plan: { steps: unknown[] } };
+    const edit = JSON.stringify({
+      steps: parent.plan.steps.slice(1).map((_, i) => ({ from: i + 1, title: `Step ${i + 2} again`, instructions: '' })),
+    });
+
+    expect((await bob.fetch(`/runs/${parentId}/rerun?from=2`)).status).toBe(404);
+    const bobTry = await bob.post(`/runs/${parentId}/rerun`, { from: '2', edit, token: randomUUID(), csrf: await bob.field('/', 'csrf') });
+    expect(bobTry.status).toBe(404);
+
+    const token = await alice.field(`/runs/${parentId}/rerun?from=2`, 'token');
+    const started = await alice.post(`/runs/${parentId}/rerun`, { from: '2', edit, token, csrf: await alice.field('/', 'csrf') });
+    expect(started.status).toBe(302);
+    const childId = started.headers.get('location')!.replace(/^\/runs\//, '');
+    expect(childId).toBe(workflowIdFor(token, 'alice'));
+    expect((await describeRun(childId)).typedSearchAttributes.get(OWNER)).toBe('alice');
+    // Bob's attempt started nothing: the only re-run of the parent is Alice's.
+    const reruns = await stack.env.client.workflow.list({ query: `BuildstoryParent = '${parentId}'` });
+    const ids: string[] = [];
+    for await (const run of reruns) ids.push(run.workflowId);
+    expect(ids).toEqual([childId]);
+    expect(await (await alice.fetch(`/runs/${parentId}`)).text()).toContain(`/runs/${childId}`);
+  });
+});
+
 describe('run ids', () => {
   test("another user's form token starts a run of one's own: it tells nothing about theirs", async () => {
     const alice = await signedIn('alice');

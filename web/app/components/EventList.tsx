@@ -11,7 +11,7 @@ function summarize(event: StoryEvent): string {
     case 'step.kept':
       return `${stepLabel(event.stepIndex)}: kept from the earlier run (${event.output.length.toLocaleString('en-US')} characters)`;
     case 'review.waiting':
-      return `${event.stage.kind === 'plan' ? 'The plan waits' : `${stepLabel(event.stage.stepIndex)} waits`} for a review (until ${event.deadline})`;
+      return `${event.stage.kind === 'plan' ? 'The plan waits' : `${stepLabel(event.stage.stepIndex)} waits`} for a review (until ${event.deadline.replace('T', ' ').slice(0, 16)} UTC)`;
     case 'plan.edited':
       return `${event.by ?? 'Someone'} ${event.changes.map(describeChange).join('; ') || 'changed which steps ask first'}`;
     case 'review.approved':
@@ -55,6 +55,9 @@ const TYPE_COLOR: Partial<Record<StoryEvent['type'], string>> = {
   'run.failed': 'text-red-300',
   'step.retrying': 'text-amber-300',
   'run.cancelled': 'text-slate-300',
+  'review.waiting': 'text-violet-300',
+  'review.rejected': 'text-orange-300',
+  'review.expired': 'text-slate-300',
 };
 
 /** The story in order. Output chunks are shown as each step's output, not here. */

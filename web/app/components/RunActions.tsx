@@ -45,7 +45,8 @@ export function RunActions({
   const actionData = useActionData();
   const pending = navigation.state === 'submitting' ? navigation.formData?.get('intent') : null;
   const busy = typeof pending === 'string' && (RUN_ACTION_INTENTS as readonly string[]).includes(pending);
-  const error = isRunActionError(actionData) ? actionData.error : null;
+  // The review editor shows the errors of its own answers.
+  const error = isRunActionError(actionData) && !actionData.intent?.startsWith('review-') ? actionData.error : null;
 
   const canCancel = status === 'running';
   const canRunAgain = status !== 'running';

@@ -1,6 +1,6 @@
 import { Link } from '@remix-run/react';
 import type { RunSummary } from '~/utils/run-list.server';
-import { APP_STATUS, RUN_LIST_FILTERS, appStatusOf, type RunListStatus } from '~/utils/run-status';
+import { APP_STATUS, RUN_LIST_FILTERS, listedStatusOf, type RunListStatus } from '~/utils/run-status';
 import { formatDuration } from './format';
 
 /** Filter links, in order; `null` is every run. Labels are the run page's badges'. */
@@ -19,14 +19,14 @@ export function formatAgo(iso: string, now: number): string {
   return `${Math.round(seconds / 86_400)} d ago`;
 }
 
-function RunStatusLabel({ status }: { status: RunSummary['status'] }) {
-  const shown = appStatusOf(status);
+function RunStatusLabel({ run: { status, reviewState } }: { run: RunSummary }) {
+  const shown = listedStatusOf(status, reviewState);
   const style = shown ? APP_STATUS[shown] : { label: status.toLowerCase(), className: 'border-slate-600 text-slate-300' };
   return (
     <span
       className={`inline-flex shrink-0 items-center gap-1.5 justify-self-start rounded-full border px-2 py-0.5 text-xs font-medium ${style.className}`}
     >
-      {status === 'RUNNING' ? <span aria-hidden className="h-1.5 w-1.5 animate-pulse rounded-full bg-sky-400" /> : null}
+      {shown === 'running' ? <span aria-hidden className="h-1.5 w-1.5 animate-pulse rounded-full bg-sky-400" /> : null}
       {style.label}
     </span>
   );
@@ -39,9 +39,9 @@ export function RunList({ runs, now }: { runs: RunSummary[]; now: number }) {
         <li key={run.runId}>
           <Link
             to={`/runs/${run.workflowId}`}
-            className="grid grid-cols-[6.5rem_1fr] items-start gap-x-3 gap-y-1 px-3 py-2.5 hover:bg-slate-900 focus:bg-slate-900 focus:outline-none sm:grid-cols-[6.5rem_1fr_auto]"
+            className="grid grid-cols-[9rem_1fr] items-start gap-x-3 gap-y-1 px-3 py-2.5 hover:bg-slate-900 focus:bg-slate-900 focus:outline-none sm:grid-cols-[9rem_1fr_auto]"
           >
-            <RunStatusLabel status={run.status} />
+            <RunStatusLabel run={run} />
             <span className="line-clamp-2 break-words text-sm text-slate-100">
               {run.task ?? <span className="font-mono text-slate-400">{run.workflowId}</span>}
             </span>
@@ -50,6 +50,7 @@ export function RunList({ runs, now }: { runs: RunSummary[]; now: number }) {
                 {formatAgo(run.startTime, now)}
               </time>
               {run.durationMs !== null ? <> · {formatDuration(run.durationMs)}</> : null}
+              {run.fromStep !== null ? <> · re-run from step {run.fromStep}</> : null}
             </span>
           </Link>
         </li>

@@ -1,4 +1,6 @@
+import { Link } from '@remix-run/react';
 import type { ProgressSnapshot, StepState, StepStatus } from '../../../contract/data';
+import { lastFrom, rerunHref } from '~/utils/rerun-from';
 import { formatDuration, formatTokens } from './format';
 import { Markdown } from './Markdown';
 
@@ -21,7 +23,7 @@ function Meta({ items }: { items: string[] }) {
   return shown.length > 0 ? <span className="text-xs text-slate-400">{shown.join(' · ')}</span> : null;
 }
 
-function Step({ step }: { step: StepState }) {
+function Step({ step, keptFrom, rerun }: { step: StepState; keptFrom: string | null; rerun: string | null }) {
   return (
     <li data-testid={`step-${step.index}`} data-status={step.status} className="rounded-md border border-slate-800 bg-slate-900/60 p-4">
       <div className="flex flex-wrap items-baseline justify-between gap-2">
@@ -35,8 +37,17 @@ function Step({ step }: { step: StepState }) {
               formatDuration(step.durationMs),
               formatTokens(step.usage?.totalTokens),
               step.truncated ? 'output truncated' : '',
+              step.ask && step.status === 'pending' ? 'asks before running' : '',
             ]}
           />
+          {step.kept && keptFrom ? (
+            <span className="text-xs text-slate-400">
+              kept from{' '}
+              <Link to={`/runs/${keptFrom}`} className="font-mono text-sky-400 hover:text-sky-300">
+                {keptFrom}
+              </Link>
+            </span>
+          ) : null}
           <StatusText status={step.status} />
         </div>
       </div>
@@ -50,12 +61,23 @@ function Step({ step }: { step: StepState }) {
           </div>
         </details>
       ) : null}
+      {rerun ? (
+        <Link
+          to={rerun}
+          aria-label={`Edit and re-run from step ${step.index + 1}`}
+          className="mt-3 inline-block text-sm text-sky-400 hover:text-sky-300"
+        >
+          Edit and re-run from here
+        </Link>
+      ) : null}
     </li>
   );
 }
 
-export function StepList({ snapshot }: { snapshot: ProgressSnapshot }) {
+/** `rerunOf`: the run's id once it is over, to offer "Edit and re-run from here" on the steps a re-run may start from. */
+export function StepList({ snapshot, rerunOf = null }: { snapshot: ProgressSnapshot; rerunOf?: string | null }) {
   const { planning, plan } = snapshot;
+  const last = rerunOf && plan ? lastFrom(snapshot.steps) : -1;
   return (
     <section aria-labelledby="plan-heading" className="space-y-3">
       <h2 id="plan-heading" className="text-xl font-semibold">
@@ -70,7 +92,12 @@ export function StepList({ snapshot }: { snapshot: ProgressSnapshot }) {
       {snapshot.steps.length > 0 ? (
         <ol className="space-y-3">
           {snapshot.steps.map((step) => (
-            <Step key={step.index} step={step} />
+            <Step
+              key={step.index}
+              step={step}
+              keptFrom={snapshot.parent?.workflowId ?? null}
+              rerun={rerunOf && step.index <= last ? rerunHref(rerunOf, step.index) : null}
+            />
           ))}
         </ol>
       ) : (

@@ -8,6 +8,7 @@ import { RUN_FILTERS, RunList } from '~/components/RunList';
 import { CSRF_MESSAGE, csrfValid, requireUser } from '~/utils/auth.server';
 import { readForm } from '~/utils/form.server';
 import { getConfig } from '~/utils/env.server';
+import { readBudgetForm } from '~/utils/budget-form.server';
 import { workflowStarts } from '~/utils/metrics.server';
 import { submissionRetryAfter } from '~/utils/rate-limit.server';
 import { parseTaskForm } from '~/utils/task-form.server';
@@ -82,8 +83,10 @@ export async function action({ request, context }: ActionFunctionArgs) {
   }
   const form = parseTaskForm(formData);
   if (!form.ok) return data({ values: form.values, fieldErrors: form.fieldErrors, formError: null }, { status: 400 });
+  const limits = readBudgetForm(formData, getConfig().budget);
+  if (!limits.ok) return data({ values, fieldErrors: {}, formError: limits.error }, { status: 400 });
   try {
-    const { workflowId } = await startRun(form.token, form.task, viewer.user, { review: form.review });
+    const { workflowId } = await startRun(form.token, form.task, viewer.user, { review: form.review, budget: limits.budget });
     workflowStarts.inc();
     return redirect(`/runs/${workflowId}`);
   } catch (err) {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { data, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFunction } from '@remix-run/node';
 import { Link, isRouteErrorResponse, useLoaderData, useParams, useRevalidator, useRouteError } from '@remix-run/react';
-import { useEffect } from 'react';
+import { Suspense, lazy, useEffect } from 'react';
 import { AccountBar } from '~/components/AccountBar';
 import { EventList } from '~/components/EventList';
 import { Markdown } from '~/components/Markdown';
@@ -13,9 +13,16 @@ import { useRunStory, type StreamState } from '~/components/useRunStory';
 import { requireUser } from '~/utils/auth.server';
 import { handleRunAction } from '~/utils/run-actions.server';
 import { emptyView, type StoryView } from '~/utils/story-view';
+import { listReruns, type RunSummary } from '~/utils/run-list.server';
 import { loadRun, type RunView } from '~/utils/run-read.server';
 import { appStatusOf, storyStatusOf, type AppStatus } from '~/utils/run-status';
 import type { RunStatus } from '../../../contract/data';
+
+// The review editor is a chunk of its own, fetched only for a run that waits for a review: most
+// runs never do, and the run page's first download has a budget (scripts/check-bundle.ts).
+const PlanForm = lazy(() => import('~/components/PlanForm'));
+// So is the list of re-runs, shown on the few runs that have some.
+const RunList = lazy(() => import('~/components/RunList').then((module) => ({ default: module.RunList })));
 
 export const meta: MetaFunction = ({ params }) => [{ title: `${params.runId ?? 'Run'} · Buildstory` }];
 
@@ -27,11 +34,14 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
   if (view.kind === 'not-found') throw data('No run with this id', { status: 404 });
   if (view.kind === 'unreachable') return data({ ...view, workflowId, user, csrf }, { status: 503 });
   // A fresh token per render names the run "Run again" starts: a double submit starts one run.
-  const runAgainToken = randomUUID();
-  if (!view.snapshot) return { ...view, runAgainToken, user, csrf };
+  // Another names the answer to the review the run waits for now (the review editor keeps it).
+  const tokens = { runAgainToken: randomUUID(), review: { revision: view.snapshot?.review?.revision ?? 0, token: randomUUID() } };
+  // A run that is over may have been re-run from one of its steps: one list call, empty if it fails.
+  const reruns = { runs: view.temporalStatus === 'RUNNING' ? [] : await listReruns(workflowId, user), now: Date.now() };
+  if (!view.snapshot) return { ...view, ...tokens, reruns, user, csrf };
   // Output chunks live on in each step's output; the page does not need them twice.
   const events = view.snapshot.events.filter((event) => event.type !== 'step.output');
-  return { ...view, runAgainToken, user, csrf, snapshot: { ...view.snapshot, events } };
+  return { ...view, ...tokens, reruns, user, csrf, snapshot: { ...view.snapshot, events } };
 }
 
 export async function action({ request, params }: ActionFunctionArgs) {
@@ -40,7 +50,11 @@ export async function action({ request, params }: ActionFunctionArgs) {
 }
 
 type Account = { user: string | null; csrf: string | null };
-type OkView = Extract<RunView, { kind: 'ok' }> & { runAgainToken: string } & Account;
+type OkView = Extract<RunView, { kind: 'ok' }> & {
+  runAgainToken: string;
+  review: { revision: number; token: string };
+  reruns: { runs: RunSummary[]; now: number };
+} & Account;
 
 /** The run's status: the live story's once it has one, Temporal's for runs closed without a story. */
 function runStatus(view: OkView, story: StoryView | null): RunStatus {
@@ -48,9 +62,10 @@ function runStatus(view: OkView, story: StoryView | null): RunStatus {
   return storyStatusOf(view.temporalStatus);
 }
 
-function badgeFor(view: OkView, status: RunStatus, stream: StreamState): AppStatus {
+function badgeFor(view: OkView, status: RunStatus, stream: StreamState, review: boolean): AppStatus {
   if (status === 'running') {
     if (stream === 'unreachable') return 'unreachable';
+    if (review) return 'waiting-for-review';
     return stream === 'waiting-for-worker' || (stream === 'connecting' && view.waitingForWorker) ? 'waiting' : 'running';
   }
   // Terminated and timed-out runs tell no end in their story: Temporal's status says which.
@@ -96,10 +111,26 @@ function LiveRun({ view }: { view: OkView }) {
 
   const task = story.task || view.task;
   const hasStory = Boolean(view.snapshot) || story.lastSeq > 0;
+  const waiting = status === 'running' && story.plan ? story.review : null;
+  // Rejected and expired runs ended as someone chose (or nobody did): not an error.
+  const ended = status === 'rejected' || status === 'expired';
   return (
     <article className="space-y-8">
       <AccountBar user={view.user} csrf={view.csrf} />
-      <RunHeader workflowId={view.workflowId} badge={badgeFor(view, status, stream)} offline={story.model?.offline ?? false} />
+      <RunHeader
+        workflowId={view.workflowId}
+        badge={badgeFor(view, status, stream, waiting !== null)}
+        offline={story.model?.offline ?? false}
+      />
+      {story.parent ? (
+        <p className="text-sm text-slate-300">
+          Re-run of{' '}
+          <Link to={`/runs/${story.parent.workflowId}`} className="font-mono text-sky-400 hover:text-sky-300">
+            {story.parent.workflowId}
+          </Link>{' '}
+          from step {story.parent.fromStep + 1}
+        </p>
+      ) : null}
 
       <section aria-labelledby="task-heading" className="space-y-2">
         <h2 id="task-heading" className="text-xl font-semibold">
@@ -118,16 +149,40 @@ function LiveRun({ view }: { view: OkView }) {
 
       {story.error || view.error ? (
         <section aria-labelledby="error-heading" className="space-y-2">
-          <h2 id="error-heading" className="text-xl font-semibold text-red-300">
-            Error
+          <h2 id="error-heading" className={`text-xl font-semibold ${ended ? '' : 'text-red-300'}`}>
+            {ended ? 'Why the run stopped' : 'Error'}
           </h2>
-          <pre className="whitespace-pre-wrap break-words rounded-md border border-red-800 bg-red-950/60 p-4 font-mono text-sm text-red-100">
+          <pre
+            className={`whitespace-pre-wrap break-words rounded-md border p-4 font-mono text-sm ${
+              ended ? 'border-slate-700 bg-slate-900/60 text-slate-100' : 'border-red-800 bg-red-950/60 text-red-100'
+            }`}
+          >
             {story.error ?? view.error}
           </pre>
         </section>
       ) : null}
 
-      {hasStory ? <StepList snapshot={story} /> : null}
+      {waiting && story.plan ? (
+        <Suspense fallback={<StepList snapshot={story} />}>
+          <PlanForm
+            key={waiting.revision}
+            mode={{
+              kind: 'review',
+              revision: waiting.revision,
+              deadline: waiting.deadline,
+              gate: waiting.stage.kind === 'step' ? waiting.stage.stepIndex : null,
+            }}
+            plan={story.plan}
+            steps={story.steps}
+            lockedBefore={waiting.stage.kind === 'step' ? waiting.stage.stepIndex : 0}
+            // The loader's token answers the review it saw; a later one (from the stream) gets its own.
+            token={view.review.revision === waiting.revision ? view.review.token : null}
+            csrf={view.csrf}
+          />
+        </Suspense>
+      ) : hasStory ? (
+        <StepList snapshot={story} rerunOf={status === 'running' ? null : view.workflowId} />
+      ) : null}
 
       {story.result ? (
         <section aria-labelledby="result-heading" className="space-y-2">
@@ -141,6 +196,17 @@ function LiveRun({ view }: { view: OkView }) {
       ) : null}
 
       {hasStory ? <EventList events={story.events} startedAt={story.startedAt} /> : null}
+
+      {view.reruns.runs.length > 0 ? (
+        <section aria-labelledby="reruns-heading" className="space-y-3">
+          <h2 id="reruns-heading" className="text-xl font-semibold">
+            Re-runs
+          </h2>
+          <Suspense fallback={<p className="text-sm text-slate-400">Loading the re-runs…</p>}>
+            <RunList runs={view.reruns.runs} now={view.reruns.now} />
+          </Suspense>
+        </section>
+      ) : null}
 
       <p className="text-sm">
         <a href={view.uiUrl} target="_blank" rel="noreferrer" className="text-sky-400 underline hover:text-sky-300">

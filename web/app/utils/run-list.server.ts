@@ -1,12 +1,14 @@
 /** The list of recent runs, from Temporal's visibility store. */
 import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 // Types only: the package is CommonJS without named ESM exports.
 import type { temporal as proto } from '@temporalio/proto';
-import { WORKFLOW_NAME } from '../../../contract/data';
+import { PARENT_SEARCH_ATTRIBUTE, REVIEW_STATES, STATE_SEARCH_ATTRIBUTE, WORKFLOW_NAME } from '../../../contract/data';
 import { OWNER_SEARCH_ATTRIBUTE } from '../../../config';
 import { getConfig } from './env.server';
 import { log } from './log.server';
 import { MissingOwnerAttributeError, OWNER_PATTERN, isMissingOwnerAttribute, type Owner } from './run-owner.server';
+import { RUN_ID_PATTERN } from './run-id';
 import { isRunListStatus, temporalStatusName, type RunListStatus, type TemporalStatus } from './run-status';
 import { bounded, decodePayload, getClient, isUnreachable } from './temporal-client.server';
 import { tsToMs } from './timestamp';
@@ -19,6 +21,10 @@ export interface RunSummary {
   workflowId: string;
   runId: string;
   status: TemporalStatus;
+  /** Where the run stands as to reviews (its BuildstoryState search attribute, REVIEW_STATES); null when it never had one. */
+  reviewState: string | null;
+  /** For a re-run: the step (1-based) it ran from, as its memo says. */
+  fromStep: number | null;
   /** The start of the task (from the run's memo); null for runs started without one. */
   task: string | null;
   /** ISO times. */
@@ -54,7 +60,7 @@ export async function listRuns(options: { owner: Owner; status?: RunListStatus; 
   const pageSize = Math.min(Math.max(Math.trunc(options.pageSize ?? LIST_PAGE_SIZE_DEFAULT), 1), LIST_PAGE_SIZE_MAX);
   if (options.owner !== null && !OWNER_PATTERN.test(options.owner)) throw new TypeError('Bad owner name.');
   let query = `WorkflowType = '${WORKFLOW_NAME}'`;
-  if (options.status) query += ` AND ExecutionStatus = '${options.status}'`;
+  if (options.status) query += ` AND ${statusQuery(options.status)}`;
   if (options.owner !== null) query += ` AND ${OWNER_SEARCH_ATTRIBUTE} = '${options.owner}'`;
 
   let client: Client;
@@ -93,6 +99,57 @@ export async function listRuns(options: { owner: Owner; status?: RunListStatus; 
   }
 }
 
+/** The visibility query of a list filter. */
+function statusQuery(status: RunListStatus): string {
+  if (status === 'WaitingForReview') return `ExecutionStatus = 'Running' AND ${STATE_SEARCH_ATTRIBUTE} = '${REVIEW_STATES.waiting}'`;
+  return `ExecutionStatus = '${status}'`;
+}
+
+/** Re-runs listed on their parent's page; more are rare, and the Temporal UI lists them all. */
+const RERUNS_MAX = 20;
+
+/**
+ * The re-runs of `workflowId` (its BuildstoryParent children), newest first, the owner's only
+ * with access control on: one list call. Empty when they cannot be listed: the parent's page
+ * shows without them.
+ */
+export async function listReruns(workflowId: string, owner: Owner): Promise<RunSummary[]> {
+  if (!RUN_ID_PATTERN.test(workflowId) || (owner !== null && !OWNER_PATTERN.test(owner))) return [];
+  const { temporal } = getConfig();
+  let query = `WorkflowType = '${WORKFLOW_NAME}' AND ${PARENT_SEARCH_ATTRIBUTE} = '${workflowId}'`;
+  if (owner !== null) query += ` AND ${OWNER_SEARCH_ATTRIBUTE} = '${owner}'`;
+  try {
+    const client = await getClient();
+    const response = await bounded(client, temporal.rpcTimeoutMs, () =>
+      client.workflowService.listWorkflowExecutions({ namespace: temporal.namespace, pageSize: RERUNS_MAX, query }),
+    );
+    const runs: RunSummary[] = [];
+    const seen = new Set<string>();
+    for (const info of response.executions) {
+      const summary = await toSummary(client, info);
+      if (!summary || seen.has(summary.workflowId)) continue;
+      seen.add(summary.workflowId);
+      runs.push(summary);
+    }
+    return runs;
+  } catch (err) {
+    log.warn({ err, workflowId }, 'could not list the re-runs');
+    return [];
+  }
+}
+
+/** A Keyword search attribute's value from visibility; null when absent or not a string. */
+function keyword(info: proto.api.workflow.v1.IWorkflowExecutionInfo, name: string): string | null {
+  const payload = info.searchAttributes?.indexedFields?.[name];
+  if (!payload) return null;
+  try {
+    const value = defaultPayloadConverter.fromPayload<unknown>(payload);
+    return typeof value === 'string' ? value : null;
+  } catch {
+    return null;
+  }
+}
+
 async function toSummary(client: Client, info: proto.api.workflow.v1.IWorkflowExecutionInfo): Promise<RunSummary | null> {
   const workflowId = info.execution?.workflowId;
   const runId = info.execution?.runId;
@@ -100,19 +157,26 @@ async function toSummary(client: Client, info: proto.api.workflow.v1.IWorkflowEx
   if (!workflowId || !runId || startMs === null) return null;
   const closeMs = tsToMs(info.closeTime);
   let task: string | null = null;
-  const memoTask = info.memo?.fields?.task;
-  if (memoTask) {
-    try {
+  let fromStep: number | null = null;
+  const { task: memoTask, fromStep: memoFromStep } = info.memo?.fields ?? {};
+  try {
+    if (memoTask) {
       const value = await decodePayload<unknown>(client, memoTask);
       if (typeof value === 'string') task = value;
-    } catch (err) {
-      log.warn({ err, workflowId }, 'could not decode the memo');
     }
+    if (memoFromStep) {
+      const value = await decodePayload<unknown>(client, memoFromStep);
+      if (typeof value === 'number' && Number.isInteger(value)) fromStep = value;
+    }
+  } catch (err) {
+    log.warn({ err, workflowId }, 'could not decode the memo');
   }
   return {
     workflowId,
     runId,
     status: temporalStatusName(info.status),
+    reviewState: keyword(info, STATE_SEARCH_ATTRIBUTE),
+    fromStep,
     task,
     startTime: new Date(startMs).toISOString(),
     closeTime: closeMs === null ? null : new Date(closeMs).toISOString(),

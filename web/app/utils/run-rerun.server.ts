@@ -4,13 +4,15 @@
  * person edited them. The outputs come from the earlier run's story as Temporal has it, read when
  * the re-run starts: never from the form.
  */
-import { LIMITS, type PlanEdit, type RerunInput, type StepState } from '../../../contract/data';
+import { LIMITS, type PlanEdit, type RerunInput } from '../../../contract/data';
 import { applyPlanEdit } from '../../../contract/plan-edit';
+import { lastFrom } from './rerun-from';
 import { loadRun, type RunView } from './run-read.server';
 import { RunNotFoundError, RunStateConflictError } from './run-control.server';
 import type { Owner } from './run-owner.server';
 import { startRun } from './run-start.server';
 import { TemporalUnreachableError } from './temporal-client.server';
+import { getConfig } from './env.server';
 
 /** The person's edit is not a plan (a 400): the message says what to fix. */
 export class InvalidEditError extends Error {
@@ -40,12 +42,6 @@ export async function loadRerunSource(workflowId: string, owner: Owner): Promise
     throw new RunStateConflictError('This run has no plan to re-run: it ended before planning finished. Run it again instead.');
   }
   return { workflowId, runId: view.runId, task: snapshot.task, view, lastFrom: lastFrom(snapshot.steps) };
-}
-
-/** A re-run may start at any step up to the first one that did not complete. */
-export function lastFrom(steps: StepState[]): number {
-  const firstOpen = steps.findIndex((step) => step.status !== 'completed');
-  return firstOpen === -1 ? steps.length - 1 : firstOpen;
 }
 
 /**
@@ -80,5 +76,6 @@ export async function startRerun(
     edit: request.edit,
     by: request.by,
   };
-  return startRun(request.token, source.task, owner, { rerun });
+  // A re-run gets the deployment's default limits, as a new run from the form does.
+  return startRun(request.token, source.task, owner, { rerun, budget: getConfig().budget.default });
 }

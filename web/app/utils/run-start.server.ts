@@ -2,7 +2,14 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { SearchAttributeType, defineSearchAttributeKey, type SearchAttributePair } from '@temporalio/common';
 import { TaskTextSchema } from '../../../contract/schemas';
-import { PARENT_SEARCH_ATTRIBUTE, WORKFLOW_NAME, type RerunInput, type TaskInput, type TaskWorkflow } from '../../../contract/data';
+import {
+  PARENT_SEARCH_ATTRIBUTE,
+  WORKFLOW_NAME,
+  type Budget,
+  type RerunInput,
+  type TaskInput,
+  type TaskWorkflow,
+} from '../../../contract/data';
 import { getConfig } from './env.server';
 import { log } from './log.server';
 import { MissingOwnerAttributeError, OWNER_KEY, OWNER_PATTERN, isMissingOwnerAttribute, type Owner } from './run-owner.server';
@@ -20,6 +27,8 @@ export interface StartOptions {
   review?: boolean;
   /** Start as a re-run of another run from one of its steps. */
   rerun?: RerunInput;
+  /** The run's limits (readBudgetForm): none when empty. */
+  budget?: Budget;
 }
 
 /**
@@ -38,6 +47,7 @@ export async function startRun(token: string, task: string, owner: Owner, option
     task: TaskTextSchema.parse(task),
     ...(options.review ? { review: true, reviewTimeoutMs: review.timeoutMs } : {}),
     ...(options.rerun ? { rerun: options.rerun } : {}),
+    ...(options.budget && Object.keys(options.budget).length > 0 ? { budget: options.budget } : {}),
   };
   const searchAttributes: SearchAttributePair[] = [
     ...(owner !== null ? [{ key: OWNER_KEY, value: owner }] : []),

@@ -6,6 +6,7 @@ import {
   canRetry,
   isClosed,
   isRunListStatus,
+  listedStatusOf,
   storyStatusOf,
   temporalStatusName,
   type TemporalStatus,
@@ -61,6 +62,7 @@ test('each status: its story status, badge, whether it is over and whether it ca
 test('the list filters are the statuses visibility knows, each shown with its badge label', () => {
   expect(RUN_LIST_FILTERS.map(({ status, shows }) => `${status}=${APP_STATUS[shows].label}`)).toEqual([
     'Running=Running',
+    'WaitingForReview=Waiting for review',
     'Completed=Completed',
     'Failed=Failed',
     'Canceled=Cancelled',
@@ -70,4 +72,16 @@ test('the list filters are the statuses visibility knows, each shown with its ba
   expect(isRunListStatus('Canceled')).toBe(true);
   expect(isRunListStatus('CANCELLED')).toBe(false);
   expect(isRunListStatus("Running' OR 1=1")).toBe(false);
+});
+
+test('a listed run reads its review state from BuildstoryState: waiting, rejected, expired', () => {
+  expect(listedStatusOf('RUNNING', 'waiting-for-review')).toBe('waiting-for-review');
+  expect(listedStatusOf('RUNNING', 'running')).toBe('running');
+  expect(listedStatusOf('RUNNING', null)).toBe('running');
+  expect(listedStatusOf('COMPLETED', 'rejected')).toBe('rejected');
+  expect(listedStatusOf('COMPLETED', 'expired')).toBe('expired');
+  expect(listedStatusOf('COMPLETED', 'running')).toBe('completed');
+  // A cancelled review is cancelled; a state left over from a closed run's review does not say otherwise.
+  expect(listedStatusOf('CANCELLED', 'cancelled')).toBe('cancelled');
+  expect(listedStatusOf('TERMINATED', 'waiting-for-review')).toBe('terminated');
 });

@@ -3,7 +3,7 @@
  * API's enum), the story's own status, and what the app shows (label and style of the badge, the
  * run list and its filters). Pure and free of Temporal's packages, so browser code can use it.
  */
-import type { RunStatus } from '../../../contract/data';
+import { REVIEW_STATES, type RunStatus } from '../../../contract/data';
 
 /** Temporal's WorkflowExecutionStatusName, spelled out so that this module imports nothing from Temporal. */
 export type TemporalStatus =
@@ -77,6 +77,16 @@ export function appStatusOf(status: TemporalStatus): AppStatus | null {
 }
 
 /**
+ * How a listed run reads, from visibility alone: its Temporal status and its `BuildstoryState`
+ * search attribute (REVIEW_STATES). Temporal calls a rejected or expired run completed.
+ */
+export function listedStatusOf(status: TemporalStatus, reviewState: string | null): AppStatus | null {
+  if (status === 'RUNNING' && reviewState === REVIEW_STATES.waiting) return 'waiting-for-review';
+  if (status === 'COMPLETED' && (reviewState === REVIEW_STATES.rejected || reviewState === REVIEW_STATES.expired)) return reviewState;
+  return appStatusOf(status);
+}
+
+/**
  * The story's status for a run in this Temporal status: what its story says once it is over.
  * Terminated and timed-out runs never told their story's end; they read as failed.
  */
@@ -118,9 +128,13 @@ export function canRetry(status: TemporalStatus): boolean {
   return status === 'FAILED' || status === 'CANCELLED' || status === 'TERMINATED' || status === 'TIMED_OUT';
 }
 
-/** Visibility's ExecutionStatus values, as the list filter takes them, with the app status each shows as. */
+/**
+ * The list's filters, with the app status each shows as: visibility's ExecutionStatus values, and
+ * `WaitingForReview` (running, and BuildstoryState says it waits for a review).
+ */
 export const RUN_LIST_FILTERS = [
   { status: 'Running', shows: 'running' },
+  { status: 'WaitingForReview', shows: 'waiting-for-review' },
   { status: 'Completed', shows: 'completed' },
   { status: 'Failed', shows: 'failed' },
   { status: 'Canceled', shows: 'cancelled' },

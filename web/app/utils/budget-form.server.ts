@@ -1,0 +1,39 @@
+/**
+ * A run's limits from the home form: what the person set, each within the deployment's cap, and
+ * the deployment's default for the rest. Empty fields take the default.
+ */
+import type { Budget, BudgetKind } from '../../../contract/data';
+import { parseBudget } from '../../../config/web';
+
+/** The form's fields, by limit. */
+export const BUDGET_FIELDS: Record<BudgetKind, string> = {
+  tokens: 'budgetTokens',
+  cost: 'budgetCost',
+  timeMs: 'budgetTime',
+  steps: 'budgetSteps',
+};
+
+const SPELLING: Record<BudgetKind, string> = { tokens: 'tokens', cost: 'cost', timeMs: 'time', steps: 'steps' };
+
+export type BudgetFormResult = { ok: true; budget: Budget } | { ok: false; error: string };
+
+export function readBudgetForm(form: FormData, limits: { default: Budget; cap: Budget }): BudgetFormResult {
+  const parts: string[] = [];
+  for (const [kind, field] of Object.entries(BUDGET_FIELDS) as Array<[BudgetKind, string]>) {
+    const value = form.get(field);
+    if (typeof value === 'string' && value.trim() !== '') parts.push(`${SPELLING[kind]}=${value.trim()}`);
+  }
+  let requested: Budget;
+  try {
+    requested = parseBudget('limits', parts.join(','));
+  } catch (err) {
+    return { ok: false, error: (err as Error).message.replace(/^Invalid configuration: limits: /, 'A limit is not valid: ') };
+  }
+  for (const kind of Object.keys(requested) as BudgetKind[]) {
+    const cap = limits.cap[kind];
+    if (cap !== undefined && requested[kind]! > cap) {
+      return { ok: false, error: `The ${SPELLING[kind]} limit can be at most ${kind === 'timeMs' ? `${cap / 1000} s` : cap} here.` };
+    }
+  }
+  return { ok: true, budget: { ...limits.default, ...requested } };
+}
