@@ -80,7 +80,7 @@ export async function postReview(
   );
   const text = await res.text().catch(() => '');
   if (res.status === 302 || res.status === 303) return { kind: 'outcome' };
-  // The page renders the refusal, in the workflow's words, as its action's alert.
+  // The page carries the refusal in the workflow's words.
   if (res.status === 409) return { kind: 'refused', status: res.status, text: actionError(text) ?? text.slice(0, 300) };
   return { kind: 'no-outcome', status: res.status };
 }
@@ -104,9 +104,12 @@ export async function startRunViaForm(base: string, task = SAMPLE_TASK): Promise
   return submitForm(base, await formToken(base), task);
 }
 
+/**
+ * The refusal's words in a 409 page. The review form's alert is rendered in the browser (the form
+ * loads lazily), so they are read from the page's single-fetch data instead, where the action's
+ * `{ intent, error }` appears as the intent's value followed by the error's. Diagnostics only.
+ */
 function actionError(html: string): string | null {
-  const match = /<p role="alert"[^>]*>([^<]*)<\/p>/.exec(html);
-  if (!match) return null;
-  const entities: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', '#x27': "'", '#39': "'" };
-  return match[1].replace(/&(amp|lt|gt|quot|#x27|#39);/g, (_, name: string) => entities[name]);
+  const match = /\\"review-(?:approve|reject)\\",\\"((?:[^"\\]|\\\\[^"]|\\\\\\")*?)\\"/.exec(html);
+  return match ? match[1].replace(/\\\\(.)/g, '$1').replace(/\\(.)/g, '$1') : null;
 }

@@ -49,8 +49,6 @@ export interface ReviewTotals {
   withOutcome: number;
   lost: number;
   refused: number;
-  /** Applied, but a resend found the run closed and was answered 409 (see verify.ts). */
-  refusedAfterApplied: number;
   appliedTwice: number;
   /** Approved runs whose final plan and LLM steps are exactly what was approved, of those approved. */
   asApproved: number;
@@ -81,7 +79,6 @@ function reviewTotals(runs: RunReport[], faults: FaultRecord[]): ReviewTotals {
     withOutcome: answers.filter((a) => a.outcomeAt !== null).length,
     lost: reviewed.reduce((n, r) => n + r.lost, 0),
     refused: reviewed.reduce((n, r) => n + r.refused, 0),
-    refusedAfterApplied: reviewed.reduce((n, r) => n + r.refusedAfterApplied, 0),
     appliedTwice: reviewed.reduce((n, r) => n + r.appliedTwice, 0),
     asApproved: approved.filter((r) => r.planAsApproved && r.stepsAsApproved).length,
     approvedRuns: approved.length,
@@ -225,7 +222,7 @@ export function formatReport(result: FaultHarnessResult): string {
     row(
       'Review answers lost / refused / twice',
       `${reviews.lost}/${reviews.refused}/${reviews.appliedTwice}`,
-      reviews.refusedAfterApplied ? `(${reviews.refusedAfterApplied} applied, then a resend answered 409: the run had closed)` : '',
+      "(by each answer's token on the story's decisions)",
     ),
     row('Approved runs ran exactly the approval', `${reviews.asApproved} / ${reviews.approvedRuns}`),
     row('Runs lost', String(totals.lost)),

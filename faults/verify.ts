@@ -19,13 +19,11 @@ import type { RunReviewer, SentAnswer } from './reviewer';
 export interface ReviewReport {
   kind: ReviewKind;
   answers: Array<Omit<SentAnswer, 'edit'> & { edited: boolean }>;
-  /** Answers sent that never got an outcome (nor a refusal) before the deadline. */
+  /** Answers not refused that never got an outcome before the deadline, or whose token is not on a decision in the story. */
   lost: number;
   /** Answers the app refused (409): none is expected, each was sent once per revision. */
   refused: number;
-  /** Answers applied (the story has them) whose resend, after a post without an outcome, was answered 409: the run had closed. */
-  refusedAfterApplied: number;
-  /** review.approved / review.rejected / plan.edited events beyond one per answer sent. */
+  /** Decisions recorded more than once for one answer's token (request id), and plan.edited beyond one per edit sent. */
   appliedTwice: number;
   /** Events in the story: review.waiting, review.approved, review.rejected, plan.edited. */
   events: { waiting: number; approved: number; rejected: number; edited: number };
@@ -335,27 +333,25 @@ function verifyReview(
     edited: answers.filter((a) => a.edit !== null).length,
   };
   const expectedAnswers = run.review!.kind === 'step-gate' ? 2 : 1;
-  // A resend after a post without an outcome may find the run closed by that very answer (a
-  // rejection ends the run at once): the app answers 409. The story says whether it was applied.
-  const applied = (a: SentAnswer) =>
-    snapshot.events.some((e) => (e.type === 'review.approved' || e.type === 'review.rejected') && e.revision === a.revision);
-  const refusedAfterApplied = answers.filter((a) => a.refused !== null && a.attempts > 1 && applied(a));
-  const lost = answers.filter((a) => a.outcomeAt === null && a.refused === null).length;
-  const refused = answers.filter((a) => a.refused !== null && !refusedAfterApplied.includes(a)).length;
-  const appliedTwice =
-    Math.max(0, events.approved - sent.approved) + Math.max(0, events.rejected - sent.rejected) + Math.max(0, events.edited - sent.edited);
+  // Each answer's token is its request id, which the story records on review.approved / review.rejected.
+  const decisions = snapshot.events.flatMap((e) => (e.type === 'review.approved' || e.type === 'review.rejected' ? [e] : []));
+  const appliedTimes = (a: SentAnswer) => decisions.filter((e) => e.requestId === a.token).length;
+  const lost = answers.filter((a) => a.refused === null && (a.outcomeAt === null || appliedTimes(a) === 0)).length;
+  const refused = answers.filter((a) => a.refused !== null).length;
+  const appliedTwice = answers.reduce((n, a) => n + Math.max(0, appliedTimes(a) - 1), 0) + Math.max(0, events.edited - sent.edited);
+  const foreign = decisions.filter((e) => !answers.some((a) => a.token === e.requestId)).length;
   if (answers.length !== expectedAnswers) problems.push(`${answers.length} review answer(s) sent, ${expectedAnswers} planned`);
-  if (lost) problems.push(`${lost} review answer(s) never got an outcome (resent with the same token until the deadline)`);
-  for (const answer of answers.filter((a) => a.refused !== null && !refusedAfterApplied.includes(a)))
-    problems.push(`the review answer to revision ${answer.revision} was refused: ${answer.refused}`);
-  if (appliedTwice)
-    problems.push(`${appliedTwice} review answer(s) applied twice: story ${JSON.stringify(events)}, sent ${JSON.stringify(sent)}`);
-  const missing =
-    Math.max(0, sent.approved - events.approved) + Math.max(0, sent.rejected - events.rejected) + Math.max(0, sent.edited - events.edited);
-  if (missing)
-    problems.push(
-      `${missing} review answer(s) with an outcome are not in the story: story ${JSON.stringify(events)}, sent ${JSON.stringify(sent)}`,
-    );
+  for (const answer of answers) {
+    if (answer.refused !== null) problems.push(`the review answer to revision ${answer.revision} was refused: ${answer.refused}`);
+    else if (answer.outcomeAt === null)
+      problems.push(`the review answer to revision ${answer.revision} never got an outcome (${answer.attempts} posts of its token)`);
+    else if (appliedTimes(answer) === 0)
+      problems.push(`the review answer to revision ${answer.revision} had an outcome but is not in the story`);
+    else if (appliedTimes(answer) > 1)
+      problems.push(`the review answer to revision ${answer.revision} was applied ${appliedTimes(answer)} times`);
+  }
+  if (foreign) problems.push(`${foreign} review decision(s) in the story that the harness did not send`);
+  if (events.edited !== sent.edited) problems.push(`${events.edited} plan.edited event(s) for ${sent.edited} edit(s) sent`);
   if (events.waiting !== expectedAnswers) problems.push(`the run waited for review ${events.waiting} time(s), ${expectedAnswers} planned`);
 
   const stepCalls = calls.filter((c) => c.task === run.task && c.kind === 'step');
@@ -391,7 +387,6 @@ function verifyReview(
     answers: answers.map(({ edit, ...rest }) => ({ ...rest, edited: edit !== null })),
     lost,
     refused,
-    refusedAfterApplied: refusedAfterApplied.length,
     appliedTwice,
     events,
     planAsApproved,
