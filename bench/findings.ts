@@ -157,5 +157,34 @@ export function explainMisses(figures: readonly Figure[], details: Details): str
         `Heap: ${n(conns.heapPerConnectionBytes / 1024)} KB per stream including the ${conns.runs} watchers, ${n(conns.marginalHeapPerConnectionBytes / 1024)} KB per extra viewer of a watched run (${conns.gcMethod}).`,
     );
   }
+
+  // Figure 6 always gets its note: the per-run costs are read from it, not from the table.
+  const approval = details.approval;
+  if (approval) {
+    notes.push(
+      `6. approval → first step.started: ${ms(approval.sse)} at the SSE client, of which the review action's POST → redirect ` +
+        `(the update's round trip: the workflow task that applies it also records step.started) ${ms(approval.post)}, and ` +
+        `step.started's at → arrival ${ms(approval.delivery)}; directly (update, then the story query every 20 ms) ${ms(approval.direct)}.` +
+        (approval.failures?.length ? ` Failures: ${approval.failures.join('; ')}.` : ''),
+    );
+  }
+  const waiting = details.waiting;
+  if (waiting) {
+    const per = (a: number, b: number, scale: number) => n(((a - b) * scale) / waiting.runs, 2);
+    const cores = (share: Record<string, number> | null | undefined) =>
+      Object.entries(share ?? {})
+        .map(([k, v]) => `${k} ${n(v, 2)}`)
+        .join(', ');
+    notes.push(
+      `6. ${waiting.waitingAtStart} of ${waiting.runs} runs waiting for review (counted by BuildstoryState), over ${waiting.windowMs / 1000} s: ` +
+        `${waiting.eventsInWindow} history events written in all (${n(waiting.eventsPerRunPerHour, 2)} per run per hour, extrapolated from the window); ` +
+        `reaching the wait wrote ${n(waiting.eventsToWait)} events, ${n(waiting.bytesToWait / 1024)} KB per run, once. The wait is a timer and an open ` +
+        `condition, no polling: nothing more is written until an answer or the deadline. Worker (the bench process): ` +
+        `${per(waiting.waiting.workerCores * 1000, waiting.none.workerCores * 1000, 1)} CPU-ms/s per waiting run, ` +
+        `RSS ${per(waiting.waiting.workerRssMB * 1024, waiting.none.workerRssMB * 1024, 1)} KB and heap ` +
+        `${per(waiting.waiting.workerHeapMB * 1024, waiting.none.workerHeapMB * 1024, 1)} KB per waiting run (the runs stay in the worker's ` +
+        `workflow cache; after a full GC). Cores with none waiting: ${cores(waiting.none.cores)}; with ${waiting.runs} waiting: ${cores(waiting.waiting.cores)}.`,
+    );
+  }
   return notes;
 }

@@ -10,6 +10,7 @@ import { ROOT } from '../devstack/processes';
 import { percentile, round, summarize } from '../devstack/stats';
 import { measureConnections } from './figures/connections';
 import { measureFirstEvent } from './figures/first-event';
+import { measureApproval, measureWaiting } from './figures/review';
 import { measureStoryLag } from './figures/story-lag';
 import { measureIdle, measureLoad, type LoadResult } from './figures/temporal-load';
 import { combineBatches, runBatch, throughputSize, type BatchResult } from './figures/throughput';
@@ -42,6 +43,10 @@ export const SIZES = {
   connectionsWindowMs: QUICK ? 8_000 : 20_000,
   /** Stop opening streams after this long (a busy machine may not open them all). */
   connectionsOpenWithinMs: 60_000,
+  /** Figure 6: approvals measured (each way), runs waiting at once, and the window their cost is read over. */
+  approvalSamples: QUICK ? 5 : 15,
+  waitingRuns: QUICK ? 20 : 100,
+  waitingWindowMs: QUICK ? 15_000 : 60_000,
   /** The whole run, setup and teardown included, must fit in this. */
   budgetS: Number(process.env.BENCH_BUDGET_S ?? (QUICK ? 300 : 570)),
 };
@@ -236,6 +241,73 @@ export async function runBench(): Promise<void> {
         many.rpcsPerSecond / one.rpcsPerSecond,
         { value: many.naiveRpcsPerSecond / one.naiveRpcsPerSecond, what: 'naive pollers' },
         { op: '<=', limit: 1.1, text: '≤ 1.1' },
+      ),
+    );
+
+    // 6. People in the loop: approval → first step, and what a waiting run costs.
+    const approval = await phase('6 review: approval → first step', () => measureApproval(s, SIZES.approvalSamples, log));
+    details.approval = {
+      sse: summarize(approval.sseMs),
+      direct: summarize(approval.directMs),
+      post: summarize(approval.postMs),
+      delivery: summarize(approval.deliveryMs),
+      failures: approval.failures,
+      samplesMs: { sse: approval.sseMs, direct: approval.directMs, post: approval.postMs },
+    };
+    const directUpdate = (p: number) => ({ value: percentile(approval.directMs, p), what: 'update sent directly, story query polled' });
+    figures.push(
+      figure(
+        'review.approval.p50',
+        '6. approval → first step.started at an SSE client, p50',
+        'ms',
+        percentile(approval.sseMs, 50),
+        directUpdate(50),
+      ),
+      figure(
+        'review.approval.p95',
+        '6. approval → first step.started at an SSE client, p95',
+        'ms',
+        percentile(approval.sseMs, 95),
+        directUpdate(95),
+        { op: '<=', limit: 250, text: 'p95 ≤ 250 ms' },
+      ),
+    );
+    const waiting = await phase('6 review: runs waiting', () =>
+      measureWaiting(s, { runs: SIZES.waitingRuns, windowMs: SIZES.waitingWindowMs, cpu: readParts, progress: log }),
+    );
+    details.waiting = waiting;
+    const noneWaiting = (value: number) => ({ value, what: 'no run waiting' });
+    figures.push(
+      figure(
+        'review.waiting.eventsPerHour',
+        '6. history events per waiting run per hour (extrapolated)',
+        'events/h',
+        waiting.eventsPerRunPerHour,
+        {
+          value: waiting.eventsToWait,
+          what: 'events written to reach the wait, once',
+        },
+      ),
+      figure(
+        'review.waiting.workerCpu',
+        `6. worker CPU, ${waiting.runs} runs waiting`,
+        'cores',
+        waiting.waiting.workerCores,
+        noneWaiting(waiting.none.workerCores),
+      ),
+      figure(
+        'review.waiting.workerRss',
+        `6. worker RSS, ${waiting.runs} runs waiting`,
+        'MB',
+        waiting.waiting.workerRssMB,
+        noneWaiting(waiting.none.workerRssMB),
+      ),
+      figure(
+        'review.waiting.workerHeap',
+        `6. worker heap after GC, ${waiting.runs} runs waiting`,
+        'MB',
+        waiting.waiting.workerHeapMB,
+        noneWaiting(waiting.none.workerHeapMB),
       ),
     );
 

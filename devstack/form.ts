@@ -5,6 +5,8 @@
  * These helpers send no session: with access control on, sign in first (tests/auth.test.ts).
  */
 
+import type { PlanEdit } from '../contract/data';
+
 /** The task the tests, the bench and the screenshots submit unless they say otherwise. */
 export const SAMPLE_TASK = 'Create a hello world python function';
 
@@ -57,6 +59,41 @@ export function answerReviewForm(
   return fetch(`${base}/runs/${encodeURIComponent(workflowId)}`, { method: 'POST', body, redirect: 'manual', ...init });
 }
 
+/** A person's answer on the run page's review form (the `review` update behind it); `token` is its update id and request id. */
+export type ReviewForm =
+  | { decision: 'approve'; revision: number; token: string; edit?: PlanEdit }
+  | { decision: 'reject'; revision: number; token: string; reason: string };
+
+/** What the run page's review action answered: an outcome (a redirect), a refusal (409), or none yet (resend the same token). */
+export type ReviewPost = { kind: 'outcome' } | { kind: 'refused'; status: number; text: string } | { kind: 'no-outcome'; status: number };
+
+/**
+ * answerReviewForm, its answer read: a redirect (302/303) means the answer has an outcome; 409
+ * that it was refused (already answered, stale revision, invalid edit, the run closed); 503
+ * (Temporal or the worker down) and anything else: no outcome yet. A network error (the web app
+ * down) throws. Without an outcome, resend with the same token.
+ */
+export async function postReview(
+  base: string,
+  workflowId: string,
+  form: ReviewForm,
+  init: { signal?: AbortSignal } = {},
+): Promise<ReviewPost> {
+  const res = await answerReviewForm(
+    base,
+    workflowId,
+    form.decision === 'approve'
+      ? { token: form.token, revision: form.revision, decision: 'approve', ...(form.edit ? { edit: form.edit } : {}) }
+      : { token: form.token, revision: form.revision, decision: 'reject', reason: form.reason },
+    init,
+  );
+  const text = await res.text().catch(() => '');
+  if (res.status === 302 || res.status === 303) return { kind: 'outcome' };
+  // The page carries the refusal in the workflow's words.
+  if (res.status === 409) return { kind: 'refused', status: res.status, text: actionError(text) ?? text.slice(0, 300) };
+  return { kind: 'no-outcome', status: res.status };
+}
+
 /** The workflow id a form post redirected to (`/runs/<id>`), or null when it did not start a run. */
 export function runIdFromRedirect(res: Response): string | null {
   if (res.status !== 302) return null;
@@ -74,4 +111,14 @@ export async function submitForm(base: string, token: string, task = SAMPLE_TASK
 /** Start a run through the form, as a user does; returns its workflow id. */
 export async function startRunViaForm(base: string, task = SAMPLE_TASK): Promise<string> {
   return submitForm(base, await formToken(base), task);
+}
+
+/**
+ * The refusal's words in a 409 page. The review form's alert is rendered in the browser (the form
+ * loads lazily), so they are read from the page's single-fetch data instead, where the action's
+ * `{ intent, error }` appears as the intent's value followed by the error's. Diagnostics only.
+ */
+function actionError(html: string): string | null {
+  const match = /\\"review-(?:approve|reject)\\",\\"((?:[^"\\]|\\\\[^"]|\\\\\\")*?)\\"/.exec(html);
+  return match ? match[1].replace(/\\\\(.)/g, '$1').replace(/\\(.)/g, '$1') : null;
 }

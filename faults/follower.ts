@@ -30,6 +30,8 @@ export class RunFollower {
   end: { runId: string; status: string } | null = null;
   got204 = false;
   finishedAt: number | null = null;
+  /** Told every story event as it arrives (repeats included), as a page's reducer is: the reviewer answers from it. */
+  onStory: ((event: StoryEvent) => void) | null = null;
 
   constructor(
     private readonly url: string,
@@ -94,7 +96,11 @@ export class RunFollower {
 
   private onFrame({ event, id, data }: SseFrame): void {
     const frame: ReceivedFrame = { event, id, data, at: Date.now() };
-    if (frame.event === 'story') frame.recordedAt = Date.parse((JSON.parse(frame.data) as StoryEvent).at);
+    if (frame.event === 'story') {
+      const story = JSON.parse(frame.data) as StoryEvent;
+      frame.recordedAt = Date.parse(story.at);
+      this.onStory?.(story);
+    }
     if (frame.event === 'message' && frame.id === undefined && frame.data === '') return;
     this.frames.push(frame);
     // As EventSource does: the last id seen is what a reconnect sends.

@@ -23,7 +23,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formToken, runIdFromRedirect, submitTask } from '../devstack/form';
 import { RunFollower } from './follower';
-import { planFaults, settingsFor, type FaultHarnessOptions, type PlannedCrash } from './plan';
+import { RunReviewer, type NextKill } from './reviewer';
+import { planFaults, settingsFor, type CrashKind, type FaultHarnessOptions, type PlannedCrash } from './plan';
 import { processWarnings, seconds, summarize, type FaultHarnessResult } from './report';
 import { startClusterTemporal } from './cluster';
 import { startFaultStack, stopFaultStack, type CrashTarget, type FaultStack } from './supervisor';
@@ -46,6 +47,18 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
   const faults: FaultRecord[] = [];
   const skippedCrashes: PlannedCrash[] = [];
   const followers = new Map<number, RunFollower>();
+  const reviewers = new Map<number, RunReviewer>();
+  // Review answers held for a crash are sent as soon as a part has been killed.
+  const killWaiters: Array<(kind: CrashKind) => void> = [];
+  const nextKill: NextKill = (timeoutMs) =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeoutMs);
+      killWaiters.push((kind) => {
+        clearTimeout(timer);
+        resolve(kind);
+      });
+    });
+  const killed = (kind: CrashKind) => killWaiters.splice(0).forEach((wake) => wake(kind));
   const workflowIds = new Map<number, string>();
   const submitErrors = new Map<number, string>();
   let result: FaultHarnessResult | null = null;
@@ -109,7 +122,7 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
         } else {
           lastKill = Date.now();
           // Caught here, so a restart that fails while nothing awaits it is reported, not fatal.
-          const restart = crashOnce(target, crash, inFlight, faults, log).catch((err: Error) => {
+          const restart = crashOnce(target, crash, inFlight, faults, log, killed).catch((err: Error) => {
             if (!stopping) unexpectedExits.push(`the ${crash.kind} restart failed: ${err.message}`);
           });
           restarts.set(key, restart);
@@ -138,7 +151,7 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
           const deadline = Date.now() + options.runTimeoutMs;
           let workflowId: string;
           try {
-            workflowId = await submit(current.webBase, run.task, deadline);
+            workflowId = await submit(current.webBase, run.task, deadline, run.review !== undefined);
           } catch (err) {
             submitErrors.set(run.index, (err as Error).message);
             log(`run ${run.index}: not submitted: ${(err as Error).message}`);
@@ -150,9 +163,18 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
           workflowIds.set(run.index, workflowId);
           const follower = new RunFollower(`${current.webBase}/runs/${workflowId}/events`, deadline);
           followers.set(run.index, follower);
+          if (run.review) {
+            const reviewer = new RunReviewer(current.webBase, workflowId, run.index, run.review, deadline, nextKill);
+            follower.onStory = reviewer.onStory;
+            reviewers.set(run.index, reviewer);
+          }
           await follower.follow();
+          await reviewers.get(run.index)?.settled();
           const outcome = follower.end ? follower.end.status : follower.got204 ? '204' : 'no end (timed out)';
-          const aimed = run.faults.map((f) => `${f.kind}@${f.target === 'plan' ? 'plan' : `step${f.target + 1}`}`).join(', ');
+          const aimed = [
+            ...run.faults.map((f) => `${f.kind}@${f.target === 'plan' ? 'plan' : `step${f.target + 1}`}`),
+            ...(run.review ? [`review: ${run.review.kind}`] : []),
+          ].join(', ');
           log(
             `run ${run.index} [${aimed || 'no LLM fault'}]: ${outcome} (expected ${run.expected}), ${follower.connections} SSE connection(s)`,
           );
@@ -170,7 +192,7 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
 
     log('all runs followed; checking them against Temporal and the LLM call log');
     const calls = ((await control(current.llmBase, 'calls')) as { calls: LoggedCall[] }).calls;
-    const runs = await verifyRuns(current.temporal.address, plan, workflowIds, followers, submitErrors, calls);
+    const runs = await verifyRuns(current.temporal.address, plan, workflowIds, followers, reviewers, submitErrors, calls);
     faults.push(...llmFaults(plan, calls));
     for (const fault of faults) fault.toNextProgressMs = progressAfter(fault, followers);
     faults.sort((a, b) => a.at - b.at);
@@ -197,6 +219,7 @@ async function crashOnce(
   inFlight: number,
   faults: FaultRecord[],
   log: (line: string) => void,
+  killed: (kind: CrashKind) => void,
 ): Promise<void> {
   const name = part.name === 'web' ? 'the web app' : part.name;
   const record: FaultRecord = {
@@ -209,6 +232,7 @@ async function crashOnce(
   log(`crash: kill -9 ${name} (${inFlight} run(s) in flight); restart in ${seconds(crash.downMs)}`);
   await part.kill9();
   faults.push(record);
+  killed(crash.kind);
   await sleep(crash.downMs);
   const restarting = Date.now();
   await part.start();
@@ -217,13 +241,13 @@ async function crashOnce(
 }
 
 /** Submit through the home form as a browser does; the same token on every retry, so one run at most. */
-async function submit(base: string, task: string, deadline: number): Promise<string> {
+async function submit(base: string, task: string, deadline: number, review: boolean): Promise<string> {
   let token: string | null = null;
   let last = '';
   while (Date.now() < deadline) {
     try {
       token ??= await formToken(base, { signal: AbortSignal.timeout(10_000) });
-      const res = await submitTask(base, task, token, { signal: AbortSignal.timeout(15_000) });
+      const res = await submitTask(base, task, token, { signal: AbortSignal.timeout(15_000), review });
       const runId = runIdFromRedirect(res);
       if (runId !== null) return runId;
       last = `the form answered ${res.status} ${res.headers.get('location') ?? ''}`;

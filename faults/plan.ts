@@ -23,6 +23,11 @@ export interface FaultHarnessOptions {
   openaiTimeoutMs?: number;
   /** Share of runs (after every kind has had its turn) that get a non-retryable fault (default 0.1). */
   fatalShare?: number;
+  /**
+   * Runs started with review on, answered through the web app's review form (default: a third of
+   * the runs, leaving five for the LLM faults' first turn). They get no LLM fault.
+   */
+  reviews?: number;
   log?: (line: string) => void;
   /** Keep the temp dir (SQLite file, process logs) after a clean pass; it is always kept after a failure. */
   keepDir?: boolean;
@@ -65,11 +70,30 @@ export interface PlannedLlmFault {
   rule: LlmRule;
 }
 
+/**
+ * How a person answers a run that waits for review: approve the plan as proposed; approve it with
+ * an edit (step 1's instructions changed, the last step removed when there are three or more, a
+ * step added); approve it asking to be asked again before the last step, then approve at that
+ * gate; or reject it.
+ */
+export type ReviewKind = 'approve' | 'approve-edited' | 'step-gate' | 'reject';
+export const REVIEW_KINDS: readonly ReviewKind[] = ['approve', 'approve-edited', 'step-gate', 'reject'];
+
+export interface PlannedReview {
+  kind: ReviewKind;
+  /** Each answer is sent this long after its `review.waiting` reached the run's SSE client (two for a step gate)... */
+  delaysMs: number[];
+  /** ...or, where true, right after the next kill -9 (while that part is down; at most 20 s later, if none comes). */
+  atCrash: boolean[];
+}
+
 export interface PlannedRun {
   index: number;
   task: string;
   steps: number;
   faults: PlannedLlmFault[];
+  /** Started with review on and answered as planned; such a run has no LLM fault. */
+  review?: PlannedReview;
   expected: Exclude<RunStatus, 'running' | 'cancelled'>;
   /** For an expected failure: the message the story must end with. */
   expectedError?: RegExp;
@@ -94,6 +118,11 @@ export interface FaultPlan {
 /** The options as a run uses them, defaults filled in (and recorded in its result). */
 export type HarnessSettings = Required<Omit<FaultHarnessOptions, 'log' | 'crashes'>> & { crashes: Record<CrashKind, number> };
 
+/** The reason a planned rejection gives, and what the story's error must then say. */
+export function rejectionReason(runIndex: number): string {
+  return `Not this plan (fault harness, run ${runIndex}).`;
+}
+
 /** The options with their defaults filled in. */
 export function settingsFor(options: FaultHarnessOptions): HarnessSettings {
   const runs = options.runs;
@@ -111,6 +140,7 @@ export function settingsFor(options: FaultHarnessOptions): HarnessSettings {
     chunkDelayMs: options.chunkDelayMs ?? 40,
     openaiTimeoutMs: options.openaiTimeoutMs ?? 3_000,
     fatalShare: options.fatalShare ?? 0.1,
+    reviews: Math.min(options.reviews ?? Math.max(0, Math.min(Math.round(runs / 3), runs - 5)), runs),
     keepDir: options.keepDir ?? false,
     topology: options.topology ?? 'dev',
   };
@@ -180,6 +210,34 @@ function ruleFor(kind: LlmFaultKind, target: FaultTarget, dice: Dice): LlmRule {
   }
 }
 
+/**
+ * Review runs, from the runs left after every LLM fault kind had its turn, with dice of their own:
+ * the other runs' faults and the crashes stay what the seed gave them before reviews existed. A
+ * review run's faults are dropped: an edit renumbers the steps a fault was aimed at.
+ */
+function planReviews(runs: PlannedRun[], candidates: number[], options: { seed: number; reviews: number }): void {
+  const dice = new Dice(prng(options.seed ^ 0x5eed));
+  const chosen = dice.shuffle(candidates).slice(0, options.reviews);
+  // Every kind once first, then at random (approvals more often than rejections).
+  const kinds = [...dice.shuffle(REVIEW_KINDS)];
+  chosen.forEach((index, i) => {
+    const kind = kinds[i] ?? dice.pick<ReviewKind>(['approve', 'approve-edited', 'approve-edited', 'step-gate', 'reject']);
+    const run = runs[index];
+    run.faults = [];
+    // Spread over 0.5-8 s, so that answers go out before, during and after the crashes (8 s apart or more).
+    const answers = kind === 'step-gate' ? 2 : 1;
+    run.review = {
+      kind,
+      delaysMs: Array.from({ length: answers }, () => dice.int(500, 8_000)),
+      atCrash: Array.from({ length: answers }, () => dice.float() < 0.5),
+    };
+    if (kind === 'reject') {
+      run.expected = 'rejected';
+      run.expectedError = new RegExp(`^Rejected by .+: ${rejectionReason(index).replace(/[.()]/g, '\\$&')}$`);
+    }
+  });
+}
+
 function expectedErrorFor(fault: PlannedLlmFault): RegExp {
   const phase = fault.target === 'plan' ? 'Planning' : `Step ${fault.target + 1} \\(.+\\)`;
   return fault.kind === 'malformed-plan'
@@ -199,6 +257,7 @@ export function planFaults(options: {
   concurrency: number;
   crashes: Record<CrashKind, number>;
   fatalShare: number;
+  reviews: number;
 }): FaultPlan {
   const dice = new Dice(prng(options.seed));
   const tag = options.seed.toString(36);
@@ -241,6 +300,7 @@ export function planFaults(options: {
     if (dice.float() < options.fatalShare) aim(run, dice.pick(FATAL));
     else for (let n = dice.pick([0, 1, 1, 2]); n > 0; n--) aim(run, dice.pick(RETRYABLE));
   }
+  planReviews(runs, order.slice(next), options);
   for (const run of runs) {
     const fatal = run.faults.find((f) => FATAL.includes(f.kind));
     if (fatal) {

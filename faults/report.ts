@@ -32,12 +32,62 @@ export interface FaultHarnessResult {
     foreignFrames: number;
     redone: number;
     extraAttempts: number;
+    reviews: ReviewTotals;
   };
   /** Every reason the harness fails, one line each; empty when it passes. */
   problems: string[];
   ok: boolean;
   wallMs: number;
   dir: string;
+}
+
+/** What the review runs did: answers sent through the web app, and what became of them. */
+export interface ReviewTotals {
+  runs: number;
+  byKind: Record<string, number>;
+  answers: number;
+  withOutcome: number;
+  lost: number;
+  refused: number;
+  appliedTwice: number;
+  /** Approved runs whose final plan and LLM steps are exactly what was approved, of those approved. */
+  asApproved: number;
+  approvedRuns: number;
+  /** Posts beyond the first of a token, and why they were needed. */
+  resends: number;
+  misses503: number;
+  missesNetwork: number;
+  /** Answers during which (from review.waiting seen to the outcome) a part was killed. */
+  acrossCrash: number;
+  /** Answers first sent right after a kill -9, while that part was down, by part. */
+  sentWhileDown: Record<string, number>;
+}
+
+function reviewTotals(runs: RunReport[], faults: FaultRecord[]): ReviewTotals {
+  const reviewed = runs.flatMap((r) => (r.review ? [r.review] : []));
+  const answers = reviewed.flatMap((r) => r.answers);
+  const crashes = faults.filter((f) => f.kind === 'worker' || f.kind === 'web' || f.kind === 'temporal').map((f) => f.at);
+  const approved = reviewed.filter((r) => r.kind !== 'reject');
+  const byKind: Record<string, number> = {};
+  for (const r of reviewed) byKind[r.kind] = (byKind[r.kind] ?? 0) + 1;
+  const sentWhileDown: Record<string, number> = {};
+  for (const a of answers) if (a.sentWhileDown) sentWhileDown[a.sentWhileDown] = (sentWhileDown[a.sentWhileDown] ?? 0) + 1;
+  return {
+    runs: reviewed.length,
+    byKind,
+    answers: answers.length,
+    withOutcome: answers.filter((a) => a.outcomeAt !== null).length,
+    lost: reviewed.reduce((n, r) => n + r.lost, 0),
+    refused: reviewed.reduce((n, r) => n + r.refused, 0),
+    appliedTwice: reviewed.reduce((n, r) => n + r.appliedTwice, 0),
+    asApproved: approved.filter((r) => r.planAsApproved && r.stepsAsApproved).length,
+    approvedRuns: approved.length,
+    resends: answers.reduce((n, a) => n + Math.max(0, a.attempts - 1), 0),
+    misses503: answers.reduce((n, a) => n + a.misses.filter((m) => m === 503).length, 0),
+    missesNetwork: answers.reduce((n, a) => n + a.misses.filter((m) => m === 'network').length, 0),
+    acrossCrash: answers.filter((a) => crashes.some((at) => at >= a.seenAt && at <= (a.outcomeAt ?? Infinity))).length,
+    sentWhileDown,
+  };
 }
 
 /** The result: totals over the runs, and every reason to fail on one line. */
@@ -66,6 +116,7 @@ export function summarize(
     foreignFrames: sum((r) => r.foreignFrames),
     redone: sum((r) => r.redone.length),
     extraAttempts: sum((r) => r.extraAttempts),
+    reviews: reviewTotals(runs, faults),
   };
   const problems: string[] = [];
   for (const run of runs)
@@ -89,6 +140,8 @@ export function summarize(
     totals.lost === 0 &&
     totals.eventsLost + totals.eventsDuplicated + totals.eventsAltered + totals.eventsOutOfOrder + totals.foreignFrames === 0 &&
     totals.redone === 0 &&
+    totals.reviews.lost + totals.reviews.refused + totals.reviews.appliedTwice === 0 &&
+    totals.reviews.asApproved === totals.reviews.approvedRuns &&
     problems.length === 0;
   return {
     seed: options.seed,
@@ -137,6 +190,11 @@ export function formatReport(result: FaultHarnessResult): string {
   const { totals, options } = result;
   const row = (label: string, value: string, note = '') => `  ${label.padEnd(38)} ${value.padStart(9)}  ${note}`;
   const completed = result.runs.filter((r) => r.expected === 'completed').length;
+  const rejected = result.runs.filter((r) => r.expected === 'rejected').length;
+  const reviews = totals.reviews;
+  const kinds = Object.entries(reviews.byKind)
+    .map(([kind, n]) => `${n} ${kind}`)
+    .join(', ');
   const lines = [
     '',
     `Fault harness: seed ${result.seed}, ${options.runs} runs, ${options.concurrency} at a time, wall time ${seconds(result.wallMs)}`,
@@ -144,8 +202,29 @@ export function formatReport(result: FaultHarnessResult): string {
     row(
       'Runs in their expected end state',
       `${totals.inExpectedState} / ${totals.submitted}`,
-      `(${completed} expected completed, ${options.runs - completed} expected failed)`,
+      `(${completed} expected completed, ${rejected} rejected, ${options.runs - completed - rejected} failed)`,
     ),
+    row('Runs with review (via the web app)', String(reviews.runs), kinds ? `(${kinds})` : ''),
+    row(
+      'Review answers with an outcome',
+      `${reviews.withOutcome} / ${reviews.answers}`,
+      `(${reviews.acrossCrash} across a crash; ${reviews.resends} resends: ${reviews.misses503}× 503, ${reviews.missesNetwork}× app down)`,
+    ),
+    row(
+      'Review answers sent while a part was down',
+      String(Object.values(reviews.sentWhileDown).reduce((n, k) => n + k, 0)),
+      Object.keys(reviews.sentWhileDown).length
+        ? `(${Object.entries(reviews.sentWhileDown)
+            .map(([kind, n]) => `${n} ${kind}`)
+            .join(', ')}; sent right after its kill -9)`
+        : '',
+    ),
+    row(
+      'Review answers lost / refused / twice',
+      `${reviews.lost}/${reviews.refused}/${reviews.appliedTwice}`,
+      "(by each answer's token on the story's decisions)",
+    ),
+    row('Approved runs ran exactly the approval', `${reviews.asApproved} / ${reviews.approvedRuns}`),
     row('Runs lost', String(totals.lost)),
     row('Events lost (SSE vs final story)', String(totals.eventsLost), `of ${totals.events} events`),
     row('Events duplicated', String(totals.eventsDuplicated)),

@@ -9,9 +9,28 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { LlmCall } from '../tests/fixtures/llm-server';
-import { RUN_FAILED_ERROR_TYPE, type ProgressSnapshot, type RunStatus, type StoryEvent } from '../contract/data';
+import { RUN_FAILED_ERROR_TYPE, type Plan, type ProgressSnapshot, type RunStatus, type StoryEvent } from '../contract/data';
+import { applyPlanEdit } from '../contract/plan-edit';
 import type { RunFollower } from './follower';
-import type { FaultKind, FaultPlan, FaultTarget, PlannedRun } from './plan';
+import type { FaultKind, FaultPlan, FaultTarget, PlannedRun, ReviewKind } from './plan';
+import type { RunReviewer, SentAnswer } from './reviewer';
+
+/** A review run's answers against its story and its LLM calls. */
+export interface ReviewReport {
+  kind: ReviewKind;
+  answers: Array<Omit<SentAnswer, 'edit'> & { edited: boolean }>;
+  /** Answers not refused that never got an outcome before the deadline, or whose token is not on a decision in the story. */
+  lost: number;
+  /** Answers the app refused (409): none is expected, each was sent once per revision. */
+  refused: number;
+  /** Decisions recorded more than once for one answer's token (request id), and plan.edited beyond one per edit sent. */
+  appliedTwice: number;
+  /** Events in the story: review.waiting, review.approved, review.rejected, plan.edited. */
+  events: { waiting: number; approved: number; rejected: number; edited: number };
+  /** Approved runs: the final plan is the proposed plan with the edits sent, and exactly its steps went to the LLM. */
+  planAsApproved: boolean | null;
+  stepsAsApproved: boolean | null;
+}
 
 export interface RunReport {
   index: number;
@@ -40,6 +59,8 @@ export interface RunReport {
   /** LLM calls beyond one per activity and one per programmed fault: attempts redone after crashes. */
   extraAttempts: number;
   sseConnections: number;
+  /** For a run started with review on. */
+  review: ReviewReport | null;
   problems: string[];
 }
 
@@ -128,6 +149,7 @@ export async function verifyRuns(
   plan: FaultPlan,
   workflowIds: Map<number, string>,
   followers: Map<number, RunFollower>,
+  reviewers: Map<number, RunReviewer>,
   submitErrors: Map<number, string>,
   calls: LoggedCall[],
 ): Promise<RunReport[]> {
@@ -135,10 +157,19 @@ export async function verifyRuns(
   const client = new Client({ connection });
   try {
     const reports: RunReport[] = [];
-    for (const run of plan.runs)
+    for (const run of plan.runs) {
       reports.push(
-        await verifyRun(client, run, workflowIds.get(run.index) ?? null, followers.get(run.index), submitErrors.get(run.index), calls),
+        await verifyRun(
+          client,
+          run,
+          workflowIds.get(run.index) ?? null,
+          followers.get(run.index),
+          reviewers.get(run.index),
+          submitErrors.get(run.index),
+          calls,
+        ),
       );
+    }
     return reports;
   } finally {
     await connection.close();
@@ -150,6 +181,7 @@ async function verifyRun(
   run: PlannedRun,
   workflowId: string | null,
   follower: RunFollower | undefined,
+  reviewer: RunReviewer | undefined,
   submitError: string | undefined,
   allCalls: LoggedCall[],
 ): Promise<RunReport> {
@@ -174,6 +206,7 @@ async function verifyRun(
     redone: [],
     extraAttempts: 0,
     sseConnections: follower?.connections ?? 0,
+    review: null,
     problems: [],
   };
   if (!workflowId || !follower) {
@@ -204,13 +237,15 @@ async function verifyRun(
   if (follower.end && snapshot && follower.end.status !== snapshot.status) {
     report.problems.push(`the SSE end said ${follower.end.status}, the run is ${snapshot.status}`);
   }
-  const statusMatches = snapshot?.status === run.expected && temporalStatus === run.expected.toUpperCase();
+  // Rejected runs complete in Temporal: the story says how.
+  const statusMatches = snapshot?.status === run.expected && temporalStatus === (run.expected === 'failed' ? 'FAILED' : 'COMPLETED');
   const errorMatches = run.expected === 'completed' ? snapshot?.error === null : (run.expectedError?.test(snapshot?.error ?? '') ?? false);
   report.inExpectedState = !report.lost && statusMatches && errorMatches && (!follower.end || follower.end.status === run.expected);
   if (snapshot && !statusMatches)
     report.problems.push(`ended ${snapshot.status} (Temporal ${temporalStatus}), expected ${run.expected}: ${snapshot.error ?? ''}`);
   else if (snapshot && !errorMatches) report.problems.push(`failed with "${snapshot.error}", expected ${run.expectedError}`);
-  if (snapshot?.status === 'completed' && snapshot.steps.length !== run.steps) {
+  // A review may change the steps; verifyReview checks those runs against what was approved.
+  if (!run.review && snapshot?.status === 'completed' && snapshot.steps.length !== run.steps) {
     report.problems.push(`completed with ${snapshot.steps.length} steps, the plan had ${run.steps}`);
   }
 
@@ -264,7 +299,99 @@ async function verifyRun(
     const mine = calls.filter((c) => (c.kind === 'plan' ? 'plan' : c.stepIndex) === target);
     report.extraAttempts += Math.max(0, mine.length - mine.filter((c) => c.rule).length - 1);
   }
+  if (run.review) {
+    if (!reviewer) report.problems.push('a review run without a reviewer');
+    else if (snapshot) report.review = verifyReview(run, reviewer, snapshot, calls, report.problems);
+  }
   return report;
+}
+
+/**
+ * A review run: every answer sent had an outcome and was applied once (one review.approved or
+ * review.rejected per answer, one plan.edited per edit, as many review.waiting as answers); an
+ * approved run's final plan is the proposed plan with the edits sent, and exactly those steps went
+ * to the LLM, in order, with the edited instructions; a rejected run sent no step to the LLM.
+ */
+function verifyReview(
+  run: PlannedRun,
+  reviewer: RunReviewer,
+  snapshot: ProgressSnapshot,
+  calls: LoggedCall[],
+  problems: string[],
+): ReviewReport {
+  const answers = reviewer.answers;
+  const count = (type: StoryEvent['type']) => snapshot.events.filter((e) => e.type === type).length;
+  const events = {
+    waiting: count('review.waiting'),
+    approved: count('review.approved'),
+    rejected: count('review.rejected'),
+    edited: count('plan.edited'),
+  };
+  const sent = {
+    approved: answers.filter((a) => a.decision === 'approve').length,
+    rejected: answers.filter((a) => a.decision === 'reject').length,
+    edited: answers.filter((a) => a.edit !== null).length,
+  };
+  const expectedAnswers = run.review!.kind === 'step-gate' ? 2 : 1;
+  // Each answer's token is its request id, which the story records on review.approved / review.rejected.
+  const decisions = snapshot.events.flatMap((e) => (e.type === 'review.approved' || e.type === 'review.rejected' ? [e] : []));
+  const appliedTimes = (a: SentAnswer) => decisions.filter((e) => e.requestId === a.token).length;
+  const lost = answers.filter((a) => a.refused === null && (a.outcomeAt === null || appliedTimes(a) === 0)).length;
+  const refused = answers.filter((a) => a.refused !== null).length;
+  const appliedTwice = answers.reduce((n, a) => n + Math.max(0, appliedTimes(a) - 1), 0) + Math.max(0, events.edited - sent.edited);
+  const foreign = decisions.filter((e) => !answers.some((a) => a.token === e.requestId)).length;
+  if (answers.length !== expectedAnswers) problems.push(`${answers.length} review answer(s) sent, ${expectedAnswers} planned`);
+  for (const answer of answers) {
+    if (answer.refused !== null) problems.push(`the review answer to revision ${answer.revision} was refused: ${answer.refused}`);
+    else if (answer.outcomeAt === null)
+      problems.push(`the review answer to revision ${answer.revision} never got an outcome (${answer.attempts} posts of its token)`);
+    else if (appliedTimes(answer) === 0)
+      problems.push(`the review answer to revision ${answer.revision} had an outcome but is not in the story`);
+    else if (appliedTimes(answer) > 1)
+      problems.push(`the review answer to revision ${answer.revision} was applied ${appliedTimes(answer)} times`);
+  }
+  if (foreign) problems.push(`${foreign} review decision(s) in the story that the harness did not send`);
+  if (events.edited !== sent.edited) problems.push(`${events.edited} plan.edited event(s) for ${sent.edited} edit(s) sent`);
+  if (events.waiting !== expectedAnswers) problems.push(`the run waited for review ${events.waiting} time(s), ${expectedAnswers} planned`);
+
+  const stepCalls = calls.filter((c) => c.task === run.task && c.kind === 'step');
+  let planAsApproved: boolean | null = null;
+  let stepsAsApproved: boolean | null = null;
+  if (run.review!.kind === 'reject') {
+    if (stepCalls.length) problems.push(`a rejected run sent ${stepCalls.length} step(s) to the LLM`);
+  } else {
+    // The proposed plan (plan.ready) with every edit sent, in order, each from its review's locked steps.
+    const proposed = snapshot.events.find((e) => e.type === 'plan.ready');
+    let expected: Plan | null = proposed?.type === 'plan.ready' ? proposed.plan : null;
+    for (const answer of answers) {
+      if (!expected || !answer.edit) continue;
+      const applied = applyPlanEdit(expected, answer.edit, answer.stage.kind === 'plan' ? 0 : answer.stage.stepIndex);
+      expected = applied.ok ? applied.plan : null;
+    }
+    planAsApproved = expected !== null && isDeepStrictEqual(snapshot.plan?.steps, expected.steps);
+    if (!planAsApproved)
+      problems.push(`the final plan is not the approved one: ${JSON.stringify(snapshot.plan?.steps.map((s) => s.title))}`);
+    // Each step of the approved plan went to the LLM (retries allowed) and nothing else did.
+    const ran = [...new Set(stepCalls.map((c) => JSON.stringify([c.stepIndex, c.title])))]
+      .map((pair) => JSON.parse(pair) as [number, string])
+      .sort(([a], [b]) => a - b);
+    const wanted = (expected?.steps ?? []).map((step, i) => [i, step.title]);
+    const instructionsSent = (expected?.steps ?? []).every((step, i) =>
+      stepCalls.some((c) => c.stepIndex === i && c.prompt.includes(step.instructions)),
+    );
+    stepsAsApproved = isDeepStrictEqual(ran, wanted) && instructionsSent;
+    if (!stepsAsApproved) problems.push(`the steps sent to the LLM are not the approved ones: ${JSON.stringify(ran)}`);
+  }
+  return {
+    kind: run.review!.kind,
+    answers: answers.map(({ edit, ...rest }) => ({ ...rest, edited: edit !== null })),
+    lost,
+    refused,
+    appliedTwice,
+    events,
+    planAsApproved,
+    stepsAsApproved,
+  };
 }
 
 /** Each LLM call a programmed rule answered is one fault, at the time it arrived. */

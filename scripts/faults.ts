@@ -1,6 +1,6 @@
 /**
- * `npm run test:faults -- --runs 50 --seed 1234 [--concurrency 8] [--keep] [--cluster]`: the fault
- * harness (faults/) against the real parts as separate processes; with `--cluster`, against the
+ * `npm run test:faults -- --runs 50 --seed 1234 [--concurrency 8] [--reviews N] [--keep] [--cluster]`: the
+ * fault harness (faults/) against the real parts as separate processes; with `--cluster`, against the
  * production topology (PostgreSQL, Temporal as five processes, two web replicas, nginx in front). Prints the seed first and a
  * table at the end; exits non-zero when a run is lost or ends in the wrong state, an event is
  * lost or duplicated, or a completed step was executed again.
@@ -11,7 +11,7 @@ import { formatReport } from '../faults/report';
 
 const log = (line: string) => process.stderr.write(`[faults] ${line}\n`);
 
-type Args = { runs: number; seed: number; concurrency?: number; keepDir: boolean; topology: 'dev' | 'cluster' };
+type Args = { runs: number; seed: number; concurrency?: number; reviews?: number; keepDir: boolean; topology: 'dev' | 'cluster' };
 
 function parseArgs(argv: string[]): Args {
   const out: Args = {
@@ -31,9 +31,10 @@ function parseArgs(argv: string[]): Args {
     if (flag === '--runs') out.runs = Math.max(1, value());
     else if (flag === '--seed') out.seed = value();
     else if (flag === '--concurrency') out.concurrency = Math.max(1, value());
+    else if (flag === '--reviews') out.reviews = value();
     else if (flag === '--keep') out.keepDir = true;
     else if (flag === '--cluster') out.topology = 'cluster';
-    else throw new Error(`unknown argument ${argv[i]} (use --runs N --seed N [--concurrency N] [--keep] [--cluster])`);
+    else throw new Error(`unknown argument ${argv[i]} (use --runs N --seed N [--concurrency N] [--reviews N] [--keep] [--cluster])`);
   }
   return out;
 }

@@ -10,7 +10,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { Client, Connection } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,12 +22,38 @@ import { OfflineProvider } from '../activities/llm/offline';
 import type { LlmProvider } from '../activities/llm/provider';
 import { startTestLlmServer, type LlmRule } from '../tests/fixtures/llm-server';
 import { createBuildstoryWorker } from '../worker/worker';
-import { LIMITS } from '../contract/data';
+import { LIMITS, type ProgressSnapshot, type ReviewRequest, type TaskInput } from '../contract/data';
+import { progressQuery, reviewUpdate } from '../contract/messages';
+import { unchangedEdit } from '../contract/plan-edit';
 import { taskWorkflow } from '../workflows';
 import { freePort } from '../devstack/processes';
 import { ensureTemporalCli, startDevServer } from '../devstack/temporal';
 
 const OUT = join(__dirname, '..', 'workflows', 'histories');
+const TASK = 'Create a hello world python function';
+
+/** How a scenario drives its run once started (the recorded run is the one whose workflow id is the scenario's name). */
+type Drive = (handle: WorkflowHandle<typeof taskWorkflow>) => Promise<void>;
+
+async function waitFor(handle: WorkflowHandle, predicate: (s: ProgressSnapshot) => boolean): Promise<ProgressSnapshot> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const snapshot = await handle.query(progressQuery, { limit: LIMITS.eventsPageMax });
+    if (predicate(snapshot)) return snapshot;
+    if (Date.now() > deadline) throw new Error(`${handle.workflowId}: condition not met; status ${snapshot.status}`);
+    await sleep(50);
+  }
+}
+
+/** Answer the review the run waits for; the request id is the update id, as the web app sends it. */
+async function answer(handle: WorkflowHandle, request: Omit<ReviewRequest, 'requestId' | 'revision'>): Promise<void> {
+  const waiting = await waitFor(handle, (s) => s.review !== null);
+  const requestId = randomUUID();
+  await handle.executeUpdate(reviewUpdate, {
+    args: [{ ...request, requestId, revision: waiting.review!.revision }],
+    updateId: requestId,
+  });
+}
 
 async function main(): Promise<void> {
   const cli = await ensureTemporalCli();
@@ -48,7 +76,21 @@ async function main(): Promise<void> {
     structuredOutput: 'auto',
   });
 
-  const scenarios: Array<{ name: string; provider: LlmProvider; rules?: LlmRule[]; cancelAfterMs?: number }> = [
+  /** A finished run to re-run from (rerun-from-step): started on the scenario's task queue, not recorded. */
+  const finishedParent = async (taskQueue: string, workflowId: string) => {
+    const parent = await client.workflow.start(taskWorkflow, { taskQueue, workflowId, args: [{ task: TASK }] });
+    return { handle: parent, snapshot: await parent.result() };
+  };
+
+  const scenarios: Array<{
+    name: string;
+    provider: LlmProvider;
+    rules?: LlmRule[];
+    input?: Partial<TaskInput>;
+    /** Builds the input from work done first on the scenario's task queue (a re-run's parent). */
+    prepare?: (taskQueue: string) => Promise<Partial<TaskInput>>;
+    drive?: Drive;
+  }> = [
     { name: 'offline-completed', provider: new OfflineProvider(1) },
     { name: 'step-retried-completed', provider: openai, rules: [{ kind: 'step', stepIndex: 1, status: 500, times: 2 }] },
     { name: 'step-rejected-failed', provider: openai, rules: [{ kind: 'step', stepIndex: 0, status: 401 }] },
@@ -56,13 +98,72 @@ async function main(): Promise<void> {
       name: 'cancelled-mid-step',
       provider: openai,
       rules: [{ kind: 'step', stepIndex: 1, delayMs: 200, times: Infinity }],
-      cancelAfterMs: 1_500,
+      drive: async (handle) => {
+        await sleep(1_500);
+        await handle.cancel();
+      },
     },
     // A step that writes past the output limit: the chunk that reaches it is marked truncated.
     {
       name: 'step-output-truncated-completed',
       provider: openai,
       rules: [{ kind: 'step', stepIndex: 0, content: `${'Long output. '.repeat(Math.ceil(LIMITS.stepOutputMaxChars / 13))}The end.` }],
+    },
+    // People in the loop: the plan approved with an edit that changes step 1, removes step 2 and adds a step.
+    {
+      name: 'review-approved-edited',
+      provider: openai,
+      input: { review: true },
+      drive: async (handle) => {
+        const { plan } = await waitFor(handle, (s) => s.review !== null);
+        const edit = unchangedEdit(plan!, 0);
+        edit.steps = [
+          { ...edit.steps[0], instructions: 'Write it in one line.' },
+          ...edit.steps.slice(2),
+          { from: null, title: 'Add a docstring', instructions: 'Document the function.' },
+        ];
+        await answer(handle, { by: 'ann', decision: 'approve', edit });
+      },
+    },
+    {
+      name: 'review-rejected',
+      provider: openai,
+      input: { review: true },
+      drive: (handle) => answer(handle, { by: 'ann', decision: 'reject', reason: 'Too broad.' }),
+    },
+    // Nobody answers: the review timer fires.
+    { name: 'review-expired', provider: openai, input: { review: true, reviewTimeoutMs: 1_000 } },
+    // Approved with "ask before step 2", then approved again at that gate.
+    {
+      name: 'step-gate-approved',
+      provider: openai,
+      input: { review: true },
+      drive: async (handle) => {
+        const { plan } = await waitFor(handle, (s) => s.review !== null);
+        await answer(handle, { by: 'ann', decision: 'approve', edit: unchangedEdit(plan!, 0, [1]) });
+        await waitFor(handle, (s) => s.review?.stage.kind === 'step');
+        await answer(handle, { by: 'bob', decision: 'approve' });
+      },
+    },
+    // A completed run re-run from step 2 with that step's instructions edited: step 1 is kept.
+    {
+      name: 'rerun-from-step',
+      provider: openai,
+      prepare: async (taskQueue) => {
+        const { handle, snapshot } = await finishedParent(taskQueue, 'rerun-from-step-parent');
+        const edit = unchangedEdit(snapshot.plan!, 1);
+        edit.steps[0] = { ...edit.steps[0], instructions: 'Use type hints this time.' };
+        return {
+          rerun: {
+            parent: { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, fromStep: 1 },
+            plan: snapshot.plan!,
+            model: snapshot.model!,
+            kept: [{ output: snapshot.steps[0].output, truncated: snapshot.steps[0].truncated, usage: snapshot.steps[0].usage }],
+            edit,
+            by: 'ann',
+          },
+        };
+      },
     },
   ];
   const only = process.argv.slice(2);
@@ -82,15 +183,13 @@ async function main(): Promise<void> {
         progress: { intervalMs: 50 },
       });
       await worker.runUntil(async () => {
+        const prepared = (await scenario.prepare?.(taskQueue)) ?? {};
         const handle = await client.workflow.start(taskWorkflow, {
           taskQueue,
           workflowId: scenario.name,
-          args: [{ task: 'Create a hello world python function' }],
+          args: [{ task: TASK, ...scenario.input, ...prepared }],
         });
-        if (scenario.cancelAfterMs) {
-          await new Promise((r) => setTimeout(r, scenario.cancelAfterMs));
-          await handle.cancel();
-        }
+        await scenario.drive?.(handle);
         await handle.result().catch(() => undefined);
         // The CLI's JSON is the format Worker.runReplayHistories reads (historyFromJSON).
         const json = execFileSync(cli, [

@@ -1,6 +1,8 @@
 /**
  * The fault harness (faults/), small enough for every `npm test`: six runs, every LLM
- * fault kind once, one kill -9 each of a worker, the web app and the Temporal server. It starts
+ * fault kind once, one kill -9 each of a worker, the web app and the Temporal server, and one run
+ * that waits for review and is approved through the web app (the default share of review runs
+ * leaves five runs for the LLM faults). It starts
  * its own Temporal dev server (it kills it), not the one jest's globalSetup shares.
  * The full version: `npm run test:faults -- --runs 50 --seed 1234`.
  */
@@ -41,5 +43,6 @@ test('crashes, LLM faults and bad answers: every run ends as expected, no event 
   const fired = new Set(result.faults.map((f) => f.kind));
   expect((Object.keys(FAULT_LABELS) as FaultKind[]).filter((kind) => !fired.has(kind))).toEqual([]);
   expect(result.runs.filter((r) => r.expected === 'failed').length).toBeGreaterThanOrEqual(2);
+  expect(result.totals.reviews).toMatchObject({ runs: 1, lost: 0, refused: 0, appliedTwice: 0, approvedRuns: 1, asApproved: 1 });
   expect(result.ok).toBe(true);
 }, 240_000);

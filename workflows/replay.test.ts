@@ -29,10 +29,15 @@ async function replay(histories: Array<{ workflowId: string; history: unknown }>
   return results;
 }
 
-test('the recorded histories cover completed, retried, failed, cancelled and truncated runs', () => {
+test('the recorded histories cover completed, retried, failed, cancelled and truncated runs, reviews and a re-run', () => {
   expect(files).toEqual([
     'cancelled-mid-step.json',
     'offline-completed.json',
+    'rerun-from-step.json',
+    'review-approved-edited.json',
+    'review-expired.json',
+    'review-rejected.json',
+    'step-gate-approved.json',
     'step-output-truncated-completed.json',
     'step-rejected-failed.json',
     'step-retried-completed.json',
