@@ -145,6 +145,36 @@ async function main(): Promise<void> {
         await answer(handle, { by: 'bob', decision: 'approve' });
       },
     },
+    // Budgets: a token limit reached mid-step (the stream cut there), the run ends "Budget reached".
+    {
+      name: 'budget-tokens-reached',
+      provider: openai,
+      rules: [{ kind: 'step', content: 'word '.repeat(400), times: Infinity }],
+      input: { budget: { tokens: 1_200 } },
+    },
+    // With review on: the time limit cancels step 1, the owner gives more time, step 1 runs again.
+    {
+      name: 'budget-time-raised',
+      provider: openai,
+      rules: [{ kind: 'step', stepIndex: 0, content: 'word '.repeat(400), delayMs: 30, times: 1 }],
+      input: { review: true, budget: { timeMs: 1_500 }, budgetCap: { timeMs: 600_000 } },
+      drive: async (handle) => {
+        await answer(handle, { by: 'ann', decision: 'approve' });
+        await waitFor(handle, (s) => s.review?.stage.kind === 'budget');
+        await answer(handle, { by: 'ann', decision: 'approve', budget: { timeMs: 60_000 } });
+      },
+    },
+    // With review on: the step limit reached, and the owner stops the run there.
+    {
+      name: 'budget-steps-stopped',
+      provider: openai,
+      input: { review: true, budget: { steps: 1 } },
+      drive: async (handle) => {
+        await answer(handle, { by: 'ann', decision: 'approve' });
+        await waitFor(handle, (s) => s.review?.stage.kind === 'budget');
+        await answer(handle, { by: 'bob', decision: 'reject', reason: 'Enough.' });
+      },
+    },
     // A completed run re-run from step 2 with that step's instructions edited: step 1 is kept.
     {
       name: 'rerun-from-step',

@@ -31,6 +31,9 @@ async function replay(histories: Array<{ workflowId: string; history: unknown }>
 
 test('the recorded histories cover completed, retried, failed, cancelled and truncated runs, reviews and a re-run', () => {
   expect(files).toEqual([
+    'budget-steps-stopped.json',
+    'budget-time-raised.json',
+    'budget-tokens-reached.json',
     'cancelled-mid-step.json',
     'offline-completed.json',
     'rerun-from-step.json',
