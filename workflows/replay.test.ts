@@ -29,7 +29,7 @@ async function replay(histories: Array<{ workflowId: string; history: unknown }>
   return results;
 }
 
-test('the recorded histories cover completed, retried, failed, cancelled and truncated runs, reviews and a re-run', () => {
+test('the recorded histories cover completed, retried, failed, cancelled and truncated runs, reviews, a re-run and budgets', () => {
   expect(files).toEqual([
     'budget-steps-stopped.json',
     'budget-time-raised.json',
