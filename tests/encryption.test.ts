@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { Client } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import { PATCHES } from '../workflows';
 import { EncryptionCodec, encryptionDataConverter, type EncryptionKeys } from '../codec';
 import { WORKFLOW_NAME } from '../contract/data';
 import { startRunViaForm } from '../devstack/form';
@@ -169,7 +170,23 @@ test('the run completes with encryption on, and its page and the list show the t
 test('the stored history holds no plaintext of the task: every payload is encrypted with the current key', async () => {
   const events = await rawHistory(workflowId);
   expect(events.some((e) => e.workflowExecutionCompletedEventAttributes)).toBe(true);
-  const payloads = payloadsIn(events);
+  // Temporal's core writes what `patched` records itself, in plain JSON: a marker and the
+  // TemporalChangeVersion search attribute, each with a change's id (workflows/index.ts PATCHES)
+  // and nothing of the run.
+  const patchMarkers = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch');
+  for (const payload of payloadsIn(patchMarkers)) {
+    const data = JSON.parse(text(payload.data)) as { id: string };
+    expect(Object.values(PATCHES)).toContain(data.id);
+    expect(Object.keys(data).sort()).toEqual(['deprecated', 'id']);
+  }
+  const changeVersions = events.filter((e) => {
+    const fields = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {};
+    return Object.keys(fields).length > 0 && Object.keys(fields).every((name) => name === 'TemporalChangeVersion');
+  });
+  for (const payload of payloadsIn(changeVersions)) {
+    for (const id of JSON.parse(text(payload.data)) as string[]) expect(Object.values(PATCHES)).toContain(id);
+  }
+  const payloads = payloadsIn(events.filter((e) => !patchMarkers.includes(e) && !changeVersions.includes(e)));
   // Input, memo, both activities' inputs and results, progress signals, the result.
   expect(payloads.length).toBeGreaterThan(5);
   for (const payload of payloads) {

@@ -4,7 +4,7 @@
  */
 import type { Budget, BudgetKind } from '../../../contract/data';
 import { parseBudget } from '../../../config/web';
-import { BUDGET_FIELD_NAMES } from '~/components/budget-fields';
+import { BUDGET_FIELD_NAMES } from '../components/budget-fields';
 
 /** The form's fields, by limit. */
 export const BUDGET_FIELDS: Record<BudgetKind, string> = BUDGET_FIELD_NAMES;

@@ -5,7 +5,7 @@
  */
 import type { Budget, PlanEdit, ReviewRequest } from '../../../contract/data';
 import { parseBudget } from '../../../config/web';
-import { BUDGET_FIELD_NAMES } from '~/components/budget-fields';
+import { BUDGET_FIELD_NAMES } from '../components/budget-fields';
 import { UUID } from './run-id';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
