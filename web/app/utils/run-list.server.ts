@@ -198,7 +198,7 @@ function asSpend(value: unknown): Spend | null {
 
 /** Runs read to add up a day's spend: ten pages of a hundred; more in a day is noted in the answer. */
 const SPEND_PAGES_MAX = 10;
-const SPEND_CACHE_MS = 15_000;
+const SPEND_CACHE_MS = 2_000;
 const spendCache = new Map<string, { at: number; value: Promise<SpendToday> }>();
 
 export interface SpendToday {
@@ -212,7 +212,7 @@ export interface SpendToday {
 
 /**
  * What `owner`'s runs (everyone's without access control) started since midnight UTC have spent,
- * from their memos (each run's spend after its latest step): a few list calls, cached for 15 s
+ * from their memos (each run's spend after its latest step): a few list calls, cached for 2 s
  * unless `fresh` (the daily cap's check). Null when Temporal cannot be reached.
  */
 export async function spendToday(owner: Owner, options: { now?: number; fresh?: boolean } = {}): Promise<SpendToday | null> {
