@@ -594,3 +594,31 @@ describe('what the story reports is its events folded by the shared reducer', ()
     expectFolded(cancelled.fullSnapshot());
   });
 });
+
+describe('budget stops', () => {
+  const stop = { kind: 'budget', budget: 'tokens', used: 900, limit: 1_000, stepIndex: 0 } as const;
+  const approve = (budget?: Record<string, number>, edit?: unknown) =>
+    ({ requestId: `r-${Math.random()}`, revision: 1, by: 'ann', decision: 'approve', budget, edit }) as never;
+
+  test('before planning (no plan yet): a raise is taken, an edit is refused', () => {
+    const { story } = newStory();
+    story.budgetCap = { tokens: 5_000 };
+    story.reviewWaiting(stop, new Date(T0 + 1_000));
+    expect(story.checkReview(approve({ tokens: 2_000 }, { steps: [] }))).toBe('There is no plan to edit yet.');
+    expect(story.checkReview(approve({ tokens: 9_000 }))).toBe('The tokens limit can be at most 5000 here.');
+    expect(story.checkReview(approve({ tokens: 900 }))).toBe('The new tokens limit must be above what the run has used.');
+    expect(story.checkReview(approve({ cost: 1 }))).toMatch(/^To go on, raise the tokens limit/);
+    const outcome = story.answerReview(approve({ tokens: 2_000 }));
+    expect(outcome.decision).toBe('approve');
+    expect(story.raisedBudget()).toEqual({ tokens: 2_000 });
+    // Taken once.
+    expect(story.raisedBudget()).toBeNull();
+    expect(types(story.fullSnapshot().events)).toEqual(['run.started', 'review.waiting', 'budget.raised', 'review.approved']);
+  });
+
+  test('new limits are refused where the run did not stop at one', () => {
+    const { story } = planned();
+    story.reviewWaiting({ kind: 'plan' }, new Date(T0 + 1_000));
+    expect(story.checkReview(approve({ tokens: 2_000 }))).toBe('New limits can only be set where the run stopped at one.');
+  });
+});

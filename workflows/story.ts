@@ -220,6 +220,7 @@ export class Story {
     } else if (request.decision === 'approve' && request.budget !== undefined) {
       return 'New limits can only be set where the run stopped at one.';
     }
+    if (request.decision === 'approve' && request.edit !== undefined && !this.state.plan) return 'There is no plan to edit yet.';
     if (request.decision === 'approve' && request.edit !== undefined && this.state.plan) {
       const applied = applyPlanEdit(this.state.plan, request.edit, this.lockedBefore(review.stage));
       if (!applied.ok) return applied.error;
@@ -234,7 +235,7 @@ export class Story {
     const refused = this.checkReview(untrusted);
     const parsed = ReviewRequestSchema.safeParse(untrusted);
     const review = this.state.review;
-    if (refused !== null || !parsed.success || !review || !this.state.plan) {
+    if (refused !== null || !parsed.success || !review) {
       throw new Error(refused ?? 'The run is not waiting for a review now.');
     }
     const request = parsed.data;
@@ -252,6 +253,8 @@ export class Story {
     } else {
       let changes: ReviewOutcome['changes'] = [];
       if (request.edit !== undefined) {
+        // A budget stop before planning has no plan to edit.
+        if (!this.state.plan) throw new Error('There is no plan to edit yet.');
         const applied = applyPlanEdit(this.state.plan, request.edit, this.lockedBefore(review.stage));
         if (!applied.ok) throw new Error(applied.error);
         this.planEdited(applied, request.by);
