@@ -1,0 +1,312 @@
+/**
+ * Running code a model wrote, contained: bubblewrap (Debian's `bwrap`) for the namespaces and the
+ * view of the file system, a dedicated non-root uid, cgroups for memory and process count, and a
+ * deadline kept here. The first brick of verification (issue 19): nothing calls it from a
+ * workflow yet.
+ *
+ * What the code inside sees: /usr read-only (and the /bin, /lib links into it), its own /proc,
+ * /dev and /tmp, its files copied into /work (a tmpfs of a fixed size), an environment of PATH,
+ * HOME and LANG only, and no network at all (its own loopback, nothing else). What it cannot do:
+ * see or signal the worker (another PID namespace, another uid, every capability dropped), read
+ * the worker's files or environment, reach a host port, keep running past the deadline (the
+ * sandbox's PID-namespace init is killed, and every process left in its cgroup with it).
+ *
+ * As root here: bwrap itself runs under the sandbox uid (setpriv), so it builds its namespaces as
+ * an unprivileged user, and the cgroups (v1: memory, pids) are joined before it starts.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  accessSync,
+  chmodSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { dirname, join, normalize } from 'node:path';
+
+export interface SandboxLimits {
+  /** Wall-clock deadline, kept by the caller: the sandbox is killed when it passes. */
+  wallMs: number;
+  /** Memory of all its processes together (cgroup), swap included where the kernel counts it. */
+  memoryBytes: number;
+  /** Processes and threads together (cgroup pids.max). */
+  pids: number;
+  /** CPU seconds per process (RLIMIT_CPU); the wall-clock deadline bounds the rest. */
+  cpuSeconds: number;
+  /** The largest file it may write (RLIMIT_FSIZE). */
+  fileBytes: number;
+  /** Size of /work, its only writable place besides /tmp. */
+  workBytes: number;
+  /** Output it may write to stdout and stderr together; past it, it is killed. */
+  outputBytes: number;
+}
+
+export const DEFAULT_LIMITS: SandboxLimits = {
+  wallMs: 20_000,
+  memoryBytes: 256 * 1024 * 1024,
+  pids: 64,
+  cpuSeconds: 10,
+  fileBytes: 16 * 1024 * 1024,
+  workBytes: 64 * 1024 * 1024,
+  outputBytes: 1024 * 1024,
+};
+
+/** How much of each stream the result keeps: the end, where errors are. */
+const TAIL_BYTES = 8 * 1024;
+
+export type SandboxOutcome = 'exited' | 'timed-out' | 'output-limit' | 'memory-limit' | 'killed';
+
+export interface SandboxResult {
+  outcome: SandboxOutcome;
+  exitCode: number | null;
+  signal: string | null;
+  /** The last TAIL_BYTES of each stream. */
+  stdout: string;
+  stderr: string;
+  /** Bytes it wrote to stdout and stderr, all of them. */
+  outputBytes: number;
+  durationMs: number;
+  /** Processes the memory limit killed, and forks the process limit refused (its cgroups' counters). */
+  oomKills: number;
+  forksRefused: number;
+}
+
+export interface SandboxRun {
+  /** Files to put in /work, by path relative to it. */
+  files: Record<string, string>;
+  /** What to run in /work, e.g. ['python3', '-m', 'unittest']. */
+  command: string[];
+  limits?: Partial<SandboxLimits>;
+}
+
+export interface SandboxHost {
+  /** The uid and gid the code runs as: dedicated, not root, not nobody. */
+  uid: number;
+  gid: number;
+  bwrap: string;
+  /** cgroup v1 controller directories. */
+  cgroupRoot: string;
+}
+
+export const DEFAULT_HOST: SandboxHost = { uid: 64_123, gid: 64_123, bwrap: '/usr/bin/bwrap', cgroupRoot: '/sys/fs/cgroup' };
+
+/** Whether code can be run here, contained; the reason when it cannot (verification is then off, never unsandboxed). */
+export function sandboxAvailability(host: SandboxHost = DEFAULT_HOST): { ok: true } | { ok: false; why: string } {
+  if (!existsSync(host.bwrap)) return { ok: false, why: `bubblewrap is not installed (${host.bwrap}): apt-get install -y bubblewrap` };
+  if (process.getuid?.() !== 0) return { ok: false, why: 'the sandbox needs root to set up its cgroups and its uid' };
+  for (const controller of ['memory', 'pids']) {
+    const dir = join(host.cgroupRoot, controller);
+    try {
+      accessSync(dir, constants.W_OK);
+    } catch {
+      return { ok: false, why: `the cgroup v1 controller ${controller} is not writable at ${dir}` };
+    }
+  }
+  return { ok: true };
+}
+
+/** A relative path that stays inside /work. */
+function safePath(path: string): string {
+  const clean = normalize(path).replace(/^(\.\/)+/, '');
+  if (!clean || clean.startsWith('/') || clean.startsWith('..') || clean.includes('\0'))
+    throw new Error(`Bad file name: ${JSON.stringify(path)}`);
+  return clean;
+}
+
+export async function runInSandbox(run: SandboxRun, host: SandboxHost = DEFAULT_HOST): Promise<SandboxResult> {
+  const available = sandboxAvailability(host);
+  if (!available.ok) throw new Error(`The sandbox is not available: ${available.why}`);
+  const limits = { ...DEFAULT_LIMITS, ...run.limits };
+  const id = `buildstory-${randomBytes(6).toString('hex')}`;
+  const src = mkdtempSync(join(tmpdir(), 'buildstory-sandbox-'));
+  chmodSync(src, 0o755);
+  const cgroups = ['memory', 'pids'].map((controller) => join(host.cgroupRoot, controller, id));
+  try {
+    for (const [path, content] of Object.entries(run.files)) {
+      const target = join(src, safePath(path));
+      mkdirSync(dirname(target), { recursive: true, mode: 0o755 });
+      writeFileSync(target, content, { mode: 0o644 });
+    }
+    const [memory, pids] = cgroups;
+    for (const dir of cgroups) mkdirSync(dir);
+    writeFileSync(join(memory, 'memory.limit_in_bytes'), String(limits.memoryBytes));
+    if (existsSync(join(memory, 'memory.memsw.limit_in_bytes')))
+      writeFileSync(join(memory, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes));
+    writeFileSync(join(pids, 'pids.max'), String(limits.pids));
+    return await execute(run.command, src, limits, host, cgroups);
+  } finally {
+    killCgroup(cgroups[1]);
+    await Promise.all(cgroups.map(removeCgroup));
+    rmSync(src, { recursive: true, force: true });
+  }
+}
+
+function bwrapArgs(command: string[], src: string, limits: SandboxLimits): string[] {
+  return [
+    '--unshare-all',
+    '--die-with-parent',
+    '--new-session',
+    '--cap-drop',
+    'ALL',
+    '--clearenv',
+    '--setenv',
+    'PATH',
+    '/usr/local/bin:/usr/bin:/bin',
+    '--setenv',
+    'HOME',
+    '/work',
+    '--setenv',
+    'LANG',
+    'C.UTF-8',
+    '--ro-bind',
+    '/usr',
+    '/usr',
+    '--symlink',
+    'usr/bin',
+    '/bin',
+    '--symlink',
+    'usr/lib',
+    '/lib',
+    '--symlink',
+    'usr/lib64',
+    '/lib64',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--size',
+    String(8 * 1024 * 1024),
+    '--tmpfs',
+    '/tmp',
+    '--ro-bind',
+    src,
+    '/src',
+    '--size',
+    String(limits.workBytes),
+    '--tmpfs',
+    '/work',
+    '--chdir',
+    '/work',
+    '--',
+    '/bin/sh',
+    '-c',
+    'cp -R /src/. /work/ && exec "$@"',
+    'sandbox',
+    ...command,
+  ];
+}
+
+function execute(command: string[], src: string, limits: SandboxLimits, host: SandboxHost, cgroups: string[]): Promise<SandboxResult> {
+  const started = Date.now();
+  // Join the cgroups, then become the sandbox uid with no capabilities, with per-process limits,
+  // then bwrap: each step execs the next, so the pid that joined the cgroups is bwrap's.
+  const enter = cgroups.map((dir) => `echo $$ > '${dir}/cgroup.procs'`).join(' && ');
+  const prlimit = [
+    '/usr/bin/prlimit',
+    `--cpu=${limits.cpuSeconds}`,
+    `--fsize=${limits.fileBytes}`,
+    `--nproc=${limits.pids}`,
+    '--core=0',
+    '--',
+  ];
+  const setpriv = [
+    '/usr/bin/setpriv',
+    `--reuid=${host.uid}`,
+    `--regid=${host.gid}`,
+    '--clear-groups',
+    '--inh-caps=-all',
+    '--bounding-set=-all',
+    '--',
+  ];
+  const child = spawn(
+    '/bin/sh',
+    ['-c', `${enter} && exec "$@"`, 'sandbox', ...prlimit, ...setpriv, host.bwrap, ...bwrapArgs(command, src, limits)],
+    {
+      env: {},
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    },
+  );
+  return new Promise((resolve) => {
+    const tails = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+    let outputBytes = 0;
+    let stopped: SandboxOutcome | null = null;
+    const stop = (why: SandboxOutcome) => {
+      if (stopped) return;
+      stopped = why;
+      // bwrap dies, its PID-namespace init dies with it (--die-with-parent), the kernel kills the rest.
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+      killCgroup(cgroups[1]);
+    };
+    const deadline = setTimeout(() => stop('timed-out'), limits.wallMs);
+    for (const name of ['stdout', 'stderr'] as const) {
+      child[name].on('data', (chunk: Buffer) => {
+        outputBytes += chunk.length;
+        tails[name] = Buffer.concat([tails[name], chunk]).subarray(-TAIL_BYTES);
+        if (outputBytes > limits.outputBytes) stop('output-limit');
+      });
+    }
+    child.on('close', (code, signal) => {
+      clearTimeout(deadline);
+      const oomKills = Number(/oom_kill (\d+)/.exec(readSafe(join(cgroups[0], 'memory.oom_control')))?.[1] ?? 0);
+      const forksRefused = Number(/max (\d+)/.exec(readSafe(join(cgroups[1], 'pids.events')))?.[1] ?? 0);
+      resolve({
+        outcome: stopped ?? (oomKills > 0 ? 'memory-limit' : signal ? 'killed' : 'exited'),
+        oomKills,
+        forksRefused,
+        exitCode: code,
+        signal,
+        stdout: tails.stdout.toString('utf8'),
+        stderr: tails.stderr.toString('utf8'),
+        outputBytes,
+        durationMs: Date.now() - started,
+      });
+    });
+  });
+}
+
+function readSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** SIGKILL every process still in the cgroup (a process that left bwrap's namespace cannot exist, but be sure). */
+function killCgroup(dir: string): void {
+  for (const pid of readSafe(join(dir, 'cgroup.procs')).split('\n').filter(Boolean)) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+}
+
+/** Remove a cgroup once its processes are gone (the kernel frees them a moment after SIGKILL). */
+async function removeCgroup(dir: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      killCgroup(dir);
+      await sleep(20);
+    }
+  }
+  throw new Error(`The sandbox's cgroup ${dir} could not be removed: a process in it did not die.`);
+}
