@@ -6,13 +6,15 @@
  * its gRPC balancer, the harness's clients reach the web replicas through its HTTP side.
  *
  * A Temporal crash kills one server process with -9 and starts it again on the same config and
- * ports, in turn: frontend A, history, matching, frontend B. The PostgreSQL and the worker
- * service are not crashed.
+ * ports, in turn: frontend A, history, matching, frontend B, the worker service. A PostgreSQL
+ * crash kills the private cluster's postmaster and every backend with -9 and starts it again on
+ * the same data directory and port (crash recovery). An external PostgreSQL
+ * (BUILDSTORY_CLUSTER_POSTGRES_HOST) is not ours to restart: the plan then has no PostgreSQL crash.
  */
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureClusterBinaries } from '../devstack/cluster/binaries';
-import { existingPostgres, startPrivatePostgres, type PostgresTarget } from '../devstack/cluster/postgres';
+import { existingPostgres, startPrivatePostgres, type PostgresTarget, type PrivatePostgres } from '../devstack/cluster/postgres';
 import { startProxy, type ClusterProxy } from '../devstack/cluster/proxy';
 import { clusterLayout, startTemporalCluster, type TemporalCluster } from '../devstack/cluster/temporal';
 import { freePort } from '../devstack/processes';
@@ -20,7 +22,7 @@ import { ensureTemporalCli } from '../devstack/temporal';
 import { killWithUs, type CrashTarget, type TemporalUnderTest } from './supervisor';
 
 /** The server processes a Temporal crash takes in turn. */
-export const CLUSTER_CRASH_ORDER = ['frontend-a', 'history', 'matching', 'frontend-b'];
+export const CLUSTER_CRASH_ORDER = ['frontend-a', 'history', 'matching', 'frontend-b', 'worker'];
 
 /** One server process of the cluster as a crash target. */
 class ClusterServer implements CrashTarget {
@@ -54,12 +56,30 @@ class ClusterServer implements CrashTarget {
   async stop(): Promise<void> {}
 }
 
+/** The private PostgreSQL as a crash target. */
+class ClusterPostgres implements CrashTarget {
+  readonly name = 'PostgreSQL';
+  constructor(private readonly pg: PrivatePostgres) {}
+
+  kill9(): Promise<void> {
+    return this.pg.kill9();
+  }
+
+  start(): Promise<void> {
+    return this.pg.start();
+  }
+
+  /** Stopped with the stack (TemporalUnderTest.stop). */
+  async stop(): Promise<void> {}
+}
+
 /** A TemporalStarter (faults/supervisor.ts) for the cluster topology. */
 export async function startClusterTemporal(dir: string, webPorts: number[], log: (line: string) => void): Promise<TemporalUnderTest> {
   // The private PostgreSQL runs as the postgres user, which must reach its directories.
   chmodSync(dir, 0o755);
   const [bins, cli] = await Promise.all([ensureClusterBinaries(log), ensureTemporalCli(log)]);
   let pg: PostgresTarget | undefined;
+  let privatePg: PrivatePostgres | null = null;
   let proxy: ClusterProxy | undefined;
   let cluster: TemporalCluster | undefined;
   const stop = async () => {
@@ -68,7 +88,7 @@ export async function startClusterTemporal(dir: string, webPorts: number[], log:
     await pg?.stop();
   };
   try {
-    pg = existingPostgres() ?? (await startPrivatePostgres(join(dir, 'postgres')));
+    pg = existingPostgres() ?? (privatePg = await startPrivatePostgres(join(dir, 'postgres')));
     const basePort = Number(process.env.CLUSTER_BASE_PORT || 27233);
     const frontends = clusterLayout(basePort)
       .filter((p) => p.service === 'frontend')
@@ -94,6 +114,7 @@ export async function startClusterTemporal(dir: string, webPorts: number[], log:
     // Given web upstreams, it serves HTTP.
     webBase: proxy.httpUrl!,
     targets: CLUSTER_CRASH_ORDER.map((name) => new ClusterServer(started, name)),
+    postgres: privatePg ? new ClusterPostgres(privatePg) : null,
     stop,
   };
 }

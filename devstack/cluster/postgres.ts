@@ -11,7 +11,7 @@
  * `postgres` user and its directories are given to that user.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../processes';
@@ -71,11 +71,22 @@ function postgresIds(): { uid: number; gid: number } {
   return ids;
 }
 
+/** A private cluster: one we started, so one we can crash and start again (the fault harness). */
+export interface PrivatePostgres extends PostgresTarget {
+  /**
+   * A power cut: SIGKILL to the postmaster and then to every process it had started, so nothing
+   * flushes or checkpoints. Resolves once they are all gone. The next start runs crash recovery.
+   */
+  kill9(): Promise<void>;
+  /** Start again on the same data directory and port, after a kill9 or a stop. */
+  start(): Promise<void>;
+}
+
 /**
  * A private cluster in `dir` (data/, log/, sock/): created on first use, kept across runs, started
  * on `port` (a free one by default) listening on 127.0.0.1 only, trust auth for local users.
  */
-export async function startPrivatePostgres(dir: string, port?: number): Promise<PostgresTarget> {
+export async function startPrivatePostgres(dir: string, port?: number): Promise<PrivatePostgres> {
   const data = join(dir, 'data');
   const logDir = join(dir, 'log');
   const sock = join(dir, 'sock');
@@ -88,11 +99,14 @@ export async function startPrivatePostgres(dir: string, port?: number): Promise<
   const logFile = join(logDir, 'pg.log');
   // Temporal's services open many connections each (frontends ×2, history, matching, worker).
   const options = `-p ${pgPort} -c listen_addresses=127.0.0.1 -k ${sock} -c max_connections=300`;
-  try {
-    await asPostgres('pg_ctl', ['-D', data, '-l', logFile, '-o', options, '-w', 'start']);
-  } catch (err) {
-    throw new Error(`PostgreSQL did not start (log: ${logFile}): ${(err as Error).message}`, { cause: err });
-  }
+  const start = async () => {
+    try {
+      await asPostgres('pg_ctl', ['-D', data, '-l', logFile, '-o', options, '-w', 'start']);
+    } catch (err) {
+      throw new Error(`PostgreSQL did not start (log: ${logFile}): ${(err as Error).message}`, { cause: err });
+    }
+  };
+  await start();
   return {
     host: '127.0.0.1',
     port: pgPort,
@@ -102,5 +116,55 @@ export async function startPrivatePostgres(dir: string, port?: number): Promise<
     stop: async () => {
       await asPostgres('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']).catch(() => {});
     },
+    kill9: () => killCluster(data),
+    start,
   };
+}
+
+/**
+ * SIGKILL to the postmaster named in `data`/postmaster.pid, then to its children (backends,
+ * checkpointer, WAL writer...), and wait until all are gone: a new postmaster refuses to start
+ * while an old backend still holds the shared memory.
+ */
+async function killCluster(data: string): Promise<void> {
+  let postmaster: number;
+  try {
+    postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    return; // not running
+  }
+  // Children first listed, postmaster killed first: it must not see them die and restart them.
+  const children = await childrenOf(postmaster);
+  for (const pid of [postmaster, ...children]) signal(pid, 'SIGKILL');
+  const deadline = Date.now() + 30_000;
+  while ([postmaster, ...children].some(alive)) {
+    if (Date.now() > deadline) throw new Error(`PostgreSQL (postmaster ${postmaster}) is still alive 30 s after SIGKILL`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function childrenOf(pid: number): Promise<number[]> {
+  const { stdout } = await run('ps', ['-o', 'pid=', '--ppid', String(pid)]).catch(() => ({ stdout: '' }));
+  return stdout
+    .split('\n')
+    .map((line) => Number(line.trim()))
+    .filter((n) => n > 0);
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // gone already
+  }
+}
+
+/** Running: a zombie (killed, not yet reaped by whoever adopted it) holds nothing and counts as gone. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
 }
