@@ -13,6 +13,8 @@
  */
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Connection, isGrpcServiceError } from '@temporalio/client';
 import { ensureClusterBinaries } from '../devstack/cluster/binaries';
 import { existingPostgres, startPrivatePostgres, type PostgresTarget, type PrivatePostgres } from '../devstack/cluster/postgres';
 import { startProxy, type ClusterProxy } from '../devstack/cluster/proxy';
@@ -56,10 +58,19 @@ class ClusterServer implements CrashTarget {
   async stop(): Promise<void> {}
 }
 
+/** gRPC NOT_FOUND: Temporal looked the execution up in the database and it was not there. */
+const NOT_FOUND = 5;
+
 /** The private PostgreSQL as a crash target. */
 class ClusterPostgres implements CrashTarget {
   readonly name = 'PostgreSQL';
-  constructor(private readonly pg: PrivatePostgres) {}
+  private connection: Connection | null = null;
+
+  constructor(
+    private readonly pg: PrivatePostgres,
+    /** Temporal's gRPC address for the clients (the balancer). */
+    private readonly temporalAddress: string,
+  ) {}
 
   kill9(): Promise<void> {
     return this.pg.kill9();
@@ -69,8 +80,41 @@ class ClusterPostgres implements CrashTarget {
     return this.pg.start();
   }
 
-  /** Stopped with the stack (TemporalUnderTest.stop). */
-  async stop(): Promise<void> {}
+  /**
+   * Once PostgreSQL is back: how long until Temporal reads from it again (its services' connection
+   * pools hold dead connections until an error makes them refresh). Asked through the balancer:
+   * the history service looks up an execution that does not exist, and says so (NOT_FOUND) only
+   * after a database read.
+   */
+  async recovered(): Promise<number> {
+    const started = Date.now();
+    const deadline = started + 120_000;
+    this.connection ??= await Connection.connect({ address: this.temporalAddress });
+    const connection = this.connection;
+    for (;;) {
+      try {
+        await connection.withDeadline(Date.now() + 3_000, () =>
+          connection.workflowService.describeWorkflowExecution({
+            namespace: 'default',
+            execution: { workflowId: `buildstory-faults-probe-${Date.now()}` },
+          }),
+        );
+      } catch (err) {
+        if (isGrpcServiceError(err) && err.code === NOT_FOUND) return Date.now() - started;
+        if (Date.now() > deadline)
+          throw new Error(`Temporal did not read from PostgreSQL within 120 s of its restart: ${(err as Error).message}`, {
+            cause: err,
+          });
+      }
+      await sleep(100);
+    }
+  }
+
+  /** PostgreSQL itself stops with the stack (TemporalUnderTest.stop). */
+  async stop(): Promise<void> {
+    await this.connection?.close();
+    this.connection = null;
+  }
 }
 
 /** A TemporalStarter (faults/supervisor.ts) for the cluster topology. */
@@ -109,12 +153,16 @@ export async function startClusterTemporal(dir: string, webPorts: number[], log:
     throw err;
   }
   const started = cluster;
+  const crashablePg = privatePg ? new ClusterPostgres(privatePg, proxy.grpcAddress) : null;
   return {
     address: proxy.grpcAddress,
     // Given web upstreams, it serves HTTP.
     webBase: proxy.httpUrl!,
     targets: CLUSTER_CRASH_ORDER.map((name) => new ClusterServer(started, name)),
-    postgres: privatePg ? new ClusterPostgres(privatePg) : null,
-    stop,
+    postgres: crashablePg,
+    stop: async () => {
+      await crashablePg?.stop();
+      await stop();
+    },
   };
 }

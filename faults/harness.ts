@@ -120,11 +120,20 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
       for (const [i, crash] of plan.crashes.entries()) {
         while (!submittedAt.has(crash.afterRun)) await nextChange();
         await sleepUntil(Math.max(submittedAt.get(crash.afterRun)! + crash.delayMs, lastKill + options.minCrashGapMs));
-        const target = targetOf(crash);
+        let target = targetOf(crash);
+        let activities: number | undefined;
+        if (crash.kind === 'worker') {
+          // A worker is killed mid-activity (the plan or a step): the runs gated on this crash go on
+          // meanwhile, and the planned worker is taken if an activity runs on it, else the other.
+          await Promise.all(current.workers.map((w) => restarts.get(w.name)));
+          fired.add(i);
+          changed();
+          const found = await workerMidActivity(current.workers, crash.worker, 15_000);
+          target = current.workers[found.index];
+          activities = found.activities;
+        }
         const key = target.name;
         await restarts.get(key);
-        // A worker is killed mid-activity (a plan or a step): wait a little for one to be running on it.
-        const activities = crash.kind === 'worker' ? await activityInFlight(current.workers[crash.worker], 15_000) : undefined;
         if (inFlight === 0 && submittedAt.size === options.runs) {
           skippedCrashes.push(crash);
           log(`crash ${i + 1} (${crash.kind}) skipped: no run left in flight`);
@@ -251,27 +260,44 @@ async function crashOnce(
   await part.start();
   record.backAt = Date.now();
   record.detail = `${name} down ${seconds(restarting - record.at)}, then ${seconds(Date.now() - restarting)} to start`;
+  if (part.recovered) {
+    record.dependentsBackMs = await part.recovered();
+    record.detail += `; Temporal read from it again ${seconds(record.dependentsBackMs)} later`;
+  }
   log(`crash: ${name} is back (${record.detail})`);
 }
 
 /**
- * The activities running on `worker` (its health server's buildstory_worker_activities_in_flight),
- * polled until there is one or `timeoutMs` has passed; 0 then, or when it cannot be read.
+ * The worker to kill mid-activity: `preferred` if an activity (plan or step) runs on it, else the
+ * other one if one runs there, polled (their health servers' buildstory_worker_activities_in_flight)
+ * until then or `timeoutMs`; `preferred` with 0 activities after that.
  */
-async function activityInFlight(worker: NodePart, timeoutMs: number): Promise<number> {
-  const url = worker.spec?.readyUrl?.replace(/\/readyz$/, '/metrics');
-  if (!url) return 0;
+async function workerMidActivity(
+  workers: NodePart[],
+  preferred: number,
+  timeoutMs: number,
+): Promise<{ index: number; activities: number }> {
+  const order = [preferred, ...workers.keys()].filter((n, i, all) => all.indexOf(n) === i);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      const n = Number(/^buildstory_worker_activities_in_flight (\d+)$/m.exec(await res.text())?.[1] ?? 0);
-      if (n > 0) return n;
-    } catch {
-      // restarting: try again
+    for (const index of order) {
+      const activities = await activitiesOn(workers[index]);
+      if (activities > 0) return { index, activities };
     }
-    if (Date.now() > deadline) return 0;
+    if (Date.now() > deadline) return { index: preferred, activities: 0 };
     await sleep(200);
+  }
+}
+
+/** The activities running on `worker` now, from its /metrics; 0 when it cannot be read (restarting). */
+async function activitiesOn(worker: NodePart): Promise<number> {
+  const url = worker.spec?.readyUrl?.replace(/\/readyz$/, '/metrics');
+  if (!url || !worker.running) return 0;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    return Number(/^buildstory_worker_activities_in_flight (\d+)$/m.exec(await res.text())?.[1] ?? 0);
+  } catch {
+    return 0;
   }
 }
 

@@ -194,9 +194,11 @@ export function formatReport(result: FaultHarnessResult): string {
   const reviews = totals.reviews;
   const workerKills = result.faults.filter((f) => f.kind === 'worker');
   const pgRestarts = result.faults.filter((f) => f.kind === 'postgres');
+  const pgBackMs = pgRestarts.flatMap((f) => (f.dependentsBackMs === undefined ? [] : [f.dependentsBackMs]));
+  const pgBack = `${ms(percentile(pgBackMs, 50))} p50, ${ms(percentile(pgBackMs, 100))} max`;
   const postgresNote = options.externalPostgres
     ? '(not crashed: external PostgreSQL, BUILDSTORY_CLUSTER_POSTGRES_HOST, is not ours to restart)'
-    : '(the private cluster: SIGKILL to the postmaster and its backends, started again on the same data)';
+    : `(SIGKILL to the postmaster and its backends, started again on its data; Temporal read from it again ${pgBack} after)`;
   const kinds = Object.entries(reviews.byKind)
     .map(([kind, n]) => `${n} ${kind}`)
     .join(', ');

@@ -158,6 +158,11 @@ export interface CrashTarget {
   readonly name: string;
   kill9(): Promise<void>;
   start(): Promise<void>;
+  /**
+   * After `start`: wait until what depends on the part works again, and say how long that took
+   * (PostgreSQL: until Temporal reads from it). Most parts have nothing to wait for.
+   */
+  recovered?(): Promise<number>;
   stop(): Promise<void>;
 }
 

@@ -74,6 +74,8 @@ export interface FaultRecord {
   toNextProgressMs: number[];
   /** A crash: when the part was started again and answered. */
   backAt?: number;
+  /** A PostgreSQL crash: from its restart until Temporal read from it again. */
+  dependentsBackMs?: number;
   /** A worker crash: the activities (plan or step) running on that worker when it was killed. */
   activitiesInFlight?: number;
 }

@@ -99,7 +99,13 @@ export async function startPrivatePostgres(dir: string, port?: number): Promise<
   const logFile = join(logDir, 'pg.log');
   // Temporal's services open many connections each (frontends ×2, history, matching, worker).
   const options = `-p ${pgPort} -c listen_addresses=127.0.0.1 -k ${sock} -c max_connections=300`;
+  let killed: number | null = null;
   const start = async () => {
+    // A killed postmaster stays a zombie until whoever adopted it reaps it (here, 1-2 s), and while
+    // its pid exists, a new postmaster takes postmaster.pid for a running server and refuses to start.
+    const deadline = Date.now() + 30_000;
+    while (killed !== null && existsSync(`/proc/${killed}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    killed = null;
     try {
       await asPostgres('pg_ctl', ['-D', data, '-l', logFile, '-o', options, '-w', 'start']);
     } catch (err) {
@@ -116,7 +122,9 @@ export async function startPrivatePostgres(dir: string, port?: number): Promise<
     stop: async () => {
       await asPostgres('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']).catch(() => {});
     },
-    kill9: () => killCluster(data),
+    kill9: async () => {
+      killed = await killCluster(data);
+    },
     start,
   };
 }
@@ -124,23 +132,27 @@ export async function startPrivatePostgres(dir: string, port?: number): Promise<
 /**
  * SIGKILL to the postmaster named in `data`/postmaster.pid, then to its children (backends,
  * checkpointer, WAL writer...), and wait until all are gone: a new postmaster refuses to start
- * while an old backend still holds the shared memory.
+ * while an old backend still holds the shared memory. Returns the postmaster's pid.
  */
-async function killCluster(data: string): Promise<void> {
+async function killCluster(data: string): Promise<number | null> {
   let postmaster: number;
   try {
     postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
   } catch {
-    return; // not running
+    return null; // not running
   }
-  // Children first listed, postmaster killed first: it must not see them die and restart them.
+  // Stopped first, so it forks no new backend while we list its children, and never sees one die
+  // (it would stop the others and restart them itself). Killed last: a backend that saw it die
+  // first would end cleanly ("terminating connection due to unexpected postmaster exit").
+  signal(postmaster, 'SIGSTOP');
   const children = await childrenOf(postmaster);
-  for (const pid of [postmaster, ...children]) signal(pid, 'SIGKILL');
+  for (const pid of [...children, postmaster]) signal(pid, 'SIGKILL');
   const deadline = Date.now() + 30_000;
   while ([postmaster, ...children].some(alive)) {
     if (Date.now() > deadline) throw new Error(`PostgreSQL (postmaster ${postmaster}) is still alive 30 s after SIGKILL`);
     await new Promise((r) => setTimeout(r, 50));
   }
+  return postmaster;
 }
 
 async function childrenOf(pid: number): Promise<number[]> {
