@@ -27,7 +27,7 @@ import { RunReviewer, type NextKill } from './reviewer';
 import { planFaults, settingsFor, type CrashKind, type FaultHarnessOptions, type PlannedCrash } from './plan';
 import { processWarnings, seconds, summarize, type FaultHarnessResult } from './report';
 import { startClusterTemporal } from './cluster';
-import { startFaultStack, stopFaultStack, type CrashTarget, type FaultStack } from './supervisor';
+import { startFaultStack, stopFaultStack, type CrashTarget, type FaultStack, type NodePart } from './supervisor';
 import { llmFaults, progressAfter, verifyRuns, type FaultRecord, type LoggedCall } from './verify';
 
 export async function runFaultHarness(input: FaultHarnessOptions): Promise<FaultHarnessResult> {
@@ -97,23 +97,41 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
     const nextChange = () => new Promise<void>((resolve) => waiters.push(resolve));
 
     // A crash fires once its run was submitted and its delay and the gap have passed. A restart goes
-    // on in the background (the next crash of that part waits for it), except Temporal's: nothing
-    // else happens while it is down.
+    // on in the background (the next crash of that part waits for it), except Temporal's and
+    // PostgreSQL's: nothing else happens while it is down.
     const chaos = (async () => {
       let lastKill = 0;
       const restarts = new Map<string, Promise<void>>();
       // Several web replicas, or the cluster's Temporal processes, take turns.
       const turns = { web: 0, temporal: 0 };
-      const targetOf = (crash: PlannedCrash): CrashTarget =>
-        crash.kind === 'worker'
-          ? current.workers[crash.worker]
-          : crash.kind === 'web'
-            ? current.webs[turns.web++ % current.webs.length]
-            : current.temporal.targets[turns.temporal++ % current.temporal.targets.length];
+      const targetOf = (crash: PlannedCrash): CrashTarget => {
+        switch (crash.kind) {
+          case 'worker':
+            return current.workers[crash.worker];
+          case 'web':
+            return current.webs[turns.web++ % current.webs.length];
+          case 'temporal':
+            return current.temporal.targets[turns.temporal++ % current.temporal.targets.length];
+          case 'postgres':
+            if (!current.temporal.postgres) throw new Error('a PostgreSQL crash was planned, but this stack has no PostgreSQL of its own');
+            return current.temporal.postgres;
+        }
+      };
       for (const [i, crash] of plan.crashes.entries()) {
         while (!submittedAt.has(crash.afterRun)) await nextChange();
         await sleepUntil(Math.max(submittedAt.get(crash.afterRun)! + crash.delayMs, lastKill + options.minCrashGapMs));
-        const target = targetOf(crash);
+        let target = targetOf(crash);
+        let activities: number | undefined;
+        if (crash.kind === 'worker') {
+          // A worker is killed mid-activity (the plan or a step): the runs gated on this crash go on
+          // meanwhile, and the planned worker is taken if an activity runs on it, else the other.
+          await Promise.all(current.workers.map((w) => restarts.get(w.name)));
+          fired.add(i);
+          changed();
+          const found = await workerMidActivity(current.workers, crash.worker, 15_000);
+          target = current.workers[found.index];
+          activities = found.activities;
+        }
         const key = target.name;
         await restarts.get(key);
         if (inFlight === 0 && submittedAt.size === options.runs) {
@@ -122,11 +140,11 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
         } else {
           lastKill = Date.now();
           // Caught here, so a restart that fails while nothing awaits it is reported, not fatal.
-          const restart = crashOnce(target, crash, inFlight, faults, log, killed).catch((err: Error) => {
+          const restart = crashOnce(target, crash, inFlight, activities, faults, log, killed).catch((err: Error) => {
             if (!stopping) unexpectedExits.push(`the ${crash.kind} restart failed: ${err.message}`);
           });
           restarts.set(key, restart);
-          if (crash.kind === 'temporal') await restart;
+          if (crash.kind === 'temporal' || crash.kind === 'postgres') await restart;
         }
         fired.add(i);
         changed();
@@ -217,6 +235,8 @@ async function crashOnce(
   part: CrashTarget,
   crash: PlannedCrash,
   inFlight: number,
+  /** For a worker: the activities running on it just before the kill. */
+  activities: number | undefined,
   faults: FaultRecord[],
   log: (line: string) => void,
   killed: (kind: CrashKind) => void,
@@ -228,16 +248,57 @@ async function crashOnce(
     runIndex: null,
     detail: `${name}: restart not finished`,
     toNextProgressMs: [],
+    ...(activities === undefined ? {} : { activitiesInFlight: activities }),
   };
-  log(`crash: kill -9 ${name} (${inFlight} run(s) in flight); restart in ${seconds(crash.downMs)}`);
+  const onIt = activities === undefined ? '' : `, ${activities} activit${activities === 1 ? 'y' : 'ies'} running on it`;
+  log(`crash: kill -9 ${name} (${inFlight} run(s) in flight${onIt}); restart in ${seconds(crash.downMs)}`);
   await part.kill9();
   faults.push(record);
   killed(crash.kind);
   await sleep(crash.downMs);
   const restarting = Date.now();
   await part.start();
+  record.backAt = Date.now();
   record.detail = `${name} down ${seconds(restarting - record.at)}, then ${seconds(Date.now() - restarting)} to start`;
+  if (part.recovered) {
+    record.dependentsBackMs = await part.recovered();
+    record.detail += `; Temporal read from it again ${seconds(record.dependentsBackMs)} later`;
+  }
   log(`crash: ${name} is back (${record.detail})`);
+}
+
+/**
+ * The worker to kill mid-activity: `preferred` if an activity (plan or step) runs on it, else the
+ * other one if one runs there, polled (their health servers' buildstory_worker_activities_in_flight)
+ * until then or `timeoutMs`; `preferred` with 0 activities after that.
+ */
+async function workerMidActivity(
+  workers: NodePart[],
+  preferred: number,
+  timeoutMs: number,
+): Promise<{ index: number; activities: number }> {
+  const order = [preferred, ...workers.keys()].filter((n, i, all) => all.indexOf(n) === i);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const index of order) {
+      const activities = await activitiesOn(workers[index]);
+      if (activities > 0) return { index, activities };
+    }
+    if (Date.now() > deadline) return { index: preferred, activities: 0 };
+    await sleep(200);
+  }
+}
+
+/** The activities running on `worker` now, from its /metrics; 0 when it cannot be read (restarting). */
+async function activitiesOn(worker: NodePart): Promise<number> {
+  const url = worker.spec?.readyUrl?.replace(/\/readyz$/, '/metrics');
+  if (!url || !worker.running) return 0;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    return Number(/^buildstory_worker_activities_in_flight (\d+)$/m.exec(await res.text())?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
 }
 
 /** Submit through the home form as a browser does; the same token on every retry, so one run at most. */

@@ -3,6 +3,7 @@
  * when the crashes come, decided from the seed before anything starts. The same seed gives the
  * same plan: the same tasks, faults and crash points.
  */
+import { existingPostgres } from '../devstack/cluster/postgres';
 import type { LlmRule } from '../tests/fixtures/llm-server';
 import type { RunStatus } from '../contract/data';
 
@@ -38,7 +39,9 @@ export interface FaultHarnessOptions {
   topology?: 'dev' | 'cluster';
 }
 
-export type CrashKind = 'worker' | 'web' | 'temporal';
+/** `postgres`: the cluster topology's private PostgreSQL (none in the dev topology nor with an external one). */
+export type CrashKind = 'worker' | 'web' | 'temporal' | 'postgres';
+export const CRASH_KINDS: readonly CrashKind[] = ['worker', 'web', 'temporal', 'postgres'];
 /** LLM faults: the first six are retried by Temporal, the last two fail the run for good. */
 export type LlmFaultKind =
   'latency' | 'rate-limit' | 'server-error' | 'drop' | 'hang' | 'garbled-stream' | 'malformed-plan' | 'unauthorized';
@@ -51,6 +54,7 @@ export const FAULT_LABELS: Record<FaultKind, string> = {
   worker: 'worker kill -9 + restart',
   web: 'web app kill -9 + restart',
   temporal: 'Temporal kill -9 + restart',
+  postgres: 'PostgreSQL kill -9 + restart',
   latency: 'LLM latency spike (12 s)',
   'rate-limit': 'LLM 429 burst + Retry-After',
   'server-error': 'LLM 500',
@@ -116,7 +120,11 @@ export interface FaultPlan {
 }
 
 /** The options as a run uses them, defaults filled in (and recorded in its result). */
-export type HarnessSettings = Required<Omit<FaultHarnessOptions, 'log' | 'crashes'>> & { crashes: Record<CrashKind, number> };
+export type HarnessSettings = Required<Omit<FaultHarnessOptions, 'log' | 'crashes'>> & {
+  crashes: Record<CrashKind, number>;
+  /** Cluster topology on BUILDSTORY_CLUSTER_POSTGRES_HOST: not ours to restart, so no PostgreSQL crash. */
+  externalPostgres: boolean;
+};
 
 /** The reason a planned rejection gives, and what the story's error must then say. */
 export function rejectionReason(runIndex: number): string {
@@ -126,6 +134,8 @@ export function rejectionReason(runIndex: number): string {
 /** The options with their defaults filled in. */
 export function settingsFor(options: FaultHarnessOptions): HarnessSettings {
   const runs = options.runs;
+  const cluster = options.topology === 'cluster';
+  const externalPostgres = cluster && existingPostgres() !== null;
   return {
     runs,
     seed: options.seed,
@@ -133,8 +143,11 @@ export function settingsFor(options: FaultHarnessOptions): HarnessSettings {
     crashes: {
       worker: options.crashes?.worker ?? Math.max(1, Math.round(runs / 12)),
       web: options.crashes?.web ?? Math.max(1, Math.round(runs / 16)),
-      temporal: options.crashes?.temporal ?? Math.max(1, Math.round(runs / 16)),
+      // The cluster has five server processes to take turns: at 50 runs each is crashed once.
+      temporal: options.crashes?.temporal ?? Math.max(1, Math.round(runs / (cluster ? 10 : 16))),
+      postgres: cluster && !externalPostgres ? (options.crashes?.postgres ?? Math.max(1, Math.round(runs / 16))) : 0,
     },
+    externalPostgres,
     minCrashGapMs: options.minCrashGapMs ?? 8_000,
     runTimeoutMs: options.runTimeoutMs ?? 240_000,
     chunkDelayMs: options.chunkDelayMs ?? 40,
@@ -320,7 +333,7 @@ export function planFaults(options: {
     kind,
     afterRun: Math.min(options.runs - 1, Math.floor(((i + 0.5) * span) / kinds.length)),
     delayMs: dice.int(500, 4_000),
-    downMs: kind === 'worker' ? dice.int(0, 1_500) : kind === 'web' ? dice.int(200, 2_000) : dice.int(500, 3_000),
+    downMs: kind === 'worker' ? dice.int(0, 1_500) : kind === 'web' ? dice.int(200, 2_000) : dice.int(500, 3_000), // temporal, postgres
     worker: kind === 'worker' ? workerTurn++ % 2 : 0,
   }));
   return { runs, crashes };

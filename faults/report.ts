@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { percentile } from '../devstack/stats';
-import { FAULT_LABELS, type FaultKind, type FaultPlan, type HarnessSettings, type PlannedCrash } from './plan';
+import { CRASH_KINDS, FAULT_LABELS, type CrashKind, type FaultKind, type FaultPlan, type HarnessSettings, type PlannedCrash } from './plan';
 import type { FaultRecord, RunReport } from './verify';
 
 export interface FaultHarnessResult {
@@ -66,7 +66,7 @@ export interface ReviewTotals {
 function reviewTotals(runs: RunReport[], faults: FaultRecord[]): ReviewTotals {
   const reviewed = runs.flatMap((r) => (r.review ? [r.review] : []));
   const answers = reviewed.flatMap((r) => r.answers);
-  const crashes = faults.filter((f) => f.kind === 'worker' || f.kind === 'web' || f.kind === 'temporal').map((f) => f.at);
+  const crashes = faults.filter((f) => CRASH_KINDS.includes(f.kind as CrashKind)).map((f) => f.at);
   const approved = reviewed.filter((r) => r.kind !== 'reject');
   const byKind: Record<string, number> = {};
   for (const r of reviewed) byKind[r.kind] = (byKind[r.kind] ?? 0) + 1;
@@ -192,6 +192,13 @@ export function formatReport(result: FaultHarnessResult): string {
   const completed = result.runs.filter((r) => r.expected === 'completed').length;
   const rejected = result.runs.filter((r) => r.expected === 'rejected').length;
   const reviews = totals.reviews;
+  const workerKills = result.faults.filter((f) => f.kind === 'worker');
+  const pgRestarts = result.faults.filter((f) => f.kind === 'postgres');
+  const pgBackMs = pgRestarts.flatMap((f) => (f.dependentsBackMs === undefined ? [] : [f.dependentsBackMs]));
+  const pgBack = `${ms(percentile(pgBackMs, 50))} p50, ${ms(percentile(pgBackMs, 100))} max`;
+  const postgresNote = options.externalPostgres
+    ? '(not crashed: external PostgreSQL, BUILDSTORY_CLUSTER_POSTGRES_HOST, is not ours to restart)'
+    : `(SIGKILL to the postmaster and its backends, started again on its data; Temporal read from it again ${pgBack} after)`;
   const kinds = Object.entries(reviews.byKind)
     .map(([kind, n]) => `${n} ${kind}`)
     .join(', ');
@@ -234,22 +241,30 @@ export function formatReport(result: FaultHarnessResult): string {
     row('Unexpected process exits', String(result.unexpectedExits.length)),
     row('Starts retried (exited while starting)', String(result.startRetries.length), result.startRetries.join(', ')),
     row('SSE connections (incl. reconnects)', String(result.runs.reduce((n, r) => n + r.sseConnections, 0))),
+    row(
+      'Worker kills with an activity running',
+      `${workerKills.filter((f) => (f.activitiesInFlight ?? 0) > 0).length} / ${workerKills.length}`,
+      '(on the killed worker, from its /metrics just before the kill)',
+    ),
+    ...(options.topology === 'cluster' ? [row('PostgreSQL kill -9 + restarts', String(pgRestarts.length), postgresNote)] : []),
     '',
-    `  ${'Fault'.padEnd(30)} ${'count'.padStart(5)} ${'samples'.padStart(7)} ${'p50'.padStart(7)} ${'p95'.padStart(7)} ${'max'.padStart(7)}   (time to the next progress event)`,
+    `  ${'Fault'.padEnd(30)} ${'count'.padStart(5)} ${'samples'.padStart(7)} ${'p50'.padStart(7)} ${'p95'.padStart(7)} ${'max'.padStart(7)} ${'back p50'.padStart(8)} ${'back p95'.padStart(8)}`,
   ];
   const all: number[] = [];
   for (const kind of Object.keys(FAULT_LABELS) as FaultKind[]) {
     const mine = result.faults.filter((f) => f.kind === kind);
     if (mine.length === 0) continue;
     const samples = mine.flatMap((f) => f.toNextProgressMs);
+    const fromBack = mine.flatMap((f) => (f.backAt === undefined ? [] : f.toNextProgressMs.map((t) => Math.max(0, f.at + t - f.backAt!))));
     all.push(...samples);
     lines.push(
-      `  ${FAULT_LABELS[kind].padEnd(30)} ${String(mine.length).padStart(5)} ${String(samples.length).padStart(7)} ${ms(percentile(samples, 50)).padStart(7)} ${ms(percentile(samples, 95)).padStart(7)} ${ms(percentile(samples, 100)).padStart(7)}`,
+      `  ${FAULT_LABELS[kind].padEnd(30)} ${String(mine.length).padStart(5)} ${String(samples.length).padStart(7)} ${ms(percentile(samples, 50)).padStart(7)} ${ms(percentile(samples, 95)).padStart(7)} ${ms(percentile(samples, 100)).padStart(7)} ${ms(percentile(fromBack, 50)).padStart(8)} ${ms(percentile(fromBack, 95)).padStart(8)}`,
     );
   }
   lines.push(
     `  ${'all faults'.padEnd(30)} ${String(result.faults.length).padStart(5)} ${String(all.length).padStart(7)} ${ms(percentile(all, 50)).padStart(7)} ${ms(percentile(all, 95)).padStart(7)} ${ms(percentile(all, 100)).padStart(7)}`,
   );
+  lines.push('  (p50/p95/max: from the fault to the next progress event; back: from the part started again to it)');
   if (result.processWarnings.length)
     lines.push('', '  Warnings printed by the parts (not counted as failures):', ...result.processWarnings.map((w) => `  - ${w}`));
   if (result.skippedCrashes.length)

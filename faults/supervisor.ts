@@ -158,6 +158,11 @@ export interface CrashTarget {
   readonly name: string;
   kill9(): Promise<void>;
   start(): Promise<void>;
+  /**
+   * After `start`: wait until what depends on the part works again, and say how long that took
+   * (PostgreSQL: until Temporal reads from it). Most parts have nothing to wait for.
+   */
+  recovered?(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -223,6 +228,8 @@ export interface TemporalUnderTest {
   address: string;
   webBase: string;
   targets: CrashTarget[];
+  /** What a PostgreSQL crash kills: the cluster's private PostgreSQL; null when there is none of ours. */
+  postgres: CrashTarget | null;
   stop(): Promise<void>;
 }
 
@@ -261,7 +268,13 @@ export async function startDevTemporal(
     void temporal.start().catch((err: Error) => unexpected(`the Temporal server did not come back: ${err.message}`));
   });
   await temporal.start();
-  return { address: temporal.address, webBase: `http://127.0.0.1:${webPorts[0]}`, targets: [temporal], stop: () => temporal.stop() };
+  return {
+    address: temporal.address,
+    webBase: `http://127.0.0.1:${webPorts[0]}`,
+    targets: [temporal],
+    postgres: null,
+    stop: () => temporal.stop(),
+  };
 }
 
 /**

@@ -72,6 +72,12 @@ export interface FaultRecord {
   detail: string;
   /** Time from the fault to the next story event, for each run it touched. */
   toNextProgressMs: number[];
+  /** A crash: when the part was started again and answered. */
+  backAt?: number;
+  /** A PostgreSQL crash: from its restart until Temporal read from it again. */
+  dependentsBackMs?: number;
+  /** A worker crash: the activities (plan or step) running on that worker when it was killed. */
+  activitiesInFlight?: number;
 }
 
 /** A call in the LLM server's log, with the task it was for. */
