@@ -20,10 +20,10 @@ import { OfflineProvider } from '../activities/llm/offline';
 import type { LlmProvider } from '../activities/llm/provider';
 import { startTestLlmServer, type LlmRule } from '../tests/fixtures/llm-server';
 import { createBuildstoryWorker } from '../worker/worker';
-import { LIMITS } from '../contract/data';
+import { LIMITS, schedulerWorkflowId, type QueueInput } from '../contract/data';
 import { taskWorkflow } from '../workflows';
 import { freePort } from '../devstack/processes';
-import { ensureTemporalCli, startDevServer } from '../devstack/temporal';
+import { createSearchAttributes, ensureTemporalCli, startDevServer } from '../devstack/temporal';
 
 const OUT = join(__dirname, '..', 'workflows', 'histories');
 
@@ -35,6 +35,8 @@ async function main(): Promise<void> {
     headless: true,
     dbFile: join(mkdtempSync(join(tmpdir(), 'bs-rec-')), 'db'),
   });
+  // Fair share and reviews set the BuildstoryState search attribute.
+  await createSearchAttributes(cli, server.address, 'default');
   const llm = await startTestLlmServer();
   const nativeConnection = await NativeConnection.connect({ address: server.address });
   const connection = await Connection.connect({ address: server.address });
@@ -48,7 +50,18 @@ async function main(): Promise<void> {
     structuredOutput: 'auto',
   });
 
-  const scenarios: Array<{ name: string; provider: LlmProvider; rules?: LlmRule[]; cancelAfterMs?: number }> = [
+  const scenarios: Array<{
+    name: string;
+    provider: LlmProvider;
+    rules?: LlmRule[];
+    cancelAfterMs?: number;
+    /** Fair share: the run asks the scheduler for a slot. */
+    queue?: QueueInput;
+    /** Another run of the same owner holds the one slot first, so this one waits in line. */
+    blocked?: boolean;
+    /** Record the scheduler's history too (still open: it runs for good), as `NAME-scheduler`. */
+    scheduler?: boolean;
+  }> = [
     { name: 'offline-completed', provider: new OfflineProvider(1) },
     { name: 'step-retried-completed', provider: openai, rules: [{ kind: 'step', stepIndex: 1, status: 500, times: 2 }] },
     { name: 'step-rejected-failed', provider: openai, rules: [{ kind: 'step', stepIndex: 0, status: 401 }] },
@@ -63,6 +76,24 @@ async function main(): Promise<void> {
       name: 'step-output-truncated-completed',
       provider: openai,
       rules: [{ kind: 'step', stepIndex: 0, content: `${'Long output. '.repeat(Math.ceil(LIMITS.stepOutputMaxChars / 13))}The end.` }],
+    },
+    // Fair share: waits in line behind the owner's other run, gets the slot when it ends, gives it back.
+    {
+      name: 'queued-completed',
+      provider: openai,
+      rules: [{ kind: 'step', delayMs: 300, times: 3 }],
+      queue: { owner: 'alice', perUser: 1, total: 1 },
+      blocked: true,
+      scheduler: true,
+    },
+    // Fair share: cancelled while it waits in line; it never plans.
+    {
+      name: 'queued-cancelled',
+      provider: openai,
+      rules: [{ kind: 'step', delayMs: 1_000, times: Infinity }],
+      queue: { owner: 'alice', perUser: 1, total: 1 },
+      blocked: true,
+      cancelAfterMs: 1_000,
     },
   ];
   const only = process.argv.slice(2);
@@ -82,29 +113,39 @@ async function main(): Promise<void> {
         progress: { intervalMs: 50 },
       });
       await worker.runUntil(async () => {
-        const handle = await client.workflow.start(taskWorkflow, {
-          taskQueue,
-          workflowId: scenario.name,
-          args: [{ task: 'Create a hello world python function' }],
-        });
+        const task = 'Create a hello world python function';
+        const queue = scenario.queue ? { queue: scenario.queue } : {};
+        const blocker = scenario.blocked
+          ? await client.workflow.start(taskWorkflow, { taskQueue, workflowId: `${scenario.name}-blocker`, args: [{ task, ...queue }] })
+          : null;
+        if (blocker) await new Promise((r) => setTimeout(r, 300));
+        const handle = await client.workflow.start(taskWorkflow, { taskQueue, workflowId: scenario.name, args: [{ task, ...queue }] });
         if (scenario.cancelAfterMs) {
           await new Promise((r) => setTimeout(r, scenario.cancelAfterMs));
           await handle.cancel();
         }
         await handle.result().catch(() => undefined);
+        if (blocker) {
+          await blocker.cancel();
+          await blocker.result().catch(() => undefined);
+        }
         // The CLI's JSON is the format Worker.runReplayHistories reads (historyFromJSON).
-        const json = execFileSync(cli, [
-          'workflow',
-          'show',
-          '--address',
-          server.address,
-          '--workflow-id',
-          scenario.name,
-          '--output',
-          'json',
-        ]);
-        writeFileSync(join(OUT, `${scenario.name}.json`), json);
-        process.stdout.write(`recorded ${scenario.name}\n`);
+        const save = (workflowId: string, name: string) => {
+          const json = execFileSync(cli, [
+            'workflow',
+            'show',
+            '--address',
+            server.address,
+            '--workflow-id',
+            workflowId,
+            '--output',
+            'json',
+          ]);
+          writeFileSync(join(OUT, `${name}.json`), json);
+          process.stdout.write(`recorded ${name}\n`);
+        };
+        save(scenario.name, scenario.name);
+        if (scenario.scheduler) save(schedulerWorkflowId(taskQueue), `${scenario.name}-scheduler`);
       });
     }
   } finally {

@@ -12,6 +12,7 @@ import {
   TemporalFailure,
   TimeoutFailure,
   condition,
+  getExternalWorkflowHandle,
   isCancellation,
   upsertMemo,
   patched,
@@ -31,16 +32,20 @@ import {
   REVIEW_TIMEOUT_DEFAULT_MS,
   RUN_FAILED_ERROR_TYPE,
   STATE_SEARCH_ATTRIBUTE,
+  schedulerWorkflowId,
   type BudgetKind,
   type CallBudget,
   type ReviewStage,
+  type SlotGrant,
   type TaskInput,
   type TaskWorkflow,
 } from '../contract/data';
-import { activityProgressSignal, progressQuery, reviewUpdate, storyQuery } from '../contract/messages';
+import { activityProgressSignal, grantSignal, progressQuery, releaseSignal, reviewUpdate, storyQuery } from '../contract/messages';
 import { applyPlanEdit } from '../contract/plan-edit';
-import { BudgetSchema, PlanSchema, RerunInputSchema, ReviewTimeoutSchema } from '../contract/schemas';
+import { BudgetSchema, PlanSchema, QueueInputSchema, RerunInputSchema, ReviewTimeoutSchema } from '../contract/schemas';
 import { Story } from './story';
+
+export { schedulerWorkflow } from './scheduler';
 
 /** Activities heartbeat every second; three missed beats mean the worker is gone. */
 export const HEARTBEAT_TIMEOUT = '10 seconds';
@@ -64,6 +69,13 @@ const common: ActivityOptions = {
 };
 const { planTask } = proxyActivities<Activities>({ ...common, startToCloseTimeout: PLAN_TIMEOUT });
 const { executeStep } = proxyActivities<Activities>({ ...common, startToCloseTimeout: STEP_TIMEOUT });
+// Asking for a slot must reach the scheduler however long Temporal is away; a cancelled run waits
+// for the request to land before it leaves the queue, so the two cannot cross.
+const { requestSlot } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});
 
 const STATE_KEY = defineSearchAttributeKey(STATE_SEARCH_ATTRIBUTE, SearchAttributeType.KEYWORD);
 
@@ -81,6 +93,8 @@ export const PATCHES = {
   spendMemo: 'spend-memo-v1',
   /** Limits: tokens, cost, time (a timer), steps. */
   budget: 'budget-v1',
+  /** Fair share: wait for a slot from the scheduler before planning, give it back at the end. */
+  fairShare: 'fair-share-v1',
 } as const;
 
 /** A bad input from a start that did not come through the web app: the run fails with this. */
@@ -102,6 +116,9 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
     throw invalidInput(`The budget is not valid: ${budget.error.issues[0]?.path.join('.')}: ${budget.error.issues[0]?.message}`);
   const limits = budget.data;
   if (input.budget !== undefined) patched(PATCHES.budget);
+  const queue = input.queue === undefined ? null : QueueInputSchema.safeParse(input.queue);
+  if (queue && !queue.success)
+    throw invalidInput(`The queue is not valid: ${queue.error.issues[0]?.path.join('.')}: ${queue.error.issues[0]?.message}`);
 
   // Date in workflow code is the SDK's deterministic workflow clock.
   const story = new Story(task, () => new Date(), rerun?.data.parent);
@@ -110,6 +127,10 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   const { runId } = workflowInfo();
   setHandler(activityProgressSignal, (report) => {
     if (story.isOpen && report.runId === runId) story.applyProgress(report.items);
+  });
+  let granted: SlotGrant | null = null;
+  setHandler(grantSignal, (grant) => {
+    granted ??= grant;
   });
   // Update handlers may throw ApplicationFailure only: any other error fails the workflow task and the caller hangs.
   setHandler(reviewUpdate, (request) => asApplicationFailure(() => story.answerReview(request)), {
@@ -206,10 +227,33 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   }
   let stepsRun = 0;
 
+  /** From the slot request on, the run gives its slot (or its place in line) back however it ends. */
+  let inQueue = false;
+  async function releaseSlot(): Promise<void> {
+    const scheduler = getExternalWorkflowHandle(schedulerWorkflowId(workflowInfo().taskQueue));
+    await CancellationScope.nonCancellable(() => scheduler.signal(releaseSignal, { workflowId: workflowInfo().workflowId })).catch(() => {
+      // No scheduler to tell: it never started (the request did not land) or was terminated.
+    });
+  }
+
   let phase = 'Planning';
   try {
-    resumeClock();
+    // A queued run's time limit starts with its slot.
+    if (!queue) resumeClock();
     return await work.run(async () => {
+      if (queue) {
+        patched(PATCHES.fairShare);
+        phase = 'Waiting for a slot';
+        story.queued(queue.data.owner);
+        setState(REVIEW_STATES.queued);
+        inQueue = true;
+        await requestSlot({ ...queue.data, submittedAt: workflowInfo().startTime.getTime() });
+        await condition(() => granted !== null);
+        story.dequeued(granted!);
+        setState(REVIEW_STATES.running);
+        resumeClock();
+        phase = 'Planning';
+      }
       let first = 0;
       if (rerun) {
         patched(PATCHES.rerun);
@@ -263,7 +307,7 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
     if (refusedBy) return stopAt(refusedBy);
     if (isCancellation(err)) {
       story.cancelled();
-      if (reviewed) setState(REVIEW_STATES.cancelled);
+      if (reviewed || inQueue) setState(REVIEW_STATES.cancelled);
       memoSpend();
       throw err;
     }
@@ -279,6 +323,8 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
       details: [story.fullSnapshot()],
       cause: err instanceof Error ? err : undefined,
     });
+  } finally {
+    if (inQueue) await releaseSlot();
   }
 }
 

@@ -29,10 +29,13 @@ async function replay(histories: Array<{ workflowId: string; history: unknown }>
   return results;
 }
 
-test('the recorded histories cover completed, retried, failed, cancelled and truncated runs', () => {
+test('the recorded histories cover completed, retried, failed, cancelled, truncated and queued runs, and the scheduler', () => {
   expect(files).toEqual([
     'cancelled-mid-step.json',
     'offline-completed.json',
+    'queued-cancelled.json',
+    'queued-completed-scheduler.json',
+    'queued-completed.json',
     'step-output-truncated-completed.json',
     'step-rejected-failed.json',
     'step-retried-completed.json',
