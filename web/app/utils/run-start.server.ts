@@ -16,6 +16,9 @@ import { MissingOwnerAttributeError, OWNER_KEY, OWNER_PATTERN, isMissingOwnerAtt
 import { workflowIdFor } from './run-id';
 import { TemporalUnreachableError, bounded, getClient, isUnreachable } from './temporal-client.server';
 
+/** Whose runs they are for fair share when access control is off: everyone's together. */
+export const ANONYMOUS_OWNER = 'everyone';
+
 /** The start of the task kept in each run's memo, for lists. */
 const MEMO_TASK_MAX_CHARS = 200;
 
@@ -41,13 +44,15 @@ export interface StartOptions {
 export async function startRun(token: string, task: string, owner: Owner, options: StartOptions = {}): Promise<{ workflowId: string }> {
   if (owner !== null && !OWNER_PATTERN.test(owner)) throw new TypeError('Bad owner name.');
   const workflowId = workflowIdFor(token, owner);
-  const { temporal, review } = getConfig();
+  const { temporal, review, fairShare } = getConfig();
   // Only what a run needs: a run without review or re-run starts with the same input as before.
   const input: TaskInput = {
     task: TaskTextSchema.parse(task),
     ...(options.review ? { review: true, reviewTimeoutMs: review.timeoutMs } : {}),
     ...(options.rerun ? { rerun: options.rerun } : {}),
     ...(options.budget && Object.keys(options.budget).length > 0 ? { budget: options.budget } : {}),
+    // Fair share: the run waits for a slot in Temporal's queue, as its owner's (one owner for all without access control).
+    ...(fairShare ? { queue: { owner: owner ?? ANONYMOUS_OWNER, ...fairShare } } : {}),
   };
   const searchAttributes: SearchAttributePair[] = [
     ...(owner !== null ? [{ key: OWNER_KEY, value: owner }] : []),
