@@ -20,7 +20,8 @@ import { OfflineProvider } from '../activities/llm/offline';
 import type { LlmProvider } from '../activities/llm/provider';
 import { startTestLlmServer, type LlmRule } from '../tests/fixtures/llm-server';
 import { createBuildstoryWorker } from '../worker/worker';
-import { LIMITS, schedulerWorkflowId, type QueueInput } from '../contract/data';
+import { LIMITS, schedulerWorkflowId, type ProgressSnapshot, type QueueInput } from '../contract/data';
+import { progressQuery, reviewUpdate } from '../contract/messages';
 import { taskWorkflow } from '../workflows';
 import { freePort } from '../devstack/processes';
 import { createSearchAttributes, ensureTemporalCli, startDevServer } from '../devstack/temporal';
@@ -61,6 +62,8 @@ async function main(): Promise<void> {
     blocked?: boolean;
     /** Record the scheduler's history too (still open: it runs for good), as `NAME-scheduler`. */
     scheduler?: boolean;
+    /** Ask for a plan review, and approve it once the run waits for it. */
+    approve?: boolean;
   }> = [
     { name: 'offline-completed', provider: new OfflineProvider(1) },
     { name: 'step-retried-completed', provider: openai, rules: [{ kind: 'step', stepIndex: 1, status: 500, times: 2 }] },
@@ -85,6 +88,13 @@ async function main(): Promise<void> {
       queue: { owner: 'alice', perUser: 1, total: 1 },
       blocked: true,
       scheduler: true,
+    },
+    // Fair share and review: the slot is given back while the run waits for a person, and asked for again after approval.
+    {
+      name: 'queued-reviewed-completed',
+      provider: openai,
+      queue: { owner: 'alice', perUser: 1, total: 1 },
+      approve: true,
     },
     // Fair share: cancelled while it waits in line; it never plans.
     {
@@ -119,7 +129,21 @@ async function main(): Promise<void> {
           ? await client.workflow.start(taskWorkflow, { taskQueue, workflowId: `${scenario.name}-blocker`, args: [{ task, ...queue }] })
           : null;
         if (blocker) await new Promise((r) => setTimeout(r, 300));
-        const handle = await client.workflow.start(taskWorkflow, { taskQueue, workflowId: scenario.name, args: [{ task, ...queue }] });
+        const review = scenario.approve ? { review: true } : {};
+        const handle = await client.workflow.start(taskWorkflow, {
+          taskQueue,
+          workflowId: scenario.name,
+          args: [{ task, ...queue, ...review }],
+        });
+        if (scenario.approve) {
+          let waiting: ProgressSnapshot['review'];
+          while (!(waiting = (await handle.query(progressQuery)).review)) await new Promise((r) => setTimeout(r, 100));
+          const requestId = 'approve-recorded';
+          await handle.executeUpdate(reviewUpdate, {
+            args: [{ requestId, revision: waiting.revision, by: 'alice', decision: 'approve' }],
+            updateId: requestId,
+          });
+        }
         if (scenario.cancelAfterMs) {
           await new Promise((r) => setTimeout(r, scenario.cancelAfterMs));
           await handle.cancel();

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { OpenAiProvider } from '../activities/llm/openai';
 import { startTestLlmServer, type TestLlmServer } from '../tests/fixtures/llm-server';
 import { connectTestEnv, createTestWorker, uniqueTaskQueue } from '../tests/setup/temporal';
-import { positionQuery, progressQuery, schedulerStatusQuery } from '../contract/messages';
+import { positionQuery, progressQuery, reviewUpdate, schedulerStatusQuery } from '../contract/messages';
 import { schedulerWorkflowId, type ProgressSnapshot, type QueueInput, type SchedulerStatus, type StoryEvent } from '../contract/data';
 import { taskWorkflow } from '.';
 
@@ -163,5 +163,39 @@ test('a run terminated while it holds a slot gives it back through the periodic 
     expect(final.status).toBe('completed');
     expect(dequeued(final.events)).toMatchObject({ order: 2, passedBy: 0 });
     expect(await until(status(taskQueue), (s) => s.running === 0)).toMatchObject({ running: 0, queued: 0, grants: 2 });
+  });
+}, 60_000);
+
+test('a run waiting for a review gives its slot to the next run, and waits for one again once approved', async () => {
+  const taskQueue = uniqueTaskQueue('fair-review');
+  const worker = await createTestWorker(env, taskQueue, openai());
+  const queue = { owner: 'alice', perUser: 1, total: 1 };
+  await worker.runUntil(async () => {
+    const reviewed = await env.client.workflow.start(taskWorkflow, {
+      taskQueue,
+      workflowId: `${taskQueue}-reviewed`,
+      args: [{ task: TASK, queue, review: true }],
+    });
+    const waiting = await until<ProgressSnapshot>(
+      () => story(reviewed),
+      (s) => s.review !== null,
+    );
+    // While alice's first run waits for her, her next one runs to the end in the one slot.
+    const next = await start(taskQueue, 'next', queue);
+    expect((await next.result()).status).toBe('completed');
+    const approved = await reviewed.executeUpdate(reviewUpdate, {
+      args: [{ requestId: 'approve-1', revision: waiting.review!.revision, by: 'alice', decision: 'approve' }],
+      updateId: 'approve-1',
+    });
+    expect(approved.decision).toBe('approve');
+    const final = await reviewed.result();
+    expect(final.status).toBe('completed');
+    const types = final.events.map((e) => e.type);
+    // In line, a slot, planned, the slot given back for the review, in line again after approval, a slot, the steps.
+    expect(types.slice(0, 6)).toEqual(['run.started', 'run.queued', 'run.dequeued', 'plan.ready', 'review.waiting', 'review.approved']);
+    expect(types.slice(6, 8)).toEqual(['run.queued', 'run.dequeued']);
+    expect(final.events.filter((e) => e.type === 'run.dequeued').map((e) => (e as { order: number }).order)).toEqual([1, 3]);
+    expect(dequeued((await next.query(progressQuery, {})).events).order).toBe(2);
+    expect(await until(status(taskQueue), (s) => s.running === 0)).toMatchObject({ running: 0, queued: 0, grants: 3 });
   });
 }, 60_000);

@@ -36,6 +36,7 @@ import {
   type BudgetKind,
   type CallBudget,
   type ReviewStage,
+  type QueueInput,
   type SlotGrant,
   type TaskInput,
   type TaskWorkflow,
@@ -95,6 +96,8 @@ export const PATCHES = {
   budget: 'budget-v1',
   /** Fair share: wait for a slot from the scheduler before planning, give it back at the end. */
   fairShare: 'fair-share-v1',
+  /** Fair share: a run waiting for a review gives its slot back and waits for one again once approved. */
+  fairShareReview: 'fair-share-review-v1',
 } as const;
 
 /** A bad input from a start that did not come through the web app: the run fails with this. */
@@ -116,9 +119,12 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
     throw invalidInput(`The budget is not valid: ${budget.error.issues[0]?.path.join('.')}: ${budget.error.issues[0]?.message}`);
   const limits = budget.data;
   if (input.budget !== undefined) patched(PATCHES.budget);
-  const queue = input.queue === undefined ? null : QueueInputSchema.safeParse(input.queue);
-  if (queue && !queue.success)
-    throw invalidInput(`The queue is not valid: ${queue.error.issues[0]?.path.join('.')}: ${queue.error.issues[0]?.message}`);
+  const queueInput = input.queue === undefined ? null : QueueInputSchema.safeParse(input.queue);
+  if (queueInput && !queueInput.success) {
+    const issue = queueInput.error.issues[0];
+    throw invalidInput(`The queue is not valid: ${issue?.path.join('.')}: ${issue?.message}`);
+  }
+  const queue = queueInput?.data ?? null;
 
   // Date in workflow code is the SDK's deterministic workflow clock.
   const story = new Story(task, () => new Date(), rerun?.data.parent);
@@ -151,21 +157,52 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
     return story.fullSnapshot();
   }
 
+  /**
+   * Fair share. From its request on, the run holds a slot or a place in line (`inQueue`), and gives
+   * it back however it ends; while it waits for a person, it holds neither.
+   */
+  let inQueue = false;
+  async function waitForSlot(fair: QueueInput): Promise<void> {
+    story.queued(fair.owner);
+    setState(REVIEW_STATES.queued);
+    inQueue = true;
+    granted = null;
+    await requestSlot({ ...fair, submittedAt: workflowInfo().startTime.getTime() });
+    await condition(() => granted !== null);
+    story.dequeued(granted!);
+    setState(REVIEW_STATES.running);
+  }
+  async function releaseSlot(): Promise<void> {
+    inQueue = false;
+    const scheduler = getExternalWorkflowHandle(schedulerWorkflowId(workflowInfo().taskQueue));
+    await CancellationScope.nonCancellable(() => scheduler.signal(releaseSignal, { workflowId: workflowInfo().workflowId })).catch(() => {
+      // No scheduler to tell: it never started (the request did not land) or was terminated.
+    });
+  }
+
   let reviewed = false;
   /** Wait for a person's answer; true to go on, false when the run ended (rejected, expired). */
   async function review(stage: ReviewStage): Promise<boolean> {
     reviewed = patched(PATCHES.review) || reviewed;
+    // A person may take days: the slot is someone else's meanwhile (released before the wait is told).
+    const yieldSlot = queue !== null && inQueue && patched(PATCHES.fairShareReview);
+    if (yieldSlot) await releaseSlot();
     story.reviewWaiting(stage, new Date(Date.now() + reviewTimeoutMs));
     setState(REVIEW_STATES.waiting);
     // Waiting for a person does not count against the run's time limit.
     pauseClock();
     const answered = await condition(() => story.waitingReview === null, reviewTimeoutMs);
-    resumeClock();
+    if (!yieldSlot) resumeClock();
     if (!answered) story.reviewExpired();
     const ended = story.status === 'rejected' || story.status === 'expired';
     setState(
       story.status === 'rejected' ? REVIEW_STATES.rejected : story.status === 'expired' ? REVIEW_STATES.expired : REVIEW_STATES.running,
     );
+    // Approved: back in line (first among the owner's runs that came later) before the run goes on.
+    if (yieldSlot) {
+      if (!ended) await waitForSlot(queue);
+      resumeClock();
+    }
     return !ended;
   }
 
@@ -227,15 +264,6 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   }
   let stepsRun = 0;
 
-  /** From the slot request on, the run gives its slot (or its place in line) back however it ends. */
-  let inQueue = false;
-  async function releaseSlot(): Promise<void> {
-    const scheduler = getExternalWorkflowHandle(schedulerWorkflowId(workflowInfo().taskQueue));
-    await CancellationScope.nonCancellable(() => scheduler.signal(releaseSignal, { workflowId: workflowInfo().workflowId })).catch(() => {
-      // No scheduler to tell: it never started (the request did not land) or was terminated.
-    });
-  }
-
   let phase = 'Planning';
   try {
     // A queued run's time limit starts with its slot.
@@ -244,13 +272,7 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
       if (queue) {
         patched(PATCHES.fairShare);
         phase = 'Waiting for a slot';
-        story.queued(queue.data.owner);
-        setState(REVIEW_STATES.queued);
-        inQueue = true;
-        await requestSlot({ ...queue.data, submittedAt: workflowInfo().startTime.getTime() });
-        await condition(() => granted !== null);
-        story.dequeued(granted!);
-        setState(REVIEW_STATES.running);
+        await waitForSlot(queue);
         resumeClock();
         phase = 'Planning';
       }

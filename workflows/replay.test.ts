@@ -36,6 +36,7 @@ test('the recorded histories cover completed, retried, failed, cancelled, trunca
     'queued-cancelled.json',
     'queued-completed-scheduler.json',
     'queued-completed.json',
+    'queued-reviewed-completed.json',
     'step-output-truncated-completed.json',
     'step-rejected-failed.json',
     'step-retried-completed.json',
