@@ -41,6 +41,8 @@ export interface FairQueueState {
   seq: number;
   /** How often the scheduler looks for runs that ended without giving their slot back. */
   checkIntervalMs: number;
+  /** Continue as new past this many history events, even if the server has not suggested it yet. */
+  historyLimit: number;
 }
 
 /** A slot given: send `grant` to `workflowId`. */
@@ -50,16 +52,27 @@ export interface Granted {
 }
 
 export const DEFAULT_CHECK_INTERVAL_MS = 30_000;
+export const DEFAULT_HISTORY_LIMIT = 10_000;
 
 export function emptyFairQueue(): FairQueueState {
-  return { limits: null, running: {}, queues: {}, lastServed: {}, grants: 0, seq: 0, checkIntervalMs: DEFAULT_CHECK_INTERVAL_MS };
+  return {
+    limits: null,
+    running: {},
+    queues: {},
+    lastServed: {},
+    grants: 0,
+    seq: 0,
+    checkIntervalMs: DEFAULT_CHECK_INTERVAL_MS,
+    historyLimit: DEFAULT_HISTORY_LIMIT,
+  };
 }
 
 export class FairQueue {
   private readonly s: FairQueueState;
 
   constructor(state?: FairQueueState) {
-    this.s = state ? structuredCopy(state) : emptyFairQueue();
+    // Fields added later take their defaults in a state carried over from an older scheduler.
+    this.s = { ...emptyFairQueue(), ...(state ? structuredCopy(state) : {}) };
   }
 
   /** A copy of the state, for continue-as-new. */
@@ -73,6 +86,10 @@ export class FairQueue {
 
   get checkIntervalMs(): number {
     return this.s.checkIntervalMs;
+  }
+
+  get historyLimit(): number {
+    return this.s.historyLimit;
   }
 
   runningIds(): string[] {

@@ -12,7 +12,8 @@ import { startTestLlmServer, type TestLlmServer } from '../tests/fixtures/llm-se
 import { connectTestEnv, createTestWorker, uniqueTaskQueue } from '../tests/setup/temporal';
 import { positionQuery, progressQuery, reviewUpdate, schedulerStatusQuery } from '../contract/messages';
 import { schedulerWorkflowId, type ProgressSnapshot, type QueueInput, type SchedulerStatus, type StoryEvent } from '../contract/data';
-import { taskWorkflow } from '.';
+import { emptyFairQueue } from './fair-queue';
+import { schedulerWorkflow, taskWorkflow } from '.';
 
 let env: TestWorkflowEnvironment;
 let llm: TestLlmServer;
@@ -197,5 +198,29 @@ test('a run waiting for a review gives its slot to the next run, and waits for o
     expect(final.events.filter((e) => e.type === 'run.dequeued').map((e) => (e as { order: number }).order)).toEqual([1, 3]);
     expect(dequeued((await next.query(progressQuery, {})).events).order).toBe(2);
     expect(await until(status(taskQueue), (s) => s.running === 0)).toMatchObject({ running: 0, queued: 0, grants: 3 });
+  });
+}, 60_000);
+
+test('the scheduler continues as new with its state while runs come and go: every run gets one slot, in order', async () => {
+  const taskQueue = uniqueTaskQueue('fair-continue');
+  const worker = await createTestWorker(env, taskQueue, openai());
+  llm.program({ kind: 'step', content: 'Done.', delayMs: 100, times: Infinity });
+  const queue = { owner: 'alice', perUser: 2, total: 2 };
+  await worker.runUntil(async () => {
+    // Started ahead of the runs with a short history limit, so it continues as new several times.
+    const first = await env.client.workflow.start(schedulerWorkflow, {
+      taskQueue,
+      workflowId: schedulerWorkflowId(taskQueue),
+      args: [{ ...emptyFairQueue(), historyLimit: 40 }],
+    });
+    const runs: Handle[] = [];
+    for (let i = 1; i <= 12; i++) runs.push(await start(taskQueue, `r${i}`, queue));
+    const finals = await Promise.all(runs.map((run) => run.result()));
+    expect(finals.map((f) => f.status)).toEqual(runs.map(() => 'completed'));
+    const orders = finals.map((f) => dequeued(f.events).order);
+    expect([...orders].sort((x, y) => x - y)).toEqual(runs.map((_, i) => i + 1));
+    expect(await until(status(taskQueue), (s) => s.running === 0)).toMatchObject({ running: 0, queued: 0, grants: 12 });
+    const latest = await scheduler(taskQueue).describe();
+    expect(latest.runId).not.toBe(first.firstExecutionRunId);
   });
 }, 60_000);

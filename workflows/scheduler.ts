@@ -25,9 +25,6 @@ const { closedRuns } = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
-/** Continue as new before the history grows long, even if the server has not suggested it yet. */
-const MAX_HISTORY_EVENTS = 10_000;
-
 export async function schedulerWorkflow(state?: FairQueueState): Promise<void> {
   const queue = new FairQueue(state);
   let changed = true;
@@ -64,7 +61,7 @@ export async function schedulerWorkflow(state?: FairQueueState): Promise<void> {
     changed = false;
     await Promise.all([...regrants.splice(0), ...queue.dispatch()].map(send));
     const info = workflowInfo();
-    if (regrants.length === 0 && (info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS)) {
+    if (regrants.length === 0 && (info.continueAsNewSuggested || info.historyLength > queue.historyLimit)) {
       await condition(allHandlersFinished);
       await continueAsNew<typeof schedulerWorkflow>(queue.state);
     }
