@@ -137,7 +137,7 @@ test("user A submits 50 tasks, then user B submits 1: B's run starts at the next
   });
 }, 120_000);
 
-test('a run terminated while it holds a slot gives it back through the periodic check, and the next run starts', async () => {
+test('a run terminated while it holds a slot gives it back through the periodic check; one terminated in line is skipped', async () => {
   const taskQueue = uniqueTaskQueue('fair-terminated');
   const worker = await createTestWorker(env, taskQueue, openai());
   llm.program({ kind: 'step', content: 'Done.', delayMs: 60_000, times: 1 });
@@ -158,12 +158,19 @@ test('a run terminated while it holds a slot gives it back through the periodic 
       state: 'queued',
       ahead: 0,
     });
-    // Terminated: the run's code never runs again, so it cannot give its slot back itself.
+    const third = await start(taskQueue, 'third', queue);
+    await until(
+      () => scheduler(taskQueue).query(positionQuery, third.workflowId),
+      (p) => p !== null,
+    );
+    // Terminated: the run's code never runs again, so it cannot give its slot back, nor leave the line.
+    await second.terminate('test');
     await first.terminate('test');
-    const final = await second.result();
+    const final = await third.result();
     expect(final.status).toBe('completed');
-    expect(dequeued(final.events)).toMatchObject({ order: 2, passedBy: 0 });
-    expect(await until(status(taskQueue), (s) => s.running === 0)).toMatchObject({ running: 0, queued: 0, grants: 2 });
+    // The second run's grant could not be delivered (it had closed): the slot went on to the third.
+    expect(dequeued(final.events)).toMatchObject({ order: 3, passedBy: 1 });
+    expect(await until(status(taskQueue), (s) => s.running === 0)).toMatchObject({ running: 0, queued: 0, grants: 3 });
   });
 }, 60_000);
 

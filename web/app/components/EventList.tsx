@@ -9,7 +9,7 @@ function summarize(event: StoryEvent): string {
       return event.parent ? `${task} (re-run of ${event.parent.workflowId} from step ${event.parent.fromStep + 1})` : task;
     }
     case 'run.queued':
-      return `Queued: ${event.owner} has as many runs going as the deployment allows, or all slots are taken`;
+      return `Waiting for a slot, as ${event.owner}'s run (fair share)`;
     case 'run.dequeued':
       return event.passedBy === 0
         ? 'Got a slot: the run starts'
