@@ -53,9 +53,11 @@ export async function schedulerWorkflow(state?: FairQueueState): Promise<void> {
   }
 
   for (;;) {
-    // Only while runs wait does a slot held by a run that ended without releasing it cost anything.
-    const woken = queue.queuedCount > 0 ? await condition(() => changed, queue.checkIntervalMs) : (await condition(() => changed), true);
-    if (!woken) {
+    if (queue.queuedCount === 0) {
+      await condition(() => changed);
+    } else if (!(await condition(() => changed, queue.checkIntervalMs))) {
+      // Runs wait and nothing moved for a while: is a slot held by a run that ended without giving
+      // it back (terminated, timed out)? Only while runs wait does such a slot cost anything.
       for (const workflowId of await closedRuns(queue.runningIds())) queue.release(workflowId);
     }
     changed = false;
