@@ -77,6 +77,7 @@ test('a second run of one user waits as "Queued (0 ahead)", shows in the list as
   const scheduler = stack.env.client.workflow.getHandle(schedulerWorkflowId(stack.taskQueue));
 
   const page = await until(() => text(`/runs/${second}`), /Queued \(0 ahead\)/);
+  expect(await text('/')).toContain('At most 1 of your runs at once, 4 in all; more wait in line · now 1 running, 1 in line');
   expect(page).toContain('This run waits for a free slot: 0 runs are ahead of it.');
   await until(() => text('/?status=Queued'), new RegExp(second));
   expect(await text('/?status=Queued')).not.toContain(first);
