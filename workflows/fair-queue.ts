@@ -52,6 +52,10 @@ export interface Granted {
 }
 
 export const DEFAULT_CHECK_INTERVAL_MS = 30_000;
+/**
+ * Events before the scheduler continues as new: well inside Temporal's 50,000 events a run, and it
+ * keeps the signals a run receives under the server's cap (10,000 by default), as each is an event.
+ */
 export const DEFAULT_HISTORY_LIMIT = 10_000;
 
 export function emptyFairQueue(): FairQueueState {
