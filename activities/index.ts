@@ -4,7 +4,8 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
-import { activityProgressSignal } from '../contract/messages';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { acquireSignal, activityProgressSignal } from '../contract/messages';
 import {
   LIMITS,
   cleanOutput,
@@ -20,6 +21,9 @@ import {
   type StepInput,
   type StepResult,
   type TaskWorkflow,
+  type QueueInput,
+  SCHEDULER_WORKFLOW_NAME,
+  schedulerWorkflowId,
 } from '../contract/data';
 import { planMessages, stepMessages } from './llm/prompts';
 import { BudgetExhaustedError, type LlmProvider } from './llm/provider';
@@ -121,6 +125,38 @@ export function createActivities(deps: ActivityDeps) {
           ...(budgetCut && allowance ? { budgetReached: allowance.kind } : {}),
         };
       });
+    },
+
+    /**
+     * Fair share: ask this task queue's scheduler for a slot for the calling run, starting the
+     * scheduler if it is not running. The scheduler answers later with the `grant` signal.
+     */
+    async requestSlot(queue: QueueInput & { submittedAt: number }): Promise<void> {
+      const { workflowExecution, taskQueue } = Context.current().info;
+      if (!workflowExecution) throw ApplicationFailure.nonRetryable('requestSlot runs inside taskWorkflow only.');
+      await Context.current().client.workflow.signalWithStart(SCHEDULER_WORKFLOW_NAME, {
+        workflowId: schedulerWorkflowId(taskQueue),
+        taskQueue,
+        args: [],
+        signal: acquireSignal,
+        signalArgs: [{ ...queue, workflowId: workflowExecution.workflowId, runId: workflowExecution.runId }],
+      });
+    },
+
+    /** The scheduler's check: which of these runs (their latest run, by workflow id) are no longer running. */
+    async closedRuns(workflowIds: string[]): Promise<string[]> {
+      const client = Context.current().client;
+      const closed: string[] = [];
+      for (const workflowId of workflowIds) {
+        try {
+          const { status } = await client.workflow.getHandle(workflowId).describe();
+          if (status.name !== 'RUNNING') closed.push(workflowId);
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) closed.push(workflowId);
+          else throw err;
+        }
+      }
+      return closed;
     },
   };
 }

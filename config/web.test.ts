@@ -21,6 +21,17 @@ describe('defaults', () => {
     expect(loadWebConfig(env({ BUILDSTORY_DAILY_SPEND_CAP: '12.5' })).dailySpendCap).toBe(12.5);
   });
 
+  test('fair share is off unless a limit is set; one limit alone sets the other', () => {
+    expect(loadWebConfig(env()).fairShare).toBeNull();
+    const both = { BUILDSTORY_MAX_RUNNING_PER_USER: '2', BUILDSTORY_MAX_RUNNING: '10' };
+    expect(loadWebConfig(env(both)).fairShare).toEqual({ perUser: 2, total: 10 });
+    expect(loadWebConfig(env({ BUILDSTORY_MAX_RUNNING: '4' })).fairShare).toEqual({ perUser: 4, total: 4 });
+    expect(loadWebConfig(env({ BUILDSTORY_MAX_RUNNING_PER_USER: '3' })).fairShare).toEqual({ perUser: 3, total: 100_000 });
+    expect(configError({ BUILDSTORY_MAX_RUNNING_PER_USER: '5', BUILDSTORY_MAX_RUNNING: '2' }).message).toMatch(
+      /^Invalid configuration: BUILDSTORY_MAX_RUNNING_PER_USER: above BUILDSTORY_MAX_RUNNING \(5 > 2\)/,
+    );
+  });
+
   test('blank values count as unset', () => {
     const config = loadWebConfig(env({ PORT: ' ', HOST: '', TEMPORAL_UI_URL: '', OPENAI_API_KEY: '' }));
     expect(config.web).toMatchObject({ port: 3000, host: '0.0.0.0' });
@@ -93,6 +104,8 @@ describe('a bad setting of its own is one line naming it', () => {
     ['BUILDSTORY_REVIEW_PLANS', 'maybe'],
     ['BUILDSTORY_DAILY_SPEND_CAP', '-3'],
     ['BUILDSTORY_DAILY_SPEND_CAP', 'lots'],
+    ['BUILDSTORY_MAX_RUNNING', '0'],
+    ['BUILDSTORY_MAX_RUNNING_PER_USER', 'two'],
     ['BUILDSTORY_REVIEW_TIMEOUT', '7 weeks'],
     ['BUILDSTORY_REVIEW_TIMEOUT', '0s'],
     ['BUILDSTORY_REVIEW_TIMEOUT', '400d'],

@@ -48,6 +48,13 @@ const WebEnv = z.object({
   BUILDSTORY_BUDGET_DEFAULT: optionalString,
   /** The most a person may set on the form; the default must be within it. Same form. */
   BUILDSTORY_BUDGET_CAP: optionalString,
+  /**
+   * Fair share: runs of one user that may run at once; more wait in a queue in Temporal ("Queued").
+   * Unset with BUILDSTORY_MAX_RUNNING set: the same as it. Both unset: no queue, runs start at once.
+   */
+  BUILDSTORY_MAX_RUNNING_PER_USER: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(100_000).optional()),
+  /** Fair share: runs that may run at once in the deployment, all users together. Unset: no limit but the per-user one. */
+  BUILDSTORY_MAX_RUNNING: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(100_000).optional()),
   /** US dollars a user may spend a day (since midnight UTC); a submission over it is refused. Unset: no cap. */
   BUILDSTORY_DAILY_SPEND_CAP: z.preprocess(blankToUndefined, z.coerce.number().positive().finite().optional()),
 });
@@ -104,6 +111,8 @@ export interface WebConfig extends CommonConfig {
   budget: { default: Budget; cap: Budget };
   /** US dollars a user may spend a day; null: no cap. */
   dailySpendCap: number | null;
+  /** Fair share's limits; null: off (runs start at once, with the input they always had). */
+  fairShare: { perUser: number; total: number } | null;
 }
 
 /** Load and validate the web app's settings; throws ConfigError with one line naming the bad setting. */
@@ -138,6 +147,7 @@ export function loadWebConfig(env: Env = process.env): WebConfig {
     review: { byDefault: ['true', '1', 'on'].includes(e.BUILDSTORY_REVIEW_PLANS), timeoutMs: reviewTimeout(e.BUILDSTORY_REVIEW_TIMEOUT) },
     budget: budgets(e.BUILDSTORY_BUDGET_DEFAULT, e.BUILDSTORY_BUDGET_CAP),
     dailySpendCap: e.BUILDSTORY_DAILY_SPEND_CAP ?? null,
+    fairShare: fairShare(e.BUILDSTORY_MAX_RUNNING_PER_USER, e.BUILDSTORY_MAX_RUNNING),
   };
 }
 
@@ -155,6 +165,18 @@ function budgets(defaultText: string | undefined, capText: string | undefined): 
     }
   }
   return { default: fallback, cap };
+}
+
+/** Fair share's limits from the two settings (see WebEnv); null when neither is set. */
+function fairShare(perUser: number | undefined, total: number | undefined): WebConfig['fairShare'] {
+  if (perUser === undefined && total === undefined) return null;
+  const all = total ?? 100_000;
+  if (perUser !== undefined && perUser > all) {
+    throw new ConfigError(
+      `Invalid configuration: BUILDSTORY_MAX_RUNNING_PER_USER: above BUILDSTORY_MAX_RUNNING (${perUser} > ${all}), which would never let it be reached`,
+    );
+  }
+  return { perUser: perUser ?? all, total: all };
 }
 
 function reviewTimeout(text: string): number {

@@ -64,6 +64,59 @@ export interface TaskInput {
   budget?: Budget;
   /** The most a person may raise the limits to, when a run with review waits at one (the deployment's cap). */
   budgetCap?: Budget;
+  /** Fair share: wait for a slot from the deployment's scheduler before planning (absent: start at once). */
+  queue?: QueueInput;
+}
+
+/**
+ * Fair share (issue 17): whose run it is and the deployment's limits. At most `perUser` runs of
+ * one owner and `total` runs in all hold a slot; the others wait in the scheduler's queue, first
+ * in first out per owner and owner by owner (the least recently served owner first).
+ */
+export interface QueueInput {
+  /** The signed-in user, or a fixed name without access control. */
+  owner: string;
+  perUser: number;
+  total: number;
+  /** How often the scheduler looks for runs that ended without giving their slot back (default 30 s). */
+  checkIntervalMs?: number;
+}
+
+export const SCHEDULER_WORKFLOW_NAME = 'schedulerWorkflow';
+
+/** One scheduler per task queue: the deployment's (tests use a task queue each, so a scheduler each). */
+export function schedulerWorkflowId(taskQueue: string): string {
+  return `buildstory-scheduler:${taskQueue}`;
+}
+
+/**
+ * A run asks the scheduler for a slot (idempotent by workflow id). `submittedAt` (the run's start,
+ * epoch ms) orders an owner's runs: requests reach the scheduler in whatever order their
+ * activities ran, not in the order the runs were submitted.
+ */
+export interface SlotRequest extends QueueInput {
+  workflowId: string;
+  runId: string;
+  submittedAt: number;
+}
+
+/** The scheduler gives a run its slot: the `order`-th grant, after `passedBy` others were granted while it waited. */
+export interface SlotGrant {
+  order: number;
+  passedBy: number;
+}
+
+/** Where a run stands in the scheduler: queued with `ahead` runs before it, or holding a slot. */
+export type QueuePosition = { state: 'queued'; ahead: number } | { state: 'running' };
+
+/** The scheduler at a glance (its `status` query). */
+export interface SchedulerStatus {
+  limits: { perUser: number; total: number } | null;
+  running: number;
+  queued: number;
+  /** Slots given so far, in all. */
+  grants: number;
+  owners: Record<string, { running: number; queued: number }>;
 }
 
 /**
@@ -320,6 +373,10 @@ export interface StepResult {
 /** `stepIndex: null` is the planning phase. */
 export type StoryEventBody =
   | { type: 'run.started'; task: string; parent?: RunLink }
+  /** Fair share: the run waits for a slot (QueueInput). */
+  | { type: 'run.queued'; owner: string }
+  /** The run got its slot: the scheduler's `order`-th grant, `passedBy` others started while it waited. */
+  | { type: 'run.dequeued'; order: number; passedBy: number }
   | { type: 'plan.ready'; plan: Plan; model: ModelInfo; usage?: TokenUsage | null; cost?: number | null }
   /** A re-run keeps a step of its parent: its output, not recomputed. */
   | { type: 'step.kept'; stepIndex: number; output: string; truncated: boolean; usage: TokenUsage | null }
@@ -428,6 +485,8 @@ export interface StoryState {
   error: string | null;
   /** The review the run waits for now, if any. */
   review: ReviewWait | null;
+  /** Fair share: the run waits for a slot since then (its place in line is the scheduler's to say). */
+  queue: { since: string } | null;
   /** The run this one re-runs, if it is a re-run. */
   parent: RunLink | null;
   /** Tokens and cost of every model call that finished (planning and steps; kept steps cost nothing here). */
@@ -504,6 +563,8 @@ export const REVIEW_STATES = {
   expired: 'expired',
   cancelled: 'cancelled',
   budgetReached: 'budget-reached',
+  /** Fair share: waiting for a slot. */
+  queued: 'queued',
 } as const;
 
 /** The final snapshot travels in the failure's details so a failed run renders without a worker. */

@@ -9,8 +9,12 @@ import {
   type ProgressQueryArgs,
   type ProgressReport,
   type ProgressSnapshot,
+  type QueuePosition,
   type ReviewOutcome,
   type ReviewRequest,
+  type SchedulerStatus,
+  type SlotGrant,
+  type SlotRequest,
   type StoryPage,
 } from './data';
 
@@ -29,3 +33,16 @@ export const activityProgressSignal = defineSignal<[ProgressReport]>('activityPr
  *     --input '{"requestId":"<uuid>","revision":1,"by":"alice","decision":"approve"}'
  */
 export const reviewUpdate = defineUpdate<ReviewOutcome, [ReviewRequest]>(REVIEW_UPDATE_NAME);
+
+/** The scheduler gives a queued run its slot (sent by schedulerWorkflow to taskWorkflow). */
+export const grantSignal = defineSignal<[SlotGrant]>('grant');
+
+/* schedulerWorkflow's messages (fair share). */
+
+/** A run asks for a slot: sent with signalWithStart, so the first request starts the scheduler. */
+export const acquireSignal = defineSignal<[SlotRequest]>('acquire');
+/** A run gives its slot back, or leaves the queue (ended, cancelled): by workflow id, idempotent. */
+export const releaseSignal = defineSignal<[{ workflowId: string }]>('release');
+/** Where a run stands: queued (runs ahead of it) or holding a slot; null when the scheduler does not know it. */
+export const positionQuery = defineQuery<QueuePosition | null, [string]>('position');
+export const schedulerStatusQuery = defineQuery<SchedulerStatus>('status');

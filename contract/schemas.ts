@@ -88,6 +88,16 @@ export const RerunInputSchema = z
   .refine((rerun) => rerun.parent.fromStep < rerun.plan.steps.length, 'it starts after the last step of the plan')
   .refine((rerun) => rerun.kept.length === rerun.parent.fromStep, 'it must keep exactly the steps before the one it starts from');
 
+/** Fair share (TaskInput.queue): whose run it is and the deployment's limits. */
+export const QueueInputSchema = z
+  .object({
+    owner: z.string().min(1).max(200),
+    perUser: z.number().int().min(1).max(100_000),
+    total: z.number().int().min(1).max(100_000),
+    checkIntervalMs: z.number().int().min(100).max(86_400_000).optional(),
+  })
+  .strict();
+
 /** A run's limits (TaskInput.budget): each positive, the step limit within the plan's bounds. */
 export const BudgetSchema = z
   .object({

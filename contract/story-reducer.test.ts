@@ -42,6 +42,7 @@ test('an empty story is running, with nothing planned; run.started sets the task
     result: null,
     error: null,
     review: null,
+    queue: null,
     parent: null,
     spend: { tokens: 0, cost: 0, unpriced: 0, estimated: false },
     lastSeq: 0,
@@ -52,6 +53,24 @@ test('an empty story is running, with nothing planned; run.started sets the task
     startedAt: at(1),
     lastSeq: 1,
   });
+});
+
+test('run.queued and run.dequeued: the run waits for a slot, then goes on; a run cancelled in line is not queued any more', () => {
+  const queued = fold(events({ type: 'run.started', task: 'Say hi' }, { type: 'run.queued', owner: 'alice' }));
+  expect(queued.queue).toEqual({ since: at(2) });
+  expect(queued.status).toBe('running');
+  const [, , dequeued] = events(
+    { type: 'run.started', task: 'Say hi' },
+    { type: 'run.queued', owner: 'alice' },
+    { type: 'run.dequeued', order: 3, passedBy: 0 },
+  );
+  expect(fold([dequeued], queued).queue).toBeNull();
+  const [, , cancelled] = events(
+    { type: 'run.started', task: 'Say hi' },
+    { type: 'run.queued', owner: 'alice' },
+    { type: 'run.cancelled' },
+  );
+  expect(fold([cancelled], queued)).toMatchObject({ queue: null, status: 'cancelled' });
 });
 
 test('plan.ready completes planning and lists the steps, pending; step.started runs one', () => {

@@ -34,6 +34,7 @@ export function emptyStory(task = '', startedAt = ''): StoryState {
     result: null,
     error: null,
     review: null,
+    queue: null,
     parent: null,
     spend: { tokens: 0, cost: 0, unpriced: 0, estimated: false },
     lastSeq: 0,
@@ -105,6 +106,10 @@ export function foldStoryEvent<S extends StoryState>(state: S, event: StoryEvent
   switch (event.type) {
     case 'run.started':
       return { ...next, task: event.task, startedAt: event.at, parent: event.parent ?? null };
+    case 'run.queued':
+      return { ...next, queue: { since: event.at } };
+    case 'run.dequeued':
+      return { ...next, queue: null };
     case 'plan.ready':
       return {
         ...next,
@@ -207,9 +212,17 @@ export function foldStoryEvent<S extends StoryState>(state: S, event: StoryEvent
     case 'run.completed':
       return { ...next, status: 'completed', result: event.result, closedAt: event.at };
     case 'run.failed':
-      return { ...next, ...endActive(state, 'failed'), review: null, status: 'failed', error: event.error, closedAt: event.at };
+      return {
+        ...next,
+        ...endActive(state, 'failed'),
+        review: null,
+        queue: null,
+        status: 'failed',
+        error: event.error,
+        closedAt: event.at,
+      };
     case 'run.cancelled':
-      return { ...next, ...endActive(state, 'cancelled'), review: null, status: 'cancelled', closedAt: event.at };
+      return { ...next, ...endActive(state, 'cancelled'), review: null, queue: null, status: 'cancelled', closedAt: event.at };
     default:
       // An event type this code does not know (from a newer workflow): counted, nothing else.
       return next;

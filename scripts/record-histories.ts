@@ -22,12 +22,12 @@ import { OfflineProvider } from '../activities/llm/offline';
 import type { LlmProvider } from '../activities/llm/provider';
 import { startTestLlmServer, type LlmRule } from '../tests/fixtures/llm-server';
 import { createBuildstoryWorker } from '../worker/worker';
-import { LIMITS, type ProgressSnapshot, type ReviewRequest, type TaskInput } from '../contract/data';
+import { LIMITS, schedulerWorkflowId, type ProgressSnapshot, type ReviewRequest, type TaskInput } from '../contract/data';
 import { progressQuery, reviewUpdate } from '../contract/messages';
 import { unchangedEdit } from '../contract/plan-edit';
 import { taskWorkflow } from '../workflows';
 import { freePort } from '../devstack/processes';
-import { ensureTemporalCli, startDevServer } from '../devstack/temporal';
+import { createSearchAttributes, ensureTemporalCli, startDevServer } from '../devstack/temporal';
 
 const OUT = join(__dirname, '..', 'workflows', 'histories');
 const TASK = 'Create a hello world python function';
@@ -63,6 +63,8 @@ async function main(): Promise<void> {
     headless: true,
     dbFile: join(mkdtempSync(join(tmpdir(), 'bs-rec-')), 'db'),
   });
+  // Fair share and reviews set the BuildstoryState search attribute.
+  await createSearchAttributes(cli, server.address, 'default');
   const llm = await startTestLlmServer();
   const nativeConnection = await NativeConnection.connect({ address: server.address });
   const connection = await Connection.connect({ address: server.address });
@@ -90,6 +92,10 @@ async function main(): Promise<void> {
     /** Builds the input from work done first on the scenario's task queue (a re-run's parent). */
     prepare?: (taskQueue: string) => Promise<Partial<TaskInput>>;
     drive?: Drive;
+    /** Fair share: another run of the same owner holds the one slot first, so this one waits in line. */
+    blocked?: boolean;
+    /** Record the scheduler's history too (still open: it runs for good), as `NAME-scheduler`. */
+    scheduler?: boolean;
   }> = [
     { name: 'offline-completed', provider: new OfflineProvider(1) },
     { name: 'step-retried-completed', provider: openai, rules: [{ kind: 'step', stepIndex: 1, status: 500, times: 2 }] },
@@ -195,6 +201,34 @@ async function main(): Promise<void> {
         };
       },
     },
+    // Fair share: waits in line behind the owner's other run, gets the slot when it ends, gives it back.
+    {
+      name: 'queued-completed',
+      provider: openai,
+      rules: [{ kind: 'step', delayMs: 300, times: 3 }],
+      input: { queue: { owner: 'alice', perUser: 1, total: 1 } },
+      blocked: true,
+      scheduler: true,
+    },
+    // Fair share and review: the slot is given back while the run waits for a person, and asked for again after approval.
+    {
+      name: 'queued-reviewed-completed',
+      provider: openai,
+      input: { queue: { owner: 'alice', perUser: 1, total: 1 }, review: true },
+      drive: (handle) => answer(handle, { by: 'alice', decision: 'approve' }),
+    },
+    // Fair share: cancelled while it waits in line; it never plans.
+    {
+      name: 'queued-cancelled',
+      provider: openai,
+      rules: [{ kind: 'step', delayMs: 1_000, times: Infinity }],
+      input: { queue: { owner: 'alice', perUser: 1, total: 1 } },
+      blocked: true,
+      drive: async (handle) => {
+        await sleep(1_000);
+        await handle.cancel();
+      },
+    },
   ];
   const only = process.argv.slice(2);
   const unknown = only.filter((name) => !scenarios.some((scenario) => scenario.name === name));
@@ -214,26 +248,40 @@ async function main(): Promise<void> {
       });
       await worker.runUntil(async () => {
         const prepared = (await scenario.prepare?.(taskQueue)) ?? {};
-        const handle = await client.workflow.start(taskWorkflow, {
-          taskQueue,
-          workflowId: scenario.name,
-          args: [{ task: TASK, ...scenario.input, ...prepared }],
-        });
+        const input = { task: TASK, ...scenario.input, ...prepared };
+        // Fair share: another run of the owner takes the one slot first.
+        const blocker = scenario.blocked
+          ? await client.workflow.start(taskWorkflow, {
+              taskQueue,
+              workflowId: `${scenario.name}-blocker`,
+              args: [{ task: TASK, ...(input.queue ? { queue: input.queue } : {}) }],
+            })
+          : null;
+        if (blocker) await sleep(300);
+        const handle = await client.workflow.start(taskWorkflow, { taskQueue, workflowId: scenario.name, args: [input] });
         await scenario.drive?.(handle);
         await handle.result().catch(() => undefined);
+        if (blocker) {
+          await blocker.cancel();
+          await blocker.result().catch(() => undefined);
+        }
         // The CLI's JSON is the format Worker.runReplayHistories reads (historyFromJSON).
-        const json = execFileSync(cli, [
-          'workflow',
-          'show',
-          '--address',
-          server.address,
-          '--workflow-id',
-          scenario.name,
-          '--output',
-          'json',
-        ]);
-        writeFileSync(join(OUT, `${scenario.name}.json`), json);
-        process.stdout.write(`recorded ${scenario.name}\n`);
+        const save = (workflowId: string, name: string) => {
+          const json = execFileSync(cli, [
+            'workflow',
+            'show',
+            '--address',
+            server.address,
+            '--workflow-id',
+            workflowId,
+            '--output',
+            'json',
+          ]);
+          writeFileSync(join(OUT, `${name}.json`), json);
+          process.stdout.write(`recorded ${name}\n`);
+        };
+        save(scenario.name, scenario.name);
+        if (scenario.scheduler) save(schedulerWorkflowId(taskQueue), `${scenario.name}-scheduler`);
       });
     }
   } finally {

@@ -12,6 +12,7 @@ import {
   TemporalFailure,
   TimeoutFailure,
   condition,
+  getExternalWorkflowHandle,
   isCancellation,
   upsertMemo,
   patched,
@@ -31,18 +32,23 @@ import {
   REVIEW_TIMEOUT_DEFAULT_MS,
   RUN_FAILED_ERROR_TYPE,
   STATE_SEARCH_ATTRIBUTE,
+  schedulerWorkflowId,
   type Budget,
   type BudgetKind,
   type CallBudget,
   type RunStatus,
   type ReviewStage,
+  type QueueInput,
+  type SlotGrant,
   type TaskInput,
   type TaskWorkflow,
 } from '../contract/data';
-import { activityProgressSignal, progressQuery, reviewUpdate, storyQuery } from '../contract/messages';
+import { activityProgressSignal, grantSignal, progressQuery, releaseSignal, reviewUpdate, storyQuery } from '../contract/messages';
 import { applyPlanEdit } from '../contract/plan-edit';
-import { BudgetSchema, PlanSchema, RerunInputSchema, ReviewTimeoutSchema } from '../contract/schemas';
+import { BudgetSchema, PlanSchema, QueueInputSchema, RerunInputSchema, ReviewTimeoutSchema } from '../contract/schemas';
 import { Story } from './story';
+
+export { schedulerWorkflow } from './scheduler';
 
 /** Activities heartbeat every second; three missed beats mean the worker is gone. */
 export const HEARTBEAT_TIMEOUT = '10 seconds';
@@ -66,6 +72,13 @@ const common: ActivityOptions = {
 };
 const { planTask } = proxyActivities<Activities>({ ...common, startToCloseTimeout: PLAN_TIMEOUT });
 const { executeStep } = proxyActivities<Activities>({ ...common, startToCloseTimeout: STEP_TIMEOUT });
+// Asking for a slot must reach the scheduler however long Temporal is away; a cancelled run waits
+// for the request to land before it leaves the queue, so the two cannot cross.
+const { requestSlot } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});
 
 const STATE_KEY = defineSearchAttributeKey(STATE_SEARCH_ATTRIBUTE, SearchAttributeType.KEYWORD);
 
@@ -83,6 +96,10 @@ export const PATCHES = {
   spendMemo: 'spend-memo-v1',
   /** Limits: tokens, cost, time (a timer), steps. */
   budget: 'budget-v1',
+  /** Fair share: wait for a slot from the scheduler before planning, give it back at the end. */
+  fairShare: 'fair-share-v1',
+  /** Fair share: a run waiting for a review gives its slot back and waits for one again once approved. */
+  fairShareReview: 'fair-share-review-v1',
 } as const;
 
 /** A bad input from a start that did not come through the web app: the run fails with this. */
@@ -106,6 +123,12 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   if (!cap.success)
     throw invalidInput(`The budget cap is not valid: ${cap.error.issues[0]?.path.join('.')}: ${cap.error.issues[0]?.message}`);
   if (input.budget !== undefined) patched(PATCHES.budget);
+  const queueInput = input.queue === undefined ? null : QueueInputSchema.safeParse(input.queue);
+  if (queueInput && !queueInput.success) {
+    const issue = queueInput.error.issues[0];
+    throw invalidInput(`The queue is not valid: ${issue?.path.join('.')}: ${issue?.message}`);
+  }
+  const queue = queueInput?.data ?? null;
 
   // Date in workflow code is the SDK's deterministic workflow clock.
   const story = new Story(task, () => new Date(), rerun?.data.parent);
@@ -114,6 +137,10 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   const { runId } = workflowInfo();
   setHandler(activityProgressSignal, (report) => {
     if (story.isOpen && report.runId === runId) story.applyProgress(report.items);
+  });
+  let granted: SlotGrant | null = null;
+  setHandler(grantSignal, (grant) => {
+    granted ??= grant;
   });
   // Update handlers may throw ApplicationFailure only: any other error fails the workflow task and the caller hangs.
   setHandler(reviewUpdate, (request) => asApplicationFailure(() => story.answerReview(request)), {
@@ -134,10 +161,36 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
     return story.fullSnapshot();
   }
 
+  /**
+   * Fair share. From its request on, the run holds a slot or a place in line (`inQueue`), and gives
+   * it back however it ends; while it waits for a person, it holds neither.
+   */
+  let inQueue = false;
+  async function waitForSlot(fair: QueueInput): Promise<void> {
+    story.queued(fair.owner);
+    setState(REVIEW_STATES.queued);
+    inQueue = true;
+    granted = null;
+    await requestSlot({ ...fair, submittedAt: workflowInfo().startTime.getTime() });
+    await condition(() => granted !== null);
+    story.dequeued(granted!);
+    setState(REVIEW_STATES.running);
+  }
+  async function releaseSlot(): Promise<void> {
+    inQueue = false;
+    const scheduler = getExternalWorkflowHandle(schedulerWorkflowId(workflowInfo().taskQueue));
+    await CancellationScope.nonCancellable(() => scheduler.signal(releaseSignal, { workflowId: workflowInfo().workflowId })).catch(() => {
+      // No scheduler to tell: it never started (the request did not land) or was terminated.
+    });
+  }
+
   let reviewed = false;
   /** Wait for a person's answer; true to go on, false when the run ended (rejected, expired, stopped). */
   async function review(stage: ReviewStage): Promise<boolean> {
     reviewed = patched(PATCHES.review) || reviewed;
+    // A person may take days: the slot is someone else's meanwhile (released before the wait is told).
+    const yieldSlot = queue !== null && inQueue && patched(PATCHES.fairShareReview);
+    if (yieldSlot) await releaseSlot();
     story.reviewWaiting(stage, new Date(Date.now() + reviewTimeoutMs));
     setState(REVIEW_STATES.waiting);
     // Waiting for a person does not count against the run's time limit.
@@ -147,6 +200,8 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
     const state = ENDED_STATES[story.status];
     setState(state ?? REVIEW_STATES.running);
     if (state) return false;
+    // Approved: back in line (first among the owner's runs that came later) before the run goes on.
+    if (yieldSlot) await waitForSlot(queue);
     resumeClock();
     return true;
   }
@@ -236,7 +291,17 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   let next = 0;
   /** Steps whose "ask before running" was answered: each is asked once. */
   const asked = new Set<number>();
+  let slotTaken = false;
   async function runFrom(): ReturnType<TaskWorkflow> {
+    // Fair share: a queued run waits for its slot before anything else (its time limit starts then).
+    if (queue && !slotTaken) {
+      slotTaken = true;
+      patched(PATCHES.fairShare);
+      phase = 'Waiting for a slot';
+      await waitForSlot(queue);
+      resumeClock();
+      phase = 'Planning';
+    }
     while (!planned) {
       if (rerunInput) {
         patched(PATCHES.rerun);
@@ -311,7 +376,8 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
 
   let phase = 'Planning';
   try {
-    resumeClock();
+    // A queued run's time limit starts with its slot.
+    if (!queue) resumeClock();
     for (;;) {
       try {
         return await work.run(runFrom);
@@ -326,7 +392,7 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   } catch (err) {
     if (isCancellation(err)) {
       story.cancelled();
-      if (reviewed) setState(REVIEW_STATES.cancelled);
+      if (reviewed || inQueue) setState(REVIEW_STATES.cancelled);
       memoSpend();
       throw err;
     }
@@ -342,6 +408,8 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
       details: [story.fullSnapshot()],
       cause: err instanceof Error ? err : undefined,
     });
+  } finally {
+    if (inQueue) await releaseSlot();
   }
 }
 

@@ -29,13 +29,17 @@ async function replay(histories: Array<{ workflowId: string; history: unknown }>
   return results;
 }
 
-test('the recorded histories cover completed, retried, failed, cancelled and truncated runs, reviews, a re-run and budgets', () => {
+test('the recorded histories cover completed, retried, failed, cancelled, truncated and queued runs, reviews, a re-run, budgets and the scheduler', () => {
   expect(files).toEqual([
     'budget-steps-stopped.json',
     'budget-time-raised.json',
     'budget-tokens-reached.json',
     'cancelled-mid-step.json',
     'offline-completed.json',
+    'queued-cancelled.json',
+    'queued-completed-scheduler.json',
+    'queued-completed.json',
+    'queued-reviewed-completed.json',
     'rerun-from-step.json',
     'review-approved-edited.json',
     'review-expired.json',

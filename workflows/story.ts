@@ -22,6 +22,7 @@ import {
   type ReviewRequest,
   type ReviewStage,
   type RunLink,
+  type SlotGrant,
   type ProgressQueryArgs,
   type ProgressSnapshot,
   type StepResult,
@@ -122,6 +123,16 @@ export class Story {
 
   private step(stepIndex: number): StepState | undefined {
     return this.state.steps[stepIndex];
+  }
+
+  /** Fair share: the run waits for a slot. */
+  queued(owner: string): void {
+    this.record({ type: 'run.queued', owner });
+  }
+
+  /** The scheduler gave the run its slot. */
+  dequeued(grant: SlotGrant): void {
+    this.record({ type: 'run.dequeued', order: grant.order, passedBy: grant.passedBy });
   }
 
   /** The plan, the model that made it and what planning spent (none for a re-run's kept plan). */

@@ -8,6 +8,12 @@ function summarize(event: StoryEvent): string {
       const task = event.task.length > 160 ? `${event.task.slice(0, 159)}…` : event.task;
       return event.parent ? `${task} (re-run of ${event.parent.workflowId} from step ${event.parent.fromStep + 1})` : task;
     }
+    case 'run.queued':
+      return `Waiting for a slot, as ${event.owner}'s run (fair share)`;
+    case 'run.dequeued':
+      return event.passedBy === 0
+        ? 'Got a slot: the run starts'
+        : `Got a slot: the run starts (${event.passedBy} ${event.passedBy === 1 ? 'run' : 'runs'} started while it waited)`;
     case 'step.kept':
       return `${stepLabel(event.stepIndex)}: kept from the earlier run (${event.output.length.toLocaleString('en-US')} characters)`;
     case 'review.waiting': {
@@ -65,6 +71,7 @@ const TYPE_COLOR: Partial<Record<StoryEvent['type'], string>> = {
   'step.retrying': 'text-amber-300',
   'run.cancelled': 'text-slate-300',
   'review.waiting': 'text-violet-300',
+  'run.queued': 'text-amber-300',
   'review.rejected': 'text-orange-300',
   'review.expired': 'text-slate-300',
 };

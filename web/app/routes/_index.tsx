@@ -21,6 +21,8 @@ import { startRun } from '~/utils/run-start.server';
 import { isRunListStatus, type RunListStatus } from '~/utils/run-status';
 import { TemporalUnreachableError } from '~/utils/temporal-client.server';
 import { workersUseOfflineModel } from '~/utils/workers.server';
+import { ownerLoad } from '~/utils/run-queue.server';
+import { ANONYMOUS_OWNER } from '~/utils/run-start.server';
 
 // Mirrors LIMITS.taskMaxChars; the server validates with the shared schema either way.
 const TASK_MAX_CHARS = 4_000;
@@ -59,7 +61,15 @@ export async function loader({ request }: LoaderFunctionArgs) {
     runs: { status, paged: cursor !== null && !staleCursor, staleCursor, list, now: Date.now() },
     today: await spendToday(viewer.user),
     dailySpendCap: getConfig().dailySpendCap,
+    fairShare: await fairShareLine(viewer.user),
   };
+}
+
+/** Fair share's limits and where the user's runs stand; null when it is off. */
+async function fairShareLine(user: string | null) {
+  const limits = getConfig().fairShare;
+  if (!limits) return null;
+  return { ...limits, mine: await ownerLoad(user ?? ANONYMOUS_OWNER) };
 }
 
 /** A document response takes its headers from here: the action's Retry-After must reach the client. */
@@ -172,7 +182,8 @@ async function overDailyCap(owner: string | null): Promise<string | null> {
 }
 
 export default function Home() {
-  const { user, csrf, token, offlineModel, reviewByDefault, budget, example, runs, today, dailySpendCap } = useLoaderData<typeof loader>();
+  const { user, csrf, token, offlineModel, reviewByDefault, budget, example, runs, today, dailySpendCap, fairShare } =
+    useLoaderData<typeof loader>();
   const actionData = useActionData<typeof action>();
   const navigation = useNavigation();
   const taskRef = useRef<HTMLTextAreaElement>(null);
@@ -204,6 +215,14 @@ export default function Home() {
             {today.spend.unpriced > 0 && today.spend.cost === 0 ? '' : ` · ${formatCost(today.spend.cost)}`}
             {dailySpendCap !== null ? ` of ${formatCost(dailySpendCap)} a day` : ''}
             {today.partial || today.spend.estimated ? ' (at least)' : ''}
+          </p>
+        ) : null}
+        {fairShare ? (
+          <p data-testid="fair-share" className="text-sm text-slate-400">
+            {`At most ${fairShare.perUser} ${user ? 'of your runs' : 'runs'} at once`}
+            {fairShare.total > fairShare.perUser && fairShare.total < 100_000 ? `, ${fairShare.total} in all` : ''}
+            {'; more wait in line'}
+            {fairShare.mine ? ` · now ${fairShare.mine.running} running, ${fairShare.mine.queued} in line` : ''}
           </p>
         ) : null}
         {offlineModel ? (

@@ -16,8 +16,9 @@ import { handleRunAction } from '~/utils/run-actions.server';
 import { emptyView, type StoryView } from '~/utils/story-view';
 import { listReruns, type RunSummary } from '~/utils/run-list.server';
 import { loadRun, type RunView } from '~/utils/run-read.server';
+import { queuePosition } from '~/utils/run-queue.server';
 import { appStatusOf, storyStatusOf, type AppStatus } from '~/utils/run-status';
-import type { Price, RunStatus } from '../../../contract/data';
+import type { Price, QueuePosition, RunStatus } from '../../../contract/data';
 
 // The review editor is a chunk of its own, fetched only for a run that waits for a review: most
 // runs never do, and the run page's first download has a budget (scripts/check-bundle.ts).
@@ -39,10 +40,12 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
   const tokens = { runAgainToken: randomUUID(), review: { revision: view.snapshot?.review?.revision ?? 0, token: randomUUID() } };
   // A run that is over may have been re-run from one of its steps: one list call, empty if it fails.
   const reruns = { runs: view.temporalStatus === 'RUNNING' ? [] : await listReruns(workflowId, user), now: Date.now() };
-  if (!view.snapshot) return { ...view, ...tokens, reruns, user, csrf };
+  // Fair share: a run waiting for a slot shows its place in line (the page reloads it while it waits).
+  const queue = view.temporalStatus === 'RUNNING' && view.snapshot?.queue ? await queuePosition(workflowId) : null;
+  if (!view.snapshot) return { ...view, ...tokens, reruns, queue, user, csrf };
   // Output chunks live on in each step's output; the page does not need them twice.
   const events = view.snapshot.events.filter((event) => event.type !== 'step.output');
-  return { ...view, ...tokens, reruns, user, csrf, snapshot: { ...view.snapshot, events } };
+  return { ...view, ...tokens, reruns, queue, user, csrf, snapshot: { ...view.snapshot, events } };
 }
 
 export async function action({ request, params }: ActionFunctionArgs) {
@@ -55,6 +58,7 @@ type OkView = Extract<RunView, { kind: 'ok' }> & {
   runAgainToken: string;
   review: { revision: number; token: string };
   reruns: { runs: RunSummary[]; now: number };
+  queue: QueuePosition | null;
 } & Account;
 
 /** The run's status: the live story's once it has one, Temporal's for runs closed without a story. */
@@ -63,10 +67,11 @@ function runStatus(view: OkView, story: StoryView | null): RunStatus {
   return storyStatusOf(view.temporalStatus);
 }
 
-function badgeFor(view: OkView, status: RunStatus, stream: StreamState, review: boolean): AppStatus {
+function badgeFor(view: OkView, status: RunStatus, stream: StreamState, review: boolean, queued: boolean): AppStatus {
   if (status === 'running') {
     if (stream === 'unreachable') return 'unreachable';
     if (review) return 'waiting-for-review';
+    if (queued) return 'queued';
     return stream === 'waiting-for-worker' || (stream === 'connecting' && view.waitingForWorker) ? 'waiting' : 'running';
   }
   // Terminated and timed-out runs tell no end in their story: Temporal's status says which.
@@ -113,6 +118,10 @@ function LiveRun({ view }: { view: OkView }) {
   const task = story.task || view.task;
   const hasStory = Boolean(view.snapshot) || story.lastSeq > 0;
   const waiting = status === 'running' && story.plan ? story.review : null;
+  // Fair share: waiting for a slot; the loader's place in line is refreshed while it waits.
+  const queued = status === 'running' && story.queue !== null;
+  useRevalidateWhile(queued, 3_000);
+  const ahead = queued && view.queue?.state === 'queued' ? view.queue.ahead : null;
   // Rejected, expired and budget-stopped runs ended as someone chose (or nobody did): not an error.
   const ended = status === 'rejected' || status === 'expired' || status === 'budget-reached';
   return (
@@ -120,7 +129,8 @@ function LiveRun({ view }: { view: OkView }) {
       <AccountBar user={view.user} csrf={view.csrf} />
       <RunHeader
         workflowId={view.workflowId}
-        badge={badgeFor(view, status, stream, waiting !== null)}
+        badge={badgeFor(view, status, stream, waiting !== null, queued)}
+        badgeLabel={ahead !== null ? `Queued (${ahead} ahead)` : undefined}
         offline={story.model?.offline ?? false}
       />
       <SpendLine spend={story.spend} price={story.model?.price ?? null} running={story.steps.find((s) => s.status === 'running')?.output} />
@@ -148,6 +158,14 @@ function LiveRun({ view }: { view: OkView }) {
       <RunActions status={status} waitingForWorker={stream === 'waiting-for-worker'} runAgainToken={view.runAgainToken} csrf={view.csrf} />
 
       <StreamNotice stream={open ? stream : 'off'} waitingAtLoad={view.waitingForWorker} />
+
+      {queued ? (
+        <p role="status" data-testid="queue-notice" className="rounded-md border border-amber-800 bg-amber-950/60 px-4 py-3 text-amber-100">
+          {`This run waits for a free slot${ahead !== null ? `: ${ahead} ${ahead === 1 ? 'run is' : 'runs are'} ahead of it` : ''}.`} The
+          deployment runs only so many at once, per user and in all; the run starts on its own when its turn comes. Cancelling it takes it
+          out of the line.
+        </p>
+      ) : null}
 
       {story.error || view.error ? (
         <section aria-labelledby="error-heading" className="space-y-2">
@@ -185,7 +203,7 @@ function LiveRun({ view }: { view: OkView }) {
             csrf={view.csrf}
           />
         </Suspense>
-      ) : hasStory ? (
+      ) : hasStory && !queued ? (
         <StepList snapshot={story} rerunOf={status === 'running' ? null : view.workflowId} />
       ) : null}
 
@@ -267,7 +285,17 @@ function StreamNotice({ stream, waitingAtLoad }: { stream: StreamState; waitingA
   return null;
 }
 
-function RunHeader({ workflowId, badge, offline = false }: { workflowId: string; badge: AppStatus; offline?: boolean }) {
+function RunHeader({
+  workflowId,
+  badge,
+  badgeLabel,
+  offline = false,
+}: {
+  workflowId: string;
+  badge: AppStatus;
+  badgeLabel?: string;
+  offline?: boolean;
+}) {
   return (
     <header className="flex flex-wrap items-center justify-between gap-3">
       <div className="space-y-1">
@@ -287,7 +315,7 @@ function RunHeader({ workflowId, badge, offline = false }: { workflowId: string;
             offline model
           </span>
         ) : null}
-        <StatusBadge kind={badge} />
+        <StatusBadge kind={badge} label={badgeLabel} />
       </div>
     </header>
   );

@@ -104,6 +104,7 @@ export async function listRuns(options: { owner: Owner; status?: RunListStatus; 
 /** The visibility query of a list filter. */
 function statusQuery(status: RunListStatus): string {
   if (status === 'WaitingForReview') return `ExecutionStatus = 'Running' AND ${STATE_SEARCH_ATTRIBUTE} = '${REVIEW_STATES.waiting}'`;
+  if (status === 'Queued') return `ExecutionStatus = 'Running' AND ${STATE_SEARCH_ATTRIBUTE} = '${REVIEW_STATES.queued}'`;
   return `ExecutionStatus = '${status}'`;
 }
 

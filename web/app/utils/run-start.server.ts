@@ -16,6 +16,9 @@ import { MissingOwnerAttributeError, OWNER_KEY, OWNER_PATTERN, isMissingOwnerAtt
 import { workflowIdFor } from './run-id';
 import { TemporalUnreachableError, bounded, getClient, isUnreachable } from './temporal-client.server';
 
+/** Whose runs they are for fair share when access control is off: everyone's together. */
+export const ANONYMOUS_OWNER = 'everyone';
+
 /** The start of the task kept in each run's memo, for lists. */
 const MEMO_TASK_MAX_CHARS = 200;
 
@@ -41,7 +44,7 @@ export interface StartOptions {
 export async function startRun(token: string, task: string, owner: Owner, options: StartOptions = {}): Promise<{ workflowId: string }> {
   if (owner !== null && !OWNER_PATTERN.test(owner)) throw new TypeError('Bad owner name.');
   const workflowId = workflowIdFor(token, owner);
-  const { temporal, review, budget: budgets } = getConfig();
+  const { temporal, review, budget: budgets, fairShare } = getConfig();
   // Only what a run needs: a run without review or re-run starts with the same input as before.
   const input: TaskInput = {
     task: TaskTextSchema.parse(task),
@@ -50,6 +53,8 @@ export async function startRun(token: string, task: string, owner: Owner, option
     ...(options.budget && Object.keys(options.budget).length > 0 ? { budget: options.budget } : {}),
     // With review on, a run that reaches a limit waits for its owner, who may raise it up to the cap.
     ...(options.review && options.budget && Object.keys(budgets.cap).length > 0 ? { budgetCap: budgets.cap } : {}),
+    // Fair share: the run waits for a slot in Temporal's queue, as its owner's (one owner for all without access control).
+    ...(fairShare ? { queue: { owner: owner ?? ANONYMOUS_OWNER, ...fairShare } } : {}),
   };
   const searchAttributes: SearchAttributePair[] = [
     ...(owner !== null ? [{ key: OWNER_KEY, value: owner }] : []),

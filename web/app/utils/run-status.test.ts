@@ -62,6 +62,7 @@ test('each status: its story status, badge, whether it is over and whether it ca
 test('the list filters are the statuses visibility knows, each shown with its badge label', () => {
   expect(RUN_LIST_FILTERS.map(({ status, shows }) => `${status}=${APP_STATUS[shows].label}`)).toEqual([
     'Running=Running',
+    'Queued=Queued',
     'WaitingForReview=Waiting for review',
     'Completed=Completed',
     'Failed=Failed',
@@ -76,6 +77,8 @@ test('the list filters are the statuses visibility knows, each shown with its ba
 
 test('a listed run reads its review state from BuildstoryState: waiting, rejected, expired', () => {
   expect(listedStatusOf('RUNNING', 'waiting-for-review')).toBe('waiting-for-review');
+  expect(listedStatusOf('RUNNING', 'queued')).toBe('queued');
+  expect(listedStatusOf('CANCELLED', 'cancelled')).toBe('cancelled');
   expect(listedStatusOf('RUNNING', 'running')).toBe('running');
   expect(listedStatusOf('RUNNING', null)).toBe('running');
   expect(listedStatusOf('COMPLETED', 'rejected')).toBe('rejected');

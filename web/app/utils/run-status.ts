@@ -29,6 +29,7 @@ export function temporalStatusName(status: number | null | undefined): TemporalS
 /** What a badge can say: a run's state as a person reads it. */
 export type AppStatus =
   | 'running'
+  | 'queued'
   | 'waiting'
   | 'waiting-for-review'
   | 'completed'
@@ -43,6 +44,7 @@ export type AppStatus =
 
 export const APP_STATUS: Record<AppStatus, { label: string; className: string }> = {
   running: { label: 'Running', className: 'border-sky-700 bg-sky-950 text-sky-200' },
+  queued: { label: 'Queued', className: 'border-amber-700 bg-amber-950 text-amber-200' },
   waiting: { label: 'Waiting for a worker', className: 'border-amber-700 bg-amber-950 text-amber-200' },
   'waiting-for-review': { label: 'Waiting for review', className: 'border-violet-600 bg-violet-950 text-violet-200' },
   completed: { label: 'Completed', className: 'border-emerald-700 bg-emerald-950 text-emerald-200' },
@@ -82,6 +84,7 @@ export function appStatusOf(status: TemporalStatus): AppStatus | null {
  */
 export function listedStatusOf(status: TemporalStatus, reviewState: string | null): AppStatus | null {
   if (status === 'RUNNING' && reviewState === REVIEW_STATES.waiting) return 'waiting-for-review';
+  if (status === 'RUNNING' && reviewState === REVIEW_STATES.queued) return 'queued';
   if (status === 'COMPLETED' && (reviewState === REVIEW_STATES.rejected || reviewState === REVIEW_STATES.expired)) return reviewState;
   if (status === 'COMPLETED' && reviewState === REVIEW_STATES.budgetReached) return 'budget-reached';
   return appStatusOf(status);
@@ -131,10 +134,12 @@ export function canRetry(status: TemporalStatus): boolean {
 
 /**
  * The list's filters, with the app status each shows as: visibility's ExecutionStatus values, and
- * `WaitingForReview` (running, and BuildstoryState says it waits for a review).
+ * `WaitingForReview` and `Queued` (running, and BuildstoryState says it waits for a review, or
+ * for a slot).
  */
 export const RUN_LIST_FILTERS = [
   { status: 'Running', shows: 'running' },
+  { status: 'Queued', shows: 'queued' },
   { status: 'WaitingForReview', shows: 'waiting-for-review' },
   { status: 'Completed', shows: 'completed' },
   { status: 'Failed', shows: 'failed' },
