@@ -24,9 +24,17 @@ import { createSearchAttributes, ensureTemporalCli, startDevServer } from '../de
 import type { ProgressSnapshot, QueueInput, StoryEvent } from '../contract/data';
 import { taskWorkflow } from '../workflows';
 
-const RUNS = Number(process.argv[2] ?? 40);
-const STEP_DELAY_MS = Number(process.argv[3] ?? 300);
 const LIMITS = { perUser: 2, total: 4 };
+
+export interface FairShareFigures {
+  runs: number;
+  stepDelayMs: number;
+  offPerMinute: number;
+  onPerMinute: number;
+  /** Free slot → next run starts, ms, sorted. */
+  gapsMs: number[];
+  lines: string[];
+}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -35,7 +43,8 @@ function percentile(sorted: number[], p: number): number {
 
 const time = (event: StoryEvent | undefined) => (event ? Date.parse(event.at) : NaN);
 
-async function main(): Promise<void> {
+/** Both rounds on a dev server of its own (npm run bench calls it after its own stack stopped). */
+export async function measureFairShare(RUNS = 40, STEP_DELAY_MS = 300): Promise<FairShareFigures> {
   const cli = await ensureTemporalCli();
   const server = await startDevServer({
     cli,
@@ -112,7 +121,7 @@ async function main(): Promise<void> {
       `free slot -> next run starts: p50 ${percentile(gaps, 50)} ms, p95 ${percentile(gaps, 95)} ms, max ${gaps.at(-1)} ms (${gaps.length} handovers)`,
       `bob's runs, sent after alice's ${(RUNS * 3) / 4}: started as grants ${bob.map(({ e }) => e.order).join(', ')} (passed by ${bob.map(({ e }) => e.passedBy).join(', ')})`,
     ];
-    process.stdout.write(`${lines.join('\n')}\n`);
+    return { runs: RUNS, stepDelayMs: STEP_DELAY_MS, offPerMinute: off.perMinute, onPerMinute: on.perMinute, gapsMs: gaps, lines };
   } finally {
     await connection.close();
     await nativeConnection.close();
@@ -121,10 +130,16 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    process.stderr.write(`${err.stack ?? err.message}\n`);
-    process.exit(1);
-  },
-);
+// Run on its own: `npx tsx bench/fair-share.ts [runs] [stepDelayMs]`.
+if (require.main === module) {
+  measureFairShare(Number(process.argv[2] ?? 40), Number(process.argv[3] ?? 300)).then(
+    (figures) => {
+      process.stdout.write(`${figures.lines.join('\n')}\n`);
+      process.exit(0);
+    },
+    (err: Error) => {
+      process.stderr.write(`${err.stack ?? err.message}\n`);
+      process.exit(1);
+    },
+  );
+}

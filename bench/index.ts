@@ -10,6 +10,7 @@ import { ROOT } from '../devstack/processes';
 import { percentile, round, summarize } from '../devstack/stats';
 import { measureConnections } from './figures/connections';
 import { measureFirstEvent } from './figures/first-event';
+import { measureFairShare } from './fair-share';
 import { measureApproval, measureWaiting } from './figures/review';
 import { measureStoryLag } from './figures/story-lag';
 import { measureIdle, measureLoad, type LoadResult } from './figures/temporal-load';
@@ -47,6 +48,8 @@ export const SIZES = {
   approvalSamples: QUICK ? 5 : 15,
   waitingRuns: QUICK ? 20 : 100,
   waitingWindowMs: QUICK ? 15_000 : 60_000,
+  /** Figure 7: runs in each round of the fair-share comparison. */
+  fairShareRuns: QUICK ? 16 : 40,
   /** The whole run, setup and teardown included, must fit in this. */
   budgetS: Number(process.env.BENCH_BUDGET_S ?? (QUICK ? 300 : 570)),
 };
@@ -455,6 +458,20 @@ export async function runBench(): Promise<void> {
     log('stopping...');
     await shutdown();
   }
+
+  // 7. Fair share, on a dev server of its own once the rest has stopped: the same runs without a
+  // queue and with one (perUser 2, total 4), and the handover from a freed slot to the next run.
+  log('7 fair share (a dev server of its own)...');
+  const fair = await measureFairShare(SIZES.fairShareRuns, 300);
+  details.fairShare = fair;
+  figures.push(
+    figure('fairShare.handover.p50', '7. free slot → next run starts, p50', 'ms', percentile(fair.gapsMs, 50), null),
+    figure('fairShare.handover.p95', '7. free slot → next run starts, p95', 'ms', percentile(fair.gapsMs, 95), null),
+    figure('fairShare.tasksPerMinute', '7. tasks/min with fair share (4 slots)', 'tasks/min', fair.onPerMinute, {
+      value: fair.offPerMinute,
+      what: 'no queue, all at once',
+    }),
+  );
 
   details.phases = phases;
   const host = machine();
