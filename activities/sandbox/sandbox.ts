@@ -213,7 +213,9 @@ function execute(command: string[], src: string, limits: SandboxLimits, host: Sa
     '/usr/bin/prlimit',
     `--cpu=${limits.cpuSeconds}`,
     `--fsize=${limits.fileBytes}`,
-    `--nproc=${limits.pids}`,
+    // The cgroup's pids.max is the per-run limit; the uid's process limit (counted across every
+    // sandbox at once) is a backstop above it.
+    `--nproc=${limits.pids * 4}`,
     '--core=0',
     '--',
   ];

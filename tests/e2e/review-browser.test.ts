@@ -180,8 +180,14 @@ test('a review nobody answers expires: the open page turns to Expired and says w
   await waitForStatus('Waiting for review');
   await page.getByRole('heading', { name: 'Review the plan' }).waitFor();
 
-  await page.getByLabel('Title of step 1').fill('Typed after hydration');
-  expect(await page.getByRole('button', { name: 'Approve with changes' }).count()).toBe(1);
+  // Typed before React hydrated the form, the text would not reach its state: type until it does
+  // (on a busy machine hydration can come late), then the button says the plan changed.
+  const approveWithChanges = page.getByRole('button', { name: 'Approve with changes' });
+  for (let tries = 0; tries < 50 && (await approveWithChanges.count()) === 0; tries++) {
+    await page.getByLabel('Title of step 1').fill(`Typed after hydration ${tries}`);
+    await page.waitForTimeout(100);
+  }
+  expect(await approveWithChanges.count()).toBe(1);
   expect(errors).toEqual([]);
 
   await waitForStatus('Expired', 30_000);
