@@ -219,7 +219,7 @@ export default function Home() {
         ) : null}
         {fairShare ? (
           <p data-testid="fair-share" className="text-sm text-slate-400">
-            {`At most ${fairShare.perUser} ${user ? 'of your runs' : 'runs'} at once`}
+            {`At most ${fairShare.perUser} ${user ? `of your runs` : fairShare.perUser === 1 ? 'run' : 'runs'} at once`}
             {fairShare.total > fairShare.perUser && fairShare.total < 100_000 ? `, ${fairShare.total} in all` : ''}
             {'; more wait in line'}
             {fairShare.mine ? ` · now ${fairShare.mine.running} running, ${fairShare.mine.queued} in line` : ''}
