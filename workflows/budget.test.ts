@@ -7,18 +7,10 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { OpenAiProvider } from '../activities/llm/openai';
 import { startTestLlmServer, type LlmCall, type TestLlmServer } from '../tests/fixtures/llm-server';
-import { connectTestEnv, createTestWorker, uniqueTaskQueue } from '../tests/setup/temporal';
-import {
-  RUN_FAILED_ERROR_TYPE,
-  type Budget,
-  type Price,
-  type ProgressSnapshot,
-  type ReviewRequest,
-  type ReviewStage,
-} from '../contract/data';
-import { progressQuery, reviewUpdate } from '../contract/messages';
+import { connectTestEnv, createTestWorker, testLlmProvider, uniqueTaskQueue, waitForSnapshot } from '../tests/setup/temporal';
+import { RUN_FAILED_ERROR_TYPE, type Budget, type ProgressSnapshot, type ReviewRequest, type ReviewStage } from '../contract/data';
+import { reviewUpdate } from '../contract/messages';
 import { taskWorkflow } from '.';
 
 let env: TestWorkflowEnvironment;
@@ -38,18 +30,6 @@ const TASK = 'Create a hello world python function';
 /** The test server streams 24 characters a chunk: six tokens as it counts. */
 const CHUNK_TOKENS = 6;
 
-function openai(price: Price | null = null): OpenAiProvider {
-  return new OpenAiProvider({
-    kind: 'openai',
-    apiKey: 'test-key',
-    baseURL: llm.baseURL,
-    model: 'test-model',
-    timeoutMs: 5_000,
-    structuredOutput: 'auto',
-    price,
-  });
-}
-
 function start(taskQueue: string, budget: Budget, id = taskQueue): Promise<WorkflowHandle<typeof taskWorkflow>> {
   return env.client.workflow.start(taskWorkflow, { taskQueue, workflowId: `wf-${id}`, args: [{ task: TASK, budget }] });
 }
@@ -63,7 +43,7 @@ const LONG_STEP = 'word '.repeat(400); // 2,000 characters: 500 tokens a step
 
 test('a token limit stops the run mid-step with "Budget reached", and the server charged no more than the limit and one chunk', async () => {
   const taskQueue = uniqueTaskQueue('budget-tokens');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   llm.program({ kind: 'step', content: LONG_STEP, times: Infinity });
   const limit = 1_200;
   const final = await worker.runUntil(async () => (await start(taskQueue, { tokens: limit })).result());
@@ -81,7 +61,7 @@ test('a token limit stops the run mid-step with "Budget reached", and the server
 
 test('a server that ignores max_tokens: the stream is cut where the count reaches the budget, at most one chunk over', async () => {
   const taskQueue = uniqueTaskQueue('budget-abort');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   llm.program({ kind: 'step', content: LONG_STEP, ignoreMaxTokens: true, times: Infinity });
   const limit = 900;
   const final = await worker.runUntil(async () => (await start(taskQueue, { tokens: limit })).result());
@@ -100,7 +80,11 @@ test('a server that ignores max_tokens: the stream is cut where the count reache
 test('a cost limit, with a price: stops at the limit in dollars', async () => {
   const taskQueue = uniqueTaskQueue('budget-cost');
   // $1,000 per million tokens either way: a tenth of a cent a token.
-  const worker = await createTestWorker(env, taskQueue, openai({ inputPerMillion: 1_000, outputPerMillion: 1_000 }));
+  const worker = await createTestWorker(
+    env,
+    taskQueue,
+    testLlmProvider(llm.baseURL, { price: { inputPerMillion: 1_000, outputPerMillion: 1_000 } }),
+  );
   llm.program({ kind: 'step', content: LONG_STEP, times: Infinity });
   const final = await worker.runUntil(async () => (await start(taskQueue, { cost: 1 })).result());
   expect(final.status).toBe('budget-reached');
@@ -111,7 +95,7 @@ test('a cost limit, with a price: stops at the limit in dollars', async () => {
 
 test('a cost limit on a model without a price cannot be held: the run fails before any call, saying why', async () => {
   const taskQueue = uniqueTaskQueue('budget-noprice');
-  const worker = await createTestWorker(env, taskQueue, openai(null));
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   const err = await worker.runUntil(async () => (await start(taskQueue, { cost: 1 })).result().catch((e: Error) => e));
   const failure = (err as Error).cause as { type?: string; message: string };
   expect(failure.type).toBe(RUN_FAILED_ERROR_TYPE);
@@ -121,7 +105,7 @@ test('a cost limit on a model without a price cannot be held: the run fails befo
 
 test('a step limit runs that many steps, then stops with "Budget reached: steps"', async () => {
   const taskQueue = uniqueTaskQueue('budget-steps');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   const final = await worker.runUntil(async () => (await start(taskQueue, { steps: 2 })).result());
   expect(final.plan!.steps.length).toBeGreaterThan(2);
   expect(final.status).toBe('budget-reached');
@@ -132,7 +116,7 @@ test('a step limit runs that many steps, then stops with "Budget reached: steps"
 
 test('a time limit is a Temporal timer: the running step is cancelled and the run stops with "Budget reached: time"', async () => {
   const taskQueue = uniqueTaskQueue('budget-time');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   // Slow steps: 100 chunks, 30 ms apart, 3 s a step.
   llm.program({ kind: 'step', content: LONG_STEP.repeat(1.2), delayMs: 30, times: Infinity });
   const final = await worker.runUntil(async () => (await start(taskQueue, { timeMs: 2_000 })).result());
@@ -143,7 +127,7 @@ test('a time limit is a Temporal timer: the running step is cancelled and the ru
 
 test('fuzz: random token limits and plans never overshoot by more than one chunk', async () => {
   const taskQueue = uniqueTaskQueue('budget-fuzz');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   // A fixed seed: the same cases every run, and a failure can be replayed.
   let seed = 20261201;
   const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
@@ -172,23 +156,20 @@ test('fuzz: random token limits and plans never overshoot by more than one chunk
 });
 
 describe('with review on, a reached limit waits for its owner', () => {
-  async function waitingAtBudget(handle: WorkflowHandle<typeof taskWorkflow>): Promise<ProgressSnapshot> {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const s = await handle.query(progressQuery, { limit: 500 });
-      if (s.review?.stage.kind === 'budget') return s;
-      if (s.status !== 'running' || Date.now() > deadline) throw new Error(`no budget stop; status ${s.status}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const waitingAtBudget = (handle: WorkflowHandle) => waitForSnapshot(handle, (s) => s.review?.stage.kind === 'budget');
   const answer = (handle: WorkflowHandle, request: Omit<ReviewRequest, 'requestId'>) => {
     const requestId = randomUUID();
     return handle.executeUpdate(reviewUpdate, { args: [{ ...request, requestId }], updateId: requestId });
   };
+  /** Approve the plan as proposed, once the run waits for its review. */
+  const approvePlan = async (handle: WorkflowHandle) => {
+    const plan = await waitForSnapshot(handle, (s) => s.review !== null);
+    await answer(handle, { revision: plan.review!.revision, by: 'ann', decision: 'approve' });
+  };
 
   test('raised within the cap, the run goes on and completes; above the cap, or not above what is used, it is refused', async () => {
     const taskQueue = uniqueTaskQueue('budget-raise');
-    const worker = await createTestWorker(env, taskQueue, openai());
+    const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
     llm.program({ kind: 'step', content: LONG_STEP, times: Infinity });
     const final = await worker.runUntil(async () => {
       const handle = await env.client.workflow.start(taskWorkflow, {
@@ -196,14 +177,7 @@ describe('with review on, a reached limit waits for its owner', () => {
         workflowId: `wf-${taskQueue}`,
         args: [{ task: TASK, review: true, budget: { tokens: 1_200 }, budgetCap: { tokens: 100_000 } }],
       });
-      const plan = await (async () => {
-        for (;;) {
-          const s = await handle.query(progressQuery);
-          if (s.review) return s;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      })();
-      await answer(handle, { revision: plan.review!.revision, by: 'ann', decision: 'approve' });
+      await approvePlan(handle);
       const stop = await waitingAtBudget(handle);
       const stage = stop.review!.stage as Extract<ReviewStage, { kind: 'budget' }>;
       expect(stage).toMatchObject({ budget: 'tokens', limit: 1_200 });
@@ -222,21 +196,14 @@ describe('with review on, a reached limit waits for its owner', () => {
 
   test('stopped by its owner, the run ends as "Budget reached", saying who stopped it', async () => {
     const taskQueue = uniqueTaskQueue('budget-stop');
-    const worker = await createTestWorker(env, taskQueue, openai());
+    const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
     const final = await worker.runUntil(async () => {
       const handle = await env.client.workflow.start(taskWorkflow, {
         taskQueue,
         workflowId: `wf-${taskQueue}`,
         args: [{ task: TASK, review: true, budget: { steps: 1 } }],
       });
-      for (;;) {
-        const s = await handle.query(progressQuery);
-        if (s.review) {
-          await answer(handle, { revision: s.review.revision, by: 'ann', decision: 'approve' });
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await approvePlan(handle);
       const stop = await waitingAtBudget(handle);
       await answer(handle, { revision: stop.review!.revision, by: 'bob', decision: 'reject', reason: 'Enough.' });
       return handle.result();
@@ -247,7 +214,7 @@ describe('with review on, a reached limit waits for its owner', () => {
 
   test('time: the cancelled step runs again once the owner gives more time', async () => {
     const taskQueue = uniqueTaskQueue('budget-time-raise');
-    const worker = await createTestWorker(env, taskQueue, openai());
+    const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
     llm.program({ kind: 'step', stepIndex: 0, content: LONG_STEP, delayMs: 30, times: 1 });
     const final = await worker.runUntil(async () => {
       const handle = await env.client.workflow.start(taskWorkflow, {
@@ -255,14 +222,7 @@ describe('with review on, a reached limit waits for its owner', () => {
         workflowId: `wf-${taskQueue}`,
         args: [{ task: TASK, review: true, budget: { timeMs: 1_500 } }],
       });
-      for (;;) {
-        const s = await handle.query(progressQuery);
-        if (s.review) {
-          await answer(handle, { revision: s.review.revision, by: 'ann', decision: 'approve' });
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await approvePlan(handle);
       const stop = await waitingAtBudget(handle);
       expect(stop.review!.stage).toMatchObject({ budget: 'timeMs', stepIndex: 0 });
       expect(stop.steps[0].status).toBe('cancelled');

@@ -7,9 +7,8 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OpenAiProvider } from '../activities/llm/openai';
 import { startTestLlmServer, type TestLlmServer } from '../tests/fixtures/llm-server';
-import { connectTestEnv, createTestWorker, uniqueTaskQueue } from '../tests/setup/temporal';
+import { connectTestEnv, createTestWorker, uniqueTaskQueue, testLlmProvider } from '../tests/setup/temporal';
 import { positionQuery, progressQuery, reviewUpdate, schedulerStatusQuery } from '../contract/messages';
 import { schedulerWorkflowId, type ProgressSnapshot, type QueueInput, type SchedulerStatus, type StoryEvent } from '../contract/data';
 import { emptyFairQueue } from './fair-queue';
@@ -30,17 +29,6 @@ afterAll(async () => {
 beforeEach(() => llm.reset());
 
 const TASK = 'Create a hello world python function';
-
-function openai(): OpenAiProvider {
-  return new OpenAiProvider({
-    kind: 'openai',
-    apiKey: 'test-key',
-    baseURL: llm.baseURL,
-    model: 'test-model',
-    timeoutMs: 10_000,
-    structuredOutput: 'auto',
-  });
-}
 
 type Handle = WorkflowHandle<typeof taskWorkflow>;
 
@@ -68,7 +56,7 @@ const dequeued = (events: StoryEvent[]) => events.find((e) => e.type === 'run.de
 
 test("user A submits 50 tasks, then user B submits 1: B's run starts at the next free slot; cancelled queued runs leave the line", async () => {
   const taskQueue = uniqueTaskQueue('fair');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL, { timeoutMs: 10_000 }));
   // Each step takes a while, so A's runs hold their slots while B comes.
   llm.program({ kind: 'step', content: 'Done.', delayMs: 400, times: Infinity });
   const limits = { perUser: 2, total: 2 };
@@ -139,7 +127,7 @@ test("user A submits 50 tasks, then user B submits 1: B's run starts at the next
 
 test('a run terminated while it holds a slot gives it back through the periodic check; one terminated in line is skipped', async () => {
   const taskQueue = uniqueTaskQueue('fair-terminated');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL, { timeoutMs: 10_000 }));
   llm.program({ kind: 'step', content: 'Done.', delayMs: 60_000, times: 1 });
   const queue = { owner: 'alice', perUser: 1, total: 1, checkIntervalMs: 500 };
   await worker.runUntil(async () => {
@@ -176,7 +164,7 @@ test('a run terminated while it holds a slot gives it back through the periodic 
 
 test('a run waiting for a review gives its slot to the next run, and waits for one again once approved', async () => {
   const taskQueue = uniqueTaskQueue('fair-review');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL, { timeoutMs: 10_000 }));
   const queue = { owner: 'alice', perUser: 1, total: 1 };
   await worker.runUntil(async () => {
     const reviewed = await env.client.workflow.start(taskWorkflow, {
@@ -210,7 +198,7 @@ test('a run waiting for a review gives its slot to the next run, and waits for o
 
 test('the scheduler continues as new with its state while runs come and go: every run gets one slot, in order', async () => {
   const taskQueue = uniqueTaskQueue('fair-continue');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL, { timeoutMs: 10_000 }));
   llm.program({ kind: 'step', content: 'Done.', delayMs: 100, times: Infinity });
   const queue = { owner: 'alice', perUser: 2, total: 2 };
   await worker.runUntil(async () => {

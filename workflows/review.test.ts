@@ -8,14 +8,12 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { OpenAiProvider } from '../activities/llm/openai';
 import { startTestLlmServer, type TestLlmServer } from '../tests/fixtures/llm-server';
-import { connectTestEnv, createTestWorker, sharedServer, uniqueTaskQueue } from '../tests/setup/temporal';
+import { connectTestEnv, createTestWorker, sharedServer, uniqueTaskQueue, testLlmProvider, waitForSnapshot } from '../tests/setup/temporal';
 import { ensureTemporalCli } from '../devstack/temporal';
 import { progressQuery, reviewUpdate } from '../contract/messages';
 import { unchangedEdit } from '../contract/plan-edit';
-import { LIMITS, REVIEW_STATES, STATE_SEARCH_ATTRIBUTE, type ProgressSnapshot, type ReviewRequest, type TaskInput } from '../contract/data';
+import { LIMITS, REVIEW_STATES, STATE_SEARCH_ATTRIBUTE, type ReviewRequest, type TaskInput } from '../contract/data';
 import { taskWorkflow } from '.';
 
 const run = promisify(execFile);
@@ -35,17 +33,6 @@ beforeEach(() => llm.reset());
 
 const TASK = 'Create a hello world python function';
 
-function openai(): OpenAiProvider {
-  return new OpenAiProvider({
-    kind: 'openai',
-    apiKey: 'test-key',
-    baseURL: llm.baseURL,
-    model: 'test-model',
-    timeoutMs: 5_000,
-    structuredOutput: 'auto',
-  });
-}
-
 function start(taskQueue: string, input: Partial<TaskInput> = {}): Promise<WorkflowHandle<typeof taskWorkflow>> {
   return env.client.workflow.start(taskWorkflow, {
     taskQueue,
@@ -54,17 +41,7 @@ function start(taskQueue: string, input: Partial<TaskInput> = {}): Promise<Workf
   });
 }
 
-async function waitFor(handle: WorkflowHandle, predicate: (s: ProgressSnapshot) => boolean, timeoutMs = 30_000): Promise<ProgressSnapshot> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const snapshot = await handle.query(progressQuery, { limit: LIMITS.eventsPageMax });
-    if (predicate(snapshot)) return snapshot;
-    if (Date.now() > deadline) throw new Error(`condition not met; last status ${snapshot.status}, events ${snapshot.lastSeq}`);
-    await sleep(50);
-  }
-}
-
-const waitingReview = (handle: WorkflowHandle) => waitFor(handle, (s) => s.review !== null);
+const waitingReview = (handle: WorkflowHandle) => waitForSnapshot(handle, (s) => s.review !== null);
 
 function answer(handle: WorkflowHandle, request: Omit<ReviewRequest, 'requestId'> & { requestId?: string }) {
   const requestId = request.requestId ?? randomUUID();
@@ -89,7 +66,7 @@ const stepCalls = () => llm.calls.filter((c) => c.kind === 'step');
 
 test('a reviewed plan waits, refuses bad answers without changing anything, then runs exactly the approved edit', async () => {
   const taskQueue = uniqueTaskQueue('review-approve');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   await worker.runUntil(async () => {
     const handle = await start(taskQueue);
     const waiting = await waitingReview(handle);
@@ -136,7 +113,7 @@ test('a reviewed plan waits, refuses bad answers without changing anything, then
     expect(await answer(handle, { requestId, revision: 1, by: 'ann', decision: 'approve', edit })).toEqual(outcome);
 
     // The gate before the added step: the run waits again, at a new revision.
-    const gate = await waitFor(handle, (s) => s.review?.stage.kind === 'step');
+    const gate = await waitForSnapshot(handle, (s) => s.review?.stage.kind === 'step');
     const last = edit.steps.length - 1;
     expect(gate.review).toMatchObject({ revision: 2, stage: { kind: 'step', stepIndex: last } });
     expect(gate.steps.slice(0, last).every((s) => s.status === 'completed')).toBe(true);
@@ -163,7 +140,7 @@ test('a reviewed plan waits, refuses bad answers without changing anything, then
 
 test('a rejected plan ends the run as rejected, with who and why, and runs no step', async () => {
   const taskQueue = uniqueTaskQueue('review-reject');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   await worker.runUntil(async () => {
     const handle = await start(taskQueue);
     await waitingReview(handle);
@@ -180,7 +157,7 @@ test('a rejected plan ends the run as rejected, with who and why, and runs no st
 
 test('an unanswered review expires at the deadline', async () => {
   const taskQueue = uniqueTaskQueue('review-expire');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   await worker.runUntil(async () => {
     const handle = await start(taskQueue, { reviewTimeoutMs: 1_500 });
     const final = await handle.result();
@@ -194,7 +171,7 @@ test('an unanswered review expires at the deadline', async () => {
 
 test('a run cancelled while it waits for review ends as cancelled', async () => {
   const taskQueue = uniqueTaskQueue('review-cancel');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   await worker.runUntil(async () => {
     const handle = await start(taskQueue);
     await waitingReview(handle);
@@ -206,7 +183,7 @@ test('a run cancelled while it waits for review ends as cancelled', async () => 
 
 test('a re-run from step 2 keeps step 1 without calling the model and runs the edited rest', async () => {
   const taskQueue = uniqueTaskQueue('rerun');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   await worker.runUntil(async () => {
     const parent = await env.client.workflow.start(taskWorkflow, { taskQueue, workflowId: `wf-${taskQueue}`, args: [{ task: TASK }] });
     const done = await parent.result();
@@ -249,7 +226,7 @@ test('a re-run from step 2 keeps step 1 without calling the model and runs the e
 
 test('a re-run whose kept steps do not match its start fails at once with a clear message', async () => {
   const taskQueue = uniqueTaskQueue('rerun-bad');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   await worker.runUntil(async () => {
     const handle = await env.client.workflow.start(taskWorkflow, {
       taskQueue,
@@ -276,7 +253,7 @@ test('a re-run whose kept steps do not match its start fails at once with a clea
 
 test('the review can be answered from a terminal, as the README shows (temporal workflow update execute)', async () => {
   const taskQueue = uniqueTaskQueue('review-cli');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   const cli = await ensureTemporalCli(() => {});
   await worker.runUntil(async () => {
     const handle = await start(taskQueue);
@@ -330,7 +307,7 @@ test('the review can be answered from a terminal, as the README shows (temporal 
 
 test("the largest re-run (7 kept outputs of the maximum size, 3 bytes a character) fits within Temporal's payload limit and is kept exactly", async () => {
   const taskQueue = uniqueTaskQueue('rerun-big');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   const steps = Array.from({ length: LIMITS.planMaxSteps }, (_, i) => ({ title: `Step ${i + 1}`, instructions: `Do part ${i + 1}.` }));
   const plan = { summary: 'Big', steps };
   // The most bytes a character of a cleaned output takes in JSON: three (U+20AC in UTF-8). Control

@@ -6,11 +6,9 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { OfflineProvider } from '../activities/llm/offline';
-import { OpenAiProvider } from '../activities/llm/openai';
 import { startTestLlmServer, type TestLlmServer } from '../tests/fixtures/llm-server';
-import { connectTestEnv, createTestWorker, uniqueTaskQueue } from '../tests/setup/temporal';
+import { connectTestEnv, createTestWorker, uniqueTaskQueue, testLlmProvider, waitForSnapshot } from '../tests/setup/temporal';
 import { progressQuery } from '../contract/messages';
 import { LIMITS, RUN_FAILED_ERROR_TYPE, type ProgressSnapshot } from '../contract/data';
 import { taskWorkflow } from '.';
@@ -30,30 +28,8 @@ beforeEach(() => llm.reset());
 
 const TASK = 'Create a hello world python function';
 
-function openai(): OpenAiProvider {
-  return new OpenAiProvider({
-    kind: 'openai',
-    apiKey: 'test-key',
-    baseURL: llm.baseURL,
-    model: 'test-model',
-    timeoutMs: 5_000,
-    structuredOutput: 'auto',
-  });
-}
-
 function start(taskQueue: string, task = TASK): Promise<WorkflowHandle<typeof taskWorkflow>> {
   return env.client.workflow.start(taskWorkflow, { taskQueue, workflowId: `wf-${taskQueue}`, args: [{ task }] });
-}
-
-/** Poll the progress query until `predicate` holds (a worker must be running). */
-async function waitFor(handle: WorkflowHandle, predicate: (s: ProgressSnapshot) => boolean, timeoutMs = 30_000): Promise<ProgressSnapshot> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const snapshot = await handle.query(progressQuery, { limit: LIMITS.eventsPageMax });
-    if (predicate(snapshot)) return snapshot;
-    if (Date.now() > deadline) throw new Error(`condition not met; last status ${snapshot.status}, events ${snapshot.lastSeq}`);
-    await sleep(50);
-  }
 }
 
 const stepCalls = (stepIndex: number) => llm.calls.filter((c) => c.kind === 'step' && c.stepIndex === stepIndex);
@@ -69,12 +45,12 @@ async function failureOf(promise: Promise<unknown>): Promise<WorkflowFailedError
 
 test('happy path: the story is ordered, partial output arrives before each step ends, and the query pages', async () => {
   const taskQueue = uniqueTaskQueue('happy');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   // Slow chunks so each step streams over several progress batches.
   llm.program({ kind: 'step', delayMs: 30, times: Infinity });
   const result = await worker.runUntil(async () => {
     const handle = await start(taskQueue);
-    const midStep = await waitFor(handle, (s) => s.steps[0]?.status === 'running' && s.steps[0].output.length > 0);
+    const midStep = await waitForSnapshot(handle, (s) => s.steps[0]?.status === 'running' && s.steps[0].output.length > 0);
     expect(midStep.status).toBe('running');
     const final = await handle.result();
     // Paging: events after seq 3, two at a time.
@@ -129,7 +105,7 @@ test('happy path: the story is ordered, partial output arrives before each step 
 
 test('a step that fails twice then succeeds: retrying events carry the attempt and the reason', async () => {
   const taskQueue = uniqueTaskQueue('retry');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   llm.program({ kind: 'step', stepIndex: 1, status: 500, times: 2 });
   const final = await worker.runUntil(async () => (await start(taskQueue)).result());
 
@@ -146,7 +122,7 @@ test('a step that fails twice then succeeds: retrying events carry the attempt a
 
 test('a non-retryable failure ends the run at once with a clear error and the snapshot in the failure', async () => {
   const taskQueue = uniqueTaskQueue('fatal');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   llm.program({ kind: 'step', stepIndex: 0, status: 401 });
   const err = await worker.runUntil(async () => failureOf((await start(taskQueue)).result()));
 
@@ -165,11 +141,11 @@ test('a non-retryable failure ends the run at once with a clear error and the sn
 
 test('cancelling mid-step cancels the running activity and ends the run as cancelled', async () => {
   const taskQueue = uniqueTaskQueue('cancel');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   llm.program({ kind: 'step', stepIndex: 1, delayMs: 200, times: Infinity });
   const { err, history, story } = await worker.runUntil(async () => {
     const handle = await start(taskQueue);
-    await waitFor(handle, (s) => s.steps[1]?.output.length > 0);
+    await waitForSnapshot(handle, (s) => s.steps[1]?.output.length > 0);
     await handle.cancel();
     const err = await handle.result().catch((e: unknown) => e);
     const story = await handle.query(progressQuery, { limit: LIMITS.eventsPageMax });
@@ -193,14 +169,14 @@ test('a worker stopped mid-run and a new one started: the run finishes and compl
   const taskQueue = uniqueTaskQueue('restart');
   // Slow enough that step 2 is still streaming when the first worker's 2 s shutdown grace ends.
   llm.program({ kind: 'step', stepIndex: 1, delayMs: 400, times: Infinity });
-  const first = await createTestWorker(env, taskQueue, openai());
+  const first = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   let handle!: WorkflowHandle<typeof taskWorkflow>;
   await first.runUntil(async () => {
     handle = await start(taskQueue);
-    await waitFor(handle, (s) => s.steps[1]?.output.length > 0);
+    await waitForSnapshot(handle, (s) => s.steps[1]?.output.length > 0);
   });
   // runUntil shut the first worker down mid-step 1.
-  const second = await createTestWorker(env, taskQueue, openai());
+  const second = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   const final = await second.runUntil(handle.result());
 
   expect(final.status).toBe('completed');
@@ -216,7 +192,7 @@ test('a worker stopped mid-run and a new one started: the run finishes and compl
 
 test('bounds: a plan over the step limit fails clearly; a long step output is truncated', async () => {
   const taskQueue = uniqueTaskQueue('bounds');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   llm.program({ kind: 'plan', planSteps: LIMITS.planMaxSteps + 4 });
   const err = await worker.runUntil(async () => failureOf((await start(taskQueue)).result()));
   expect(err.cause?.message).toMatch(new RegExp(`Planning failed: .*${LIMITS.planMaxSteps + 4} steps.*limit of ${LIMITS.planMaxSteps}`));
@@ -225,7 +201,7 @@ test('bounds: a plan over the step limit fails clearly; a long step output is tr
   llm.reset();
   const long = 'x'.repeat(LIMITS.stepOutputMaxChars + 5_000);
   llm.program({ kind: 'step', stepIndex: 0, content: long });
-  const second = await createTestWorker(env, taskQueue, openai());
+  const second = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   const final = await second.runUntil(async () => (await start(taskQueue)).result());
   expect(final.status).toBe('completed');
   expect(final.steps[0].truncated).toBe(true);
@@ -250,7 +226,7 @@ test('the offline model completes the sample task and says it is offline', async
 
 test('control characters in a model output are dropped, in the stream and in the result alike', async () => {
   const taskQueue = uniqueTaskQueue('control-chars');
-  const worker = await createTestWorker(env, taskQueue, openai());
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
   llm.program({ kind: 'step', stepIndex: 0, content: 'Hello\u0007 \u001b[31mred\u001b[0m\ttab\r\nline\u0085 end' });
   const final = await worker.runUntil(async () => (await start(taskQueue)).result());
   expect(final.steps[0].output).toBe('Hello [31mred[0m\ttab\r\nline end');

@@ -5,7 +5,11 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import pino from 'pino';
 import type { DataConverter } from '@temporalio/common';
+import type { WorkflowHandle } from '@temporalio/client';
+import { OpenAiProvider } from '../../activities/llm/openai';
 import type { LlmProvider } from '../../activities/llm/provider';
+import { progressQuery } from '../../contract/messages';
+import { LIMITS, type Price, type ProgressSnapshot } from '../../contract/data';
 import { createBuildstoryWorker } from '../../worker/worker';
 import { writeWorkflowBundle } from '../../devstack/bundle';
 
@@ -69,4 +73,35 @@ export async function createTestWorker(
     progress: { intervalMs: 50 },
     shutdownGraceTime: '2 seconds',
   });
+}
+
+/**
+ * The real OpenAI-compatible provider pointed at the test LLM server: what the workflow tests run
+ * (the model is `test-model`; no price unless given, as a model missing from the price table).
+ */
+export function testLlmProvider(baseURL: string, options: { price?: Price | null; timeoutMs?: number } = {}): OpenAiProvider {
+  return new OpenAiProvider({
+    kind: 'openai',
+    apiKey: 'test-key',
+    baseURL,
+    model: 'test-model',
+    timeoutMs: options.timeoutMs ?? 5_000,
+    structuredOutput: 'auto',
+    price: options.price ?? null,
+  });
+}
+
+/** Poll the run's progress query until `predicate` holds (a worker must be running). */
+export async function waitForSnapshot(
+  handle: WorkflowHandle,
+  predicate: (snapshot: ProgressSnapshot) => boolean,
+  timeoutMs = 30_000,
+): Promise<ProgressSnapshot> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const snapshot = await handle.query(progressQuery, { limit: LIMITS.eventsPageMax });
+    if (predicate(snapshot)) return snapshot;
+    if (Date.now() > deadline) throw new Error(`condition not met; last status ${snapshot.status}, events ${snapshot.lastSeq}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
