@@ -82,18 +82,32 @@ async function startWorker(version: WorkerDeploymentVersion, bundle: string): Pr
   workers.push({ worker, running: worker.run() });
 }
 
+/** The Temporal CLI against the run's dev server, as docs/deploy.md runs it; resolves with its output. */
+async function temporalCli(args: string[]): Promise<string> {
+  const cli = process.env.TEMPORAL_CLI;
+  if (!cli) throw new Error('the jest globalSetup did not set TEMPORAL_CLI');
+  const { stdout } = await run(cli, [...args, '--address', sharedServer().address, '--namespace', 'default']);
+  return stdout;
+}
+
 /**
  * docs/deploy.md's `temporal worker deployment set-current-version ... -y`. A version exists once
  * one of its workers has polled, shortly after it starts: until then the CLI refuses, so retry.
  */
 async function setCurrentVersion(version: WorkerDeploymentVersion): Promise<void> {
-  const cli = process.env.TEMPORAL_CLI;
-  if (!cli) throw new Error('the jest globalSetup did not set TEMPORAL_CLI');
-  const args = ['worker', 'deployment', 'set-current-version', '--deployment-name', version.deploymentName, '--build-id', version.buildId];
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
-      await run(cli, [...args, '-y', '--address', sharedServer().address, '--namespace', 'default']);
+      await temporalCli([
+        'worker',
+        'deployment',
+        'set-current-version',
+        '--deployment-name',
+        version.deploymentName,
+        '--build-id',
+        version.buildId,
+        '-y',
+      ]);
       return;
     } catch (err) {
       if (Date.now() > deadline) throw err;
@@ -149,7 +163,7 @@ async function outcome(handle: WorkflowHandle, runId?: string) {
 async function finished(handle: WorkflowHandle, runId?: string): Promise<void> {
   const result = env.client.workflow.getHandle(handle.workflowId, runId).result();
   // A run moved to the wrong build would fail workflow tasks for ever: give up, and let the outcome say why.
-  await Promise.race([result.catch(() => undefined), sleep(60_000)]);
+  await Promise.race([result.catch(() => undefined), sleep(60_000, undefined, { ref: false })]);
 }
 
 test('runs in flight finish on build A, new runs start on build B, and a retry of a run of A goes back to A', async () => {
@@ -210,10 +224,20 @@ test('runs in flight finish on build A, new runs start on build B, and a retry o
       firstCommand: ON_A,
     });
   }
+  // docs/deploy.md's checks: B is current, A is draining (drained comes with the server's next
+  // refresh, up to 3 minutes later), and no run of A is open any more.
+  const version = ['--deployment-name', DEPLOYMENT, '--build-id', 'A'];
+  expect(await temporalCli(['worker', 'deployment', 'describe', '--name', DEPLOYMENT])).toMatch(/CurrentVersionBuildID\s+B\b/);
+  expect(await temporalCli(['worker', 'deployment', 'describe-version', ...version])).toMatch(/DrainageStatus\s+draining\b/);
+  const runsOfA = `TemporalWorkerDeploymentVersion = '${DEPLOYMENT}:A'`;
+  const listed = await temporalCli(['workflow', 'list', '--query', runsOfA]);
+  for (const handle of [failedAtStep, failedAtPlanning, ...inFlight]) expect(listed).toContain(handle.workflowId);
+  for (const handle of fresh) expect(listed).not.toContain(handle.workflowId);
+  expect(await temporalCli(['workflow', 'list', '--query', `${runsOfA} AND ExecutionStatus = 'Running'`])).toBe('');
 
   // "Retry from the failed step", as the web app does it, with B current: each new run is pinned
   // back to A and completes there. Reset to its first workflow task, the run that failed at
-  // planning would otherwise go to B (the current version) and fail there.
+  // planning would otherwise go to B (the current version) and run there.
   for (const handle of [failedAtStep, failedAtPlanning]) {
     const retried = await retryFromFailedStep(handle.workflowId, null);
     await finished(handle, retried.runId);

@@ -144,8 +144,8 @@ export async function retryFromFailedStep(workflowId: string, owner: Owner): Pro
         // them anyway (they carry the old run id), so they are not copied over.
         resetReapplyType: RESET_REAPPLY_TYPE_NONE,
         resetReapplyExcludeTypes: [RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL, RESET_REAPPLY_EXCLUDE_TYPE_UPDATE],
-        // A run pinned to a build stays on it: otherwise the new run would go to the current
-        // build, which (after a rolling deploy) may not replay the old run's history.
+        // A run pinned to a build stays on it: reset to its start, the new run would otherwise go
+        // to the current build, which after a rolling deploy runs different workflow code.
         postResetOperations: pinAfterReset(pinnedVersion),
         identity: 'buildstory-web',
       }),

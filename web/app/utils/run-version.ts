@@ -1,8 +1,9 @@
 /**
  * Which build a run is pinned to (Temporal Worker Versioning), and how a reset keeps the new run
- * there. A reset run would otherwise go to the task queue's current version: after a rolling
- * deploy, a build whose workflow code differs, which would replay the old run's history and fail
- * its determinism check. Unversioned runs have no version and are reset as they always were.
+ * there. Temporal 1.29 sends a run reset to its first workflow task (a planning retry) to the task
+ * queue's current version: after a rolling deploy, another build. (Reset later, after a workflow
+ * task of its version completed, it stays; the pin makes that hold in every case.) Unversioned
+ * runs have no version and are reset as they always were.
  */
 // Types only: the package is CommonJS without named ESM exports, so its enums are spelled as numbers below.
 import type { temporal as proto } from '@temporalio/proto';
