@@ -182,7 +182,7 @@ test('runs in flight finish on build A, new runs start on build B, and a retry o
   const failedAtPlanning = await start('fails at planning on A');
   await finished(failedAtPlanning);
   for (const handle of [failedAtStep, failedAtPlanning]) {
-    expect(await outcome(handle)).toMatchObject({ status: 'FAILED', buildId: 'A', completedBy: ['build-A'] });
+    expect(await outcome(handle)).toMatchObject({ status: 'FAILED', buildId: 'A', completedBy: ['build-A'], taskFailures: [] });
   }
 
   // Runs in flight on A: each waits for its plan review.
