@@ -110,6 +110,36 @@ describe('the price table', () => {
   });
 });
 
+describe('Worker Versioning', () => {
+  test('unset (or blank): the worker is unversioned, as before', () => {
+    expect(loadWorkerConfig(env()).deploymentVersion).toBeNull();
+    expect(loadWorkerConfig(env({ BUILDSTORY_DEPLOYMENT_NAME: ' ', BUILDSTORY_BUILD_ID: '' })).deploymentVersion).toBeNull();
+  });
+
+  test('both set: its Worker Deployment Version', () => {
+    const config = loadWorkerConfig(env({ BUILDSTORY_DEPLOYMENT_NAME: 'buildstory', BUILDSTORY_BUILD_ID: ' 2026.12.01-3f9a2c1 ' }));
+    expect(config.deploymentVersion).toEqual({ deploymentName: 'buildstory', buildId: '2026.12.01-3f9a2c1' });
+  });
+
+  test.each([
+    [{ BUILDSTORY_DEPLOYMENT_NAME: 'buildstory' }, 'BUILDSTORY_BUILD_ID'],
+    [{ BUILDSTORY_BUILD_ID: 'abc123' }, 'BUILDSTORY_DEPLOYMENT_NAME'],
+  ])('one without the other is an error naming the missing one (%j)', (vars, missing) => {
+    expect(configError(vars).message).toMatch(new RegExp(`^Invalid configuration: ${missing}: required`));
+  });
+
+  test.each([
+    ['BUILDSTORY_DEPLOYMENT_NAME', 'build.story'],
+    ['BUILDSTORY_DEPLOYMENT_NAME', 'build:story'],
+    ['BUILDSTORY_DEPLOYMENT_NAME', '__buildstory'],
+    ['BUILDSTORY_BUILD_ID', 'a b'],
+    ['BUILDSTORY_BUILD_ID', '__a'],
+  ])('%s=%s: Temporal would refuse it', (name, value) => {
+    const other = name === 'BUILDSTORY_BUILD_ID' ? { BUILDSTORY_DEPLOYMENT_NAME: 'buildstory' } : { BUILDSTORY_BUILD_ID: 'abc' };
+    expect(configError({ ...other, [name]: value }).message).toMatch(new RegExp(`^Invalid configuration: ${name}\\b`));
+  });
+});
+
 describe('a bad setting of its own is one line naming it', () => {
   test.each([
     ['OPENAI_BASE_URL', 'not-a-url'],
@@ -141,7 +171,7 @@ describe("the web app's settings are not the worker's", () => {
   ])('%s does not stop it, and it keeps no access control setting', (_case, vars) => {
     const config = loadWorkerConfig(env(vars));
     expect(config.llm.kind).toBe('offline');
-    expect(Object.keys(config).sort()).toEqual(['encryption', 'llm', 'logLevel', 'prices', 'temporal', 'worker']);
+    expect(Object.keys(config).sort()).toEqual(['deploymentVersion', 'encryption', 'llm', 'logLevel', 'prices', 'temporal', 'worker']);
     expect(JSON.stringify(config)).not.toMatch(/long-password|too-short-secret|carol/);
   });
 

@@ -4,12 +4,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { WorkerDeploymentVersion } from '@temporalio/common';
 import type { Price } from '../contract/data';
 import { COMMON_ENV, commonConfig, type CommonConfig } from './common';
 import { ConfigError, blankToUndefined, integer, optionalString, parseEnv, type Env } from './env';
 import { TEMPORAL_ENV_NAMES } from './temporal';
 
 export { ConfigError, type Env } from './env';
+
+/** A Worker Deployment's name or a build id, as Temporal 1.29 accepts them (no leading `__`). */
+const versionPart = (rule: RegExp, says: string) => z.preprocess(blankToUndefined, z.string().trim().max(255).regex(rule, says).optional());
 
 const WorkerEnv = z.object({
   ...COMMON_ENV,
@@ -29,6 +33,12 @@ const WorkerEnv = z.object({
   BUILDSTORY_PRICES: optionalString,
   /** The same table in a file; BUILDSTORY_PRICES entries win over the file's. */
   BUILDSTORY_PRICES_FILE: optionalString,
+  /**
+   * Worker Versioning (docs/deploy.md, "Rolling deploys"): the Worker Deployment and this build's
+   * id. Both or neither; unset, the worker is unversioned.
+   */
+  BUILDSTORY_DEPLOYMENT_NAME: versionPart(/^(?!__)[^.:\s]+$/, 'no dots, colons or spaces, and not starting with __'),
+  BUILDSTORY_BUILD_ID: versionPart(/^(?!__)\S+$/, 'no spaces, and not starting with __'),
 });
 
 /** One model's prices in the table: US dollars per million input and output tokens. */
@@ -103,6 +113,8 @@ export interface WorkerConfig extends CommonConfig {
   prices: PriceTable;
   /** The health server (port 0: none), on its own host, not the web app's HOST. */
   worker: { healthPort: number; healthHost: string; shutdownGraceMs: number };
+  /** This worker's Worker Deployment Version; null: unversioned (takes any run on its task queue). */
+  deploymentVersion: WorkerDeploymentVersion | null;
 }
 
 /** Load and validate the worker's settings; throws ConfigError with one line naming the bad setting. */
@@ -110,6 +122,11 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
   const e = parseEnv(WorkerEnv, env);
   const common = commonConfig(e, env);
   const prices = loadPrices(e.BUILDSTORY_PRICES, e.BUILDSTORY_PRICES_FILE);
+  const [name, buildId] = [e.BUILDSTORY_DEPLOYMENT_NAME, e.BUILDSTORY_BUILD_ID];
+  if (!name !== !buildId) {
+    const missing = name ? 'BUILDSTORY_BUILD_ID' : 'BUILDSTORY_DEPLOYMENT_NAME';
+    throw new ConfigError(`Invalid configuration: ${missing}: required too when the other is set (Worker Versioning needs both)`);
+  }
   const llm: LlmConfig = e.OPENAI_API_KEY
     ? {
         kind: 'openai',
@@ -126,6 +143,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     llm,
     prices,
     worker: { healthPort: e.WORKER_HEALTH_PORT, healthHost: e.WORKER_HEALTH_HOST, shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS },
+    deploymentVersion: name && buildId ? { deploymentName: name, buildId } : null,
   };
 }
 

@@ -66,8 +66,17 @@ async function main(): Promise<void> {
     logger,
     dataConverter: workerDataConverter(config.encryption),
     shutdownGraceTime: config.worker.shutdownGraceMs,
+    deploymentVersion: config.deploymentVersion,
   });
-  logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker running');
+  logger.info(
+    // A versioned worker gets new runs only once its version is current (docs/deploy.md).
+    {
+      taskQueue: config.temporal.taskQueue,
+      namespace: config.temporal.namespace,
+      deploymentVersion: config.deploymentVersion ?? 'unversioned',
+    },
+    'worker running',
+  );
   // Worker.run() installs SIGINT/SIGTERM handlers (Runtime's shutdownSignals) that drain and stop it.
   await worker.run();
   await health?.close();

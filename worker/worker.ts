@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import type { WorkerDeploymentVersion } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { LlmProvider } from '../activities/llm/provider';
@@ -28,6 +29,12 @@ export interface BuildstoryWorkerOptions {
   identity?: string;
   /** Payload codecs and failure converter (encryption: workerDataConverter in codec/worker.ts). */
   dataConverter?: WorkerOptions['dataConverter'];
+  /**
+   * Worker Versioning: this build's Worker Deployment Version. Every run it starts stays on it
+   * (PINNED) until it ends, so a build with an incompatible workflow change can roll out beside
+   * it (docs/deploy.md). Unset: unversioned, any run on the task queue.
+   */
+  deploymentVersion?: WorkerDeploymentVersion | null;
 }
 
 export async function createBuildstoryWorker(options: BuildstoryWorkerOptions): Promise<Worker> {
@@ -43,6 +50,15 @@ export async function createBuildstoryWorker(options: BuildstoryWorkerOptions): 
     taskQueue: options.taskQueue,
     identity: workerIdentity(options.identity ?? `${process.pid}@${hostname()}`, options.provider),
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
+    ...(options.deploymentVersion
+      ? {
+          workerDeploymentOptions: {
+            version: options.deploymentVersion,
+            useWorkerVersioning: true,
+            defaultVersioningBehavior: 'PINNED' as const,
+          },
+        }
+      : {}),
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities,
     // Heartbeats reach the server at least every second (activities beat every second), so

@@ -19,6 +19,7 @@ import { getConfig } from './env.server';
 import { log } from './log.server';
 import { findResetPoint, type HistoryEvent, type ResetPoint } from './reset-point';
 import { RUN_ID_PATTERN, uuidFrom } from './run-id';
+import { pinAfterReset, type DeploymentVersion } from './run-version';
 import { describeOwnedRun, type Owner } from './run-owner.server';
 import { loadKnownRun, readStartTask } from './run-read.server';
 import { startRun } from './run-start.server';
@@ -47,7 +48,10 @@ export class ReviewPendingError extends Error {
 }
 
 /** The latest run of a workflow id, with its status. Someone else's run is not found. */
-async function latestRun(workflowId: string, owner: Owner): Promise<{ client: Client; runId: string; status: TemporalStatus }> {
+async function latestRun(
+  workflowId: string,
+  owner: Owner,
+): Promise<{ client: Client; runId: string; status: TemporalStatus; pinnedVersion: DeploymentVersion | null }> {
   if (!RUN_ID_PATTERN.test(workflowId)) throw new RunNotFoundError(workflowId);
   try {
     const client = await getClient();
@@ -104,11 +108,14 @@ export async function runAgain(workflowId: string, owner: Owner, token: string =
  * scheduled: the new run keeps the plan and every completed step and redoes only that step and
  * what follows. The workflow id stays; the new run id is returned.
  *
+ * A run pinned to a build (Worker Versioning) is retried on that build, even after another one
+ * became current: the reset pins the new run back to it.
+ *
  * The reset's request id comes from the failed run id, so a double submit resets once.
  * Throws RunStateConflictError while the run is open, after it completed, or with nothing to retry.
  */
 export async function retryFromFailedStep(workflowId: string, owner: Owner): Promise<{ workflowId: string; runId: string }> {
-  const { client, runId, status } = await latestRun(workflowId, owner);
+  const { client, runId, status, pinnedVersion } = await latestRun(workflowId, owner);
   if (!canRetry(status)) {
     throw new RunStateConflictError(
       status === 'RUNNING'
@@ -137,11 +144,14 @@ export async function retryFromFailedStep(workflowId: string, owner: Owner): Pro
         // them anyway (they carry the old run id), so they are not copied over.
         resetReapplyType: RESET_REAPPLY_TYPE_NONE,
         resetReapplyExcludeTypes: [RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL, RESET_REAPPLY_EXCLUDE_TYPE_UPDATE],
+        // A run pinned to a build stays on it: reset to its start, the new run would otherwise go
+        // to the current build, which after a rolling deploy runs different workflow code.
+        postResetOperations: pinAfterReset(pinnedVersion),
         identity: 'buildstory-web',
       }),
     );
     log.info(
-      { workflowId, failedRunId: runId, runId: response.runId, activity: resetPoint.activity },
+      { workflowId, failedRunId: runId, runId: response.runId, activity: resetPoint.activity, pinnedVersion },
       'run reset to retry its failed step',
     );
     return { workflowId, runId: response.runId };

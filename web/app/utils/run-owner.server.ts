@@ -11,6 +11,7 @@ import { OWNER_SEARCH_ATTRIBUTE } from '../../../config';
 import { getConfig } from './env.server';
 import { RUN_ID_PATTERN } from './run-id';
 import { temporalStatusName, type TemporalStatus } from './run-status';
+import { pinnedVersionOf, type DeploymentVersion } from './run-version';
 import { bounded, grpcCode, message } from './temporal-client.server';
 
 /** Who started a run, recorded when access control is on (see auth.server.ts). */
@@ -55,7 +56,8 @@ export function isMissingOwnerAttribute(err: unknown): boolean {
 }
 
 /**
- * The latest run of a workflow id if `owner` may see it (one describe), or null: no such run, a
+ * The latest run of a workflow id if `owner` may see it (one describe), with the build it is
+ * pinned to (Worker Versioning; null when unversioned), or null: no such run, a
  * malformed id, or someone else's run, which are all the same to the caller. Errors reaching
  * Temporal are thrown as they are.
  */
@@ -63,7 +65,7 @@ export async function describeOwnedRun(
   client: Client,
   workflowId: string,
   owner: Owner,
-): Promise<{ runId: string; status: TemporalStatus } | null> {
+): Promise<{ runId: string; status: TemporalStatus; pinnedVersion: DeploymentVersion | null } | null> {
   if (!RUN_ID_PATTERN.test(workflowId)) return null;
   const { temporal } = getConfig();
   try {
@@ -71,7 +73,11 @@ export async function describeOwnedRun(
       client.workflowService.describeWorkflowExecution({ namespace: temporal.namespace, execution: { workflowId } }),
     );
     if (!info?.execution?.runId || !ownedBy(info.searchAttributes, owner)) return null;
-    return { runId: info.execution.runId, status: temporalStatusName(info.status) };
+    return {
+      runId: info.execution.runId,
+      status: temporalStatusName(info.status),
+      pinnedVersion: pinnedVersionOf(info.versioningInfo),
+    };
   } catch (err) {
     if (grpcCode(err) === Status.NOT_FOUND) return null;
     throw err;
