@@ -80,13 +80,22 @@ export async function waitForHttp(url: string, timeoutMs = 60_000, child?: Child
 
 /** A TCP port on 127.0.0.1 that nothing listens on right now. */
 export async function freePort(): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
+  // Not port 0: the kernel hands out ports of its ephemeral range (32768-60999 here), and a port
+  // freed there can be taken a moment later as the local end of an outgoing connection (a gRPC
+  // channel lives for minutes), after which no server can listen on it. Below that range and the
+  // cluster's fixed ports (27233 on), only another caller of this function can take it.
+  for (let tries = 0; tries < 100; tries++) {
+    const port = 20_000 + Math.floor(Math.random() * 7_000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port found between 20000 and 27000');
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolvePromise) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePromise(port));
-    });
+    server.once('error', () => resolvePromise(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolvePromise(true)));
   });
 }
