@@ -6,13 +6,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ProgressSnapshot } from '../contract/data';
+import { Session } from './setup/session';
 import { startStack, type Stack } from './setup/stack';
 
 const USER = `spender-${randomUUID().slice(0, 8)}`;
 const PASSWORD = 'a-password-for-the-cost-test';
 
 let stack: Stack;
-let cookie = '';
+let session: Session;
 beforeAll(async () => {
   stack = await startStack({
     name: 'cost-web',
@@ -25,39 +26,15 @@ beforeAll(async () => {
       BUILDSTORY_SESSION_SECRET: 'cost-test-session-secret-0123456789abcdef',
     },
   });
-  const csrf = field(await text('/login'), 'csrf');
-  expect((await post('/login', { csrf, user: USER, password: PASSWORD })).status).toBe(302);
+  session = new Session(stack.base);
+  expect((await session.signIn(USER, PASSWORD)).status).toBe(302);
 });
 afterAll(async () => {
   await stack?.close();
 });
 
-/** A browser's one cookie: the session the server sets (a pre-sign-in one too). */
-function keep(res: Response): Response {
-  const set = res.headers.getSetCookie().find((c) => c.startsWith('buildstory_session='));
-  if (set) cookie = set.split(';')[0]!;
-  return res;
-}
-const text = async (path: string) =>
-  (await keep(await fetch(`${stack.base}${path}`, { headers: { Cookie: cookie } })).text()).replace(/<!-- -->/g, '');
-const post = async (path: string, fields: Record<string, string>) =>
-  keep(
-    await fetch(`${stack.base}${path}`, {
-      method: 'POST',
-      body: new URLSearchParams(fields),
-      headers: { Cookie: cookie },
-      redirect: 'manual',
-    }),
-  );
-function field(html: string, name: string): string {
-  const match = new RegExp(`name="${name}" value="([^"]+)"`).exec(html);
-  if (!match) throw new Error(`no ${name} field`);
-  return match[1]!;
-}
-async function submit(task: string): Promise<Response> {
-  const home = await text('/');
-  return post('/?index', { task, token: field(home, 'token'), csrf: field(home, 'csrf') });
-}
+const text = (path: string) => session.text(path);
+const submit = (task: string) => session.submit(task);
 
 test("a run's cost shows on its page, in the list and in today's total; past the daily cap a submission starts nothing", async () => {
   const home = await text('/');

@@ -7,13 +7,14 @@
 import { randomUUID } from 'node:crypto';
 import { positionQuery } from '../contract/messages';
 import { schedulerWorkflowId, type ProgressSnapshot } from '../contract/data';
+import { Session, field } from './setup/session';
 import { startStack, type Stack } from './setup/stack';
 
 const USER = `queued-${randomUUID().slice(0, 8)}`;
 const PASSWORD = 'a-password-for-the-queue-test';
 
 let stack: Stack;
-let cookie = '';
+let session: Session;
 beforeAll(async () => {
   stack = await startStack({
     name: 'fair-web',
@@ -25,37 +26,18 @@ beforeAll(async () => {
       BUILDSTORY_SESSION_SECRET: 'queue-test-session-secret-0123456789abcdef',
     },
   });
-  const csrf = field(await text('/login'), 'csrf');
-  expect((await post('/login', { csrf, user: USER, password: PASSWORD })).status).toBe(302);
+  session = new Session(stack.base);
+  expect((await session.signIn(USER, PASSWORD)).status).toBe(302);
 });
 afterAll(async () => {
   await stack?.close();
 });
 
-function keep(res: Response): Response {
-  const set = res.headers.getSetCookie().find((c) => c.startsWith('buildstory_session='));
-  if (set) cookie = set.split(';')[0]!;
-  return res;
-}
-const text = async (path: string) =>
-  (await keep(await fetch(`${stack.base}${path}`, { headers: { Cookie: cookie } })).text()).replace(/<!-- -->/g, '');
-const post = async (path: string, fields: Record<string, string>) =>
-  keep(
-    await fetch(`${stack.base}${path}`, {
-      method: 'POST',
-      body: new URLSearchParams(fields),
-      headers: { Cookie: cookie },
-      redirect: 'manual',
-    }),
-  );
-function field(html: string, name: string): string {
-  const match = new RegExp(`name="${name}" value="([^"]+)"`).exec(html);
-  if (!match) throw new Error(`no ${name} field`);
-  return match[1]!;
-}
+const text = (path: string) => session.text(path);
+const post = (path: string, fields: Record<string, string>) => session.post(path, fields);
+
 async function submit(task: string): Promise<string> {
-  const home = await text('/');
-  const res = await post('/?index', { task, token: field(home, 'token'), csrf: field(home, 'csrf') });
+  const res = await session.submit(task);
   expect(res.status).toBe(302);
   return res.headers.get('location')!.replace(/^\/runs\//, '');
 }
