@@ -546,6 +546,14 @@ export interface ProgressReport {
  */
 export type TaskWorkflow = (input: TaskInput) => Promise<ProgressSnapshot>;
 
+/**
+ * The memo field that carries a run's new story events into its history: each workflow task that
+ * records events upserts them here (StoryEvent[], the events since the last upsert), so the
+ * history holds the whole story in order and the web app's watcher reads it from the history it
+ * long-polls anyway, with no query a busy run could hold. The memo itself keeps only the last batch.
+ */
+export const STORY_MEMO_FIELD = 'story';
+
 /** The name of taskWorkflow's review update (contract/messages.ts defines it). */
 export const REVIEW_UPDATE_NAME = 'review';
 

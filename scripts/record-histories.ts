@@ -137,6 +137,18 @@ async function main(): Promise<void> {
       input: { review: true },
       drive: (handle) => answer(handle, { by: 'ann', decision: 'reject', reason: 'Too broad.' }),
     },
+    // The story published into the history (story-memo-v1): a streamed run with progress signals,
+    // and a reviewed one whose update records events.
+    { name: 'story-published-completed', provider: openai, rules: [{ kind: 'step', stepIndex: 1, delayMs: 100, times: 1 }] },
+    {
+      name: 'story-published-reviewed',
+      provider: openai,
+      input: { review: true },
+      drive: async (handle) => {
+        await waitFor(handle, (s) => s.review !== null);
+        await answer(handle, { by: 'ann', decision: 'approve' });
+      },
+    },
     // Nobody answers: the review timer fires.
     { name: 'review-expired', provider: openai, input: { review: true, reviewTimeoutMs: 1_000 } },
     // Approved with "ask before step 2", then approved again at that gate.

@@ -32,6 +32,7 @@ import {
   REVIEW_TIMEOUT_DEFAULT_MS,
   RUN_FAILED_ERROR_TYPE,
   STATE_SEARCH_ATTRIBUTE,
+  STORY_MEMO_FIELD,
   schedulerWorkflowId,
   type Budget,
   type BudgetKind,
@@ -100,6 +101,8 @@ export const PATCHES = {
   fairShare: 'fair-share-v1',
   /** Fair share: a run waiting for a review gives its slot back and waits for one again once approved. */
   fairShareReview: 'fair-share-review-v1',
+  /** The story's new events into the memo (STORY_MEMO_FIELD) in each task that records any. */
+  storyMemo: 'story-memo-v1',
 } as const;
 
 /** A bad input from a start that did not come through the web app: the run fails with this. */
@@ -150,10 +153,35 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
     },
   });
 
-  /** The spend so far into the memo, where lists read it without a query. */
-  function memoSpend(): void {
-    if (patched(PATCHES.spendMemo)) upsertMemo({ spend: story.spend });
+  /**
+   * The memo: the spend so far (`withSpend`), where lists read it without a query, and the story
+   * events recorded since the last call (STORY_MEMO_FIELD), which the history then holds in order
+   * for the web app's watcher. One upsert for both. Called after each step, at the end, and in a
+   * microtask after any event is recorded, so each workflow task that records events publishes them.
+   */
+  let publishedSeq = 0;
+  function updateMemo(withSpend: boolean): void {
+    const fields: Record<string, unknown> = {};
+    if (withSpend && patched(PATCHES.spendMemo)) fields.spend = story.spend;
+    if (story.lastSeq > publishedSeq && patched(PATCHES.storyMemo)) {
+      fields[STORY_MEMO_FIELD] = story.eventsAfter(publishedSeq);
+      publishedSeq = story.lastSeq;
+    }
+    if (Object.keys(fields).length > 0) upsertMemo(fields);
   }
+  function memoSpend(): void {
+    updateMemo(true);
+  }
+  let publishing = false;
+  story.onRecord = () => {
+    if (publishing) return;
+    publishing = true;
+    void Promise.resolve().then(() => {
+      publishing = false;
+      updateMemo(false);
+    });
+  };
+  story.onRecord(); // the run.started event, recorded before the hook was set
 
   /** The final snapshot, once the spend is in the memo: what the run returns. */
   function ended(): ReturnType<Story['fullSnapshot']> {

@@ -48,6 +48,8 @@ test('the recorded histories cover completed, retried, failed, cancelled, trunca
     'step-output-truncated-completed.json',
     'step-rejected-failed.json',
     'step-retried-completed.json',
+    'story-published-completed.json',
+    'story-published-reviewed.json',
   ]);
 });
 

@@ -69,6 +69,8 @@ export class Story {
   /** The most a person may raise a limit to at a budget stop (the deployment's cap). */
   budgetCap: Budget = {};
   private raised: Budget | null = null;
+  /** Called after each recorded event (the workflow publishes the story to its history). */
+  onRecord: (() => void) | null = null;
 
   constructor(
     readonly task: string,
@@ -119,6 +121,7 @@ export class Story {
     const event: StoryEvent = { ...body, seq: this.lastSeq + 1, at: this.now().toISOString() };
     this.events.push(event);
     this.state = foldStoryEvent(this.state, event);
+    this.onRecord?.();
   }
 
   private step(stepIndex: number): StepState | undefined {
@@ -397,6 +400,11 @@ export class Story {
   eventsPage(args: ProgressQueryArgs = {}): StoryPage {
     const { after, limit } = pageBounds(args);
     return this.eventsSlice(after, limit);
+  }
+
+  /** Every event after `after` (a copy of the list; the events themselves are never changed). */
+  eventsAfter(after: number): StoryEvent[] {
+    return this.events.slice(after);
   }
 
   /** Every event, for the workflow's result: bounded by LIMITS and MAX_STORY_EVENTS, so it fits one payload. */

@@ -3,14 +3,14 @@
  * client talking to the test LLM server (whose call log tells what ran).
  */
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { OfflineProvider } from '../activities/llm/offline';
 import { startTestLlmServer, type TestLlmServer } from '../tests/fixtures/llm-server';
 import { connectTestEnv, createTestWorker, uniqueTaskQueue, testLlmProvider, waitForSnapshot } from '../tests/setup/temporal';
 import { progressQuery } from '../contract/messages';
-import { LIMITS, RUN_FAILED_ERROR_TYPE, type ProgressSnapshot } from '../contract/data';
+import { LIMITS, RUN_FAILED_ERROR_TYPE, STORY_MEMO_FIELD, type ProgressSnapshot, type StoryEvent } from '../contract/data';
 import { taskWorkflow } from '.';
 
 let env: TestWorkflowEnvironment;
@@ -34,6 +34,14 @@ function start(taskQueue: string, task = TASK): Promise<WorkflowHandle<typeof ta
 
 const stepCalls = (stepIndex: number) => llm.calls.filter((c) => c.kind === 'step' && c.stepIndex === stepIndex);
 
+/** The story as the run published it into its history (STORY_MEMO_FIELD of each memo upsert), batch by batch. */
+function publishedBatches(history: temporal.api.history.v1.IHistory): StoryEvent[][] {
+  return (history.events ?? []).flatMap((e) => {
+    const payload = e.workflowPropertiesModifiedEventAttributes?.upsertedMemo?.fields?.[STORY_MEMO_FIELD];
+    return payload ? [defaultPayloadConverter.fromPayload<StoryEvent[]>(payload)] : [];
+  });
+}
+
 async function failureOf(promise: Promise<unknown>): Promise<WorkflowFailedError> {
   const err = await promise.then(
     () => new Error('expected the run to fail'),
@@ -55,9 +63,15 @@ test('happy path: the story is ordered, partial output arrives before each step 
     const final = await handle.result();
     // Paging: events after seq 3, two at a time.
     const page = await handle.query(progressQuery, { after: 3, limit: 2 });
-    return { midStep, final, page };
+    return { midStep, final, page, history: await handle.fetchHistory() };
   });
-  const { final, page } = result;
+  const { final, page, history } = result;
+
+  // The history holds the whole story, in order, each event once: what the web app's watcher
+  // reads instead of querying. Streaming output arrives in many batches, one per workflow task.
+  const batches = publishedBatches(history);
+  expect(batches.flat()).toEqual(final.events);
+  expect(batches.length).toBeGreaterThan(6);
 
   expect(final.status).toBe('completed');
   // The test model is not in a price table here: no price, never a made-up one.
@@ -162,6 +176,7 @@ test('cancelling mid-step cancels the running activity and ends the run as cance
   expect(story.status).toBe('cancelled');
   expect(story.steps.map((s) => s.status)).toEqual(['completed', 'cancelled', 'pending']);
   expect(story.events[story.events.length - 1].type).toBe('run.cancelled');
+  expect(publishedBatches(history).flat()).toEqual(story.events);
   expect(stepCalls(2)).toHaveLength(0);
 });
 
