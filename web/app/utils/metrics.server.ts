@@ -58,6 +58,11 @@ function createMetrics(): WebMetrics {
       'Queries that timed out while a worker was at work on the run (not reported as waiting for a worker)',
       () => watcherStats.heldQueries,
     ],
+    [
+      'buildstory_watcher_story_batches_total',
+      "Batches of story events watchers read from runs' histories (no query needed)",
+      () => watcherStats.storyBatches,
+    ],
   ];
   for (const [name, help, read] of counters) {
     let seen = 0;

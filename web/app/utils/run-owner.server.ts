@@ -11,6 +11,7 @@ import { OWNER_SEARCH_ATTRIBUTE } from '../../../config';
 import { getConfig } from './env.server';
 import { RUN_ID_PATTERN } from './run-id';
 import { temporalStatusName, type TemporalStatus } from './run-status';
+import { workerMissing } from './task-tracker.server';
 import { pinnedVersionOf, type DeploymentVersion } from './run-version';
 import { bounded, grpcCode, message } from './temporal-client.server';
 
@@ -65,18 +66,26 @@ export async function describeOwnedRun(
   client: Client,
   workflowId: string,
   owner: Owner,
-): Promise<{ runId: string; status: TemporalStatus; pinnedVersion: DeploymentVersion | null } | null> {
+): Promise<{
+  runId: string;
+  status: TemporalStatus;
+  pinnedVersion: DeploymentVersion | null;
+  /** Work of the run has waited for a worker a while (workerMissing): read from the same describe. */
+  waitsForWorker: boolean;
+} | null> {
   if (!RUN_ID_PATTERN.test(workflowId)) return null;
   const { temporal } = getConfig();
   try {
-    const { workflowExecutionInfo: info } = await bounded(client, temporal.rpcTimeoutMs, () =>
+    const description = await bounded(client, temporal.rpcTimeoutMs, () =>
       client.workflowService.describeWorkflowExecution({ namespace: temporal.namespace, execution: { workflowId } }),
     );
+    const info = description.workflowExecutionInfo;
     if (!info?.execution?.runId || !ownedBy(info.searchAttributes, owner)) return null;
     return {
       runId: info.execution.runId,
       status: temporalStatusName(info.status),
       pinnedVersion: pinnedVersionOf(info.versioningInfo),
+      waitsForWorker: workerMissing(description, Date.now()),
     };
   } catch (err) {
     if (grpcCode(err) === Status.NOT_FOUND) return null;

@@ -1,11 +1,21 @@
 /**
- * Reading one run for its page: the story from the workflow's query while it runs, from its
- * result once it is over, and what can still be said when no worker answers.
+ * Reading one run for its page: the story its workflow published into its history (no worker
+ * needed, no query a busy run could hold), or from the workflow's query for a run started on a
+ * build that does not publish; from its result once it completed or failed; and what can still be
+ * said when no worker answers.
  */
 import { ApplicationFailure, TerminatedFailure, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { status as Status } from '@grpc/grpc-js';
 import { progressQuery } from '../../../contract/messages';
-import { LIMITS, RUN_FAILED_ERROR_TYPE, type ProgressSnapshot, type TaskWorkflow } from '../../../contract/data';
+import {
+  LIMITS,
+  RUN_FAILED_ERROR_TYPE,
+  STORY_MEMO_FIELD,
+  type ProgressSnapshot,
+  type StoryEvent,
+  type TaskWorkflow,
+} from '../../../contract/data';
+import { emptyStory, foldStoryEvent } from '../../../contract/story-reducer';
 import { getConfig } from './env.server';
 import { log } from './log.server';
 import { describeOwnedRun, type Owner } from './run-owner.server';
@@ -27,7 +37,7 @@ export type RunView =
       runId: string;
       temporalStatus: TemporalStatus;
       snapshot: ProgressSnapshot | null;
-      /** The run is open but no worker answered the progress query in time. */
+      /** The run is open but no worker has taken its work (or answered the progress query) in time. */
       waitingForWorker: boolean;
       task: string | null;
       error?: string;
@@ -53,7 +63,7 @@ export async function loadRun(workflowId: string, owner: Owner): Promise<RunView
     if (isUnreachable(err)) return unreachableView();
     throw err;
   }
-  return run ? viewRun(client, workflowId, run.runId, run.status) : { kind: 'not-found' };
+  return run ? viewRun(client, workflowId, run.runId, run.status, run.waitsForWorker) : { kind: 'not-found' };
 }
 
 /**
@@ -75,12 +85,18 @@ function unreachableView(): RunView {
   return { kind: 'unreachable', address: getConfig().temporal.address };
 }
 
-async function viewRun(client: Client, workflowId: string, runId: string, status: TemporalStatus): Promise<RunView> {
+async function viewRun(
+  client: Client,
+  workflowId: string,
+  runId: string,
+  status: TemporalStatus,
+  waitsForWorker = false,
+): Promise<RunView> {
   const { temporal } = getConfig();
   const run: Run = { client, workflowId, runId, handle: client.workflow.getHandle<TaskWorkflow>(workflowId, runId) };
   let details: RunDetails;
   try {
-    details = await readRun(run, status);
+    details = await readRun(run, status, waitsForWorker);
   } catch (err) {
     if (isUnreachable(err)) return unreachableView();
     throw err;
@@ -97,41 +113,90 @@ interface Run {
   handle: WorkflowHandle<TaskWorkflow>;
 }
 
-async function readRun(run: Run, status: TemporalStatus): Promise<RunDetails> {
+async function readRun(run: Run, status: TemporalStatus, waitsForWorker: boolean): Promise<RunDetails> {
   switch (status) {
     case 'RUNNING':
-      return readByQuery(run, { noWorker: 'wait' });
+      return readStory(run, { noWorker: 'wait' }, waitsForWorker);
     case 'COMPLETED':
       return readResult(run);
     case 'FAILED':
       return readResult(run);
     case 'CANCELLED':
-      return readByQuery(run, { noWorker: 'fall-back', fallbackError: 'The run was cancelled.' });
+      return readStory(run, { noWorker: 'fall-back', fallbackError: 'The run was cancelled.' });
     case 'TERMINATED':
-      return readByQuery(run, { noWorker: 'fall-back', fallbackError: await terminationReason(run) });
+      return readStory(run, { noWorker: 'fall-back', fallbackError: await terminationReason(run) });
     case 'TIMED_OUT':
-      return readByQuery(run, { noWorker: 'fall-back', fallbackError: 'The run timed out.' });
+      return readStory(run, { noWorker: 'fall-back', fallbackError: 'The run timed out.' });
     default:
       return { snapshot: null, waitingForWorker: false, task: await startTask(run), error: `Unexpected run status ${status}.` };
   }
+}
+
+type NoWorker = { noWorker: 'wait' } | { noWorker: 'fall-back'; fallbackError: string };
+
+/** The published story when the run has one (see readPublishedSnapshot), else the query's. */
+async function readStory(run: Run, options: NoWorker, waitsForWorker = false): Promise<RunDetails> {
+  const snapshot = await readPublishedSnapshot(run);
+  if (!snapshot) return readByQuery(run, options);
+  return {
+    snapshot,
+    waitingForWorker: options.noWorker === 'wait' && waitsForWorker,
+    task: snapshot.task,
+    ...storyError(snapshot, options),
+  };
+}
+
+/** A story that never closed (terminated, timed out) needs the reason; a cancelled one tells it. */
+function storyError(snapshot: ProgressSnapshot, options: NoWorker): { error?: string } {
+  const error =
+    options.noWorker === 'fall-back' ? (snapshot.error ?? (snapshot.status === 'running' ? options.fallbackError : undefined)) : undefined;
+  return error ? { error } : {};
+}
+
+/**
+ * The story the run published into its history (STORY_MEMO_FIELD of its memo upserts), folded
+ * with the one story reducer as the workflow folds it: the same snapshot its `progress` query
+ * would answer. Null for a run that published nothing (started on a build before story-memo-v1),
+ * which is read by query.
+ */
+export async function readPublishedSnapshot({
+  client,
+  workflowId,
+  runId,
+}: Pick<Run, 'client' | 'workflowId' | 'runId'>): Promise<ProgressSnapshot | null> {
+  const { temporal } = getConfig();
+  const events: StoryEvent[] = [];
+  await bounded(client, temporal.rpcTimeoutMs, async () => {
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const page = await client.workflowService.getWorkflowExecutionHistory({
+        namespace: temporal.namespace,
+        execution: { workflowId, runId },
+        nextPageToken,
+        maximumPageSize: 1_000,
+        skipArchival: true,
+      });
+      for (const event of page.history?.events ?? []) {
+        const payload = event.workflowPropertiesModifiedEventAttributes?.upsertedMemo?.fields?.[STORY_MEMO_FIELD];
+        if (!payload) continue;
+        const batch = await decodePayload<StoryEvent[]>(client, payload);
+        for (const e of Array.isArray(batch) ? batch : []) if (e?.seq === events.length + 1) events.push(e);
+      }
+      nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+    } while (nextPageToken);
+  });
+  if (events.length === 0) return null;
+  return { ...events.reduce(foldStoryEvent, emptyStory()), events, hasMore: false };
 }
 
 /**
  * Read the story from the progress query. Open runs wait for a worker; closed ones fall back to
  * the start input and the status, since a closed run is replayed for every query.
  */
-async function readByQuery(
-  run: Run,
-  options: { noWorker: 'wait' } | { noWorker: 'fall-back'; fallbackError: string },
-): Promise<RunDetails> {
+async function readByQuery(run: Run, options: NoWorker): Promise<RunDetails> {
   try {
     const snapshot = await querySnapshot(run);
-    // A story that never closed (terminated, timed out) needs the reason; a cancelled one tells it.
-    const error =
-      options.noWorker === 'fall-back'
-        ? (snapshot.error ?? (snapshot.status === 'running' ? options.fallbackError : undefined))
-        : undefined;
-    return { snapshot, waitingForWorker: false, task: snapshot.task, ...(error ? { error } : {}) };
+    return { snapshot, waitingForWorker: false, task: snapshot.task, ...storyError(snapshot, options) };
   } catch (err) {
     // At the deadline the server sometimes answers CANCELLED rather than DEADLINE_EXCEEDED;
     // FAILED_PRECONDITION means the run's first workflow task has not completed yet.

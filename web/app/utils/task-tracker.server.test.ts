@@ -5,9 +5,9 @@
  */
 import protoPackage from '@temporalio/proto';
 import type { StoryEvent } from '../../../contract/data';
-import { QUERY_HOLD_MS, TaskTracker, WORKER_SIGN_MS, lastStepRunning, workerRecentlyActive } from './task-tracker.server';
+import { QUERY_HOLD_MS, TaskTracker, WORKER_SIGN_MS, lastStepRunning, workerMissing, workerRecentlyActive } from './task-tracker.server';
 
-const { EventType, PendingWorkflowTaskState } = protoPackage.temporal.api.enums.v1;
+const { EventType, PendingActivityState, PendingWorkflowTaskState } = protoPackage.temporal.api.enums.v1;
 const ev = (eventType: number) => ({ eventType });
 const started = ev(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED);
 const scheduled = ev(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED);
@@ -222,5 +222,39 @@ describe('workerRecentlyActive (after a query timed out)', () => {
     expect(
       workerRecentlyActive({ pendingWorkflowTask: task(PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED, 12_000) }, now),
     ).toBe(false);
+  });
+});
+
+describe('workerMissing (after a quiet history, for a run that publishes its story)', () => {
+  const now = 1_800_000_000_000;
+  const ts = (ms: number) => ({ seconds: { toString: () => String(Math.floor(ms / 1000)) }, nanos: (ms % 1000) * 1e6 });
+  const { PENDING_ACTIVITY_STATE_SCHEDULED: SCHEDULED, PENDING_ACTIVITY_STATE_STARTED: STARTED } = PendingActivityState;
+  const activity = (state: number, scheduledAgoMs: number, nextAttemptInMs?: number) => ({
+    state,
+    scheduledTime: ts(now - scheduledAgoMs),
+    nextAttemptScheduleTime: nextAttemptInMs === undefined ? null : ts(now + nextAttemptInMs),
+  });
+  const task = (state: number, scheduledAgoMs: number) => ({ state, scheduledTime: ts(now - scheduledAgoMs) });
+
+  it('is true when a workflow task or a due activity attempt has waited WORKER_SIGN_MS for a worker', () => {
+    expect(
+      workerMissing({ pendingWorkflowTask: task(PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED, WORKER_SIGN_MS) }, now),
+    ).toBe(true);
+    expect(workerMissing({ pendingActivities: [activity(SCHEDULED, 30_000)] }, now)).toBe(true);
+    // A retry whose backoff ended a while ago and that nobody took.
+    expect(workerMissing({ pendingActivities: [activity(SCHEDULED, 60_000, -WORKER_SIGN_MS - 1)] }, now)).toBe(true);
+  });
+
+  it('is false for work in hand or just handed out: a started activity, a fresh task, a retry still backing off, nothing', () => {
+    expect(workerMissing({}, now)).toBe(false);
+    expect(workerMissing({ pendingActivities: [activity(STARTED, 60_000)] }, now)).toBe(false);
+    expect(workerMissing({ pendingActivities: [activity(SCHEDULED, 1_000)] }, now)).toBe(false);
+    expect(workerMissing({ pendingActivities: [activity(SCHEDULED, 60_000, 2_000)] }, now)).toBe(false);
+    expect(workerMissing({ pendingWorkflowTask: task(PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED, 1_000) }, now)).toBe(
+      false,
+    );
+    expect(workerMissing({ pendingWorkflowTask: task(PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED, 60_000) }, now)).toBe(
+      false,
+    );
   });
 });

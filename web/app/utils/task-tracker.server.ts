@@ -23,7 +23,7 @@ import protoPackage from '@temporalio/proto';
 import type { StoryEvent } from '../../../contract/data';
 import { tsToMs, type TimestampLike } from './timestamp';
 
-const { EventType, PendingWorkflowTaskState } = protoPackage.temporal.api.enums.v1;
+const { EventType, PendingActivityState, PendingWorkflowTaskState } = protoPackage.temporal.api.enums.v1;
 
 /** How long news may wait for a workflow task in flight before the watcher queries anyway. */
 export const QUERY_HOLD_MS = 500;
@@ -152,8 +152,35 @@ export const WORKER_SIGN_MS = 5_000;
 
 /** What a describe says of a run's work in flight (the fields read here). */
 export interface DescriptionLike {
-  pendingActivities?: ReadonlyArray<{ lastHeartbeatTime?: TimestampLike | null }> | null;
-  pendingWorkflowTask?: { state?: number | null; startedTime?: TimestampLike | null } | null;
+  pendingActivities?: ReadonlyArray<{
+    state?: number | null;
+    lastHeartbeatTime?: TimestampLike | null;
+    scheduledTime?: TimestampLike | null;
+    nextAttemptScheduleTime?: TimestampLike | null;
+  }> | null;
+  pendingWorkflowTask?: { state?: number | null; startedTime?: TimestampLike | null; scheduledTime?: TimestampLike | null } | null;
+}
+
+/**
+ * Is the run waiting for a worker that does not come? A workflow task, or an activity attempt due
+ * to run, has waited WORKER_SIGN_MS or more without a worker taking it. Read from one describe
+ * after the history has been quiet a while (a watcher that gets its events from the history has
+ * no query to time out). A started activity counts as at work: if its worker died, the server
+ * times it out (the heartbeat timeout) and schedules the retry, which this then sees waiting.
+ */
+export function workerMissing(description: DescriptionLike, now: number): boolean {
+  const waitedLong = (since: TimestampLike | null | undefined) => {
+    const at = tsToMs(since);
+    return at !== null && now - at >= WORKER_SIGN_MS;
+  };
+  const task = description.pendingWorkflowTask;
+  if (task?.state === PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED && waitedLong(task.scheduledTime)) return true;
+  return (description.pendingActivities ?? []).some(
+    (activity) =>
+      activity.state === PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED &&
+      // A retry waits out its backoff first: it is due from its next attempt's time.
+      waitedLong(activity.nextAttemptScheduleTime ?? activity.scheduledTime),
+  );
 }
 
 /**

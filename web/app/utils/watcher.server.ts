@@ -18,14 +18,15 @@
 import { status as Status } from '@grpc/grpc-js';
 import { QueryNotRegisteredError, type Client } from '@temporalio/client';
 import { progressQuery, storyQuery } from '../../../contract/messages';
-import { LIMITS, type RunStatus, type StoryEvent, type StoryPage } from '../../../contract/data';
+import { LIMITS, STORY_MEMO_FIELD, type RunStatus, type StoryEvent, type StoryPage } from '../../../contract/data';
 import { getConfig } from './env.server';
 import { log } from './log.server';
-import { TaskTracker, lastStepRunning, workerRecentlyActive } from './task-tracker.server';
+import { TaskTracker, lastStepRunning, workerMissing, workerRecentlyActive } from './task-tracker.server';
+import type { HistoryEvent } from './reset-point';
 import { loadKnownRun, loadRun, type RunView } from './run-read.server';
 import { describeOwnedRun, type Owner } from './run-owner.server';
 import { isClosed, storyStatusOf, temporalStatusName } from './run-status';
-import { bounded, getClient, isUnreachable } from './temporal-client.server';
+import { bounded, decodePayload, getClient, isUnreachable } from './temporal-client.server';
 
 /** A query runs on a worker: with none polling it waits until this deadline. */
 const QUERY_TIMEOUT_MS = 3_000;
@@ -67,6 +68,8 @@ export const watcherStats = {
   describes: 0,
   /** Queries that timed out while the run showed a worker at work (held, not lost). */
   heldQueries: 0,
+  /** Batches of story events read from runs' histories (the memo upserts of STORY_MEMO_FIELD). */
+  storyBatches: 0,
 };
 
 const watchers = new Map<string, RunWatcher>();
@@ -135,6 +138,13 @@ class RunWatcher implements WatcherView {
   private eventsOnly = true;
   /** What the history read so far (with historyToken) says about the run's workflow tasks. */
   private tracker = new TaskTracker();
+  /**
+   * The run publishes its story into its history (its workflow has the `story-memo-v1` patch): the
+   * events arrive with the history long poll, and the watcher never queries while they do.
+   */
+  private published = false;
+  /** A published batch started past the events we have (a run upgraded mid-way): one query fills the gap. */
+  private gap = false;
   /** Aborts the call in flight (a long poll may otherwise linger 30 s) when the last viewer leaves. */
   private readonly abort = new AbortController();
 
@@ -238,6 +248,8 @@ class RunWatcher implements WatcherView {
   private restartHistory(): void {
     this.historyToken = undefined;
     this.tracker = new TaskTracker();
+    this.published = false;
+    this.gap = false;
   }
 
   /** One round: follow the latest run, catch up, wait for news. False when there is nothing left to watch. */
@@ -311,9 +323,55 @@ class RunWatcher implements WatcherView {
       await this.waitForChange(client, runId, WAITING_POLL_MS);
       if (!this.historyToken || this.stopped) return !this.stopped; // closed meanwhile
     }
+    if (this.published && !this.gap) {
+      // The story comes with the history: nothing to ask. A quiet history may mean a dead worker:
+      // one describe tells (no query, which a busy run could hold).
+      const waiting = this.state.kind === 'waiting-for-worker';
+      const moved = await this.waitForChange(client, runId, waiting ? WAITING_POLL_MS : LONG_POLL_MS);
+      if ((!moved || this.state.kind === 'waiting-for-worker') && this.historyToken && !this.stopped) await this.checkWorker(client, runId);
+      return true;
+    }
     const answered = await this.refresh(client, runId);
+    if (answered) this.gap = false;
     await this.waitForChange(client, runId, answered ? LONG_POLL_MS : WAITING_POLL_MS);
     return true;
+  }
+
+  /** After a quiet history: say "waiting for a worker" when work waits for one (workerMissing). */
+  private async checkWorker(client: Client, runId: string): Promise<void> {
+    let description;
+    try {
+      description = await this.describe(client, runId);
+    } catch (err) {
+      if (isUnreachable(err)) return; // the next long poll tells
+      throw err;
+    }
+    this.setState(workerMissing(description, Date.now()) ? { kind: 'waiting-for-worker' } : { kind: 'live' });
+  }
+
+  /**
+   * The story events a page of history carries (STORY_MEMO_FIELD of each memo upsert), decoded
+   * with the client's converter (and codec: they are encrypted when payloads are), appended in
+   * order. True when any was new.
+   */
+  private async readPublished(events: readonly HistoryEvent[]): Promise<boolean> {
+    let added = false;
+    for (const event of events) {
+      const payload = event.workflowPropertiesModifiedEventAttributes?.upsertedMemo?.fields?.[STORY_MEMO_FIELD];
+      if (!payload) continue;
+      this.published = true;
+      watcherStats.storyBatches++;
+      const batch = await decodePayload<unknown>(await getClient(), payload);
+      if (!Array.isArray(batch)) continue;
+      const fresh = (batch as StoryEvent[]).filter((e) => typeof e?.seq === 'number' && e.seq > this.lastSeq);
+      if (fresh.length > 0 && fresh[0].seq !== this.lastSeq + 1) {
+        // Events before this batch were never published (the run started on an older build): ask for them.
+        this.gap = true;
+        continue;
+      }
+      added = this.append(fresh) || added;
+    }
+    return added;
   }
 
   /** Query the story after the last event we have. False when no worker answered in time. */
@@ -375,10 +433,15 @@ class RunWatcher implements WatcherView {
     }
   }
 
-  /** Long-poll the history until a query is worth making (TaskTracker), the run closes, or the deadline passes. */
-  private async waitForChange(client: Client, runId: string, deadlineMs: number): Promise<void> {
+  /**
+   * Long-poll the history until a query is worth making (TaskTracker; never while the run
+   * publishes its story, whose events this passes on as they come), the run closes, or the
+   * deadline passes. True when the history moved.
+   */
+  private async waitForChange(client: Client, runId: string, deadlineMs: number): Promise<boolean> {
     const { temporal: config } = getConfig();
     const until = Date.now() + deadlineMs;
+    let moved = false;
     // The server answers a long poll empty about 1 s before its deadline, and at once when less is
     // left: a poll with under 2 s to go would only spin. (The benchmark caught 400+ polls a minute.)
     while (!this.stopped && until - Date.now() >= MIN_POLL_MS) {
@@ -397,15 +460,23 @@ class RunWatcher implements WatcherView {
         );
       } catch (err) {
         // The deadline of a quiet long poll is not an outage.
-        if (isUnreachable(err) && Date.now() >= until - 1_000) return;
+        if (isUnreachable(err) && Date.now() >= until - 1_000) return moved;
         throw err;
       }
       const token = response.nextPageToken;
       this.historyToken = token && token.length ? token : undefined;
-      this.tracker.observe(response.history?.events ?? [], Date.now());
-      if (!this.historyToken || this.tracker.closed) return; // the run closed
-      if (this.tracker.shouldQuery(Date.now(), lastStepRunning(this.events))) return;
+      const events = response.history?.events ?? [];
+      if (events.length > 0) moved = true;
+      this.tracker.observe(events, Date.now());
+      if (await this.readPublished(events)) {
+        this.state = { kind: 'live' };
+        this.notify();
+      }
+      if (!this.historyToken || this.tracker.closed) return moved; // the run closed
+      if (this.published && !this.gap) continue;
+      if (this.tracker.shouldQuery(Date.now(), lastStepRunning(this.events))) return moved;
     }
+    return moved;
   }
 }
 
