@@ -3,14 +3,16 @@
  * watcher; it starts with the first viewer and stops when the last one leaves.
  *
  * How it learns of progress without polling blindly: it long-polls the run's history
- * (GetWorkflowExecutionHistory with waitNewEvent) and runs the `story` query only around a
- * workflow task (the only thing that changes the workflow's state, and so the story): along with
- * a task that waits to start, which answers it as it completes, or after a completion with no
- * task in flight (see task-tracker.server.ts); a closed run's story is read from its result. A signal
- * from an activity moves the history, the worker applies it in a workflow task, and the watcher
- * queries once for all viewers. The naive alternative, every
- * connection polling the query on a timer, costs a query per viewer per tick and still lags by up
- * to a tick; the benchmark measures both.
+ * (GetWorkflowExecutionHistory with waitNewEvent). The workflow publishes its story there (each
+ * workflow task that records events upserts them in the memo field STORY_MEMO_FIELD), so the
+ * events arrive with the poll itself: no query, which the server would hold behind a busy run's
+ * workflow tasks or another client's queries. A quiet history for LONG_POLL_MS gets one describe
+ * (is work waiting for a worker?). A run of an older build publishes nothing: for it the watcher
+ * runs the `story` query only around a workflow task (the only thing that changes the story):
+ * along with a task that waits to start, which answers it as it completes, or after a completion
+ * with no task in flight (see task-tracker.server.ts). A closed run's story is read from its
+ * result. The naive alternative, every connection polling the query on a timer, costs a query
+ * per viewer per tick and still lags by up to a tick; the benchmark measures both.
  *
  * The watcher keeps the current run's whole story (bounded by the workflow: at most
  * MAX_STORY_EVENTS), so a viewer that connects or reconnects gets what it missed from memory.
