@@ -180,6 +180,16 @@ export interface RerunInput {
 export interface PlanStep {
   title: string;
   instructions: string;
+  /** This step writes code and its tests in this language: its output is verified (absent in plans made before verification). */
+  code?: CodeSpec;
+}
+
+/** The languages verification runs tests for (docs/verification.md). */
+export const CODE_LANGUAGES = ['python', 'node', 'bash'] as const;
+export type CodeLanguage = (typeof CODE_LANGUAGES)[number];
+
+export interface CodeSpec {
+  language: CodeLanguage;
 }
 
 /** The model's plan (validated by PlanSchema). */
@@ -348,6 +358,8 @@ export interface StepInput {
   stepIndex: number;
   /** Bounded digest of earlier step outputs. */
   digest: string;
+  /** A code step written again because its tests did not pass: this round and the last round's report. */
+  verification?: VerificationRetry;
   /** What is left of the run's limits; the call is capped to it. */
   budget?: CallBudget;
 }
@@ -583,3 +595,89 @@ export const NON_RETRYABLE_LLM_ERRORS = {
   rejected: 'LlmRequestRejected',
   badOutput: 'LlmBadOutput',
 } as const;
+
+/**
+ * Verification (issue 19): the files a code step wrote are run with their tests in the sandbox,
+ * on a task queue of their own (verificationTaskQueue), by the verifyCode activity.
+ */
+export const VERIFICATION_TASK_QUEUE_SUFFIX = '-verification';
+
+/** The queue verification runs on, beside a run's own task queue (a workflow knows its queue from workflowInfo). */
+export function verificationTaskQueue(taskQueue: string): string {
+  return `${taskQueue}${VERIFICATION_TASK_QUEUE_SUFFIX}`;
+}
+
+/** The verification queue beside DEFAULT_TASK_QUEUE. */
+export const DEFAULT_VERIFICATION_TASK_QUEUE = verificationTaskQueue(DEFAULT_TASK_QUEUE);
+
+export const VERIFY_LIMITS = {
+  /** Rounds in all, the first included: a code step whose tests fail is written again up to rounds - 1 times. */
+  roundsDefault: 2,
+  /** Files taken from one output; more is an error. */
+  maxFiles: 20,
+  maxFileBytes: 64 * 1024,
+  maxTotalBytes: 256 * 1024,
+  maxPathChars: 120,
+  /** What a report keeps of each stream: its last lines, at most this many characters. */
+  tailLines: 30,
+  tailChars: 2_000,
+} as const;
+
+/** What verifyCode checks: one code step's output, in its plan's language. */
+export interface VerifyInput {
+  language: CodeLanguage;
+  /** The step's output Markdown, files in fenced blocks (docs/verification.md). */
+  output: string;
+  /** 1 for the step's first output, 2 for the one written after a failed report, and so on. */
+  round: number;
+}
+
+/**
+ * passed: the tests ran and all passed. failed: they ran and some failed (or the runner exited
+ * non-zero). error: no verdict on the code: no files, no tests found or run, a refused file, the
+ * sandbox stopped it (deadline, memory, output), or there is no sandbox here.
+ */
+export type VerificationVerdict = 'passed' | 'failed' | 'error';
+
+/** How the sandbox run ended (the sandbox's SandboxOutcome). */
+export type VerificationOutcome = 'exited' | 'timed-out' | 'output-limit' | 'memory-limit' | 'killed';
+
+export interface TestCounts {
+  passed: number;
+  /** Failures and errors together. */
+  failed: number;
+  /** passed + failed: skipped tests are in neither. */
+  total: number;
+}
+
+export interface VerifiedFile {
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface VerificationReport {
+  verdict: VerificationVerdict;
+  /** One line on why, for people and for the next round's prompt: "2 of 3 tests failed", "no test file found". */
+  summary: string;
+  language: CodeLanguage;
+  round: number;
+  /** What ran in /work; empty when nothing ran. */
+  command: string[];
+  /** From the runner's own summary; null when it printed none (or nothing ran). */
+  tests: TestCounts | null;
+  exitCode: number | null;
+  /** null when nothing ran. */
+  outcome: VerificationOutcome | null;
+  /** The last lines of each stream, cleaned (no control characters or terminal escapes), bounded by VERIFY_LIMITS. */
+  stdoutTail: string;
+  stderrTail: string;
+  durationMs: number;
+  files: VerifiedFile[];
+}
+
+/** A code step's next round: its number and the report that sent it back. */
+export interface VerificationRetry {
+  round: number;
+  previous: VerificationReport;
+}

@@ -4,7 +4,17 @@
  * browser. Each schema parses to its type in ./data; the checks at the bottom keep them in step.
  */
 import { z } from 'zod';
-import { LIMITS, cleanText, type Plan, type PlanEdit, type PlanEditStep, type PlanStep, type ReviewRequest, type TaskInput } from './data';
+import {
+  CODE_LANGUAGES,
+  LIMITS,
+  cleanText,
+  type Plan,
+  type PlanEdit,
+  type PlanEditStep,
+  type PlanStep,
+  type ReviewRequest,
+  type TaskInput,
+} from './data';
 
 export const TaskTextSchema = z
   .string({ required_error: 'Describe the task.', invalid_type_error: 'Describe the task.' })
@@ -25,6 +35,12 @@ export const TaskInputSchema = z.object({
 export const PlanStepSchema = z.object({
   title: z.string().trim().min(1).max(LIMITS.stepTitleMaxChars).describe('A short imperative title for the step'),
   instructions: z.string().trim().max(LIMITS.stepInstructionsMaxChars).describe('What to produce in this step, in one or two sentences'),
+  // Optional: plans made before verification have none. A model answers null for "no code" (strict
+  // structured output has no optional fields): read as absent.
+  code: z
+    .object({ language: z.enum(CODE_LANGUAGES) })
+    .nullish()
+    .transform((code) => code ?? undefined),
 });
 
 export const PlanSchema = z.object({

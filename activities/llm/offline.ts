@@ -2,10 +2,15 @@
  * The offline model: the embedded default when no OPENAI_API_KEY is set, so a fresh clone works
  * with no account. Deterministic: the same task always gives the same plan and the same text,
  * streamed in small chunks with a configurable delay. Everything it writes says it is offline.
+ *
+ * Verification: for a Python, JavaScript or Bash task its plan marks the code step, and that step
+ * writes a module and a test that pass (files named as the prompts ask: `File: <path>` above each
+ * block). A task that says "fails first" gets code whose test fails in round 1, and the fix in
+ * the round after (the step input then carries the failed report), to show the loop.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PlanSchema } from '../../contract/schemas';
-import type { ModelInfo, Plan, StepInput, TokenUsage } from '../../contract/data';
+import type { CodeLanguage, ModelInfo, Plan, StepInput, TokenUsage } from '../../contract/data';
 import type { LlmProvider, PlanOutput, StepOutput, WriteStepOptions } from './provider';
 
 /** It runs here and costs nothing. */
@@ -18,9 +23,20 @@ interface Language {
   hello(fn: string): string;
   stub(fn: string, task: string): string;
   usage(fn: string, hello: boolean): string;
+  /** Verifiable languages: how the code step writes its module and its test. */
+  code?: {
+    language: CodeLanguage;
+    extension: string;
+    testFile(module: string): string;
+    test(fn: string, hello: boolean, module: string): string;
+  };
 }
 
 const camel = (fn: string) => fn.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+const pascal = (fn: string) => camel(fn).replace(/^[a-z]/, (c) => c.toUpperCase());
+
+/** The trigger for the failing first round (module comment). */
+const FAILS_FIRST = /\bfails?[\s-]+first\b/i;
 
 const LANGUAGES: Language[] = [
   {
@@ -35,6 +51,18 @@ const LANGUAGES: Language[] = [
       hello
         ? `from hello import ${fn}\n\n\ndef test_${fn}():\n    assert ${fn}() == "Hello, world!"`
         : `from solution import ${fn}\n\n\ndef test_${fn}_exists():\n    assert callable(${fn})`,
+    code: {
+      language: 'python',
+      extension: 'py',
+      testFile: (module) => `test_${module}.py`,
+      // unittest style: it runs under pytest and under plain unittest alike.
+      test: (fn, hello, module) =>
+        `import unittest\n\nfrom ${module} import ${fn}\n\n\nclass ${pascal(fn)}Test(unittest.TestCase):\n` +
+        (hello
+          ? `    def test_greets(self):\n        self.assertEqual(${fn}(), "Hello, world!")\n`
+          : `    def test_exists(self):\n        self.assertTrue(callable(${fn}))\n`) +
+        `\n\nif __name__ == "__main__":\n    unittest.main()`,
+    },
   },
   {
     name: 'TypeScript',
@@ -53,13 +81,23 @@ const LANGUAGES: Language[] = [
     fence: 'js',
     pattern: /javascript|\bjs\b|node(\.js)?\b/i,
     hello: (fn) =>
-      `function ${camel(fn)}() {\n  return 'Hello, world!';\n}\n\nconsole.log(${camel(fn)}());\nmodule.exports = { ${camel(fn)} };`,
+      `function ${camel(fn)}() {\n  return 'Hello, world!';\n}\n\nif (require.main === module) console.log(${camel(fn)}());\nmodule.exports = { ${camel(fn)} };`,
     stub: (fn, task) =>
       `/** ${task.replace(/\*\//g, '* /')} */\nfunction ${camel(fn)}(...args) {\n  throw new Error('offline model: fill in the logic');\n}\n\nmodule.exports = { ${camel(fn)} };`,
     usage: (fn, hello) =>
       hello
         ? `const assert = require('node:assert');\nconst { ${camel(fn)} } = require('./hello');\n\nassert.strictEqual(${camel(fn)}(), 'Hello, world!');`
         : `const assert = require('node:assert');\nconst { ${camel(fn)} } = require('./solution');\n\nassert.strictEqual(typeof ${camel(fn)}, 'function');`,
+    code: {
+      language: 'node',
+      extension: 'js',
+      testFile: (module) => `${module}.test.js`,
+      test: (fn, hello, module) =>
+        `const test = require('node:test');\nconst assert = require('node:assert');\nconst { ${camel(fn)} } = require('./${module}');\n\n` +
+        (hello
+          ? `test('${camel(fn)} greets', () => {\n  assert.strictEqual(${camel(fn)}(), 'Hello, world!');\n});`
+          : `test('${camel(fn)} exists', () => {\n  assert.strictEqual(typeof ${camel(fn)}, 'function');\n});`),
+    },
   },
   {
     // After Python and JavaScript ("a Python function that runs a shell command" stays Python),
@@ -75,6 +113,17 @@ const LANGUAGES: Language[] = [
       hello
         ? `source ./hello.sh\n[[ "$(${fn})" == "Hello, world!" ]] && echo "ok: ${fn} greets"`
         : `source ./solution.sh\ndeclare -F ${fn} >/dev/null && echo "ok: ${fn} is defined"`,
+    code: {
+      language: 'bash',
+      extension: 'sh',
+      testFile: (module) => `test_${module}.sh`,
+      // Exits non-zero on the first failed check: the verifier counts a test file by its exit code.
+      test: (fn, hello, module) =>
+        `#!/usr/bin/env bash\nset -euo pipefail\nsource ./${module}.sh\n\n` +
+        (hello
+          ? `got="$(${fn})"\n[[ "$got" == "Hello, world!" ]] || { echo "expected the greeting, got: $got" >&2; exit 1; }\necho "ok: ${fn} greets"`
+          : `declare -F ${fn} >/dev/null || { echo "${fn} is not defined" >&2; exit 1; }\necho "ok: ${fn} is defined"`),
+    },
   },
   {
     name: 'Go',
@@ -123,7 +172,12 @@ function analyse(task: string) {
   const language = LANGUAGES.find((l) => l.pattern.test(task));
   const hello = /hello[\s,_-]*world/i.test(task);
   const codeLike = Boolean(language) || /\b(function|script|program|class|api|cli|code)\b/i.test(task);
-  return { language: language ?? (codeLike ? LANGUAGES[0] : undefined), hello, fn: functionName(task, language) };
+  return {
+    language: language ?? (codeLike ? LANGUAGES[0] : undefined),
+    hello,
+    fn: functionName(task.replace(FAILS_FIRST, ' '), language),
+    failsFirst: FAILS_FIRST.test(task),
+  };
 }
 
 function firstLine(task: string, max = 120): string {
@@ -139,7 +193,13 @@ export function offlinePlan(task: string): Plan {
         summary: `(offline model) Pin down what "${subject}" needs, write it in ${language.name}, then show how to use and check it.`,
         steps: [
           { title: 'Pin down the requirements', instructions: `State the inputs, the output and the edge cases of: ${subject}` },
-          { title: `Write the ${language.name} code`, instructions: `Implement it in ${language.name} with clear names and a docstring.` },
+          {
+            title: `Write the ${language.name} code`,
+            instructions: language.code
+              ? `Implement it in ${language.name} with clear names and a docstring, with a test beside it.`
+              : `Implement it in ${language.name} with clear names and a docstring.`,
+            ...(language.code ? { code: { language: language.code.language } } : {}),
+          },
           { title: 'Show usage and a test', instructions: 'Give a usage example and a small automated test.' },
         ],
       }
@@ -155,7 +215,7 @@ export function offlinePlan(task: string): Plan {
 }
 
 export function offlineStepText(input: StepInput): string {
-  const { language, hello, fn } = analyse(input.task);
+  const { language, hello, fn, failsFirst } = analyse(input.task);
   const subject = firstLine(input.task);
   const note = '_Written by the offline model: set OPENAI_API_KEY to use a real one._';
   const step = input.stepIndex;
@@ -174,7 +234,8 @@ export function offlineStepText(input: StepInput): string {
     }
     if (step === 1) {
       const code = hello ? language.hello(fn) : language.stub(fn, subject);
-      return `\`\`\`${language.fence}\n${code}\n\`\`\`\n\n${note}`;
+      if (!language.code) return `\`\`\`${language.fence}\n${code}\n\`\`\`\n\n${note}`;
+      return codeFiles(language, language.code, { fn, hello, code, note, failsFirst, retry: input.verification });
     }
     return `Usage and a test:\n\n\`\`\`${language.fence}\n${language.usage(fn, hello)}\n\`\`\`\n\n${note}`;
   }
@@ -184,6 +245,38 @@ export function offlineStepText(input: StepInput): string {
     return `### ${subject}\n\n${outline.map((o) => `**${o}.** An offline draft cannot know more than the task says: "${subject}".`).join('\n\n')}\n\n${note}`;
   }
   return `The draft covers the task's question in ${outline.length} parts. Run with a real model for a substantive answer.\n\n${note}`;
+}
+
+/** A verifiable code step: the module and its test, each under a `File:` line; in a failing round, with a bug. */
+function codeFiles(
+  language: Language,
+  spec: NonNullable<Language['code']>,
+  {
+    fn,
+    hello,
+    code,
+    note,
+    failsFirst,
+    retry,
+  }: { fn: string; hello: boolean; code: string; note: string; failsFirst: boolean; retry: StepInput['verification'] },
+): string {
+  const module = hello ? 'hello' : 'solution';
+  const buggy = failsFirst && !retry;
+  // The bug: a greeting without its comma, or the function under a name the test does not import.
+  const written = !buggy
+    ? code
+    : hello
+      ? code.replace('Hello, world!', 'Hello world!')
+      : code.replaceAll(fn, `${fn}_draft`).replaceAll(camel(fn), `${camel(fn)}Draft`);
+  const block = (path: string, text: string) => `File: ${path}\n\`\`\`${language.fence}\n${text}\n\`\`\``;
+  return [
+    ...(retry ? [`Round ${retry.round}: the last version did not pass (${retry.previous.summary}) This one fixes it.`, ''] : []),
+    block(`${module}.${spec.extension}`, written),
+    '',
+    block(spec.testFile(module), spec.test(fn, hello, module)),
+    '',
+    note,
+  ].join('\n');
 }
 
 function approxUsage(prompt: string, completion: string): TokenUsage {

@@ -21,6 +21,7 @@ import { z } from 'zod';
 import type { LlmConfig } from '../../config';
 import { PlanSchema } from '../../contract/schemas';
 import {
+  CODE_LANGUAGES,
   LIMITS,
   estimatePromptTokens,
   estimateTokens,
@@ -48,6 +49,11 @@ const PlanWireSchema = z.object({
       z.object({
         title: z.string().describe('A short imperative title for the step'),
         instructions: z.string().describe('What to produce in this step, in one or two sentences'),
+        // Nullable for strict structured output, optional for servers (and fixtures) that leave it out.
+        code: z
+          .object({ language: z.enum(CODE_LANGUAGES) })
+          .nullish()
+          .describe('Set on the one step that writes code and its tests; null on every other step'),
       }),
     )
     .describe(`Between ${LIMITS.planMinSteps} and ${LIMITS.planMaxSteps} steps, in order`),

@@ -1,0 +1,168 @@
+/**
+ * verifyCode: the files a code step wrote, run with their tests in the sandbox, and a report of
+ * how it went. Code only ever runs in the sandbox: where there is none, the report says so
+ * (verdict 'error') and nothing runs. The sandbox builds its own environment (PATH, HOME, LANG):
+ * none of the worker's reaches the code.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { VERIFY_LIMITS, cleanOutput, type VerificationOutcome, type VerificationReport, type VerifyInput } from '../../contract/data';
+import {
+  DEFAULT_HOST,
+  DEFAULT_LIMITS,
+  runInSandbox,
+  sandboxAvailability,
+  type SandboxHost,
+  type SandboxLimits,
+  type SandboxOutcome,
+} from '../sandbox/sandbox';
+import { extractFiles } from './files';
+import { parseCounts, testCommand, testFiles, type Runner } from './runners';
+
+/** More processes than the default: node --test runs each file in a process of its own, with its threads. */
+export const VERIFY_SANDBOX_LIMITS: SandboxLimits = { ...DEFAULT_LIMITS, wallMs: 30_000, pids: 128 };
+
+export interface VerifyOptions {
+  host?: SandboxHost;
+  limits?: Partial<SandboxLimits>;
+  /** Force a Python runner (tests); otherwise pytest where the sandbox's python3 has it, unittest elsewhere. */
+  pythonRunner?: 'pytest' | 'unittest';
+}
+
+const pythonRunners = new Map<string, Promise<'pytest' | 'unittest'>>();
+
+/** pytest if the sandbox's python3 can import it (asked once per host), else unittest. */
+export function pythonRunner(host: SandboxHost = DEFAULT_HOST): Promise<'pytest' | 'unittest'> {
+  const key = JSON.stringify(host);
+  let runner = pythonRunners.get(key);
+  if (!runner) {
+    runner = runInSandbox({ files: {}, command: ['python3', '-c', 'import pytest'], limits: { wallMs: 10_000 } }, host).then((r) =>
+      r.outcome === 'exited' && r.exitCode === 0 ? 'pytest' : 'unittest',
+    );
+    pythonRunners.set(key, runner);
+    runner.catch(() => pythonRunners.delete(key));
+  }
+  return runner;
+}
+
+export async function verifyCode(input: VerifyInput, options: VerifyOptions = {}): Promise<VerificationReport> {
+  const host = options.host ?? DEFAULT_HOST;
+  const report = (fields: Partial<VerificationReport> & Pick<VerificationReport, 'verdict' | 'summary'>): VerificationReport => ({
+    language: input.language,
+    round: input.round,
+    command: [],
+    tests: null,
+    exitCode: null,
+    outcome: null,
+    stdoutTail: '',
+    stderrTail: '',
+    durationMs: 0,
+    files: [],
+    ...fields,
+  });
+
+  const available = sandboxAvailability(host);
+  if (!available.ok) return report({ verdict: 'error', summary: `Verification is off here, nothing ran: ${available.why}` });
+
+  const { files, rejected } = extractFiles(input.output);
+  const recorded = files.map(({ path, content }) => ({
+    path,
+    bytes: Buffer.byteLength(content),
+    sha256: createHash('sha256').update(content).digest('hex'),
+  }));
+  if (rejected.length > 0) {
+    const list = rejected.map(({ name, why }) => `${name} (${why})`).join('; ');
+    return report({ verdict: 'error', summary: `Refused ${clip(list, 300)}: nothing ran.`, files: recorded });
+  }
+  if (files.length === 0)
+    return report({ verdict: 'error', summary: 'No files found: each file needs a line `File: <path>` right above its fenced block.' });
+  const tests = testFiles(
+    input.language,
+    files.map((f) => f.path),
+  );
+  if (tests.length === 0)
+    return report({ verdict: 'error', summary: `No test file found (${TEST_NAMES[input.language]}).`, files: recorded });
+
+  const runner: Runner = input.language === 'python' ? (options.pythonRunner ?? (await pythonRunner(host))) : input.language;
+  const command = testCommand(runner, tests);
+  const result = await runInSandbox(
+    {
+      files: Object.fromEntries(files.map(({ path, content }) => [path, content])),
+      command,
+      limits: { ...VERIFY_SANDBOX_LIMITS, ...options.limits },
+    },
+    host,
+  );
+  const counts = result.outcome === 'exited' ? parseCounts(runner, result.stdout, result.stderr) : null;
+  const { verdict, summary } = judge(result.outcome, result.exitCode, counts);
+  return report({
+    verdict,
+    summary,
+    command,
+    tests: counts,
+    exitCode: result.exitCode,
+    outcome: result.outcome,
+    stdoutTail: tail(result.stdout),
+    stderrTail: tail(result.stderr),
+    durationMs: result.durationMs,
+    files: recorded,
+  });
+}
+
+const TEST_NAMES: Record<VerifyInput['language'], string> = {
+  python: 'test_*.py or *_test.py',
+  node: '*.test.js, test_*.js, *_test.js, test-*.js or *-test.js',
+  bash: 'test_*.sh or *_test.sh',
+};
+
+const STOPPED: Record<Exclude<SandboxOutcome, 'exited'>, string> = {
+  'timed-out': 'The tests were stopped at the deadline',
+  'memory-limit': 'The tests were stopped at the memory limit',
+  'output-limit': 'The tests were stopped at the output limit',
+  killed: 'The tests were killed by a signal',
+};
+
+function judge(
+  outcome: SandboxOutcome,
+  exitCode: number | null,
+  tests: VerificationReport['tests'],
+): Pick<VerificationReport, 'verdict' | 'summary'> {
+  if (outcome !== 'exited') return { verdict: 'error', summary: `${STOPPED[outcome]}: no verdict.` };
+  if (!tests) return { verdict: 'error', summary: `The test runner printed no summary (exit code ${exitCode}): no verdict.` };
+  if (tests.total === 0) return { verdict: 'error', summary: `No tests ran (exit code ${exitCode}).` };
+  if (tests.failed > 0) return { verdict: 'failed', summary: `${tests.failed} of ${tests.total} tests failed.` };
+  if (exitCode !== 0) return { verdict: 'failed', summary: `${tests.total} tests passed, but the runner exited with ${exitCode}.` };
+  return { verdict: 'passed', summary: `${tests.total} of ${tests.total} tests passed.` };
+}
+
+/** The last lines of a stream, bounded, without control characters or terminal escapes. */
+export function tail(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  const plain = cleanOutput(text.replace(/\u001B\[[0-9;?]*[A-Za-z]/g, '').replace(/\r\n?/g, '\n')).trimEnd();
+  const lines = plain.split('\n').slice(-VERIFY_LIMITS.tailLines).join('\n');
+  return lines.length > VERIFY_LIMITS.tailChars ? `…${lines.slice(-(VERIFY_LIMITS.tailChars - 1))}` : lines;
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** The verification worker's activities: verifyCode alone, logged. */
+export function createVerifyActivities(deps: { logger: Logger; host?: SandboxHost }) {
+  return {
+    async verifyCode(input: VerifyInput): Promise<VerificationReport> {
+      const result = await verifyCode(input, { host: deps.host });
+      deps.logger.info(
+        { language: input.language, round: input.round, verdict: result.verdict, tests: result.tests, durationMs: result.durationMs },
+        'verification finished',
+      );
+      return result;
+    },
+  };
+}
+
+export type VerifyActivities = ReturnType<typeof createVerifyActivities>;
+
+// The report's outcome is the sandbox's: a new outcome there fails the type check here.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const OUTCOMES_MATCH: Same<SandboxOutcome, VerificationOutcome> = true;
