@@ -66,6 +66,11 @@ export interface TaskInput {
   budgetCap?: Budget;
   /** Fair share: wait for a slot from the deployment's scheduler before planning (absent: start at once). */
   queue?: QueueInput;
+  /**
+   * Verification: rounds in all for a code step whose tests fail (the first included; 0: code is
+   * not run). VERIFY_LIMITS.roundsDefault when absent.
+   */
+  verifyRounds?: number;
 }
 
 /**
@@ -429,6 +434,11 @@ export type StoryEventBody =
        */
       output?: string;
     }
+  /** Verification: a code step's files go to the sandbox with their tests (round 1, then once per fix). */
+  | { type: 'step.verifying'; stepIndex: number; round: number }
+  | { type: 'step.verified'; stepIndex: number; report: VerificationReport }
+  /** The tests failed and rounds are left: the step is written again, the failure in its prompt. */
+  | { type: 'step.fixing'; stepIndex: number; round: number; reason: string }
   | { type: 'run.completed'; result: string }
   | { type: 'run.failed'; error: string }
   | { type: 'run.cancelled' };
@@ -466,6 +476,16 @@ export interface StepState {
   ask: boolean;
   /** Kept from the parent run by a re-run: not run here. */
   kept: boolean;
+  /** A code step's verification, its latest round; absent for other steps (and in stories from before verification). */
+  verification?: StepVerification | null;
+}
+
+/** Where a code step's verification stands: its latest round, running or with its report. */
+export interface StepVerification {
+  round: number;
+  status: 'running' | VerificationVerdict;
+  /** The report of this round; while it runs, the last round's (null on the first). */
+  report: VerificationReport | null;
 }
 
 /** The review a run waits for now. */
@@ -503,6 +523,12 @@ export interface StoryState {
   parent: RunLink | null;
   /** Tokens and cost of every model call that finished (planning and steps; kept steps cost nothing here). */
   spend: Spend;
+  /**
+   * Whether the run's code passed its tests: true when every verified step's last round passed,
+   * false when one did not (the run is "Completed, not verified"), null when no step was verified.
+   * Absent in stories from before verification.
+   */
+  verified?: boolean | null;
   /** Sequence number of the newest event in the story. */
   lastSeq: number;
 }
@@ -613,6 +639,7 @@ export const DEFAULT_VERIFICATION_TASK_QUEUE = verificationTaskQueue(DEFAULT_TAS
 export const VERIFY_LIMITS = {
   /** Rounds in all, the first included: a code step whose tests fail is written again up to rounds - 1 times. */
   roundsDefault: 2,
+  roundsMax: 5,
   /** Files taken from one output; more is an error. */
   maxFiles: 20,
   maxFileBytes: 64 * 1024,

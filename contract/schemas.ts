@@ -7,6 +7,7 @@ import { z } from 'zod';
 import {
   CODE_LANGUAGES,
   LIMITS,
+  VERIFY_LIMITS,
   cleanText,
   type Plan,
   type PlanEdit,
@@ -73,6 +74,9 @@ export const PlanEditSchema = z.object({
 });
 
 /** How long a review may wait: from one second (tests use seconds) to a year. */
+/** TaskInput.verifyRounds: 0 (verification off) to VERIFY_LIMITS.roundsMax. */
+export const VerifyRoundsSchema = z.number().int().min(0, 'at least 0').max(VERIFY_LIMITS.roundsMax, `at most ${VERIFY_LIMITS.roundsMax}`);
+
 export const ReviewTimeoutSchema = z
   .number()
   .int()

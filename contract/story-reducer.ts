@@ -87,6 +87,12 @@ function updateStep(steps: StepState[], index: number, patch: (step: StepState) 
   return steps.map((step) => (step.index === index ? { ...step, ...patch(step) } : step));
 }
 
+/** true when every verified step's last round passed, false when one did not, null when none was verified. */
+function verifiedOf(steps: StepState[]): boolean | null {
+  const verified = steps.filter((step) => step.verification && step.verification.status !== 'running');
+  return verified.length === 0 ? null : verified.every((step) => step.verification!.status === 'passed');
+}
+
 /** A run that ends while planning or a step is under way ends them too. */
 function endActive(state: StoryState, status: StepStatus): Pick<StoryState, 'planning' | 'steps'> {
   return {
@@ -208,6 +214,32 @@ export function foldStoryEvent<S extends StoryState>(state: S, event: StoryEvent
           cost: event.cost ?? null,
         })),
         spend: spent(state.spend, event.usage, event.cost),
+      };
+    case 'step.verifying':
+      return {
+        ...next,
+        steps: updateStep(state.steps, event.stepIndex, (step) => ({
+          verification: { round: event.round, status: 'running', report: step.verification?.report ?? null },
+        })),
+      };
+    case 'step.verified': {
+      const steps = updateStep(state.steps, event.stepIndex, () => ({
+        verification: { round: event.report.round, status: event.report.verdict, report: event.report },
+      }));
+      return { ...next, steps, verified: verifiedOf(steps) };
+    }
+    case 'step.fixing':
+      // The step is written again; its last report stays until the next round's.
+      return {
+        ...next,
+        steps: updateStep(state.steps, event.stepIndex, () => ({
+          status: 'running',
+          attempt: 1,
+          output: '',
+          truncated: false,
+          startedAt: event.at,
+          durationMs: null,
+        })),
       };
     case 'run.completed':
       return { ...next, status: 'completed', result: event.result, closedAt: event.at };

@@ -23,8 +23,9 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+import { SearchAttributeType, TimeoutType, defineSearchAttributeKey } from '@temporalio/common';
 import type { Activities } from '../activities';
+import type { VerifyActivities } from '../activities/verify/verify';
 import {
   BUDGET_REACHED_ERROR_TYPE,
   NON_RETRYABLE_LLM_ERRORS,
@@ -33,20 +34,24 @@ import {
   RUN_FAILED_ERROR_TYPE,
   STATE_SEARCH_ATTRIBUTE,
   STORY_MEMO_FIELD,
+  VERIFY_LIMITS,
   schedulerWorkflowId,
+  verificationTaskQueue,
   type Budget,
   type BudgetKind,
   type CallBudget,
+  type CodeLanguage,
   type RunStatus,
   type ReviewStage,
   type QueueInput,
   type SlotGrant,
   type TaskInput,
   type TaskWorkflow,
+  type VerificationReport,
 } from '../contract/data';
 import { activityProgressSignal, grantSignal, progressQuery, releaseSignal, reviewUpdate, storyQuery } from '../contract/messages';
 import { applyPlanEdit } from '../contract/plan-edit';
-import { BudgetSchema, PlanSchema, QueueInputSchema, RerunInputSchema, ReviewTimeoutSchema } from '../contract/schemas';
+import { BudgetSchema, PlanSchema, QueueInputSchema, RerunInputSchema, ReviewTimeoutSchema, VerifyRoundsSchema } from '../contract/schemas';
 import { Story } from './story';
 
 export { schedulerWorkflow } from './scheduler';
@@ -56,6 +61,9 @@ export const HEARTBEAT_TIMEOUT = '10 seconds';
 export const PLAN_TIMEOUT = '2 minutes';
 export const STEP_TIMEOUT = '10 minutes';
 export const MAX_ATTEMPTS = 5;
+/** How long a verification may wait for a worker with a sandbox, and run once taken. */
+export const VERIFY_START_TIMEOUT = '1 minute';
+export const VERIFY_TIMEOUT = '2 minutes';
 
 const retry: ActivityOptions['retry'] = {
   initialInterval: '1 second',
@@ -103,6 +111,8 @@ export const PATCHES = {
   fairShareReview: 'fair-share-review-v1',
   /** The story's new events into the memo (STORY_MEMO_FIELD) in each task that records any. */
   storyMemo: 'story-memo-v1',
+  /** A code step's tests run in the sandbox; a failure writes the step again with the report. */
+  verify: 'verify-code-v1',
 } as const;
 
 /** A bad input from a start that did not come through the web app: the run fails with this. */
@@ -132,14 +142,23 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
     throw invalidInput(`The queue is not valid: ${issue?.path.join('.')}: ${issue?.message}`);
   }
   const queue = queueInput?.data ?? null;
+  const rounds = VerifyRoundsSchema.safeParse(input.verifyRounds ?? VERIFY_LIMITS.roundsDefault);
+  if (!rounds.success) throw invalidInput(`The verification rounds are not valid: ${rounds.error.issues[0]?.message}`);
+  const verifyRounds = rounds.data;
 
   // Date in workflow code is the SDK's deterministic workflow clock.
   const story = new Story(task, () => new Date(), rerun?.data.parent);
   setHandler(progressQuery, (args) => story.snapshot(args));
   setHandler(storyQuery, (args) => story.eventsPage(args));
-  const { runId } = workflowInfo();
+  // Every report is applied, whichever run's activity sent it: activities signal the exact run
+  // that scheduled them, so a report in this history reached the run that was current then. A
+  // run made by a reset replays the old run's reports before the reset point, and must take them
+  // as the old run did: the story it publishes from them is in the history (a check against this
+  // run's id made such a run fail its replay). A report the reset copies after that point (a reset
+  // that reapplies signals; "Retry from the failed step" does not) fits the story only where its
+  // offsets continue a running step's output, and the step's result replaces that output.
   setHandler(activityProgressSignal, (report) => {
-    if (story.isOpen && report.runId === runId) story.applyProgress(report.items);
+    if (story.isOpen) story.applyProgress(report.items);
   });
   let granted: SlotGrant | null = null;
   setHandler(grantSignal, (grant) => {
@@ -394,12 +413,56 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
       stepsRun += 1;
       story.stepFinished(stepIndex, result);
       memoSpend();
+      const code = plan.steps[stepIndex].code;
+      if (code && verifyRounds > 0 && !result.budgetReached && patched(PATCHES.verify)) await verify(stepIndex, code.language);
       next = stepIndex + 1;
       if (result.budgetReached && !(await budgetStop(result.budgetReached, next))) return ended();
     }
 
     story.completed(story.assemble());
     return ended();
+  }
+
+  /**
+   * A code step's tests, run in the sandbox (on the verification task queue beside the run's);
+   * while they fail and rounds are left, the step is written again with the report in its prompt.
+   * Each round is its own story entry. A verification that cannot run (no sandbox, no worker for
+   * it) is an "error" report: the code is then not verified, and the run goes on.
+   */
+  async function verify(stepIndex: number, language: CodeLanguage): Promise<void> {
+    const { verifyCode } = proxyActivities<VerifyActivities>({
+      taskQueue: verificationTaskQueue(workflowInfo().taskQueue),
+      // No worker with a sandbox polls the queue: say so after a minute rather than wait for good.
+      scheduleToStartTimeout: VERIFY_START_TIMEOUT,
+      startToCloseTimeout: VERIFY_TIMEOUT,
+      retry: { initialInterval: '1 second', maximumAttempts: 3 },
+    });
+    for (let round = 1; ; round++) {
+      phase = `Verifying step ${stepIndex + 1}`;
+      story.verifying(stepIndex, round);
+      let report: VerificationReport;
+      try {
+        report = await verifyCode({ language, output: story.stepOutput(stepIndex), round });
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        report = notRun(language, round, verifyFailure(err));
+      }
+      story.verified(stepIndex, report);
+      if (report.verdict !== 'failed' || round >= verifyRounds || reachedBefore()) return;
+      phase = `Step ${stepIndex + 1}, round ${round + 1}`;
+      story.fixing(stepIndex, round + 1, report.summary);
+      const retry = { round: round + 1, previous: report };
+      let result;
+      try {
+        result = await executeStep({ task, plan: story.plan!, stepIndex, digest: story.digest(), verification: retry, ...callBudget() });
+      } catch (err) {
+        if (!budgetRefusal(err)) throw err;
+        return; // the loop stops the run at the limit
+      }
+      story.stepFinished(stepIndex, result);
+      memoSpend();
+      if (result.budgetReached) return;
+    }
   }
 
   let phase = 'Planning';
@@ -439,6 +502,31 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   } finally {
     if (inQueue) await releaseSlot();
   }
+}
+
+/** A report for a verification that did not run: the code is not verified, and the report says why. */
+function notRun(language: CodeLanguage, round: number, summary: string): VerificationReport {
+  return {
+    verdict: 'error',
+    summary,
+    language,
+    round,
+    command: [],
+    tests: null,
+    exitCode: null,
+    outcome: null,
+    stdoutTail: '',
+    stderrTail: '',
+    durationMs: 0,
+    files: [],
+  };
+}
+
+function verifyFailure(err: unknown): string {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof TimeoutFailure && cause.timeoutType === TimeoutType.SCHEDULE_TO_START)
+    return `Not verified: no worker with a sandbox took the tests within ${VERIFY_START_TIMEOUT} (see README, Verification).`;
+  return `Not verified: ${describeFailure(err)}`;
 }
 
 /** The limit named by an activity that refused a call or cut it short (BUDGET_REACHED_ERROR_TYPE), if that is the error. */

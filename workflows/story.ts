@@ -30,6 +30,7 @@ import {
   type StoryEvent,
   type StoryEventBody,
   type StoryPage,
+  type VerificationReport,
   type StoryState,
 } from '../contract/data';
 import { applyPlanEdit, type AppliedEdit } from '../contract/plan-edit';
@@ -288,6 +289,26 @@ export class Story {
   stepStarted(stepIndex: number): void {
     this.received[stepIndex] = 0;
     this.record({ type: 'step.started', stepIndex, title: this.state.steps[stepIndex].title });
+  }
+
+  /** A code step's output goes to the sandbox with its tests. */
+  verifying(stepIndex: number, round: number): void {
+    this.record({ type: 'step.verifying', stepIndex, round });
+  }
+
+  verified(stepIndex: number, report: VerificationReport): void {
+    this.record({ type: 'step.verified', stepIndex, report });
+  }
+
+  /** The tests failed and a round is left: the step runs again with the failure in its prompt. */
+  fixing(stepIndex: number, round: number, reason: string): void {
+    this.received[stepIndex] = 0;
+    this.record({ type: 'step.fixing', stepIndex, round, reason: clip(reason, LIMITS.messageMaxChars) });
+  }
+
+  /** The step's output as the story has it (the final one once it finished). */
+  stepOutput(stepIndex: number): string {
+    return this.state.steps[stepIndex]?.output ?? '';
   }
 
   stepFinished(stepIndex: number, result: StepResult): void {
