@@ -137,9 +137,15 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   const story = new Story(task, () => new Date(), rerun?.data.parent);
   setHandler(progressQuery, (args) => story.snapshot(args));
   setHandler(storyQuery, (args) => story.eventsPage(args));
-  const { runId } = workflowInfo();
+  // Every report is applied, whichever run's activity sent it: activities signal the exact run
+  // that scheduled them, so a report in this history reached the run that was current then. A
+  // run made by a reset replays the old run's reports before the reset point, and must take them
+  // as the old run did: the story it publishes from them is in the history (a check against this
+  // run's id made such a run fail its replay). A report the reset copies after that point (a reset
+  // that reapplies signals; "Retry from the failed step" does not) fits the story only where its
+  // offsets continue a running step's output, and the step's result replaces that output.
   setHandler(activityProgressSignal, (report) => {
-    if (story.isOpen && report.runId === runId) story.applyProgress(report.items);
+    if (story.isOpen) story.applyProgress(report.items);
   });
   let granted: SlotGrant | null = null;
   setHandler(grantSignal, (grant) => {
