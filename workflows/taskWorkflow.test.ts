@@ -11,6 +11,7 @@ import { startTestLlmServer, type TestLlmServer } from '../tests/fixtures/llm-se
 import { connectTestEnv, createTestWorker, uniqueTaskQueue, testLlmProvider, waitForSnapshot } from '../tests/setup/temporal';
 import { progressQuery } from '../contract/messages';
 import { LIMITS, RUN_FAILED_ERROR_TYPE, STORY_MEMO_FIELD, type ProgressSnapshot, type StoryEvent } from '../contract/data';
+import { findResetPoint } from '../web/app/utils/reset-point';
 import { taskWorkflow } from '.';
 
 let env: TestWorkflowEnvironment;
@@ -250,4 +251,46 @@ test('control characters in a model output are dropped, in the stream and in the
     .map((e) => (e as { text: string }).text)
     .join('');
   expect(streamed).toBe(final.steps[0].output);
+});
+
+test('retried twice from its failed step (a reset each time, as the web app does), the run completes: a reset run replays the reports the old one took', async () => {
+  const taskQueue = uniqueTaskQueue('reset-chain');
+  const worker = await createTestWorker(env, taskQueue, testLlmProvider(llm.baseURL));
+  // Step 2 streams (progress signals in the history) and then fails for good, twice.
+  llm.program({ kind: 'step', stepIndex: 1, status: 401, times: 2 });
+  llm.program({ kind: 'step', stepIndex: 0, delayMs: 30, times: Infinity });
+  const { finalRun, history } = await worker.runUntil(async () => {
+    const handle = await start(taskQueue);
+    await handle.result().catch(() => undefined);
+    let runId = (await handle.describe()).runId;
+    for (let retry = 1; retry <= 2; retry++) {
+      const run = env.client.workflow.getHandle(handle.workflowId, runId);
+      const point = findResetPoint((await run.fetchHistory()).events ?? []);
+      expect(point?.activity).toBe('executeStep');
+      const reset = await env.client.workflowService.resetWorkflowExecution({
+        namespace: env.namespace ?? 'default',
+        workflowExecution: { workflowId: handle.workflowId, runId },
+        reason: `retry ${retry}`,
+        workflowTaskFinishEventId: point!.workflowTaskCompletedEventId,
+        requestId: `retry-${retry}-${runId}`,
+        resetReapplyType: temporal.api.enums.v1.ResetReapplyType.RESET_REAPPLY_TYPE_NONE,
+      });
+      runId = reset.runId!;
+      await env.client.workflow
+        .getHandle(handle.workflowId, runId)
+        .result()
+        .catch(() => undefined);
+    }
+    const finalRun = env.client.workflow.getHandle(handle.workflowId, runId);
+    return { finalRun: await finalRun.result(), history: await finalRun.fetchHistory() };
+  });
+  expect(finalRun.status).toBe('completed');
+  // No workflow task failed but the two resets (a replay that did not match would fail one).
+  const failedTasks = (history.events ?? []).filter((e) => e.workflowTaskFailedEventAttributes);
+  expect(failedTasks.map((e) => e.workflowTaskFailedEventAttributes!.cause)).toEqual([
+    temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW,
+    temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW,
+  ]);
+  expect(publishedBatches(history).flat()).toEqual(finalRun.events);
+  expect([stepCalls(0).length, stepCalls(1).length, stepCalls(2).length]).toEqual([1, 3, 1]);
 });

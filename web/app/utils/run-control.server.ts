@@ -140,8 +140,8 @@ export async function retryFromFailedStep(workflowId: string, owner: Owner): Pro
         reason: 'Retry from the failed step (Buildstory)',
         workflowTaskFinishEventId: resetPoint.workflowTaskCompletedEventId,
         requestId: uuidFrom(`retry:${runId}`),
-        // The failed attempt's progress signals belong to the old run; the workflow would ignore
-        // them anyway (they carry the old run id), so they are not copied over.
+        // The failed attempt's progress signals belong to the old run: not copied over (the
+        // workflow applies every report in its history; see taskWorkflow).
         resetReapplyType: RESET_REAPPLY_TYPE_NONE,
         resetReapplyExcludeTypes: [RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL, RESET_REAPPLY_EXCLUDE_TYPE_UPDATE],
         // A run pinned to a build stays on it: reset to its start, the new run would otherwise go
