@@ -140,6 +140,27 @@ describe('Worker Versioning', () => {
   });
 });
 
+describe('verification', () => {
+  test('by default the worker runs everything, verification included where it has a sandbox', () => {
+    expect(loadWorkerConfig(env()).verification).toEqual({ role: 'all', serve: true });
+    expect(loadWorkerConfig(env({ BUILDSTORY_VERIFY: ' ', BUILDSTORY_WORKER_ROLE: '' })).verification).toEqual({
+      role: 'all',
+      serve: true,
+    });
+  });
+
+  test('BUILDSTORY_VERIFY=off leaves it to a sandbox worker; BUILDSTORY_WORKER_ROLE=sandbox is one', () => {
+    expect(loadWorkerConfig(env({ BUILDSTORY_VERIFY: 'off' })).verification).toEqual({ role: 'all', serve: false });
+    expect(loadWorkerConfig(env({ BUILDSTORY_WORKER_ROLE: 'sandbox' })).verification).toEqual({ role: 'sandbox', serve: true });
+  });
+
+  test('a sandbox worker with verification off would do nothing: an error', () => {
+    expect(configError({ BUILDSTORY_WORKER_ROLE: 'sandbox', BUILDSTORY_VERIFY: 'off' }).message).toMatch(
+      /^Invalid configuration: BUILDSTORY_VERIFY: a sandbox worker/,
+    );
+  });
+});
+
 describe('a bad setting of its own is one line naming it', () => {
   test.each([
     ['OPENAI_BASE_URL', 'not-a-url'],
@@ -148,6 +169,8 @@ describe('a bad setting of its own is one line naming it', () => {
     ['OFFLINE_MODEL_DELAY_MS', '-1'],
     ['WORKER_HEALTH_PORT', '70000'],
     ['WORKER_SHUTDOWN_GRACE_MS', 'soon'],
+    ['BUILDSTORY_VERIFY', 'yes'],
+    ['BUILDSTORY_WORKER_ROLE', 'verifier'],
   ])('%s=%s', (name, value) => {
     const error = configError({ [name]: value });
     expect(error.message).toMatch(new RegExp(`^Invalid configuration: ${name}\\b`));
@@ -171,7 +194,16 @@ describe("the web app's settings are not the worker's", () => {
   ])('%s does not stop it, and it keeps no access control setting', (_case, vars) => {
     const config = loadWorkerConfig(env(vars));
     expect(config.llm.kind).toBe('offline');
-    expect(Object.keys(config).sort()).toEqual(['deploymentVersion', 'encryption', 'llm', 'logLevel', 'prices', 'temporal', 'worker']);
+    expect(Object.keys(config).sort()).toEqual([
+      'deploymentVersion',
+      'encryption',
+      'llm',
+      'logLevel',
+      'prices',
+      'temporal',
+      'verification',
+      'worker',
+    ]);
     expect(JSON.stringify(config)).not.toMatch(/long-password|too-short-secret|carol/);
   });
 

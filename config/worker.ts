@@ -39,6 +39,13 @@ const WorkerEnv = z.object({
    */
   BUILDSTORY_DEPLOYMENT_NAME: versionPart(/^(?!__)[^.:\s]+$/, 'no dots, colons or spaces, and not starting with __'),
   BUILDSTORY_BUILD_ID: versionPart(/^(?!__)\S+$/, 'no spaces, and not starting with __'),
+  /**
+   * Verification (docs/verification.md): on, this process also serves the verification task queue
+   * where the sandbox is available here; off, it leaves that queue to a sandbox worker.
+   */
+  BUILDSTORY_VERIFY: z.preprocess(blankToUndefined, z.enum(['on', 'off']).default('on')),
+  /** all: runs and their activities (and verification, see BUILDSTORY_VERIFY); sandbox: the verification queue only. */
+  BUILDSTORY_WORKER_ROLE: z.preprocess(blankToUndefined, z.enum(['all', 'sandbox']).default('all')),
 });
 
 /** One model's prices in the table: US dollars per million input and output tokens. */
@@ -115,6 +122,8 @@ export interface WorkerConfig extends CommonConfig {
   worker: { healthPort: number; healthHost: string; shutdownGraceMs: number };
   /** This worker's Worker Deployment Version; null: unversioned (takes any run on its task queue). */
   deploymentVersion: WorkerDeploymentVersion | null;
+  /** Which queues this process serves: runs (role 'all'), and verification (serve: where the sandbox is available). */
+  verification: { role: 'all' | 'sandbox'; serve: boolean };
 }
 
 /** Load and validate the worker's settings; throws ConfigError with one line naming the bad setting. */
@@ -127,6 +136,10 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     const missing = name ? 'BUILDSTORY_BUILD_ID' : 'BUILDSTORY_DEPLOYMENT_NAME';
     throw new ConfigError(`Invalid configuration: ${missing}: required too when the other is set (Worker Versioning needs both)`);
   }
+  if (e.BUILDSTORY_WORKER_ROLE === 'sandbox' && e.BUILDSTORY_VERIFY === 'off')
+    throw new ConfigError(
+      'Invalid configuration: BUILDSTORY_VERIFY: a sandbox worker (BUILDSTORY_WORKER_ROLE=sandbox) only verifies: it cannot be off',
+    );
   const llm: LlmConfig = e.OPENAI_API_KEY
     ? {
         kind: 'openai',
@@ -144,6 +157,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     prices,
     worker: { healthPort: e.WORKER_HEALTH_PORT, healthHost: e.WORKER_HEALTH_HOST, shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS },
     deploymentVersion: name && buildId ? { deploymentName: name, buildId } : null,
+    verification: { role: e.BUILDSTORY_WORKER_ROLE, serve: e.BUILDSTORY_VERIFY === 'on' },
   };
 }
 

@@ -85,3 +85,35 @@ test('the locked steps stay whatever the edit says of the rest', () => {
   expect(result.ok && result.plan.steps).toEqual(PLAN.steps.slice(0, 2));
   expect(result.ok && result.changes).toEqual([{ kind: 'removed', from: 2, title: 'C' }]);
 });
+
+test('a step keeps its code mark (what verification runs) through an edit; an added step has none', () => {
+  const plan: Plan = {
+    summary: 'Code',
+    steps: [
+      { title: 'Ask', instructions: '' },
+      { title: 'Write it', instructions: 'In Python.', code: { language: 'python' } },
+    ],
+  };
+  const result = applyPlanEdit(
+    plan,
+    {
+      steps: [
+        { from: 1, title: 'Write it', instructions: 'In Python, with a test.' },
+        { from: 0, title: 'Ask', instructions: '' },
+        { from: null, title: 'Explain', instructions: '' },
+      ],
+    },
+    0,
+  );
+  expect(result).toMatchObject({
+    ok: true,
+    plan: {
+      steps: [
+        { title: 'Write it', instructions: 'In Python, with a test.', code: { language: 'python' } },
+        { title: 'Ask', instructions: '' },
+        { title: 'Explain', instructions: '' },
+      ],
+    },
+  });
+  if (result.ok) expect(result.plan.steps.map((step) => 'code' in step)).toEqual([true, false, false]);
+});

@@ -39,7 +39,14 @@ export function applyPlanEdit(plan: Plan, edit: unknown, lockedBefore: number): 
   }
   const next = PlanSchema.safeParse({
     summary: plan.summary,
-    steps: [...plan.steps.slice(0, lockedBefore), ...steps.map(({ title, instructions }) => ({ title, instructions }))],
+    steps: [
+      ...plan.steps.slice(0, lockedBefore),
+      ...steps.map(({ from, title, instructions }) => {
+        // A step keeps its code mark (verification) through an edit; an added step has none.
+        const code = from === null ? undefined : plan.steps[from].code;
+        return code ? { title, instructions, code } : { title, instructions };
+      }),
+    ],
   });
   if (!next.success) return { ok: false, error: next.error.issues[0]?.message ?? 'The edited plan is not valid.' };
   const ask = steps.flatMap((step, i) => (step.ask ? [lockedBefore + i] : []));

@@ -1,6 +1,8 @@
 /**
  * Worker entrypoint: reads and validates its configuration, bundles the workflows, runs
- * taskWorkflow and its activities, and shuts down gracefully on SIGINT/SIGTERM. Unless
+ * taskWorkflow and its activities, and shuts down gracefully on SIGINT/SIGTERM. Beside them it
+ * serves the verification queue where the sandbox is available (BUILDSTORY_VERIFY); as a sandbox
+ * worker (BUILDSTORY_WORKER_ROLE=sandbox) it serves that queue only. Unless
  * WORKER_HEALTH_PORT is 0, it answers /healthz, /readyz and /metrics on that port, on loopback
  * unless WORKER_HEALTH_HOST says otherwise.
  */
@@ -10,7 +12,7 @@ import { ConfigError, describeLlm, loadWorkerConfig } from '../config/worker';
 import { createProvider } from '../activities/llm';
 import { workerDataConverter } from '../codec/worker';
 import { freeLoopbackPort, startHealthServer, workerMetrics } from './health';
-import { createBuildstoryWorker } from './worker';
+import { createBuildstoryWorker, createVerificationWorker } from './worker';
 
 async function main(): Promise<void> {
   let config;
@@ -38,47 +40,76 @@ async function main(): Promise<void> {
   });
 
   // Up before the slow part (connecting, bundling), so a probe sees "alive, not ready yet".
-  let worker: Worker | undefined;
+  const workers: Worker[] = [];
+  let started = false;
   const health = healthPort
     ? await startHealthServer({
         port: healthPort,
         host: healthHost,
-        isReady: () => worker?.getState() === 'RUNNING',
-        metrics: workerMetrics({ status: () => worker?.getStatus(), sdkMetricsUrl: `http://${sdkMetricsAddress}/metrics`, logger }),
+        isReady: () => started && workers.every((w) => w.getState() === 'RUNNING'),
+        metrics: workerMetrics({ status: () => workers[0]?.getStatus(), sdkMetricsUrl: `http://${sdkMetricsAddress}/metrics`, logger }),
         logger,
       })
     : undefined;
-
-  const provider = createProvider(config.llm);
-  logger.info({ llm: describeLlm(config.llm), offline: provider.model.offline }, 'model');
-  if (provider.model.offline) logger.warn('using the offline model: set OPENAI_API_KEY to use a real one');
 
   // Key ids only: the keys themselves never reach a log.
   if (config.encryption)
     logger.info({ keyId: config.encryption.currentKeyId, keyIds: [...config.encryption.keys.keys()] }, 'payload encryption on');
   logger.info({ temporal: config.temporal.describe }, 'connecting to Temporal');
   const connection = await NativeConnection.connect(config.temporal.connectionOptions);
-  worker = await createBuildstoryWorker({
-    connection,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    provider,
-    logger,
-    dataConverter: workerDataConverter(config.encryption),
-    shutdownGraceTime: config.worker.shutdownGraceMs,
-    deploymentVersion: config.deploymentVersion,
-  });
+  const { role, serve } = config.verification;
+  if (role === 'all') {
+    const provider = createProvider(config.llm);
+    logger.info({ llm: describeLlm(config.llm), offline: provider.model.offline }, 'model');
+    if (provider.model.offline) logger.warn('using the offline model: set OPENAI_API_KEY to use a real one');
+    workers.push(
+      await createBuildstoryWorker({
+        connection,
+        namespace: config.temporal.namespace,
+        taskQueue: config.temporal.taskQueue,
+        provider,
+        logger,
+        dataConverter: workerDataConverter(config.encryption),
+        shutdownGraceTime: config.worker.shutdownGraceMs,
+        deploymentVersion: config.deploymentVersion,
+      }),
+    );
+  }
+  if (serve) {
+    const verification = await createVerificationWorker({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      logger,
+      dataConverter: workerDataConverter(config.encryption),
+      shutdownGraceTime: config.worker.shutdownGraceMs,
+      deploymentVersion: config.deploymentVersion,
+    });
+    if (verification.worker) {
+      workers.push(verification.worker);
+      logger.info({ taskQueue: verification.taskQueue }, 'verification on: code runs in the sandbox');
+    } else if (role === 'sandbox') {
+      // Its only job: a sandbox worker without a sandbox must not look healthy.
+      throw new Error(`verification off: ${verification.off}`);
+    } else {
+      logger.warn({ why: verification.off }, `verification off: ${verification.off}`);
+    }
+  } else {
+    logger.info('verification off: BUILDSTORY_VERIFY=off (a sandbox worker serves the verification queue)');
+  }
   logger.info(
     // A versioned worker gets new runs only once its version is current (docs/deploy.md).
     {
+      role,
       taskQueue: config.temporal.taskQueue,
       namespace: config.temporal.namespace,
       deploymentVersion: config.deploymentVersion ?? 'unversioned',
     },
     'worker running',
   );
-  // Worker.run() installs SIGINT/SIGTERM handlers (Runtime's shutdownSignals) that drain and stop it.
-  await worker.run();
+  started = true;
+  // Worker.run() installs SIGINT/SIGTERM handlers (Runtime's shutdownSignals) that drain and stop each.
+  await Promise.all(workers.map((w) => w.run()));
   await health?.close();
   await connection.close();
   logger.info('worker stopped');

@@ -1,13 +1,21 @@
 /**
  * The worker entrypoint as a real process (`tsx worker/index.ts`): a bad setting stops it at once
- * with one line; a good one runs a workflow on the shared dev server and stops cleanly on SIGTERM.
+ * with one line; a good one runs a workflow on the shared dev server (and serves verification beside
+ * it), a sandbox worker serves only the verification queue, and both stop cleanly on SIGTERM.
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { ROOT, spawnTsx } from '../devstack/processes';
-import type { ProgressSnapshot } from '../contract/data';
+import type { temporal as proto } from '@temporalio/proto';
+import pino from 'pino';
+import { DEFAULT_HOST } from '../activities/sandbox/sandbox';
+import { createVerificationWorker } from './worker';
+import { verificationTaskQueue, type ProgressSnapshot } from '../contract/data';
+
+const TASK_QUEUE_TYPE_WORKFLOW = 1 as proto.api.enums.v1.TaskQueueType;
+const TASK_QUEUE_TYPE_ACTIVITY = 2 as proto.api.enums.v1.TaskQueueType;
 
 interface Worker {
   child: ChildProcess;
@@ -125,6 +133,10 @@ test('a good configuration: the worker runs a workflow on its task queue, then s
   const running = logLines(worker).find((line) => line.msg === 'worker running');
   expect(running).toMatchObject({ taskQueue, namespace: 'default' });
   expect(logLines(worker).find((line) => line.msg === 'model')).toMatchObject({ offline: true });
+  // This machine has the sandbox: the worker verifies too, beside the runs' queue.
+  expect(logLines(worker).find((line) => line.msg === 'verification on: code runs in the sandbox')).toMatchObject({
+    taskQueue: verificationTaskQueue(taskQueue),
+  });
 
   const connection = await Connection.connect({ address });
   try {
@@ -147,4 +159,50 @@ test('a good configuration: the worker runs a workflow on its task queue, then s
   expect(code).toBe(0);
   expect(logLines(worker).some((line) => line.msg === 'worker stopped')).toBe(true);
   expect(worker.stderr()).toBe('');
+});
+
+test('a sandbox worker (BUILDSTORY_WORKER_ROLE=sandbox) serves the verification queue only, and stops cleanly', async () => {
+  const address = process.env.BUILDSTORY_TEST_TEMPORAL_ADDRESS;
+  if (!address) throw new Error('the jest globalSetup did not start the Temporal dev server');
+  const taskQueue = `test-sandbox-worker-${randomUUID()}`;
+  const worker = startWorker({ TEMPORAL_ADDRESS: address, TEMPORAL_TASK_QUEUE: taskQueue, BUILDSTORY_WORKER_ROLE: 'sandbox' });
+  await waitForLog(worker, 'worker running', 60_000);
+  expect(logLines(worker).find((line) => line.msg === 'verification on: code runs in the sandbox')).toMatchObject({
+    taskQueue: verificationTaskQueue(taskQueue),
+  });
+  // No model: it runs no steps.
+  expect(logLines(worker).some((line) => line.msg === 'model')).toBe(false);
+
+  const connection = await Connection.connect({ address });
+  try {
+    const pollers = async (name: string, taskQueueType: proto.api.enums.v1.TaskQueueType) =>
+      (await connection.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name }, taskQueueType })).pollers;
+    // Polls start a moment after "running".
+    let verifying: unknown[] = [];
+    for (let i = 0; i < 50 && verifying.length === 0; i++) {
+      verifying = await pollers(verificationTaskQueue(taskQueue), TASK_QUEUE_TYPE_ACTIVITY);
+      if (verifying.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(verifying).toEqual([expect.objectContaining({ identity: expect.stringMatching(/\(verification\)$/) })]);
+    expect(await pollers(taskQueue, TASK_QUEUE_TYPE_WORKFLOW)).toEqual([]);
+    expect(await pollers(taskQueue, TASK_QUEUE_TYPE_ACTIVITY)).toEqual([]);
+  } finally {
+    await connection.close();
+  }
+
+  worker.child.kill('SIGTERM');
+  expect(await within(worker.exited, 15_000, 'worker exit after SIGTERM')).toBe(0);
+  expect(worker.stderr()).toBe('');
+});
+
+test('where the sandbox is missing there is no verification worker, and the reason says why (nothing runs unsandboxed)', async () => {
+  const result = await createVerificationWorker({
+    // Never reached: the sandbox is checked first.
+    connection: null as never,
+    namespace: 'default',
+    taskQueue: 'unused',
+    logger: pino({ level: 'silent' }),
+    sandboxHost: { ...DEFAULT_HOST, bwrap: '/nonexistent/bwrap' },
+  });
+  expect(result).toEqual({ worker: null, off: expect.stringContaining('bubblewrap is not installed') });
 });

@@ -8,7 +8,9 @@ import type { WorkerDeploymentVersion } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { LlmProvider } from '../activities/llm/provider';
-import { OFFLINE_WORKER_MARK } from '../contract/data';
+import { DEFAULT_HOST, sandboxAvailability, type SandboxHost } from '../activities/sandbox/sandbox';
+import { createVerifyActivities } from '../activities/verify/verify';
+import { OFFLINE_WORKER_MARK, verificationTaskQueue } from '../contract/data';
 import { recordLlmUsage } from './llm-metrics';
 
 export interface BuildstoryWorkerOptions {
@@ -50,15 +52,7 @@ export async function createBuildstoryWorker(options: BuildstoryWorkerOptions): 
     taskQueue: options.taskQueue,
     identity: workerIdentity(options.identity ?? `${process.pid}@${hostname()}`, options.provider),
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
-    ...(options.deploymentVersion
-      ? {
-          workerDeploymentOptions: {
-            version: options.deploymentVersion,
-            useWorkerVersioning: true,
-            defaultVersioningBehavior: 'PINNED' as const,
-          },
-        }
-      : {}),
+    ...deploymentOptions(options.deploymentVersion),
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities,
     // Heartbeats reach the server at least every second (activities beat every second), so
@@ -72,4 +66,47 @@ export async function createBuildstoryWorker(options: BuildstoryWorkerOptions): 
 /** The identity, marked when the worker runs the offline model (the web app reads the mark). */
 export function workerIdentity(base: string, provider: LlmProvider): string {
   return provider.model.offline ? `${base} ${OFFLINE_WORKER_MARK}` : base;
+}
+
+function deploymentOptions(version: WorkerDeploymentVersion | null | undefined) {
+  return version
+    ? { workerDeploymentOptions: { version, useWorkerVersioning: true as const, defaultVersioningBehavior: 'PINNED' as const } }
+    : {};
+}
+
+export type VerificationWorkerOptions = Pick<
+  BuildstoryWorkerOptions,
+  'connection' | 'namespace' | 'logger' | 'identity' | 'dataConverter' | 'shutdownGraceTime' | 'deploymentVersion'
+> & {
+  /** The runs' task queue: verification is served on verificationTaskQueue(taskQueue) beside it. */
+  taskQueue: string;
+  /** The sandbox's uid and tools (tests point it elsewhere to see it missing). */
+  sandboxHost?: SandboxHost;
+};
+
+/**
+ * The worker of the verification queue: verifyCode only, no workflows. None where the sandbox is
+ * not available: code is never run unsandboxed, so verification is then off, and `off` says why.
+ */
+export async function createVerificationWorker(
+  options: VerificationWorkerOptions,
+): Promise<{ worker: Worker; taskQueue: string } | { worker: null; off: string }> {
+  const host = options.sandboxHost ?? DEFAULT_HOST;
+  const available = sandboxAvailability(host);
+  if (!available.ok) return { worker: null, off: available.why };
+  const taskQueue = verificationTaskQueue(options.taskQueue);
+  const worker = await Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue,
+    identity: `${options.identity ?? `${process.pid}@${hostname()}`} (verification)`,
+    ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
+    // On the runs' version too: a run pinned to this build sends its verification to this build.
+    ...deploymentOptions(options.deploymentVersion),
+    activities: createVerifyActivities({ logger: options.logger, host }),
+    // Each verification holds a sandbox (a few processes, up to 256 MB): a few at a time per worker.
+    maxConcurrentActivityTaskExecutions: 4,
+    shutdownGraceTime: options.shutdownGraceTime ?? '10 seconds',
+  });
+  return { worker, taskQueue };
 }

@@ -63,7 +63,7 @@ function nameAbove(lines: string[], fence: number): string | undefined {
       .replace(/\*\*|`/g, '')
       .replace(/^\*(.*)\*$|^__(.*)__$/, '$1$2')
       .trim();
-    const labelled = /^(?:file|filename|path)\s*:\s*(\S+)$/i.exec(bare)?.[1];
+    const labelled = /^(?:file|filename|path)\s*:\s*(.+)$/i.exec(bare)?.[1];
     if (labelled) return labelled;
     const alone = bare.replace(/:$/, '');
     return LOOKS_LIKE_FILE.test(alone) ? alone : undefined;
