@@ -4,7 +4,7 @@
  * settings stay out, and the LLM key is never kept (only whether it is set, for the home page).
  */
 import { z } from 'zod';
-import { LIMITS, type Budget, type BudgetKind } from '../contract/data';
+import { LIMITS, VERIFY_LIMITS, type Budget, type BudgetKind } from '../contract/data';
 import { AuthConfigError, parseAuth, type AuthConfig } from './auth';
 import { COMMON_ENV, commonConfig, type CommonConfig } from './common';
 import { blankToUndefined, ConfigError, integer, optionalString, parseEnv, type Env } from './env';
@@ -55,6 +55,11 @@ const WebEnv = z.object({
   BUILDSTORY_MAX_RUNNING_PER_USER: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(100_000).optional()),
   /** Fair share: runs that may run at once in the deployment, all users together. Unset: no limit but the per-user one. */
   BUILDSTORY_MAX_RUNNING: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(100_000).optional()),
+  /** Verification: rounds in all for a code step whose tests fail (the first included); 0 runs no code. Default 2. */
+  BUILDSTORY_VERIFY_ROUNDS: z.preprocess(
+    blankToUndefined,
+    z.coerce.number().int().min(0).max(VERIFY_LIMITS.roundsMax).default(VERIFY_LIMITS.roundsDefault),
+  ),
   /** US dollars a user may spend a day (since midnight UTC); a submission over it is refused. Unset: no cap. */
   BUILDSTORY_DAILY_SPEND_CAP: z.preprocess(blankToUndefined, z.coerce.number().positive().finite().optional()),
 });
@@ -113,6 +118,8 @@ export interface WebConfig extends CommonConfig {
   dailySpendCap: number | null;
   /** Fair share's limits; null: off (runs start at once, with the input they always had). */
   fairShare: { perUser: number; total: number } | null;
+  /** Verification's rounds for a run's code steps (BUILDSTORY_VERIFY_ROUNDS; 0: code is not run). */
+  verifyRounds: number;
 }
 
 /** Load and validate the web app's settings; throws ConfigError with one line naming the bad setting. */
@@ -148,6 +155,7 @@ export function loadWebConfig(env: Env = process.env): WebConfig {
     budget: budgets(e.BUILDSTORY_BUDGET_DEFAULT, e.BUILDSTORY_BUDGET_CAP),
     dailySpendCap: e.BUILDSTORY_DAILY_SPEND_CAP ?? null,
     fairShare: fairShare(e.BUILDSTORY_MAX_RUNNING_PER_USER, e.BUILDSTORY_MAX_RUNNING),
+    verifyRounds: e.BUILDSTORY_VERIFY_ROUNDS,
   };
 }
 

@@ -56,6 +56,14 @@ function summarize(event: StoryEvent): string {
       ]
         .filter(Boolean)
         .join(' · ');
+    case 'step.verifying':
+      return `${stepLabel(event.stepIndex)}: running its tests in the sandbox${event.round > 1 ? ` (round ${event.round})` : ''}`;
+    case 'step.verified':
+      return `${stepLabel(event.stepIndex)}: ${verdictWords(event.report.verdict)}, round ${event.report.round} · ${event.report.summary}${
+        event.report.durationMs > 0 ? ` · ${formatDuration(event.report.durationMs)}` : ''
+      }`;
+    case 'step.fixing':
+      return `${stepLabel(event.stepIndex)}: written again with the failed tests in its prompt (round ${event.round})`;
     case 'run.completed':
       return `Result ready (${event.result.length.toLocaleString('en-US')} characters)`;
     case 'run.failed':
@@ -65,7 +73,12 @@ function summarize(event: StoryEvent): string {
   }
 }
 
+export function verdictWords(verdict: 'passed' | 'failed' | 'error'): string {
+  return verdict === 'passed' ? 'Verified' : verdict === 'failed' ? 'Failed verification' : 'Not verified';
+}
+
 const TYPE_COLOR: Partial<Record<StoryEvent['type'], string>> = {
+  'step.fixing': 'text-amber-300',
   'run.completed': 'text-emerald-300',
   'run.failed': 'text-red-300',
   'step.retrying': 'text-amber-300',

@@ -132,6 +132,7 @@ function LiveRun({ view }: { view: OkView }) {
         badge={badgeFor(view, status, stream, waiting !== null, queued)}
         badgeLabel={ahead !== null ? `Queued (${ahead} ahead)` : undefined}
         offline={story.model?.offline ?? false}
+        verified={story.status === 'completed' ? (story.verified ?? null) : null}
       />
       <SpendLine spend={story.spend} price={story.model?.price ?? null} running={story.steps.find((s) => s.status === 'running')?.output} />
       {story.parent ? (
@@ -290,11 +291,14 @@ function RunHeader({
   badge,
   badgeLabel,
   offline = false,
+  verified = null,
 }: {
   workflowId: string;
   badge: AppStatus;
   badgeLabel?: string;
   offline?: boolean;
+  /** The run's code passed its tests (true), did not (false), or none was verified (null). */
+  verified?: boolean | null;
 }) {
   return (
     <header className="flex flex-wrap items-center justify-between gap-3">
@@ -316,6 +320,19 @@ function RunHeader({
           </span>
         ) : null}
         <StatusBadge kind={badge} label={badgeLabel} />
+        {verified !== null ? (
+          <span
+            data-testid="run-verified"
+            title={
+              verified
+                ? "Every code step's tests passed in the sandbox"
+                : "A code step's tests did not pass (or could not run): see its report"
+            }
+            className={`rounded-full border px-3 py-1 text-sm font-medium ${verified ? 'border-emerald-700 text-emerald-300' : 'border-amber-700 text-amber-300'}`}
+          >
+            {verified ? 'Verified' : 'Not verified'}
+          </span>
+        ) : null}
       </div>
     </header>
   );

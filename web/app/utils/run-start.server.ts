@@ -4,6 +4,7 @@ import { SearchAttributeType, defineSearchAttributeKey, type SearchAttributePair
 import { TaskTextSchema } from '../../../contract/schemas';
 import {
   PARENT_SEARCH_ATTRIBUTE,
+  VERIFY_LIMITS,
   WORKFLOW_NAME,
   type Budget,
   type RerunInput,
@@ -44,7 +45,7 @@ export interface StartOptions {
 export async function startRun(token: string, task: string, owner: Owner, options: StartOptions = {}): Promise<{ workflowId: string }> {
   if (owner !== null && !OWNER_PATTERN.test(owner)) throw new TypeError('Bad owner name.');
   const workflowId = workflowIdFor(token, owner);
-  const { temporal, review, budget: budgets, fairShare } = getConfig();
+  const { temporal, review, budget: budgets, fairShare, verifyRounds } = getConfig();
   // Only what a run needs: a run without review or re-run starts with the same input as before.
   const input: TaskInput = {
     task: TaskTextSchema.parse(task),
@@ -55,6 +56,8 @@ export async function startRun(token: string, task: string, owner: Owner, option
     ...(options.review && options.budget && Object.keys(budgets.cap).length > 0 ? { budgetCap: budgets.cap } : {}),
     // Fair share: the run waits for a slot in Temporal's queue, as its owner's (one owner for all without access control).
     ...(fairShare ? { queue: { owner: owner ?? ANONYMOUS_OWNER, ...fairShare } } : {}),
+    // Verification's rounds, when the deployment changed them (the workflow's default otherwise).
+    ...(verifyRounds !== VERIFY_LIMITS.roundsDefault ? { verifyRounds } : {}),
   };
   const searchAttributes: SearchAttributePair[] = [
     ...(owner !== null ? [{ key: OWNER_KEY, value: owner }] : []),
