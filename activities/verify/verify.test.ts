@@ -163,6 +163,10 @@ describe('verifyCode', () => {
       summary: 'Refused ../test_x.py (it leaves the directory): nothing ran.',
       outcome: null,
     });
+    expect(await verifyCode({ language: 'ruby' as never, output: PY_MODULE, round: 1 })).toMatchObject({
+      verdict: 'error',
+      summary: 'No runner for the language "ruby".',
+    });
     const empty = await verifyCode({ language: 'python', output: PY_MODULE + file('test_calc.py', 'import calc'), round: 1 });
     expect(empty).toMatchObject({ verdict: 'error', tests: { total: 0 }, outcome: 'exited' });
   });

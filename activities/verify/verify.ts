@@ -6,7 +6,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { VERIFY_LIMITS, cleanOutput, type VerificationOutcome, type VerificationReport, type VerifyInput } from '../../contract/data';
+import {
+  CODE_LANGUAGES,
+  VERIFY_LIMITS,
+  cleanOutput,
+  type VerificationOutcome,
+  type VerificationReport,
+  type VerifyInput,
+} from '../../contract/data';
 import {
   DEFAULT_HOST,
   DEFAULT_LIMITS,
@@ -36,11 +43,14 @@ export function pythonRunner(host: SandboxHost = DEFAULT_HOST): Promise<'pytest'
   const key = JSON.stringify(host);
   let runner = pythonRunners.get(key);
   if (!runner) {
-    runner = runInSandbox({ files: {}, command: ['python3', '-c', 'import pytest'], limits: { wallMs: 10_000 } }, host).then((r) =>
-      r.outcome === 'exited' && r.exitCode === 0 ? 'pytest' : 'unittest',
-    );
+    const probe = runInSandbox({ files: {}, command: ['python3', '-c', 'import pytest'], limits: { wallMs: 10_000 } }, host);
+    runner = probe.then((r) => (r.outcome === 'exited' && r.exitCode === 0 ? 'pytest' : 'unittest'));
     pythonRunners.set(key, runner);
-    runner.catch(() => pythonRunners.delete(key));
+    // Only a clear answer is kept: a probe stopped by a busy machine is asked again next time.
+    probe.then(
+      (r) => r.outcome !== 'exited' && pythonRunners.delete(key),
+      () => pythonRunners.delete(key),
+    );
   }
   return runner;
 }
@@ -61,6 +71,8 @@ export async function verifyCode(input: VerifyInput, options: VerifyOptions = {}
     ...fields,
   });
 
+  if (!CODE_LANGUAGES.includes(input.language))
+    return report({ verdict: 'error', summary: `No runner for the language ${JSON.stringify(input.language)}.` });
   const available = sandboxAvailability(host);
   if (!available.ok) return report({ verdict: 'error', summary: `Verification is off here, nothing ran: ${available.why}` });
 
