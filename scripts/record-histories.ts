@@ -21,7 +21,7 @@ import { OpenAiProvider } from '../activities/llm/openai';
 import { OfflineProvider } from '../activities/llm/offline';
 import type { LlmProvider } from '../activities/llm/provider';
 import { startTestLlmServer, type LlmRule } from '../tests/fixtures/llm-server';
-import { createBuildstoryWorker } from '../worker/worker';
+import { createBuildstoryWorker, createVerificationWorker } from '../worker/worker';
 import { LIMITS, schedulerWorkflowId, type ProgressSnapshot, type ReviewRequest, type TaskInput } from '../contract/data';
 import { progressQuery, reviewUpdate } from '../contract/messages';
 import { unchangedEdit } from '../contract/plan-edit';
@@ -149,6 +149,14 @@ async function main(): Promise<void> {
         await answer(handle, { by: 'ann', decision: 'approve' });
       },
     },
+    // Verification (verify-code-v1): the offline model's code step passes in the sandbox; one that
+    // fails first is written again with the report and passes in round 2.
+    { name: 'verified-completed', provider: new OfflineProvider(1), input: { task: 'Create a hello world python function' } },
+    {
+      name: 'verify-fixed-round-2',
+      provider: new OfflineProvider(1),
+      input: { task: 'Create a hello world python function that fails first' },
+    },
     // Nobody answers: the review timer fires.
     { name: 'review-expired', provider: openai, input: { review: true, reviewTimeoutMs: 1_000 } },
     // Approved with "ask before step 2", then approved again at that gate.
@@ -258,6 +266,16 @@ async function main(): Promise<void> {
         logger: pino({ level: 'silent' }),
         progress: { intervalMs: 50 },
       });
+      // Verification beside the workflow worker, as the worker process runs it (the sandbox must be available).
+      const verification = await createVerificationWorker({
+        connection: nativeConnection,
+        namespace: 'default',
+        taskQueue,
+        logger: pino({ level: 'silent' }),
+      });
+      if (!verification.worker) throw new Error(`verification off: ${verification.off}`);
+      const sandbox = verification.worker;
+      const serving = sandbox.run();
       await worker.runUntil(async () => {
         const prepared = (await scenario.prepare?.(taskQueue)) ?? {};
         const input = { task: TASK, ...scenario.input, ...prepared };
@@ -295,6 +313,8 @@ async function main(): Promise<void> {
         save(scenario.name, scenario.name);
         if (scenario.scheduler) save(schedulerWorkflowId(taskQueue), `${scenario.name}-scheduler`);
       });
+      sandbox.shutdown();
+      await serving;
     }
   } finally {
     await connection.close();

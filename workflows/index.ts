@@ -435,6 +435,7 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
       // No worker with a sandbox polls the queue: say so after a minute rather than wait for good.
       scheduleToStartTimeout: VERIFY_START_TIMEOUT,
       startToCloseTimeout: VERIFY_TIMEOUT,
+      heartbeatTimeout: HEARTBEAT_TIMEOUT,
       retry: { initialInterval: '1 second', maximumAttempts: 3 },
     });
     for (let round = 1; ; round++) {

@@ -29,7 +29,7 @@ async function replay(histories: Array<{ workflowId: string; history: unknown }>
   return results;
 }
 
-test('the recorded histories cover completed, retried, failed, cancelled, truncated and queued runs, reviews, a re-run, budgets and the scheduler', () => {
+test('the recorded histories cover completed, retried, failed, cancelled, truncated and queued runs, reviews, a re-run, budgets, the scheduler, the published story and verification', () => {
   expect(files).toEqual([
     'budget-steps-stopped.json',
     'budget-time-raised.json',
@@ -50,6 +50,8 @@ test('the recorded histories cover completed, retried, failed, cancelled, trunca
     'step-retried-completed.json',
     'story-published-completed.json',
     'story-published-reviewed.json',
+    'verified-completed.json',
+    'verify-fixed-round-2.json',
   ]);
 });
 

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
+import { Context } from '@temporalio/activity';
 import {
   CODE_LANGUAGES,
   VERIFY_LIMITS,
@@ -163,7 +164,17 @@ function clip(text: string, max: number): string {
 export function createVerifyActivities(deps: { logger: Logger; host?: SandboxHost }) {
   return {
     async verifyCode(input: VerifyInput): Promise<VerificationReport> {
-      const result = await verifyCode(input, { host: deps.host });
+      // Beat while the sandbox runs: a worker killed meanwhile is noticed at the heartbeat timeout,
+      // not at the start-to-close one, and the attempt goes to another worker.
+      const context = Context.current();
+      context.heartbeat();
+      const beat = setInterval(() => context.heartbeat(), 1_000);
+      let result: VerificationReport;
+      try {
+        result = await verifyCode(input, { host: deps.host });
+      } finally {
+        clearInterval(beat);
+      }
       deps.logger.info(
         { language: input.language, round: input.round, verdict: result.verdict, tests: result.tests, durationMs: result.durationMs },
         'verification finished',

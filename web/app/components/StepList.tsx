@@ -1,3 +1,4 @@
+import { Suspense, lazy } from 'react';
 import { Link } from '@remix-run/react';
 import type { ProgressSnapshot, StepState, StepStatus, StepVerification } from '../../../contract/data';
 import { lastFrom, rerunHref } from '~/utils/rerun-from';
@@ -23,6 +24,9 @@ function Meta({ items }: { items: string[] }) {
   return shown.length > 0 ? <span className="text-xs text-slate-400">{shown.join(' · ')}</span> : null;
 }
 
+/** The report itself (command, files, output tails) is a chunk of its own, fetched for code steps only. */
+const VerificationDetails = lazy(() => import('./VerificationDetails'));
+
 const MARK: Record<StepVerification['status'], string> = {
   running: 'border-sky-800 text-sky-300',
   passed: 'border-emerald-700 text-emerald-300',
@@ -38,33 +42,15 @@ function Verification({ step, verification: v }: { step: StepState; verification
     : v.status === 'running'
       ? `Verifying${v.round > 1 ? `: round ${v.round}` : ''}`
       : { passed: 'Verified', failed: 'Failed verification', error: 'Not verified' }[v.status];
-  const report = v.report;
   return (
     <div className="mt-3 text-sm" data-testid={`step-${step.index}-verification`} data-verdict={v.status}>
       <span className={`inline-block rounded-full border px-2 py-0.5 text-xs font-medium ${MARK[fixing ? 'running' : v.status]}`}>
         {label}
       </span>
-      {report ? (
-        <details className="mt-2">
-          <summary className="cursor-pointer text-slate-300">
-            {report.summary}
-            {report.round > 1 ? ` (round ${report.round})` : ''}
-          </summary>
-          <div className="mt-2 space-y-1 text-xs text-slate-400">
-            {report.command.length > 0 ? (
-              <p>
-                <code className="text-slate-300">{report.command.join(' ')}</code> · exit {report.exitCode ?? report.outcome ?? '-'} ·{' '}
-                {formatDuration(report.durationMs)}
-              </p>
-            ) : null}
-            {report.files.length > 0 ? <p>Files: {report.files.map((f) => `${f.path} (${f.bytes} B)`).join(', ')}</p> : null}
-            {[report.stdoutTail, report.stderrTail].filter(Boolean).map((text, i) => (
-              <pre key={i} className="max-h-48 overflow-auto rounded bg-slate-950 p-2 text-slate-300">
-                {text}
-              </pre>
-            ))}
-          </div>
-        </details>
+      {v.report ? (
+        <Suspense fallback={null}>
+          <VerificationDetails report={v.report} />
+        </Suspense>
       ) : null}
     </div>
   );
