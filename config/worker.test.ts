@@ -171,7 +171,16 @@ describe("the web app's settings are not the worker's", () => {
   ])('%s does not stop it, and it keeps no access control setting', (_case, vars) => {
     const config = loadWorkerConfig(env(vars));
     expect(config.llm.kind).toBe('offline');
-    expect(Object.keys(config).sort()).toEqual(['deploymentVersion', 'encryption', 'llm', 'logLevel', 'prices', 'temporal', 'worker']);
+    expect(Object.keys(config).sort()).toEqual([
+      'artifacts',
+      'deploymentVersion',
+      'encryption',
+      'llm',
+      'logLevel',
+      'prices',
+      'temporal',
+      'worker',
+    ]);
     expect(JSON.stringify(config)).not.toMatch(/long-password|too-short-secret|carol/);
   });
 
