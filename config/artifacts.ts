@@ -17,7 +17,7 @@ export const DEFAULT_ARTIFACTS_DIR = '.data/artifacts';
 export const ARTIFACTS_ENV = {
   /** `local` (a directory) or `s3` (an S3 bucket or an S3-compatible server). */
   BUILDSTORY_ARTIFACTS: z.preprocess(blankToUndefined, z.enum(['local', 's3']).default('local')),
-  /** The local store's directory, relative to the working directory or absolute. */
+  /** The local store's directory, relative to the working directory or absolute; ignored with s3 (docker-compose.yml always sets it). */
   BUILDSTORY_ARTIFACTS_DIR: optionalString,
   BUILDSTORY_S3_BUCKET: optionalString,
   BUILDSTORY_S3_PREFIX: optionalString,
@@ -54,7 +54,6 @@ export function parseArtifacts(e: ArtifactsEnv): ArtifactSettings {
     if (stray) throw bad(stray, 'is set but BUILDSTORY_ARTIFACTS is not s3');
     return { kind: 'local', dir: resolve(e.BUILDSTORY_ARTIFACTS_DIR ?? DEFAULT_ARTIFACTS_DIR) };
   }
-  if (e.BUILDSTORY_ARTIFACTS_DIR !== undefined) throw bad('BUILDSTORY_ARTIFACTS_DIR', 'is set but BUILDSTORY_ARTIFACTS is s3');
   const bucket = e.BUILDSTORY_S3_BUCKET?.trim();
   if (!bucket) throw bad('BUILDSTORY_S3_BUCKET', 'required when BUILDSTORY_ARTIFACTS is s3');
   if (!BUCKET.test(bucket))
