@@ -14,6 +14,7 @@ export { artifactPathProblem, SHA256_HEX, type ArtifactRef } from './ref';
 export { ArtifactIntegrityError, ArtifactKeyError, sha256Hex, type ArtifactStore, type StoredArtifact } from './store';
 export { LocalArtifactStore } from './local';
 export { S3ArtifactStore, s3ClientFor, type S3Location } from './s3';
+export { verifyArtifacts, type ArtifactProblem } from './verify';
 export { zipArtifacts } from './zip';
 
 /** The store the settings name (CommonConfig.artifacts), sealing with the payload encryption keys when they are set. */
