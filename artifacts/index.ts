@@ -2,7 +2,7 @@
  * The files a run produces (code, tests, the verification report), stored outside Temporal's
  * history and addressed by the SHA-256 of their content; histories hold only ArtifactRefs.
  * Imported by activities (to store) and by the web app's *.server.ts modules (to serve): nothing
- * here touches @temporalio/workflow. Workflow code imports `./ref` as types only.
+ * here touches @temporalio/workflow. Workflow and browser code import `./ref` only (lint holds it).
  */
 import type { EncryptionKeys } from '../codec';
 import type { ArtifactSettings } from '../config/artifacts';
