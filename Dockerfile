@@ -27,6 +27,9 @@ FROM base AS runtime
 ENV NODE_ENV=production
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./
+# The local artifact store's mount point, writable by `node`: an empty volume mounted here takes
+# this owner.
+RUN mkdir -p .data/artifacts && chown node:node .data/artifacts
 
 # The worker bundles workflows/ at start, so it needs their sources and everything they import.
 FROM runtime AS worker
@@ -35,6 +38,7 @@ COPY codec ./codec
 COPY contract ./contract
 COPY workflows ./workflows
 COPY activities ./activities
+COPY artifacts ./artifacts
 COPY worker ./worker
 ENV WORKER_HEALTH_PORT=9464
 EXPOSE 9464

@@ -64,6 +64,12 @@ export default tseslint.config(
             { group: ['**/codec', '**/codec/*'], message: 'Payload codecs run in the worker and client, not in workflow code.' },
             { group: ['**/activities/*'], message: 'Import activities as types only (proxyActivities).', allowTypeImports: true },
             { group: ['**/web/*'], message: 'Workflow code does not know the web app.' },
+            {
+              // A gitignore-style group cannot let ref back in once the folder matches: a regex.
+              regex: '(^|/)artifacts(/(?!ref$)[^/]+)*$',
+              message: 'Artifact storage is I/O, for activities: workflow code holds ArtifactRefs (../artifacts/ref).',
+              allowTypeImports: true,
+            },
           ],
         },
       ],
@@ -94,6 +100,24 @@ export default tseslint.config(
     },
   },
 
+  // Artifact storage is imported by activities and by the web app's server modules: no workflow
+  // code, no web app.
+  {
+    files: ['artifacts/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: '@temporalio/workflow', message: 'Artifact storage runs in activities and the web app, not in workflows.' }],
+          patterns: [
+            { group: ['**/workflows', '**/workflows/*'], message: 'Artifact storage does not know the workflow.' },
+            { group: ['**/web/*', '**/web'], message: 'Artifact storage does not import the web app.' },
+          ],
+        },
+      ],
+    },
+  },
+
   // Browser code (everything the client bundle may load): nothing from Temporal's packages. Server
   // modules (*.server.ts) and resource routes are the server's; route modules import those.
   {
@@ -118,6 +142,12 @@ export default tseslint.config(
             {
               group: ['**/workflows', '**/workflows/*'],
               message: 'Browser code imports the contract, never the workflow.',
+              allowTypeImports: true,
+            },
+            {
+              // A gitignore-style group cannot let ref back in once the folder matches: a regex.
+              regex: '(^|/)artifacts(/(?!ref$)[^/]+)*$',
+              message: 'Browser code reads artifacts through a .server.ts module (it may use artifacts/ref).',
               allowTypeImports: true,
             },
           ],

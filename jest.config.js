@@ -5,6 +5,7 @@ module.exports = {
     '<rootDir>/contract',
     '<rootDir>/workflows',
     '<rootDir>/activities',
+    '<rootDir>/artifacts',
     '<rootDir>/worker',
     '<rootDir>/config',
     '<rootDir>/codec',

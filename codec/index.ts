@@ -14,10 +14,12 @@
  * Used by the worker and the web app's client (dataConverter.payloadCodecs) and by the codec
  * endpoint the Temporal UI calls (web/app/utils/codec-server.server.ts).
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 // CommonJS package, loaded from the web app's ESM server build too: default import, then destructure.
 import protoPackage from '@temporalio/proto';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
+import { KEY_BYTES, SealError, open, seal } from './seal';
+
+export { KEY_BYTES } from './seal';
 
 const PayloadProto = protoPackage.temporal.api.common.v1.Payload;
 
@@ -25,10 +27,6 @@ export const ENCRYPTED_ENCODING = 'binary/encrypted';
 /** The metadata key of the SDK's encoding (METADATA_ENCODING_KEY in @temporalio/common). */
 export const ENCODING_METADATA = 'encoding';
 export const KEY_ID_METADATA = 'encryption-key-id';
-export const KEY_BYTES = 32;
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
-const CIPHER = 'aes-256-gcm';
 
 /** The keys by id and the one that encrypts. Key material never leaves this shape in messages. */
 export interface EncryptionKeys {
@@ -88,11 +86,7 @@ export class EncryptionCodec implements PayloadCodec {
 
   private encrypt(payload: Payload): Payload {
     const keyId = this.currentKeyId;
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv(CIPHER, this.keys.get(keyId)!, iv, { authTagLength: TAG_BYTES });
-    cipher.setAAD(utf8(keyId));
-    const plaintext = PayloadProto.encode(payload).finish();
-    const sealed = Buffer.concat([iv, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+    const sealed = seal(this.keys.get(keyId)!, utf8(keyId), PayloadProto.encode(payload).finish());
     return {
       metadata: { [ENCODING_METADATA]: utf8(ENCRYPTED_ENCODING), [KEY_ID_METADATA]: utf8(keyId) },
       data: sealed,
@@ -104,16 +98,17 @@ export class EncryptionCodec implements PayloadCodec {
     if (!keyId) throw new PayloadDecryptionError('(none)', `the payload has no ${KEY_ID_METADATA} metadata`);
     const key = this.keys.get(keyId);
     if (!key) throw new UnknownEncryptionKeyError(keyId);
-    const data = Buffer.from(payload.data ?? new Uint8Array());
-    if (data.length < IV_BYTES + TAG_BYTES) throw new PayloadDecryptionError(keyId, 'the payload is too short to be ciphertext');
-    const decipher = createDecipheriv(CIPHER, key, data.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
-    decipher.setAAD(utf8(keyId));
-    decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
     let plaintext: Buffer;
     try {
-      plaintext = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
-    } catch {
-      throw new PayloadDecryptionError(keyId, 'the configured key with that id does not match, or the payload was altered');
+      plaintext = open(key, utf8(keyId), payload.data ?? new Uint8Array());
+    } catch (err) {
+      if (!(err instanceof SealError)) throw err;
+      throw new PayloadDecryptionError(
+        keyId,
+        err.reason === 'too-short'
+          ? 'the payload is too short to be ciphertext'
+          : 'the configured key with that id does not match, or the payload was altered',
+      );
     }
     const decoded = PayloadProto.decode(plaintext);
     return { metadata: decoded.metadata, data: decoded.data };

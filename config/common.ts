@@ -1,10 +1,12 @@
 /**
- * What both processes read: the Temporal connection and task queue, the log level and the payload
- * encryption keys. Each process's loader (worker.ts, web.ts) adds its own settings to these.
+ * What both processes read: the Temporal connection and task queue, the log level, the payload
+ * encryption keys and where artifacts are stored. Each process's loader (worker.ts, web.ts) adds
+ * its own settings to these.
  */
 import { z } from 'zod';
 import type { EncryptionKeys } from '../codec';
 import { DEFAULT_TASK_QUEUE } from '../contract/data';
+import { ARTIFACTS_ENV, parseArtifacts, type ArtifactSettings } from './artifacts';
 import { ENCRYPTION_ENV, parseEncryption } from './encryption';
 import { blankToUndefined, type Env } from './env';
 import { loadTemporalConnection, type TemporalConnection } from './temporal';
@@ -15,6 +17,7 @@ export const COMMON_ENV = {
   TEMPORAL_TASK_QUEUE: z.preprocess(blankToUndefined, z.string().min(1).default(DEFAULT_TASK_QUEUE)),
   LOG_LEVEL: z.preprocess(blankToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
   ...ENCRYPTION_ENV,
+  ...ARTIFACTS_ENV,
 };
 
 type CommonSettings = z.infer<z.ZodObject<typeof COMMON_ENV>>;
@@ -25,11 +28,18 @@ export interface CommonConfig {
   logLevel: LogLevel;
   /** Payload encryption keys (worker, web client, codec endpoint); null: payloads are not encrypted. */
   encryption: EncryptionKeys | null;
+  /** Where the files runs produce are stored (artifacts/: createArtifactStore), encrypted with `encryption` when set. */
+  artifacts: ArtifactSettings;
 }
 
 /** From a process's parsed settings, and `env` for what @temporalio/envconfig reads; throws ConfigError. */
 export function commonConfig(settings: CommonSettings, env: Env): CommonConfig {
   const connection = loadTemporalConnection(env);
   const encryption = parseEncryption(settings.BUILDSTORY_ENCRYPTION_KEYS, settings.BUILDSTORY_ENCRYPTION_KEY_ID?.trim());
-  return { temporal: { ...connection, taskQueue: settings.TEMPORAL_TASK_QUEUE }, logLevel: settings.LOG_LEVEL, encryption };
+  return {
+    temporal: { ...connection, taskQueue: settings.TEMPORAL_TASK_QUEUE },
+    logLevel: settings.LOG_LEVEL,
+    encryption,
+    artifacts: parseArtifacts(settings),
+  };
 }

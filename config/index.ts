@@ -5,8 +5,8 @@
  * - worker.ts (`loadWorkerConfig`): the model, the health server, the shutdown grace;
  * - web.ts (`loadWebConfig`): where the app listens, its limits, access control (auth.ts), the
  *   Temporal UI's address and the deadline of calls to Temporal;
- * - both build on common.ts: the Temporal connection (temporal.ts), the task queue, the log level
- *   and the payload encryption keys (encryption.ts).
+ * - both build on common.ts: the Temporal connection (temporal.ts), the task queue, the log level,
+ *   the payload encryption keys (encryption.ts) and the artifact store's location (artifacts.ts).
  *
  * No loader here, only what other code shares: import a process's loader from its own module.
  */

@@ -195,6 +195,7 @@ describe("the web app's settings are not the worker's", () => {
     const config = loadWorkerConfig(env(vars));
     expect(config.llm.kind).toBe('offline');
     expect(Object.keys(config).sort()).toEqual([
+      'artifacts',
       'deploymentVersion',
       'encryption',
       'llm',

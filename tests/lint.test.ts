@@ -51,6 +51,21 @@ const PROBES: Record<string, [string, string, string[]]> = {
     "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n",
     [],
   ],
+  'workflow: the artifact store': [
+    'workflows/probe.ts',
+    "import { LocalArtifactStore } from '../artifacts';\nexport const x = LocalArtifactStore;\n",
+    [RESTRICTED],
+  ],
+  'workflow: artifact refs (allowed)': [
+    'workflows/probe.ts',
+    "import { SHA256_HEX, type ArtifactRef } from '../artifacts/ref';\nexport const x = SHA256_HEX;\nexport type X = ArtifactRef;\n",
+    [],
+  ],
+  'artifact storage: workflow code': [
+    'artifacts/probe.ts',
+    "import { sleep } from '@temporalio/workflow';\nexport const x = sleep;\n",
+    [RESTRICTED],
+  ],
   'a promise nobody awaits': [
     'workflows/probe.ts',
     'async function later(): Promise<void> {}\nexport function now(): void {\n  later();\n}\n',
@@ -70,6 +85,16 @@ const PROBES: Record<string, [string, string, string[]]> = {
     'web/app/routes/probe.tsx',
     "import { taskWorkflow } from '../../../workflows';\nexport const x = taskWorkflow;\n",
     [RESTRICTED],
+  ],
+  'browser: the artifact store': [
+    'web/app/routes/probe.tsx',
+    "import { zipArtifacts } from '../../../artifacts';\nexport const x = zipArtifacts;\n",
+    [RESTRICTED],
+  ],
+  'server module: the artifact store (allowed)': [
+    'web/app/utils/probe.server.ts',
+    "import { zipArtifacts } from '../../../artifacts';\nexport const x = zipArtifacts;\n",
+    [],
   ],
   'server module: the Temporal client (allowed)': [
     'web/app/utils/probe.server.ts',
