@@ -22,8 +22,9 @@ const PAGES = [
   // to the browser's own: the page had 0.3 KB left and the line needs 0.5. 131 → 132 KB the same
   // day for fair share's "Queued (k ahead)" badge and notice (0.2 KB). The next feature on this
   // page should pay for itself: the event list's summaries are the next candidate to move.
-  // Verification's marks and story lines (0.7 KB) fit with its report details in a lazy chunk
-  // (VerificationDetails): 131.9 KB on 2026-12-01, 0.1 KB left.
+  // Verification's story lines fit with its marks and report (Verification) and the run's files
+  // (RunFiles) in lazy chunks, and the file page highlights on the server: 131.9 KB on
+  // 2026-12-01, 0.1 KB left.
   { name: 'run page', route: 'routes/runs.$runId', budgetKb: 132 },
   { name: 'home page', route: 'routes/_index', budgetKb: null },
 ] as const;

@@ -2,7 +2,9 @@
  * The web app over HTTP, as a browser without JavaScript uses it: the real server process
  * (web/server.ts on the production build) against the run's dev server, with a worker.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { unzipSync } from 'fflate';
+import type { ProgressSnapshot } from '../contract/data';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
@@ -73,6 +75,40 @@ test('submitting the form starts a run, redirects to its page, and the page show
   const final = (await env.client.workflow.getHandle(`task-${token}`).result()) as { spend: { tokens: number } };
   expect(final.spend.tokens).toBeGreaterThan(0);
   expect(html.replace(/<!-- -->/g, '')).toContain(`Spent: ${final.spend.tokens.toLocaleString('en-US')} tokens · $0.0000`);
+});
+
+test('a verified run: its page says Verified and lists its files; a file shows highlighted, downloads byte for byte, and all come as a zip', async () => {
+  const token = await formToken(base);
+  await submitTask(base, 'Create a hello world python function', token);
+  const workflowId = `task-${token}`;
+  const html = await pageWhen(`/runs/${workflowId}`, /data-testid="run-verified"[^>]*>Verified</);
+  const final = (await env.client.workflow.getHandle(workflowId).result()) as ProgressSnapshot;
+  const report = final.steps.find((s) => s.verification)!.verification!.report!;
+  expect(report.verdict).toBe('passed');
+  expect(report.files.length).toBeGreaterThanOrEqual(2);
+  for (const file of report.files) {
+    expect(html).toContain(`/runs/${workflowId}/files/${file.sha256}`);
+    // The view: highlighted, with its size and hash.
+    const view = await (await fetch(`${base}/runs/${workflowId}/files/${file.sha256}`)).text();
+    expect(view).toContain(file.sha256);
+    expect(view).toMatch(/<code class="hljs language-python">/);
+    // The download: the exact bytes the report hashed, as text, never rendered.
+    const raw = await fetch(`${base}/runs/${workflowId}/files/${file.sha256}/raw`);
+    expect(raw.status).toBe(200);
+    expect(raw.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    expect(raw.headers.get('content-disposition')).toMatch(/^attachment; filename="/);
+    const bytes = Buffer.from(await raw.arrayBuffer());
+    expect(bytes.length).toBe(file.bytes);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(file.sha256);
+  }
+  const zip = await fetch(`${base}/runs/${workflowId}/files.zip`);
+  expect(zip.headers.get('content-type')).toBe('application/zip');
+  const unpacked = unzipSync(new Uint8Array(await zip.arrayBuffer()));
+  expect(Object.keys(unpacked).sort()).toEqual(report.files.map((f) => f.path).sort());
+  for (const file of report.files) expect(createHash('sha256').update(unpacked[file.path]).digest('hex')).toBe(file.sha256);
+  // A hash the run never recorded is not served, even one of another run's files.
+  expect((await fetch(`${base}/runs/${workflowId}/files/${'0'.repeat(64)}/raw`)).status).toBe(404);
+  expect((await fetch(`${base}/runs/task-${randomUUID()}/files/${report.files[0].sha256}/raw`)).status).toBe(404);
 });
 
 test('the same form submitted twice, and again after the run ended, gives one run', async () => {

@@ -10,6 +10,7 @@ import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker } 
 import pino from 'pino';
 import { ConfigError, describeLlm, loadWorkerConfig } from '../config/worker';
 import { createProvider } from '../activities/llm';
+import { createArtifactStore } from '../artifacts';
 import { workerDataConverter } from '../codec/worker';
 import { freeLoopbackPort, startHealthServer, workerMetrics } from './health';
 import { createBuildstoryWorker, createVerificationWorker } from './worker';
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
     );
   }
   if (serve) {
+    const store = createArtifactStore(config.artifacts, config.encryption);
     const verification = await createVerificationWorker({
       connection,
       namespace: config.temporal.namespace,
@@ -84,10 +86,11 @@ async function main(): Promise<void> {
       dataConverter: workerDataConverter(config.encryption),
       shutdownGraceTime: config.worker.shutdownGraceMs,
       deploymentVersion: config.deploymentVersion,
+      store,
     });
     if (verification.worker) {
       workers.push(verification.worker);
-      logger.info({ taskQueue: verification.taskQueue }, 'verification on: code runs in the sandbox');
+      logger.info({ taskQueue: verification.taskQueue, artifacts: store.description }, 'verification on: code runs in the sandbox');
     } else if (role === 'sandbox') {
       // Its only job: a sandbox worker without a sandbox must not look healthy.
       throw new Error(`verification off: ${verification.off}`);

@@ -10,6 +10,7 @@ import { createActivities, type ActivityDeps } from '../activities';
 import type { LlmProvider } from '../activities/llm/provider';
 import { DEFAULT_HOST, sandboxAvailability, type SandboxHost } from '../activities/sandbox/sandbox';
 import { createVerifyActivities } from '../activities/verify/verify';
+import type { ArtifactStore } from '../artifacts';
 import { OFFLINE_WORKER_MARK, verificationTaskQueue } from '../contract/data';
 import { recordLlmUsage } from './llm-metrics';
 
@@ -82,6 +83,8 @@ export type VerificationWorkerOptions = Pick<
   taskQueue: string;
   /** The sandbox's uid and tools (tests point it elsewhere to see it missing). */
   sandboxHost?: SandboxHost;
+  /** Where the files code steps write are kept (createArtifactStore); without one they are only hashed. */
+  store?: ArtifactStore;
 };
 
 /**
@@ -103,7 +106,7 @@ export async function createVerificationWorker(
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
     // On the runs' version too: a run pinned to this build sends its verification to this build.
     ...deploymentOptions(options.deploymentVersion),
-    activities: createVerifyActivities({ logger: options.logger, host }),
+    activities: createVerifyActivities({ logger: options.logger, host, store: options.store }),
     // Each verification holds a sandbox (a few processes, up to 256 MB): a few at a time per worker.
     maxConcurrentActivityTaskExecutions: 4,
     shutdownGraceTime: options.shutdownGraceTime ?? '10 seconds',

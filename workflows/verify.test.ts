@@ -4,11 +4,9 @@
  * the step back with its report, up to the run's rounds; every round is in the story.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { OfflineProvider } from '../activities/llm/offline';
 import type { ProgressSnapshot, StoryEvent, TaskInput, VerificationReport } from '../contract/data';
-import { createVerificationWorker } from '../worker/worker';
-import { connectTestEnv, createTestWorker, testLogger, uniqueTaskQueue } from '../tests/setup/temporal';
+import { connectTestEnv, createTestWorker, testArtifactStore, uniqueTaskQueue } from '../tests/setup/temporal';
 import { taskWorkflow } from '.';
 
 let env: TestWorkflowEnvironment;
@@ -19,28 +17,14 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-/** Run `input` to its end with a workflow worker (offline model) and a verification worker beside it. */
+/** Run `input` to its end with a test worker (offline model), which serves verification beside it. */
 async function run(name: string, input: TaskInput): Promise<ProgressSnapshot> {
   const taskQueue = uniqueTaskQueue(name);
   const worker = await createTestWorker(env, taskQueue, new OfflineProvider(1));
-  const verification = await createVerificationWorker({
-    connection: env.nativeConnection,
-    namespace: env.namespace ?? 'default',
-    taskQueue,
-    logger: testLogger,
-    shutdownGraceTime: '2 seconds',
+  return worker.runUntil(async () => {
+    const handle = await env.client.workflow.start(taskWorkflow, { taskQueue, workflowId: `wf-${taskQueue}`, args: [input] });
+    return handle.result();
   });
-  if (!verification.worker) throw new Error(`the sandbox is not available here: ${verification.off}`);
-  const sandbox: Worker = verification.worker;
-  const serving = sandbox.run();
-  try {
-    return await worker.runUntil(
-      env.client.workflow.start(taskWorkflow, { taskQueue, workflowId: `wf-${taskQueue}`, args: [input] }).then((h) => h.result()),
-    );
-  } finally {
-    sandbox.shutdown();
-    await serving;
-  }
 }
 
 const ofType = <T extends StoryEvent['type']>(events: StoryEvent[], type: T) =>
@@ -58,7 +42,12 @@ test('the sample task: the code step is verified in the sandbox, its tests pass,
   expect(report.tests!.failed).toBe(0);
   expect(report.tests!.passed).toBeGreaterThan(0);
   expect(report.files.map((f) => f.path).some((p) => /test/.test(p))).toBe(true);
-  for (const file of report.files) expect(file.sha256).toMatch(/^[0-9a-f]{64}$/);
+  // Each file is kept in the artifact store under its hash, byte for byte.
+  for (const file of report.files) {
+    expect(file.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const stored = await testArtifactStore().get(file.sha256);
+    expect(stored?.length).toBe(file.bytes);
+  }
   // The story tells it in order: the step, then its tests, then the next step.
   const types = final.events.filter((e) => 'stepIndex' in e && e.stepIndex === codeStep && e.type !== 'step.output').map((e) => e.type);
   expect(types).toEqual(['step.started', 'step.finished', 'step.verifying', 'step.verified']);

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Context } from '@temporalio/activity';
+import type { ArtifactStore } from '../../artifacts';
 import {
   CODE_LANGUAGES,
   VERIFY_LIMITS,
@@ -160,8 +161,12 @@ function clip(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
-/** The verification worker's activities: verifyCode alone, logged. */
-export function createVerifyActivities(deps: { logger: Logger; host?: SandboxHost }) {
+/**
+ * The verification worker's activities: verifyCode alone, logged. With a `store`, the files the
+ * step wrote are kept there too (content-addressed: the report's sha256 of each file is its
+ * address), before the tests run, so a run's files can be downloaded whatever the verdict.
+ */
+export function createVerifyActivities(deps: { logger: Logger; host?: SandboxHost; store?: ArtifactStore }) {
   return {
     async verifyCode(input: VerifyInput): Promise<VerificationReport> {
       // Beat while the sandbox runs: a worker killed meanwhile is noticed at the heartbeat timeout,
@@ -171,6 +176,10 @@ export function createVerifyActivities(deps: { logger: Logger; host?: SandboxHos
       const beat = setInterval(() => context.heartbeat(), 1_000);
       let result: VerificationReport;
       try {
+        if (deps.store) {
+          // Idempotent: a retried attempt puts the same bytes at the same address.
+          for (const file of extractFiles(input.output).files) await deps.store.put(Buffer.from(file.content, 'utf8'));
+        }
         result = await verifyCode(input, { host: deps.host });
       } finally {
         clearInterval(beat);

@@ -1,6 +1,6 @@
 /** Helpers for tests that talk to the run's shared dev server (see globalSetup). */
 import { randomUUID } from 'node:crypto';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import pino from 'pino';
@@ -10,7 +10,9 @@ import { OpenAiProvider } from '../../activities/llm/openai';
 import type { LlmProvider } from '../../activities/llm/provider';
 import { progressQuery } from '../../contract/messages';
 import { LIMITS, type Price, type ProgressSnapshot } from '../../contract/data';
-import { createBuildstoryWorker } from '../../worker/worker';
+import { createBuildstoryWorker, createVerificationWorker } from '../../worker/worker';
+import { LocalArtifactStore } from '../../artifacts';
+import { ROOT } from '../../devstack/processes';
 import { writeWorkflowBundle } from '../../devstack/bundle';
 
 export const testLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -55,13 +57,18 @@ function bundleFor(dataConverter: DataConverter | undefined): Promise<string> {
   return bundle;
 }
 
+/**
+ * A worker of the run's workflows and activities on `taskQueue`, and with it, as the worker
+ * process does, one of the verification queue beside it (the sandbox must be available: CI
+ * installs bubblewrap), started and stopped with it: its `run` (and so `runUntil`) runs both.
+ */
 export async function createTestWorker(
   env: TestWorkflowEnvironment,
   taskQueue: string,
   provider: LlmProvider,
   dataConverter?: DataConverter,
 ): Promise<Worker> {
-  return createBuildstoryWorker({
+  const worker = await createBuildstoryWorker({
     dataConverter,
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
@@ -73,6 +80,36 @@ export async function createTestWorker(
     progress: { intervalMs: 50 },
     shutdownGraceTime: '2 seconds',
   });
+  const run = worker.run.bind(worker);
+  worker.run = async () => {
+    const verification = await createVerificationWorker({
+      connection: env.nativeConnection,
+      namespace: env.namespace ?? 'default',
+      taskQueue,
+      logger: testLogger,
+      dataConverter,
+      shutdownGraceTime: '2 seconds',
+      store: testArtifactStore(),
+    });
+    if (!verification.worker) throw new Error(`the sandbox is not available here (${verification.off}): verification tests need it`);
+    const sandbox = verification.worker;
+    const serving = sandbox.run();
+    try {
+      return await run();
+    } finally {
+      if (sandbox.getState() === 'RUNNING') sandbox.shutdown();
+      await serving;
+    }
+  };
+  return worker;
+}
+
+let artifacts: LocalArtifactStore | null = null;
+
+/** Where test workers keep the files code steps write: the directory the web app reads by default (.data/artifacts). */
+export function testArtifactStore(): LocalArtifactStore {
+  artifacts ??= new LocalArtifactStore({ root: join(ROOT, '.data', 'artifacts'), encryption: null });
+  return artifacts;
 }
 
 /**

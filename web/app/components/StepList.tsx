@@ -1,6 +1,6 @@
 import { Suspense, lazy } from 'react';
 import { Link } from '@remix-run/react';
-import type { ProgressSnapshot, StepState, StepStatus, StepVerification } from '../../../contract/data';
+import type { ProgressSnapshot, StepState, StepStatus } from '../../../contract/data';
 import { lastFrom, rerunHref } from '~/utils/rerun-from';
 import { formatDuration, formatTokens, stepCost } from './format';
 import { Markdown } from './Markdown';
@@ -24,37 +24,8 @@ function Meta({ items }: { items: string[] }) {
   return shown.length > 0 ? <span className="text-xs text-slate-400">{shown.join(' · ')}</span> : null;
 }
 
-/** The report itself (command, files, output tails) is a chunk of its own, fetched for code steps only. */
-const VerificationDetails = lazy(() => import('./VerificationDetails'));
-
-const MARK: Record<StepVerification['status'], string> = {
-  running: 'border-sky-800 text-sky-300',
-  passed: 'border-emerald-700 text-emerald-300',
-  failed: 'border-red-800 text-red-300',
-  error: 'border-amber-800 text-amber-300',
-};
-
-/** The code step's verification: a mark (Verified, Failed verification, Not verified, Verifying) and its last report. */
-function Verification({ step, verification: v }: { step: StepState; verification: StepVerification }) {
-  const fixing = step.status === 'running' && v.status === 'failed';
-  const label = fixing
-    ? `Fixing: round ${v.round + 1}`
-    : v.status === 'running'
-      ? `Verifying${v.round > 1 ? `: round ${v.round}` : ''}`
-      : { passed: 'Verified', failed: 'Failed verification', error: 'Not verified' }[v.status];
-  return (
-    <div className="mt-3 text-sm" data-testid={`step-${step.index}-verification`} data-verdict={v.status}>
-      <span className={`inline-block rounded-full border px-2 py-0.5 text-xs font-medium ${MARK[fixing ? 'running' : v.status]}`}>
-        {label}
-      </span>
-      {v.report ? (
-        <Suspense fallback={null}>
-          <VerificationDetails report={v.report} />
-        </Suspense>
-      ) : null}
-    </div>
-  );
-}
+/** A code step's verification mark and report: a chunk of its own, fetched for code steps only. */
+const Verification = lazy(() => import('./Verification'));
 
 function Step({ step, keptFrom, rerun }: { step: StepState; keptFrom: string | null; rerun: string | null }) {
   return (
@@ -96,7 +67,11 @@ function Step({ step, keptFrom, rerun }: { step: StepState; keptFrom: string | n
           </div>
         </details>
       ) : null}
-      {step.verification ? <Verification step={step} verification={step.verification} /> : null}
+      {step.verification ? (
+        <Suspense fallback={null}>
+          <Verification step={step} verification={step.verification} />
+        </Suspense>
+      ) : null}
       {rerun ? (
         <Link
           to={rerun}

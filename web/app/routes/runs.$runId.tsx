@@ -23,6 +23,7 @@ import type { Price, QueuePosition, RunStatus } from '../../../contract/data';
 // The review editor is a chunk of its own, fetched only for a run that waits for a review: most
 // runs never do, and the run page's first download has a budget (scripts/check-bundle.ts).
 const PlanForm = lazy(() => import('~/components/PlanForm'));
+const RunFiles = lazy(() => import('~/components/RunFiles'));
 // So is the list of re-runs, shown on the few runs that have some.
 const RunList = lazy(() => import('~/components/RunList').then((module) => ({ default: module.RunList })));
 
@@ -217,6 +218,12 @@ function LiveRun({ view }: { view: OkView }) {
             <Markdown>{story.result}</Markdown>
           </div>
         </section>
+      ) : null}
+
+      {story.steps.some((step) => step.verification?.report?.files.length) ? (
+        <Suspense fallback={null}>
+          <RunFiles workflowId={view.workflowId} story={story} />
+        </Suspense>
       ) : null}
 
       {hasStory ? <EventList events={story.events} startedAt={story.startedAt} /> : null}
