@@ -23,8 +23,11 @@ export interface BatchResult {
   webRpcs: Record<string, number>;
 }
 
+/** What a batch needs of a stack: the dev-server one (stack.ts) or the cluster's (cluster-stack.ts). */
+export type BatchStack = Pick<BenchStack, 'web' | 'base' | 'client' | 'startRun' | 'terminate'>;
+
 export async function runBatch(
-  stack: BenchStack,
+  stack: BatchStack,
   options: {
     taskQueue: string;
     workflow?: string;
