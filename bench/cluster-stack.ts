@@ -43,7 +43,11 @@ export async function startClusterBenchStack(log: (line: string) => void, option
   const dir = mkdtempSync(join(process.env.BENCH_TMP ?? tmpdir(), 'buildstory-bench-cluster-'));
   // The private PostgreSQL runs as the postgres user, which must reach its directories.
   chmodSync(dir, 0o755);
-  const cleanups: Array<() => Promise<void> | void> = [() => rmSync(dir, { recursive: true, force: true })];
+  // BENCH_KEEP=1 keeps the configs and logs (nginx, each Temporal process, PostgreSQL).
+  const cleanups: Array<() => Promise<void> | void> = [
+    () =>
+      process.env.BENCH_KEEP === '1' ? log(`cluster: configs and logs kept in ${dir}`) : rmSync(dir, { recursive: true, force: true }),
+  ];
   const close = async () => {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
   };

@@ -506,7 +506,7 @@ export async function runBench(): Promise<void> {
       log(
         `8 topology: cluster lag p95 ${result.lag.all.p95} ms (dev server ${devTopology.lag.all.p95}); ` +
           `streams per replica ${result.streamsPerReplica.join('/')}, watchers ${result.watchersPerReplica.join('/')}; ` +
-          `other load: ${result.lagCpu?.others ?? '?'} cores (dev-server phase ${devTopology.lagCpu?.others ?? '?'})`,
+          `${result.workflowTaskFailures} workflow tasks failed or timed out; other load: ${result.lagCpu?.others ?? '?'} cores (dev-server phase ${devTopology.lagCpu?.others ?? '?'})`,
       );
     } catch (err) {
       details.topologyCluster = { error: (err as Error).message };

@@ -47,6 +47,8 @@ export interface TopologyResult {
   lag: { all: ReturnType<typeof summarize>; other: ReturnType<typeof summarize>; output: ReturnType<typeof summarize> };
   incompleteStreams: number;
   workflowTasks: number;
+  /** Workflow tasks of those runs that failed or timed out (a starved worker shows here). */
+  workflowTaskFailures: number;
   /** Every replica's calls to Temporal over the lag phase, by method, summed. */
   rpcs: Record<string, number>;
   /** The same per replica (total). */
@@ -97,9 +99,12 @@ export async function measureTopology(
   const after = await snapshots();
   const lagCpu = cpuShare(cpuBefore, cpu());
   let workflowTasks = 0;
+  let workflowTaskFailures = 0;
+  const failures = new Set([EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT]);
   for (const id of ids) {
     const { events } = await target.client.workflow.getHandle(id).fetchHistory();
     workflowTasks += (events ?? []).filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED).length;
+    workflowTaskFailures += (events ?? []).filter((e) => failures.has(e.eventType!)).length;
   }
   const rpcs = diffCounts(
     sum(after, (s) => s.rpcs),
@@ -139,6 +144,7 @@ export async function measureTopology(
     lag: { all: summarize(all), other: summarize(lags.other), output: summarize(lags.output) },
     incompleteStreams: ids.length * sizes.viewersPerRun - ended,
     workflowTasks,
+    workflowTaskFailures,
     rpcs,
     rpcsPerReplica: after.map((s, i) => total(diffCounts(s.rpcs, before[i]!.rpcs))),
     watcher,
