@@ -2,8 +2,9 @@
  * `npm run bench`: latency, Temporal load per viewer, throughput and connections, each beside a
  * baseline measured in the same run. Starts everything it needs (see stack.ts), prints progress
  * lines and a table, writes bench/results/<timestamp>.json and latest.json. Sized to finish in
- * well under 10 minutes on a 2-core machine; BENCH_QUICK=1 runs a smaller version of each figure.
- * What each figure means: bench/README.md.
+ * well under 10 minutes on a 2-core machine, plus ~3 for figure 8 on the production topology
+ * (BENCH_CLUSTER=0 or `--no-cluster` leaves it out); BENCH_QUICK=1 runs a smaller version of each
+ * figure. What each figure means: bench/README.md.
  */
 import { join } from 'node:path';
 import { ROOT } from '../devstack/processes';
@@ -13,15 +14,19 @@ import { measureFirstEvent } from './figures/first-event';
 import { measureFairShare } from './fair-share';
 import { measureApproval, measureWaiting } from './figures/review';
 import { measureStoryLag } from './figures/story-lag';
+import { measureTopology, type TopologyResult } from './figures/topology';
 import { measureIdle, measureLoad, type LoadResult } from './figures/temporal-load';
 import { combineBatches, runBatch, throughputSize, type BatchResult } from './figures/throughput';
 import { explainMisses } from './findings';
+import { startClusterBenchStack, type ClusterBenchStack } from './cluster-stack';
 import { cpuShare, readCpu } from './machine-load';
 import { byNumber, figure, machine, table, writeResults, type Figure, type Results } from './report';
 import { BARE_WORKFLOW_NAME, startBenchStack, type BenchStack } from './stack';
 import { ViewerProcess } from './viewer-process';
 
 const QUICK = process.env.BENCH_QUICK === '1';
+/** Figure 8 on the production topology: on unless BENCH_CLUSTER=0 or `--no-cluster`. */
+const CLUSTER = process.env.BENCH_CLUSTER !== '0' && !process.argv.includes('--no-cluster');
 
 /** Every size in one place; the defaults fit the 10-minute budget on 2 cores. */
 export const SIZES = {
@@ -50,6 +55,14 @@ export const SIZES = {
   waitingWindowMs: QUICK ? 15_000 : 60_000,
   /** Figure 7: runs in each round of the fair-share comparison. */
   fairShareRuns: QUICK ? 16 : 40,
+  /** Figure 8, the same on the dev server and on the cluster: runs watched by this many viewers each, and a batch size. */
+  topology: {
+    runs: QUICK ? 4 : 8,
+    viewersPerRun: 4,
+    staggerMs: 400,
+    tasks: QUICK ? 20 : 40,
+    batchDeadlineMs: 90_000,
+  },
   /** The whole run, setup and teardown included, must fit in this. */
   budgetS: Number(process.env.BENCH_BUDGET_S ?? (QUICK ? 300 : 570)),
 };
@@ -314,6 +327,13 @@ export async function runBench(): Promise<void> {
       ),
     );
 
+    // 8. The dev-server side of the topology comparison (the cluster's comes after this stack stops).
+    if (CLUSTER) {
+      details.topologyDevServer = await phase('8 topology: dev server', () =>
+        measureTopology({ ...s, webs: [s.web], webQueue: s.webQueue }, v, SIZES.topology, readParts, log),
+      );
+    }
+
     // 5. Connections (before throughput, which takes the rest of the budget).
     /** Figure 5's streams over runs on a worker whose model writes a chunk every `delayMs`. */
     const connectionsOver = async (name: string, delayMs: number, profileFile?: string) => {
@@ -459,6 +479,44 @@ export async function runBench(): Promise<void> {
     await shutdown();
   }
 
+  // 8. The production topology, once the dev-server stack has stopped: the same measurement.
+  const devTopology = details.topologyDevServer as TopologyResult | undefined;
+  if (CLUSTER && devTopology) {
+    log('8 topology: the cluster (PostgreSQL, Temporal as five processes, nginx, two web replicas)...');
+    let cluster: ClusterBenchStack | undefined;
+    let clusterViewers: ViewerProcess | undefined;
+    const began = performance.now();
+    try {
+      cluster = await startClusterBenchStack(log, { webDelayMs: SIZES.webDelayMs });
+      clusterViewers = ViewerProcess.start();
+      const c = cluster;
+      const cv = clusterViewers;
+      const readCluster = () => readCpu({ ...c.pids, viewers: cv.pid }, { bench: process.pid });
+      const startedIn = performance.now() - began;
+      log(`  cluster up in ${(startedIn / 1000).toFixed(1)} s; web ${c.base} -> 2 replicas`);
+      const measured = performance.now();
+      const result = await measureTopology(c, cv, SIZES.topology, readCluster, log);
+      details.topologyCluster = result;
+      phases['8 topology: cluster'] = {
+        seconds: round((performance.now() - measured) / 1000, 1),
+        startSeconds: round(startedIn / 1000, 1),
+        cpuCores: result.lagCpu,
+      };
+      figures.push(...topologyFigures(devTopology, result));
+      log(
+        `8 topology: cluster lag p95 ${result.lag.all.p95} ms (dev server ${devTopology.lag.all.p95}); ` +
+          `streams per replica ${result.streamsPerReplica.join('/')}, watchers ${result.watchersPerReplica.join('/')}; ` +
+          `${result.workflowTaskFailures} workflow tasks failed or timed out; other load: ${result.lagCpu?.others ?? '?'} cores (dev-server phase ${devTopology.lagCpu?.others ?? '?'})`,
+      );
+    } catch (err) {
+      details.topologyCluster = { error: (err as Error).message };
+      log(`8 topology: the cluster phase failed: ${(err as Error).message}`);
+    } finally {
+      await clusterViewers?.stop().catch(() => undefined);
+      await cluster?.close();
+    }
+  }
+
   // 7. Fair share, on a dev server of its own once the rest has stopped: the same runs without a
   // queue and with one (perUser 2, total 4), and the handover from a freed slot to the next run.
   log('7 fair share (a dev server of its own)...');
@@ -488,4 +546,47 @@ export async function runBench(): Promise<void> {
   process.stdout.write(`\n${table(figures)}\n\n`);
   for (const note of results.notes) process.stdout.write(`- ${note}\n`);
   process.stdout.write(`\nresults: ${path} (and bench/results/latest.json), ${results.durationS} s\n`);
+}
+
+/** Figure 8: the cluster's figures, each against the dev server's in the same run. */
+function topologyFigures(dev: TopologyResult, cluster: TopologyResult): Figure[] {
+  const onDev = (value: number) => ({ value, what: 'dev server, same measurement' });
+  const viewers = `${cluster.viewersPerRun} viewers per run`;
+  return [
+    figure(
+      'cluster.lag.p50',
+      `8. cluster: story-event lag p50, ${viewers} over 2 replicas`,
+      'ms',
+      cluster.lag.all.p50,
+      onDev(dev.lag.all.p50),
+    ),
+    figure(
+      'cluster.lag.p95',
+      `8. cluster: story-event lag p95, ${viewers} over 2 replicas`,
+      'ms',
+      cluster.lag.all.p95,
+      onDev(dev.lag.all.p95),
+    ),
+    figure(
+      'cluster.callsPerWorkflowTask',
+      `8. cluster: web calls to Temporal per workflow task, ${viewers}`,
+      'calls',
+      cluster.rpcsPerWorkflowTask,
+      onDev(dev.rpcsPerWorkflowTask),
+    ),
+    figure(
+      'cluster.tasksPerMinute',
+      `8. cluster: tasks/min, ${cluster.plain.tasks} tasks, no viewers`,
+      'tasks/min',
+      cluster.plain.tasksPerMinute,
+      onDev(dev.plain.tasksPerMinute),
+    ),
+    figure(
+      'cluster.tasksPerMinute.watched',
+      `8. cluster: tasks/min, ${cluster.watched.tasks} tasks, 1 viewer each`,
+      'tasks/min',
+      cluster.watched.tasksPerMinute,
+      onDev(dev.watched.tasksPerMinute),
+    ),
+  ];
 }

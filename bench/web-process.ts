@@ -22,6 +22,11 @@ export interface WebSnapshot {
   connections: number;
   watchers: number;
   eventsSent: number;
+  /**
+   * The watchers' own counters, `buildstory_watcher_<name>_total` by <name> (queries,
+   * history_polls, describes, ...): whatever the watcher counts, read by name.
+   */
+  watcher: Record<string, number>;
 }
 
 export interface WebProcess {
@@ -38,10 +43,17 @@ export interface WebProcess {
   stop(): Promise<void>;
 }
 
-export async function startWeb(options: { temporalAddress: string; taskQueue: string }): Promise<WebProcess> {
+export async function startWeb(options: {
+  temporalAddress: string;
+  taskQueue: string;
+  /** A free one unless given (a proxy in front needs it before the app starts). */
+  port?: number;
+  name?: string;
+}): Promise<WebProcess> {
   const web = startPart(
     webPart({
-      port: await freePort(),
+      name: options.name,
+      port: options.port ?? (await freePort()),
       // tsx's launcher and the server each open one; the server's is found by its script below.
       inspect: true,
       env: {
@@ -83,6 +95,11 @@ export async function startWeb(options: { temporalAddress: string; taskQueue: st
       const value = (name: string) => samples.find((s) => s.name === name)?.value ?? 0;
       const rpcs: Record<string, number> = {};
       for (const s of samples) if (s.name === 'buildstory_temporal_rpcs_total') rpcs[s.labels.method ?? 'unknown'] = s.value;
+      const watcher: Record<string, number> = {};
+      for (const s of samples) {
+        const name = /^buildstory_watcher_(.+)_total$/.exec(s.name)?.[1];
+        if (name) watcher[name] = (watcher[name] ?? 0) + s.value;
+      }
       return {
         at: Date.now(),
         rpcs,
@@ -91,6 +108,7 @@ export async function startWeb(options: { temporalAddress: string; taskQueue: st
         connections: value('buildstory_sse_connections'),
         watchers: value('buildstory_run_watchers'),
         eventsSent: value('buildstory_sse_events_sent_total'),
+        watcher,
       };
     },
     async heapAfterGc() {

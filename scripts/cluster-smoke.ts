@@ -12,7 +12,12 @@
  *    reconnects with Last-Event-ID through nginx to the other replica and must end with every
  *    event of the final story exactly once; the killed replica is started again;
  * 4. runs in flight while a Temporal frontend is killed (-9): all complete through the balancer;
- * 5. the UI server (through the balancer) and its codec setting (through nginx).
+ * 5. the UI server (through the balancer) and its codec setting (through nginx);
+ * 6. a rolling deploy with Worker Versioning (devstack/rolling-deploy.ts, the scenario of
+ *    tests/rolling-deploy.test.ts), frontend A started again first: workers of builds A and B in
+ *    this process, through the balancer; the CLI's commands through it too; "Retry from the failed
+ *    step" posted to the web app through nginx; and A seen `drained` (the drainage refresh is set
+ *    to 5 s in this cluster's dynamic config; 3 min by default).
  *
  * Prints the timings, the figures of each check, the requests per replica and frontend, and every
  * process's memory; stops everything. Exit 0 = pass. Not part of `npm test` (`.ci/run` runs it).
@@ -20,14 +25,18 @@
  * own process groups, killed -9 as a whole, started again on the same ports) and their streams
  * are followed by its follower (faults/follower.ts).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import pino from 'pino';
 import type { ProgressSnapshot } from '../contract/data';
 import { launchChromium } from '../devstack/browser';
+import { writeWorkflowBundle } from '../devstack/bundle';
 import { ensureClusterBinaries, clusterLog as log } from '../devstack/cluster/binaries';
 import { existingPostgres, startPrivatePostgres, type PostgresTarget } from '../devstack/cluster/postgres';
 import { ensureNginx, startProxy, type ClusterProxy } from '../devstack/cluster/proxy';
@@ -35,6 +44,7 @@ import { clusterLayout, startTemporalCluster, type TemporalCluster } from '../de
 import { startRunViaForm } from '../devstack/form';
 import { webPart, workerPart } from '../devstack/parts';
 import { ensureWebBuild, freePort } from '../devstack/processes';
+import { rollingDeploy, rollingDeployProblems } from '../devstack/rolling-deploy';
 import { parsePrometheus } from '../devstack/stats';
 import { ensureTemporalCli } from '../devstack/temporal';
 import { RunFollower } from '../faults/follower';
@@ -43,6 +53,8 @@ import { NodePart } from '../faults/supervisor';
 /** Per chunk of the offline model: runs last some seconds, long enough to kill a part mid-run. */
 const MODEL_DELAY_MS = 150;
 const RUN_DEADLINE_MS = 120_000;
+/** Worker Versioning's drainage refresh and visibility grace period in this cluster (3 min each by default). */
+const DRAINAGE_REFRESH = '5s';
 
 const timings: Record<string, number> = {};
 async function timed<T>(name: string, work: () => Promise<T>): Promise<T> {
@@ -155,6 +167,10 @@ async function main(): Promise<void> {
         pg: pg!,
         dir,
         basePort,
+        dynamicConfig: {
+          'matching.wv.VersionDrainageStatusRefreshInterval': DRAINAGE_REFRESH,
+          'matching.wv.VersionDrainageStatusVisibilityGracePeriod': DRAINAGE_REFRESH,
+        },
         ui: { uiServer: bins.uiServer, port: uiPort!, codecEndpoint: `${webBase}/codec`, temporalAddress: front.grpcAddress },
         log,
       }),
@@ -320,6 +336,50 @@ async function main(): Promise<void> {
     if (settings.Codec.Endpoint !== `${webBase}/codec` || !settings.Codec.IncludeCredentials)
       throw new Error(`the UI server's codec settings are not ours: ${JSON.stringify(settings.Codec)}`);
     log(`UI namespace API ${page.status} through the balancer; codec ${settings.Codec.Endpoint} with credentials`);
+
+    // 6. A rolling deploy with Worker Versioning, on the whole cluster again.
+    await timed('rollingDeploy', async () => {
+      await cluster!.restart('frontend-a');
+      try {
+        // The SDK logs the runs that fail on purpose at WARN.
+        Runtime.install({ logger: new DefaultLogger('ERROR') });
+      } catch {
+        // installed already
+      }
+      const workerConnection = await NativeConnection.connect({ address: front.grpcAddress });
+      const execCli = promisify(execFile);
+      try {
+        const report = await rollingDeploy({
+          connection: workerConnection,
+          client,
+          namespace: 'default',
+          bundleA: await writeWorkflowBundle(dir, 'workflows.js'),
+          dir,
+          temporalCli: async (args) => (await execCli(cli, [...args, '--address', front.grpcAddress, '--namespace', 'default'])).stdout,
+          // The run page's button, through nginx to either replica.
+          retry: async (workflowId) => {
+            const res = await fetch(`${webBase}/runs/${workflowId}`, {
+              method: 'POST',
+              body: new URLSearchParams({ intent: 'retry-failed-step' }),
+              redirect: 'manual',
+            });
+            if (res.status !== 302) throw new Error(`retry of ${workflowId} through nginx answered ${res.status}: ${await res.text()}`);
+          },
+          drainedWithinMs: 60_000,
+          logger: pino({ level: 'silent' }),
+          log,
+        });
+        figures.rollingDeploy = { deployment: report.deploymentName, cli: report.cli, timingsMs: report.timingsMs };
+        const problems = rollingDeployProblems(report, { drained: true });
+        if (problems.length) throw new Error(`rolling deploy: ${problems.join('; ')}`);
+        log(
+          `rolling deploy: 4 failed runs, 2 in flight and 2 retried on A, 2 new runs on B, no workflow task failed; ` +
+            `plain resets: after a failed step on A, from the first task on B; A drained ${report.cli.drainedAfterMs} ms after its last run`,
+        );
+      } finally {
+        await workerConnection.close();
+      }
+    });
 
     const metrics = await fetch(`${webBase}/metrics`);
     if (metrics.status !== 404) throw new Error(`/metrics through nginx answered ${metrics.status}, not 404`);

@@ -23,8 +23,11 @@ export interface BatchResult {
   webRpcs: Record<string, number>;
 }
 
+/** What a batch needs of a stack: the dev-server one (stack.ts) or the cluster's (cluster-stack.ts). */
+export type BatchStack = Pick<BenchStack, 'web' | 'base' | 'client' | 'startRun' | 'terminate'>;
+
 export async function runBatch(
-  stack: BenchStack,
+  stack: BatchStack,
   options: {
     taskQueue: string;
     workflow?: string;
@@ -44,11 +47,12 @@ export async function runBatch(
   let failed = 0;
   let completed = 0;
   let timer: NodeJS.Timeout | undefined;
+  // Aborted at the deadline: a wait left pending would retry on a connection closed later, and throw.
+  const giveUp = new AbortController();
   const all = Promise.all(
     ids.map((id) =>
-      stack.client.workflow
-        .getHandle(id)
-        .result()
+      stack.client
+        .withAbortSignal(giveUp.signal, () => stack.client.workflow.getHandle(id).result())
         .then(
           () => void completed++,
           () => void failed++,
@@ -61,7 +65,10 @@ export async function runBatch(
   ]);
   clearTimeout(timer);
   const seconds = (Date.now() - started) / 1000;
-  if (truncated) await stack.terminate(ids);
+  if (truncated) {
+    await stack.terminate(ids);
+    giveUp.abort();
+  }
   const cpuCores = cpuShare(cpuBefore, options.cpu());
   const webRpcs = diffCounts((await stack.web.snapshot()).rpcs, webBefore.rpcs);
   const result: BatchResult = {

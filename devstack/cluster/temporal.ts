@@ -120,10 +120,22 @@ dynamicConfigClient:
 /**
  * Dynamic config. Search attributes are cached per process for a minute; refreshing on read (as
  * the dev server does) lets a start that sets BuildstoryOwner succeed right after we create it.
+ * Worker Versioning (docs/deploy.md, Rolling deploys) needs no change on 1.29.1: deployment
+ * versions and the versioning fields of the workflow APIs are on by default; they are written out
+ * so that a server upgrade that changed those defaults would not turn it off unnoticed.
  */
-const DYNAMIC_CONFIG = `system.forceSearchAttributesCacheRefreshOnRead:
-  - value: true
-`;
+const DYNAMIC_CONFIG: Record<string, string | number | boolean> = {
+  'system.forceSearchAttributesCacheRefreshOnRead': true,
+  'system.enableDeploymentVersions': true,
+  'frontend.workerVersioningWorkflowAPIs': true,
+};
+
+/** The dynamic config file: one global value per key. */
+export function dynamicConfigYaml(values: Record<string, string | number | boolean>): string {
+  return Object.entries(values)
+    .map(([key, value]) => `${key}:\n  - value: ${JSON.stringify(value)}\n`)
+    .join('');
+}
 
 /** Create both databases and bring their schemas to the newest version; safe to rerun. */
 export async function setupSchemas(sqlTool: string, pg: PostgresTarget, log: Log): Promise<void> {
@@ -170,6 +182,8 @@ export interface ClusterOptions {
   basePort: number;
   namespace?: string;
   retentionDays?: number;
+  /** Dynamic config values on top of ours (e.g. a short Worker Versioning drainage refresh for a test). */
+  dynamicConfig?: Record<string, string | number | boolean>;
   ui?: UiOptions;
   log: Log;
 }
@@ -217,7 +231,7 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
 
   const layout = clusterLayout(options.basePort);
   const dynamicConfig = join(configDir, 'dynamic.yaml');
-  writeFileSync(dynamicConfig, DYNAMIC_CONFIG);
+  writeFileSync(dynamicConfig, dynamicConfigYaml({ ...DYNAMIC_CONFIG, ...options.dynamicConfig }));
   const processes: TemporalCluster['processes'] = [];
   // One at a time, in the reverse of the start order (UI, worker, frontends, matching, history):
   // stopped all at once, each logged errors about the others being gone ("Not enough hosts to
