@@ -23,7 +23,7 @@ import { clusterLayout, startTemporalCluster, type TemporalCluster } from '../de
 import { SAMPLE_TASK } from '../devstack/form';
 import { ensureWebBuild, freePort } from '../devstack/processes';
 import { ensureTemporalCli } from '../devstack/temporal';
-import { createBuildstoryWorker } from '../worker/worker';
+import { createBuildstoryWorker, withVerification } from '../worker/worker';
 import type { BatchStack } from './figures/throughput';
 import { startWeb, type WebProcess } from './web-process';
 
@@ -93,15 +93,19 @@ export async function startClusterBenchStack(log: (line: string) => void, option
     const clientConnection = await Connection.connect({ address: proxy.grpcAddress });
     cleanups.push(() => clientConnection.close());
     const client = new Client({ connection: clientConnection, namespace: 'default' });
-    const worker = await createBuildstoryWorker({
-      connection,
-      namespace: 'default',
-      taskQueue: webQueue,
-      provider: new OfflineProvider(options.webDelayMs),
-      logger: pino({ level: 'error' }),
-      workflowBundle: { codePath: bundle as string },
-      shutdownGraceTime: '1 second',
-    });
+    const logger = pino({ level: 'error' });
+    const worker = await withVerification(
+      await createBuildstoryWorker({
+        connection,
+        namespace: 'default',
+        taskQueue: webQueue,
+        provider: new OfflineProvider(options.webDelayMs),
+        logger,
+        workflowBundle: { codePath: bundle as string },
+        shutdownGraceTime: '1 second',
+      }),
+      { connection, namespace: 'default', taskQueue: webQueue, logger, shutdownGraceTime: '1 second' },
+    );
     const running = worker.run();
     cleanups.push(async () => {
       worker.shutdown();

@@ -18,7 +18,7 @@ import { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import { OpenAiProvider } from '../activities/llm/openai';
 import { startTestLlmServer } from '../tests/fixtures/llm-server';
-import { createBuildstoryWorker } from '../worker/worker';
+import { createBuildstoryWorker, withVerification } from '../worker/worker';
 import { freePort } from '../devstack/processes';
 import { createSearchAttributes, ensureTemporalCli, startDevServer } from '../devstack/temporal';
 import type { ProgressSnapshot, QueueInput, StoryEvent } from '../contract/data';
@@ -72,14 +72,18 @@ export async function measureFairShare(RUNS = 40, STEP_DELAY_MS = 300): Promise<
     queue: (i: number) => QueueInput | undefined,
   ): Promise<{ perMinute: number; finals: ProgressSnapshot[] }> {
     const taskQueue = `bench-fair-${name}`;
-    const worker = await createBuildstoryWorker({
-      connection: nativeConnection,
-      namespace: 'default',
-      taskQueue,
-      provider,
-      logger: pino({ level: 'silent' }),
-      progress: { intervalMs: 200 },
-    });
+    const logger = pino({ level: 'silent' });
+    const worker = await withVerification(
+      await createBuildstoryWorker({
+        connection: nativeConnection,
+        namespace: 'default',
+        taskQueue,
+        provider,
+        logger,
+        progress: { intervalMs: 200 },
+      }),
+      { connection: nativeConnection, namespace: 'default', taskQueue, logger },
+    );
     return worker.runUntil(async () => {
       const started = Date.now();
       const handles = [];

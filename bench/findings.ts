@@ -73,8 +73,9 @@ export function explainMisses(figures: readonly Figure[], details: Details): str
     const polls = idle.webRpcs?.GetWorkflowExecutionHistory ?? 0;
     notes.push(
       `3. idle watched run: ${polls} history polls, ${idle.webRpcs?.QueryWorkflow ?? 0} queries and ${idle.webRpcs?.DescribeWorkflowExecution ?? 0} describes in ${idle.windowS} s ` +
-        `(${n(idle.rpcsPerMinute, 0)} RPC/min): a 15 s history long poll at a time, and after each a query, which is how the watcher learns ` +
-        'that a worker still answers (a lost worker leaves no trace in the history).',
+        `(${n(idle.rpcsPerMinute, 0)} RPC/min): a 15 s history long poll at a time, and after each quiet one a describe (a run that publishes ` +
+        'its story; a query for one that does not), which is how the watcher learns that work waits for a worker (a lost worker leaves no ' +
+        'trace in the history).',
     );
   }
 

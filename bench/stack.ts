@@ -15,7 +15,7 @@ import { writeWorkflowBundle } from '../devstack/bundle';
 import { SAMPLE_TASK } from '../devstack/form';
 import { ensureWebBuild, freePort } from '../devstack/processes';
 import { ensureTemporalCli, startDevServer, type DevServer } from '../devstack/temporal';
-import { createBuildstoryWorker } from '../worker/worker';
+import { createBuildstoryWorker, withVerification } from '../worker/worker';
 import { WORKFLOW_NAME } from '../contract/data';
 import { createBareActivities } from './bare-activities';
 import { connectCountingClient, type CountingClient } from './poller';
@@ -127,7 +127,15 @@ export async function startBenchStack(log: (line: string) => void, options: { we
         workflowBundle: { codePath: storyBundle },
         shutdownGraceTime: '1 second',
       });
-      return runWorker(worker, taskQueue);
+      // The offline model's code steps are verified, as the worker process does it.
+      const verified = await withVerification(worker, {
+        connection,
+        namespace: 'default',
+        taskQueue,
+        logger,
+        shutdownGraceTime: '1 second',
+      });
+      return runWorker(verified, taskQueue);
     };
     const startStoryWorker = (name: string, delayMs: number) => runStoryWorker(`bench-${name}-${randomUUID().slice(0, 8)}`, delayMs);
     const startBareWorker = async (name: string, delayMs: number) => {

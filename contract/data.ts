@@ -703,6 +703,27 @@ export interface VerificationReport {
   files: VerifiedFile[];
 }
 
+/** A report with nothing run yet: `fields` say the verdict and why, and whatever did run. */
+export function verificationReport(
+  language: CodeLanguage,
+  round: number,
+  fields: Partial<VerificationReport> & Pick<VerificationReport, 'verdict' | 'summary'>,
+): VerificationReport {
+  return {
+    language,
+    round,
+    command: [],
+    tests: null,
+    exitCode: null,
+    outcome: null,
+    stdoutTail: '',
+    stderrTail: '',
+    durationMs: 0,
+    files: [],
+    ...fields,
+  };
+}
+
 /** A code step's next round: its number and the report that sent it back. */
 export interface VerificationRetry {
   round: number;

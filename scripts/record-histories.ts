@@ -21,7 +21,7 @@ import { OpenAiProvider } from '../activities/llm/openai';
 import { OfflineProvider } from '../activities/llm/offline';
 import type { LlmProvider } from '../activities/llm/provider';
 import { startTestLlmServer, type LlmRule } from '../tests/fixtures/llm-server';
-import { createBuildstoryWorker, createVerificationWorker } from '../worker/worker';
+import { createBuildstoryWorker, withVerification } from '../worker/worker';
 import { LIMITS, schedulerWorkflowId, type ProgressSnapshot, type ReviewRequest, type TaskInput } from '../contract/data';
 import { progressQuery, reviewUpdate } from '../contract/messages';
 import { unchangedEdit } from '../contract/plan-edit';
@@ -258,24 +258,18 @@ async function main(): Promise<void> {
       llm.reset();
       for (const rule of scenario.rules ?? []) llm.program(rule);
       const taskQueue = `record-${scenario.name}`;
-      const worker = await createBuildstoryWorker({
-        connection: nativeConnection,
-        namespace: 'default',
-        taskQueue,
-        provider: scenario.provider,
-        logger: pino({ level: 'silent' }),
-        progress: { intervalMs: 50 },
-      });
-      // Verification beside the workflow worker, as the worker process runs it (the sandbox must be available).
-      const verification = await createVerificationWorker({
-        connection: nativeConnection,
-        namespace: 'default',
-        taskQueue,
-        logger: pino({ level: 'silent' }),
-      });
-      if (!verification.worker) throw new Error(`verification off: ${verification.off}`);
-      const sandbox = verification.worker;
-      const serving = sandbox.run();
+      const logger = pino({ level: 'silent' });
+      const worker = await withVerification(
+        await createBuildstoryWorker({
+          connection: nativeConnection,
+          namespace: 'default',
+          taskQueue,
+          provider: scenario.provider,
+          logger,
+          progress: { intervalMs: 50 },
+        }),
+        { connection: nativeConnection, namespace: 'default', taskQueue, logger },
+      );
       await worker.runUntil(async () => {
         const prepared = (await scenario.prepare?.(taskQueue)) ?? {};
         const input = { task: TASK, ...scenario.input, ...prepared };
@@ -313,8 +307,6 @@ async function main(): Promise<void> {
         save(scenario.name, scenario.name);
         if (scenario.scheduler) save(schedulerWorkflowId(taskQueue), `${scenario.name}-scheduler`);
       });
-      sandbox.shutdown();
-      await serving;
     }
   } finally {
     await connection.close();

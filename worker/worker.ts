@@ -113,3 +113,26 @@ export async function createVerificationWorker(
   });
   return { worker, taskQueue };
 }
+
+/**
+ * `worker` (of the runs' task queue) with a verification worker of that queue beside it, as
+ * worker/index.ts runs them: its `run` (and so `runUntil`) runs both and ends when both have
+ * stopped. For in-process workers (tests, the benchmark, the history recorder). Throws when the
+ * sandbox is not available here: code never runs unsandboxed, and these callers need verification.
+ */
+export async function withVerification(worker: Worker, options: VerificationWorkerOptions): Promise<Worker> {
+  const verification = await createVerificationWorker(options);
+  if (!verification.worker) throw new Error(`verification off: ${verification.off}`);
+  const sandbox = verification.worker;
+  const run = worker.run.bind(worker);
+  worker.run = async () => {
+    const serving = sandbox.run();
+    try {
+      return await run();
+    } finally {
+      if (sandbox.getState() === 'RUNNING') sandbox.shutdown();
+      await serving;
+    }
+  };
+  return worker;
+}

@@ -36,6 +36,7 @@ import {
   STORY_MEMO_FIELD,
   VERIFY_LIMITS,
   schedulerWorkflowId,
+  verificationReport,
   verificationTaskQueue,
   type Budget,
   type BudgetKind,
@@ -446,7 +447,7 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
         report = await verifyCode({ language, output: story.stepOutput(stepIndex), round });
       } catch (err) {
         if (isCancellation(err)) throw err;
-        report = notRun(language, round, verifyFailure(err));
+        report = verificationReport(language, round, { verdict: 'error', summary: verifyFailure(err) });
       }
       story.verified(stepIndex, report);
       if (report.verdict !== 'failed' || round >= verifyRounds || reachedBefore()) return;
@@ -503,24 +504,6 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   } finally {
     if (inQueue) await releaseSlot();
   }
-}
-
-/** A report for a verification that did not run: the code is not verified, and the report says why. */
-function notRun(language: CodeLanguage, round: number, summary: string): VerificationReport {
-  return {
-    verdict: 'error',
-    summary,
-    language,
-    round,
-    command: [],
-    tests: null,
-    exitCode: null,
-    outcome: null,
-    stdoutTail: '',
-    stderrTail: '',
-    durationMs: 0,
-    files: [],
-  };
 }
 
 function verifyFailure(err: unknown): string {

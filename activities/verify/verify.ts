@@ -12,6 +12,7 @@ import {
   CODE_LANGUAGES,
   VERIFY_LIMITS,
   cleanOutput,
+  verificationReport,
   type VerificationOutcome,
   type VerificationReport,
   type VerifyInput,
@@ -59,19 +60,8 @@ export function pythonRunner(host: SandboxHost = DEFAULT_HOST): Promise<'pytest'
 
 export async function verifyCode(input: VerifyInput, options: VerifyOptions = {}): Promise<VerificationReport> {
   const host = options.host ?? DEFAULT_HOST;
-  const report = (fields: Partial<VerificationReport> & Pick<VerificationReport, 'verdict' | 'summary'>): VerificationReport => ({
-    language: input.language,
-    round: input.round,
-    command: [],
-    tests: null,
-    exitCode: null,
-    outcome: null,
-    stdoutTail: '',
-    stderrTail: '',
-    durationMs: 0,
-    files: [],
-    ...fields,
-  });
+  const report = (fields: Partial<VerificationReport> & Pick<VerificationReport, 'verdict' | 'summary'>): VerificationReport =>
+    verificationReport(input.language, input.round, fields);
 
   if (!CODE_LANGUAGES.includes(input.language))
     return report({ verdict: 'error', summary: `No runner for the language ${JSON.stringify(input.language)}.` });

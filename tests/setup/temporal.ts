@@ -10,7 +10,7 @@ import { OpenAiProvider } from '../../activities/llm/openai';
 import type { LlmProvider } from '../../activities/llm/provider';
 import { progressQuery } from '../../contract/messages';
 import { LIMITS, type Price, type ProgressSnapshot } from '../../contract/data';
-import { createBuildstoryWorker, createVerificationWorker } from '../../worker/worker';
+import { createBuildstoryWorker, withVerification } from '../../worker/worker';
 import { LocalArtifactStore } from '../../artifacts';
 import { ROOT } from '../../devstack/processes';
 import { writeWorkflowBundle } from '../../devstack/bundle';
@@ -80,28 +80,15 @@ export async function createTestWorker(
     progress: { intervalMs: 50 },
     shutdownGraceTime: '2 seconds',
   });
-  const run = worker.run.bind(worker);
-  worker.run = async () => {
-    const verification = await createVerificationWorker({
-      connection: env.nativeConnection,
-      namespace: env.namespace ?? 'default',
-      taskQueue,
-      logger: testLogger,
-      dataConverter,
-      shutdownGraceTime: '2 seconds',
-      store: testArtifactStore(),
-    });
-    if (!verification.worker) throw new Error(`the sandbox is not available here (${verification.off}): verification tests need it`);
-    const sandbox = verification.worker;
-    const serving = sandbox.run();
-    try {
-      return await run();
-    } finally {
-      if (sandbox.getState() === 'RUNNING') sandbox.shutdown();
-      await serving;
-    }
-  };
-  return worker;
+  return withVerification(worker, {
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    logger: testLogger,
+    dataConverter,
+    shutdownGraceTime: '2 seconds',
+    store: testArtifactStore(),
+  });
 }
 
 let artifacts: LocalArtifactStore | null = null;

@@ -19,6 +19,8 @@ import { emptyStory, foldStoryEvent } from '../../../contract/story-reducer';
 import { getConfig } from './env.server';
 import { log } from './log.server';
 import { describeOwnedRun, type Owner } from './run-owner.server';
+import type { Payload } from '@temporalio/common';
+import type { HistoryEvent } from './reset-point';
 import { RUN_ID_PATTERN } from './run-id';
 import type { TemporalStatus } from './run-status';
 import { bounded, decodePayload, getClient, grpcCode, isTimeout, isUnreachable, message } from './temporal-client.server';
@@ -153,6 +155,11 @@ function storyError(snapshot: ProgressSnapshot, options: NoWorker): { error?: st
   return error ? { error } : {};
 }
 
+/** The batch of story events a history event carries: its memo upsert's STORY_MEMO_FIELD, still encoded. */
+export function publishedStoryPayload(event: HistoryEvent): Payload | null {
+  return event.workflowPropertiesModifiedEventAttributes?.upsertedMemo?.fields?.[STORY_MEMO_FIELD] ?? null;
+}
+
 /**
  * The story the run published into its history (STORY_MEMO_FIELD of its memo upserts), folded
  * with the one story reducer as the workflow folds it: the same snapshot its `progress` query
@@ -177,7 +184,7 @@ export async function readPublishedSnapshot({
         skipArchival: true,
       });
       for (const event of page.history?.events ?? []) {
-        const payload = event.workflowPropertiesModifiedEventAttributes?.upsertedMemo?.fields?.[STORY_MEMO_FIELD];
+        const payload = publishedStoryPayload(event);
         if (!payload) continue;
         const batch = await decodePayload<StoryEvent[]>(client, payload);
         for (const e of Array.isArray(batch) ? batch : []) if (e?.seq === events.length + 1) events.push(e);

@@ -20,12 +20,12 @@
 import { status as Status } from '@grpc/grpc-js';
 import { QueryNotRegisteredError, type Client } from '@temporalio/client';
 import { progressQuery, storyQuery } from '../../../contract/messages';
-import { LIMITS, STORY_MEMO_FIELD, type RunStatus, type StoryEvent, type StoryPage } from '../../../contract/data';
+import { LIMITS, type RunStatus, type StoryEvent, type StoryPage } from '../../../contract/data';
 import { getConfig } from './env.server';
 import { log } from './log.server';
 import { TaskTracker, lastStepRunning, workerMissing, workerRecentlyActive } from './task-tracker.server';
 import type { HistoryEvent } from './reset-point';
-import { loadKnownRun, loadRun, type RunView } from './run-read.server';
+import { loadKnownRun, loadRun, publishedStoryPayload, type RunView } from './run-read.server';
 import { describeOwnedRun, type Owner } from './run-owner.server';
 import { isClosed, storyStatusOf, temporalStatusName } from './run-status';
 import { bounded, decodePayload, getClient, isUnreachable } from './temporal-client.server';
@@ -359,7 +359,7 @@ class RunWatcher implements WatcherView {
   private async readPublished(events: readonly HistoryEvent[]): Promise<boolean> {
     let added = false;
     for (const event of events) {
-      const payload = event.workflowPropertiesModifiedEventAttributes?.upsertedMemo?.fields?.[STORY_MEMO_FIELD];
+      const payload = publishedStoryPayload(event);
       if (!payload) continue;
       this.published = true;
       watcherStats.storyBatches++;
