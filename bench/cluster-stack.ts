@@ -14,17 +14,16 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import { OfflineProvider } from '../activities/llm/offline';
-import { WORKFLOW_NAME } from '../contract/data';
 import { writeWorkflowBundle } from '../devstack/bundle';
 import { ensureClusterBinaries } from '../devstack/cluster/binaries';
 import { existingPostgres, startPrivatePostgres, type PostgresTarget } from '../devstack/cluster/postgres';
 import { ensureNginx, startProxy, type ClusterProxy } from '../devstack/cluster/proxy';
 import { clusterLayout, startTemporalCluster, type TemporalCluster } from '../devstack/cluster/temporal';
-import { SAMPLE_TASK } from '../devstack/form';
 import { ensureWebBuild, freePort } from '../devstack/processes';
 import { ensureTemporalCli } from '../devstack/temporal';
 import { createBuildstoryWorker, withVerification } from '../worker/worker';
 import type { BatchStack } from './figures/throughput';
+import { runControls } from './stack';
 import { startWeb, type WebProcess } from './web-process';
 
 export interface ClusterBenchStack extends BatchStack {
@@ -128,21 +127,7 @@ export async function startClusterBenchStack(log: (line: string) => void, option
       webQueue,
       client,
       pids,
-      async startRun(taskQueue, workflow = WORKFLOW_NAME) {
-        const workflowId = `task-${randomUUID()}`;
-        await client.workflow.start(workflow, { taskQueue, workflowId, args: [{ task: SAMPLE_TASK }] });
-        return workflowId;
-      },
-      async terminate(workflowIds) {
-        await Promise.all(
-          workflowIds.map((id) =>
-            client.workflow
-              .getHandle(id)
-              .terminate('benchmark phase over')
-              .catch(() => undefined),
-          ),
-        );
-      },
+      ...runControls(client),
       close,
     };
   } catch (err) {

@@ -28,6 +28,27 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
+/** Start the sample task on a queue; terminate runs at the end of a phase: the same on every stack. */
+export function runControls(client: Client): Pick<BenchStack, 'startRun' | 'terminate'> {
+  return {
+    async startRun(taskQueue, workflow = WORKFLOW_NAME) {
+      const workflowId = `task-${randomUUID()}`;
+      await client.workflow.start(workflow, { taskQueue, workflowId, args: [{ task: SAMPLE_TASK }] });
+      return workflowId;
+    },
+    async terminate(workflowIds) {
+      await Promise.all(
+        workflowIds.map((id) =>
+          client.workflow
+            .getHandle(id)
+            .terminate('benchmark phase over')
+            .catch(() => undefined),
+        ),
+      );
+    },
+  };
+}
+
 export interface BenchStack {
   address: string;
   web: WebProcess;
@@ -167,21 +188,7 @@ export async function startBenchStack(log: (line: string) => void, options: { we
       naive,
       startStoryWorker,
       startBareWorker,
-      async startRun(taskQueue, workflow = WORKFLOW_NAME) {
-        const workflowId = `task-${randomUUID()}`;
-        await client.workflow.start(workflow, { taskQueue, workflowId, args: [{ task: SAMPLE_TASK }] });
-        return workflowId;
-      },
-      async terminate(workflowIds) {
-        await Promise.all(
-          workflowIds.map((id) =>
-            client.workflow
-              .getHandle(id)
-              .terminate('benchmark phase over')
-              .catch(() => undefined),
-          ),
-        );
-      },
+      ...runControls(client),
       pids: { temporal: server.process.pid, web: web.child.pid },
       close,
     };
