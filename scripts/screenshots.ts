@@ -33,7 +33,7 @@ async function main(): Promise<void> {
     await page.getByText('Completed', { exact: true }).waitFor({ timeout: 120_000 });
     await page.locator('[data-testid="run-files"]').waitFor({ timeout: 30_000 });
     await page.screenshot({ path: join(docs, 'verified.png'), fullPage: true });
-    await page.locator('[data-testid="run-files"] a').first().click();
+    await page.locator('[data-testid="run-files"] li a').first().click();
     await page.locator('[data-testid="file-content"]').waitFor();
     await page.screenshot({ path: join(docs, 'file.png') });
     await page.goto(base);
