@@ -37,6 +37,8 @@ export interface VerifyOptions {
   limits?: Partial<SandboxLimits>;
   /** Force a Python runner (tests); otherwise pytest where the sandbox's python3 has it, unittest elsewhere. */
   pythonRunner?: 'pytest' | 'unittest';
+  /** Where the files the report lists are kept (the artifact store, under their sha256); unset, they are only hashed. */
+  store?: ArtifactStore;
 }
 
 const pythonRunners = new Map<string, Promise<'pytest' | 'unittest'>>();
@@ -74,6 +76,10 @@ export async function verifyCode(input: VerifyInput, options: VerifyOptions = {}
     bytes: Buffer.byteLength(content),
     sha256: createHash('sha256').update(content).digest('hex'),
   }));
+  // Kept before anything runs, so a report's files are in the store whatever its verdict.
+  // Idempotent: a retried attempt puts the same bytes at the same address.
+  const { store } = options;
+  if (store) for (const file of files) await store.put(Buffer.from(file.content, 'utf8'));
   if (rejected.length > 0) {
     const list = rejected.map(({ name, why }) => `${name} (${why})`).join('; ');
     return report({ verdict: 'error', summary: `Refused ${clip(list, 300)}: nothing ran.`, files: recorded });
@@ -166,11 +172,7 @@ export function createVerifyActivities(deps: { logger: Logger; host?: SandboxHos
       const beat = setInterval(() => context.heartbeat(), 1_000);
       let result: VerificationReport;
       try {
-        if (deps.store) {
-          // Idempotent: a retried attempt puts the same bytes at the same address.
-          for (const file of extractFiles(input.output).files) await deps.store.put(Buffer.from(file.content, 'utf8'));
-        }
-        result = await verifyCode(input, { host: deps.host });
+        result = await verifyCode(input, { host: deps.host, store: deps.store });
       } finally {
         clearInterval(beat);
       }

@@ -356,14 +356,14 @@ class RunWatcher implements WatcherView {
    * with the client's converter (and codec: they are encrypted when payloads are), appended in
    * order. True when any was new.
    */
-  private async readPublished(events: readonly HistoryEvent[]): Promise<boolean> {
+  private async readPublished(client: Client, events: readonly HistoryEvent[]): Promise<boolean> {
     let added = false;
     for (const event of events) {
       const payload = publishedStoryPayload(event);
       if (!payload) continue;
       this.published = true;
       watcherStats.storyBatches++;
-      const batch = await decodePayload<unknown>(await getClient(), payload);
+      const batch = await decodePayload<unknown>(client, payload);
       if (!Array.isArray(batch)) continue;
       const fresh = (batch as StoryEvent[]).filter((e) => typeof e?.seq === 'number' && e.seq > this.lastSeq);
       if (fresh.length > 0 && fresh[0].seq !== this.lastSeq + 1) {
@@ -470,7 +470,7 @@ class RunWatcher implements WatcherView {
       const events = response.history?.events ?? [];
       if (events.length > 0) moved = true;
       this.tracker.observe(events, Date.now());
-      if (await this.readPublished(events)) {
+      if (await this.readPublished(client, events)) {
         this.state = { kind: 'live' };
         this.notify();
       }
