@@ -337,9 +337,16 @@ async function main(): Promise<void> {
       throw new Error(`the UI server's codec settings are not ours: ${JSON.stringify(settings.Codec)}`);
     log(`UI namespace API ${page.status} through the balancer; codec ${settings.Codec.Endpoint} with credentials`);
 
-    // 6. A rolling deploy with Worker Versioning, on the whole cluster again.
+    // 6. A rolling deploy with Worker Versioning, on the whole cluster again: frontend A comes back,
+    // and Temporal's worker service is killed and started too (it serves no gRPC, only membership:
+    // restart() once waited for a gRPC port it never opens, which failed the fault suite in CI).
     await timed('rollingDeploy', async () => {
       await cluster!.restart('frontend-a');
+      const workerService = cluster!.processes.find((p) => p.name === 'worker')!.process;
+      const gone = new Promise((resolvePromise) => workerService.once('exit', resolvePromise));
+      workerService.kill('SIGKILL');
+      await gone;
+      await cluster!.restart('worker');
       try {
         // The SDK logs the runs that fail on purpose at WARN.
         Runtime.install({ logger: new DefaultLogger('ERROR') });

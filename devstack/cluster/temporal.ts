@@ -196,7 +196,7 @@ export interface TemporalCluster {
   stop(): Promise<void>;
   /**
    * Start a server process that has exited (e.g. after a kill -9) again, with its config and
-   * ports; resolves once it listens on its gRPC port.
+   * ports; resolves once it listens (servingPort).
    */
   restart(name: string): Promise<void>;
 }
@@ -258,7 +258,7 @@ export async function startTemporalCluster(options: ClusterOptions): Promise<Tem
     const current = processes.find((p) => p.name === name);
     if (current && current.process.exitCode === null && current.process.signalCode === null)
       throw new Error(`${name} is still running (pid ${current.process.pid})`);
-    await waitForPort(proc.grpcPort, 30_000, launch(proc));
+    await waitForPort(servingPort(proc), 30_000, launch(proc));
   };
   // History alone first: on a fresh database every process inserts the cluster metadata record at
   // start, and the losers of that race exit ("failed to initialize current cluster metadata").
@@ -348,6 +348,14 @@ async function retry(work: () => Promise<void>, timeoutMs: number): Promise<void
       await new Promise((r) => setTimeout(r, 1_000));
     }
   }
+}
+
+/**
+ * The port that shows a server process is up. Temporal's worker service serves no gRPC (nothing in
+ * it takes the gRPC listener, so its grpcPort never opens); it listens only on its membership port.
+ */
+export function servingPort(proc: ServiceProcess): number {
+  return proc.service === 'worker' ? proc.membershipPort : proc.grpcPort;
 }
 
 /** Wait until something accepts TCP connections on 127.0.0.1:`port`; fail if `owner` exits first. */
