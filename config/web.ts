@@ -3,6 +3,7 @@
  * its access control (auth.ts) and its links to the Temporal UI. Nothing of the worker's: the model
  * settings stay out, and the LLM key is never kept (only whether it is set, for the home page).
  */
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { LIMITS, VERIFY_LIMITS, type Budget, type BudgetKind } from '../contract/data';
 import { AuthConfigError, parseAuth, type AuthConfig } from './auth';
@@ -12,6 +13,9 @@ import { parseSharedStoreUrl, SharedStoreConfigError, type SharedStoreConfig } f
 import { TEMPORAL_ENV_NAMES } from './temporal';
 
 export { ConfigError, type Env } from './env';
+
+/** Where API tokens are kept without a shared store, under the working directory. */
+export const DEFAULT_API_TOKENS_FILE = '.data/api-tokens.json';
 
 const WebEnv = z.object({
   ...COMMON_ENV,
@@ -34,6 +38,8 @@ const WebEnv = z.object({
   BUILDSTORY_CODEC_USERS: optionalString,
   /** The replicas' shared store (shared-store.ts): a postgres:// URL; unset, per process in memory. */
   BUILDSTORY_SHARED_STORE_URL: optionalString,
+  /** API tokens' file when there is no shared store (with one, they live in PostgreSQL). */
+  BUILDSTORY_API_TOKENS_FILE: z.preprocess(blankToUndefined, z.string().default(DEFAULT_API_TOKENS_FILE)),
   /** Whether "Review the plan before it runs" starts checked on the home form (off: runs go straight on). */
   BUILDSTORY_REVIEW_PLANS: z.preprocess(blankToUndefined, z.enum(['true', 'false', '1', '0', 'on', 'off']).default('false')),
   /** How long a run waits for a review before it expires: a number and s, m, h or d (default 7d). */
@@ -110,6 +116,8 @@ export interface WebConfig extends CommonConfig {
   auth: AuthConfig | null;
   /** Where the sign-out list and the rate limits' counters are shared; null: in this process's memory. */
   sharedStore: SharedStoreConfig | null;
+  /** API tokens' file (absolute) when sharedStore is null. */
+  apiTokensFile: string;
   /** Plan review: the home form's default, and how long a review waits. */
   review: { byDefault: boolean; timeoutMs: number };
   /** Run limits: what a run gets unless the form says otherwise, and the most the form may set. */
@@ -151,6 +159,7 @@ export function loadWebConfig(env: Env = process.env): WebConfig {
     web: { port: e.PORT, host: e.HOST, submitRateLimitPerMinute: e.SUBMIT_RATE_LIMIT_PER_MINUTE, trustProxy: e.TRUST_PROXY },
     auth,
     sharedStore,
+    apiTokensFile: resolve(e.BUILDSTORY_API_TOKENS_FILE),
     review: { byDefault: ['true', '1', 'on'].includes(e.BUILDSTORY_REVIEW_PLANS), timeoutMs: reviewTimeout(e.BUILDSTORY_REVIEW_TIMEOUT) },
     budget: budgets(e.BUILDSTORY_BUDGET_DEFAULT, e.BUILDSTORY_BUDGET_CAP),
     dailySpendCap: e.BUILDSTORY_DAILY_SPEND_CAP ?? null,

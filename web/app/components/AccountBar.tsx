@@ -1,8 +1,8 @@
-import { Form } from '@remix-run/react';
+import { Form, Link } from '@remix-run/react';
 
 /**
- * Who is signed in, and a Sign out button (a POST with the session's CSRF token). Shown only when
- * access control is on.
+ * Who is signed in, a link to their API tokens, and a Sign out button (a POST with the session's
+ * CSRF token). Shown only when access control is on.
  */
 export function AccountBar({ user, csrf }: { user: string | null; csrf: string | null }) {
   if (user === null || csrf === null) return null;
@@ -12,6 +12,9 @@ export function AccountBar({ user, csrf }: { user: string | null; csrf: string |
       <span>
         Signed in as <span className="font-medium text-slate-200">{user}</span>
       </span>
+      <Link to="/account" className="text-slate-300 underline-offset-2 hover:text-sky-300 hover:underline">
+        API tokens
+      </Link>
       <button
         type="submit"
         className="rounded-md border border-slate-700 px-2 py-0.5 text-slate-200 hover:border-sky-500 hover:text-sky-300"

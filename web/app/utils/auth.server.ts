@@ -21,7 +21,7 @@ import type { AuthConfig } from '../../../config';
 import { getConfig } from './env.server';
 import { log } from './log.server';
 import { consumeOrRetryAfter } from './rate-limit.server';
-import { rateLimiter, revokedSessions } from './shared-store.server';
+import { apiTokens, rateLimiter, revokedSessions } from './shared-store.server';
 
 /** Who is asking. */
 export interface Viewer {
@@ -178,6 +178,41 @@ export async function requireApiUser(request: Request, options: { headers?: Reco
     // `headers`: e.g. CORS, so a cross-origin caller can read the 401 rather than see a network error.
     headers: { ...options.headers, 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' },
   });
+}
+
+/** Why a request to the API is refused: a title and a detail for its problem document (RFC 9457). */
+export interface BearerRefusal {
+  title: string;
+  detail: string;
+}
+
+/**
+ * The viewer of an API request: its `Authorization: Bearer` token's owner (api-tokens.server.ts).
+ * Cookies do not count (a page's session cannot be borrowed by a script on another site, so the
+ * API needs no CSRF token). With access control off the API is open, like the app. A token of a
+ * user no longer in BUILDSTORY_AUTH_PASSWORDS is refused. The token itself is never logged.
+ */
+export async function bearerUser(request: Request): Promise<{ viewer: Viewer } | { refused: BearerRefusal }> {
+  const auth = authConfig();
+  if (!auth) return { viewer: OPEN };
+  const header = request.headers.get('Authorization') ?? '';
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) {
+    return {
+      refused: {
+        title: 'An API token is needed',
+        detail: header
+          ? 'The Authorization header must read "Bearer <token>".'
+          : 'Send "Authorization: Bearer <token>"; a signed-in user creates tokens at /account. Cookies do not authenticate the API.',
+      },
+    };
+  }
+  const record = await (await apiTokens()).verify(match[1]!);
+  if (!record)
+    return { refused: { title: 'The API token is not valid', detail: 'It was revoked, mistyped, or is not a Buildstory token.' } };
+  if (!auth.users.has(record.user))
+    return { refused: { title: 'The API token is not valid', detail: "The token's user can no longer sign in." } };
+  return { viewer: { user: record.user, csrf: null } };
 }
 
 /**

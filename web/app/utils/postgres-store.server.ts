@@ -11,7 +11,10 @@
  *   Sids found revoked are kept in a bounded local cache (a revoked sid never comes back); absent
  *   ones are not, so a sign-out elsewhere counts at once.
  *
- * Both tables are created when missing, before the store is handed out. The library would create
+ * - `buildstory_api_tokens`: the API tokens (api-tokens.server.ts): id, owner, name, the token's
+ *   SHA-256, creation and last use (epoch ms). A revoked token's row is deleted.
+ *
+ * The tables are created when missing, before the store is handed out. The library would create
  * its own in the background and throw from a promise if that failed, ending the process: it is
  * given a callback here and awaited.
  */
@@ -19,10 +22,22 @@ import pg from 'pg';
 import { RateLimiterMemory, RateLimiterPostgres } from 'rate-limiter-flexible';
 import type { SharedStoreConfig } from '../../../config/shared-store';
 import { log } from './log.server';
+import {
+  hashMatches,
+  LAST_USE_RESOLUTION_MS,
+  MAX_TOKENS_PER_USER,
+  newToken,
+  TokenLimitError,
+  tokenHash,
+  tokenId,
+  type ApiToken,
+  type ApiTokenStore,
+} from './api-tokens.server';
 import type { LimitOptions, RevokedSessions, SharedStore } from './shared-store.server';
 
 const RATE_LIMITS = 'buildstory_rate_limits';
 const SIGNED_OUT = 'buildstory_signed_out_sessions';
+const API_TOKENS = 'buildstory_api_tokens';
 /** Longest wait for a connection or an answer: a request waits this long at most before 503 (or the insurance limiter). */
 const TIMEOUT_MS = 2_000;
 const PRUNE_EVERY_MS = 5 * 60_000;
@@ -68,6 +83,67 @@ class PostgresRevokedSessions implements RevokedSessions {
   }
 }
 
+interface TokenRow {
+  id: string;
+  user_name: string;
+  name: string;
+  hash: string;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+function tokenRecord(row: TokenRow): ApiToken {
+  return {
+    id: row.id,
+    user: row.user_name,
+    name: row.name,
+    createdAt: Number(row.created_at),
+    lastUsedAt: row.last_used_at === null ? null : Number(row.last_used_at),
+  };
+}
+
+class PostgresApiTokens implements ApiTokenStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async create(user: string, name: string): Promise<{ token: string; record: ApiToken }> {
+    const { id, token } = newToken();
+    const createdAt = Date.now();
+    // One statement: the count and the insert see the same rows.
+    const { rowCount } = await this.pool.query(
+      `INSERT INTO ${API_TOKENS} (id, user_name, name, hash, created_at)
+       SELECT $1, $2, $3, $4, $5 WHERE (SELECT count(*) FROM ${API_TOKENS} WHERE user_name = $2) < $6`,
+      [id, user, name, tokenHash(token), createdAt, MAX_TOKENS_PER_USER],
+    );
+    if (rowCount === 0) throw new TokenLimitError();
+    return { token, record: { id, user, name, createdAt, lastUsedAt: null } };
+  }
+
+  async list(user: string): Promise<ApiToken[]> {
+    const { rows } = await this.pool.query<TokenRow>(`SELECT * FROM ${API_TOKENS} WHERE user_name = $1 ORDER BY created_at DESC`, [user]);
+    return rows.map(tokenRecord);
+  }
+
+  async revoke(user: string, id: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(`DELETE FROM ${API_TOKENS} WHERE id = $1 AND user_name = $2`, [id, user]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  async verify(token: string): Promise<ApiToken | null> {
+    const id = tokenId(token);
+    if (!id) return null;
+    const { rows } = await this.pool.query<TokenRow>(`SELECT * FROM ${API_TOKENS} WHERE id = $1`, [id]);
+    const row = rows[0];
+    if (!row || !hashMatches(token, row.hash)) return null;
+    const record = tokenRecord(row);
+    const now = Date.now();
+    if (record.lastUsedAt === null || now - record.lastUsedAt >= LAST_USE_RESOLUTION_MS) {
+      await this.pool.query(`UPDATE ${API_TOKENS} SET last_used_at = $2 WHERE id = $1`, [id, now]);
+      record.lastUsedAt = now;
+    }
+    return record;
+  }
+}
+
 /** `message` without the URL's password, on one line. */
 function redacted(message: string, url: string): string {
   let password = '';
@@ -101,6 +177,14 @@ export async function startPostgresStore(config: SharedStoreConfig, known: Revok
       .catch((err: unknown) => {
         if (!createdConcurrently(err)) throw err;
       });
+    await pool
+      .query(
+        `CREATE TABLE IF NOT EXISTS ${API_TOKENS} (id text PRIMARY KEY, user_name text NOT NULL, name text NOT NULL, ` +
+          `hash text NOT NULL, created_at bigint NOT NULL, last_used_at bigint)`,
+      )
+      .catch((err: unknown) => {
+        if (!createdConcurrently(err)) throw err;
+      });
     // Kept by its own timer (unref'd; after close its deletes fail quietly).
     await rateLimitTable(pool);
   } catch (err) {
@@ -122,6 +206,7 @@ export async function startPostgresStore(config: SharedStoreConfig, known: Revok
   return {
     describe: `PostgreSQL at ${config.display}`,
     revokedSessions: revoked,
+    apiTokens: new PostgresApiTokens(pool),
     rateLimiter: (options: LimitOptions) =>
       new RateLimiterPostgres({
         ...options,

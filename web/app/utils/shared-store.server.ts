@@ -1,6 +1,6 @@
 /**
  * What the web app's replicas agree on: the sign-out list (session ids refused until they would
- * have expired anyway) and the counters of the sign-in and submission limits.
+ * have expired anyway), the counters of the sign-in and submission limits, and the API tokens.
  *
  * Both are reached through this module only. With BUILDSTORY_SHARED_STORE_URL unset they live in
  * this process's memory (another replica, or a restart, has its own); set, in PostgreSQL
@@ -11,6 +11,7 @@
  * copy of this module finds it there. Started lazily when nothing started it (the dev server).
  */
 import { RateLimiterMemory, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { FileApiTokens, type ApiTokenStore } from './api-tokens.server';
 import { getConfig } from './env.server';
 import { startPostgresStore } from './postgres-store.server';
 
@@ -33,6 +34,8 @@ export interface SharedStore {
   /** For logs: `memory`, or the PostgreSQL URL without its password. */
   readonly describe: string;
   readonly revokedSessions: RevokedSessions;
+  /** API tokens (api-tokens.server.ts): in PostgreSQL with a shared store, else in a file of this process. */
+  readonly apiTokens: ApiTokenStore;
   /** A rate limiter with these options, counted in this store. */
   rateLimiter(options: LimitOptions): RateLimiterAbstract;
   close(): Promise<void>;
@@ -59,10 +62,11 @@ export class MemoryRevokedSessions implements RevokedSessions {
   }
 }
 
-function memoryStore(): SharedStore {
+function memoryStore(apiTokensFile: string): SharedStore {
   return {
     describe: 'memory',
     revokedSessions: new MemoryRevokedSessions(),
+    apiTokens: new FileApiTokens(apiTokensFile),
     rateLimiter: (options) => new RateLimiterMemory(options),
     close: () => Promise.resolve(),
   };
@@ -77,9 +81,9 @@ const global = globalThis as SharedStoreGlobal;
  */
 export function startSharedStore(): Promise<SharedStore> {
   global.__buildstorySharedStore ??= (async () => {
-    const config = getConfig().sharedStore;
+    const { sharedStore: config, apiTokensFile } = getConfig();
     // The local copy of PostgreSQL's list holds sign-outs only: a sid found revoked stays so.
-    return config ? startPostgresStore(config, new MemoryRevokedSessions(10_000)) : memoryStore();
+    return config ? startPostgresStore(config, new MemoryRevokedSessions(10_000)) : memoryStore(apiTokensFile);
   })().catch((err: unknown) => {
     // Not kept: the next request tries again (web/server.ts exits instead).
     global.__buildstorySharedStore = undefined;
@@ -104,4 +108,9 @@ export async function revokedSessions(): Promise<RevokedSessions> {
 /** A rate limiter with these options, counted where the web app keeps its counters. */
 export async function rateLimiter(options: LimitOptions): Promise<RateLimiterAbstract> {
   return (await startSharedStore()).rateLimiter(options);
+}
+
+/** The API tokens of this web app. */
+export async function apiTokens(): Promise<ApiTokenStore> {
+  return (await startSharedStore()).apiTokens;
 }
