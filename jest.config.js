@@ -13,6 +13,7 @@ module.exports = {
     '<rootDir>/tests',
     '<rootDir>/devstack',
     '<rootDir>/scripts',
+    '<rootDir>/cli',
   ],
   testMatch: ['**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/web/build/'],
