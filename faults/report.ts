@@ -76,6 +76,8 @@ export interface CodeTotals {
   completed: number;
   /** Verification rounds in the completed runs' stories. */
   rounds: number;
+  /** verifyCode attempts retried (their worker killed mid-sandbox), from the histories. */
+  verifyRetries: number;
 }
 
 function codeTotals(plan: FaultPlan, runs: RunReport[]): CodeTotals {
@@ -88,6 +90,7 @@ function codeTotals(plan: FaultPlan, runs: RunReport[]): CodeTotals {
     asPlanned: reports.filter((r) => r.asPlanned).length,
     completed: reports.length,
     rounds: reports.reduce((n, r) => n + r.verdicts.length, 0),
+    verifyRetries: reports.reduce((n, r) => n + r.verifyRetries, 0),
   };
 }
 
@@ -275,7 +278,7 @@ export function formatReport(result: FaultHarnessResult): string {
       String(totals.code.runs),
       `(${Object.entries(totals.code.byKind)
         .map(([kind, n]) => `${n} ${kind}`)
-        .join(', ')}; ${totals.code.rounds} verification rounds)`,
+        .join(', ')}; ${totals.code.rounds} verification rounds, ${totals.code.verifyRetries} attempts retried after a crash)`,
     ),
     row(
       'Code runs verified as planned',

@@ -87,6 +87,22 @@ export interface CodeReport {
   verdicts: VerificationVerdict[];
   /** `verified` and the verdicts are what the plan expects. */
   asPlanned: boolean;
+  /** verifyCode attempts beyond the first (a worker killed while its sandbox ran), from the history. */
+  verifyRetries: number;
+}
+
+/** Attempts beyond the first of each verifyCode activity: the history keeps the last attempt's start. */
+function verifyRetries(events: HistoryEvent[]): number {
+  const verifications = new Set<string>();
+  let retries = 0;
+  for (const event of events) {
+    if (event.activityTaskScheduledEventAttributes?.activityType?.name === 'verifyCode' && event.eventId != null)
+      verifications.add(String(event.eventId));
+    const started = event.activityTaskStartedEventAttributes;
+    if (started?.scheduledEventId != null && verifications.has(String(started.scheduledEventId)))
+      retries += Math.max(0, (started.attempt ?? 1) - 1);
+  }
+  return retries;
 }
 
 export interface FaultRecord {
@@ -350,7 +366,7 @@ async function verifyRun(
   if (snapshot?.status === 'completed') {
     // Every round's files: each round's verification stored them before its tests ran.
     report.artifacts = snapshot.events.flatMap((e) => (e.type === 'step.verified' ? e.report.files : []));
-    if (run.code && run.expected === 'completed') report.code = verifyCode(run, snapshot, report.problems);
+    if (run.code && run.expected === 'completed') report.code = verifyCode(run, snapshot, verifyRetries(history), report.problems);
   }
   if (run.review) {
     if (!reviewer) report.problems.push('a review run without a reviewer');
@@ -363,7 +379,7 @@ async function verifyRun(
  * A code run that completed: the story's `verified` is what its plan expects (a run whose code
  * fails in every round completes all the same, "not verified"), after as many rounds as planned.
  */
-function verifyCode(run: PlannedRun, snapshot: ProgressSnapshot, problems: string[]): CodeReport {
+function verifyCode(run: PlannedRun, snapshot: ProgressSnapshot, retries: number, problems: string[]): CodeReport {
   const code = run.code!;
   const verdicts = snapshot.events.flatMap((e) => (e.type === 'step.verified' && e.stepIndex === code.stepIndex ? [e.report.verdict] : []));
   // Round by round: failed while the bug is in, then passed; the run's rounds are the web app's default.
@@ -375,7 +391,7 @@ function verifyCode(run: PlannedRun, snapshot: ProgressSnapshot, problems: strin
     problems.push(`a '${code.kind}' code run ended with verified ${String(verified)}, expected ${String(code.verified)}`);
   if (!isDeepStrictEqual(verdicts, expected))
     problems.push(`step ${code.stepIndex + 1}'s verification went ${JSON.stringify(verdicts)}, expected ${JSON.stringify(expected)}`);
-  return { kind: code.kind, verified, expectedVerified: code.verified, verdicts, asPlanned };
+  return { kind: code.kind, verified, expectedVerified: code.verified, verdicts, asPlanned, verifyRetries: retries };
 }
 
 /**
