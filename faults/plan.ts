@@ -275,9 +275,10 @@ function planReviews(runs: PlannedRun[], candidates: number[], options: { seed: 
 
 /**
  * Code runs, among the runs without review (an edit would renumber the code step) that are meant
- * to complete (a fatal fault would end them before any verification), with dice of their own: the other runs' faults, reviews and crashes stay what the seed gave them before. Each
- * kind once first ('passes', 'fails', 'fixed'), then at random. The code step is one of the run's
- * steps; its LLM faults stay (they are retried like any step's).
+ * to complete (a fatal fault would end them before any verification), with dice of their own: the
+ * other runs' faults, reviews and crashes stay what the seed gave them before. Each kind once first
+ * ('passes', 'fails', 'fixed'), then at random. The code step is one of the run's steps; its LLM
+ * faults stay (they are retried like any step's).
  */
 function planCode(runs: PlannedRun[], options: { seed: number; codeRuns: number }): void {
   const dice = new Dice(prng(options.seed ^ 0xc0de));
