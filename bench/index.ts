@@ -3,8 +3,9 @@
  * baseline measured in the same run. Starts everything it needs (see stack.ts), prints progress
  * lines and a table, writes bench/results/<timestamp>.json and latest.json. Sized to finish in
  * well under 10 minutes on a 2-core machine, plus ~3 for figure 8 on the production topology
- * (BENCH_CLUSTER=0 or `--no-cluster` leaves it out); BENCH_QUICK=1 runs a smaller version of each
- * figure. What each figure means: bench/README.md.
+ * (BENCH_CLUSTER=0 or `--no-cluster` leaves it out), plus ~1 for figure 9, verification in the
+ * sandbox (BENCH_VERIFY=0 or `--no-verify` leaves it out); BENCH_QUICK=1 runs a smaller version of
+ * each figure. What each figure means: bench/README.md.
  */
 import { join } from 'node:path';
 import { ROOT } from '../devstack/processes';
@@ -15,6 +16,7 @@ import { measureFairShare } from './fair-share';
 import { measureApproval, measureWaiting } from './figures/review';
 import { measureStoryLag } from './figures/story-lag';
 import { measureTopology, type TopologyResult } from './figures/topology';
+import { measureVerification, verificationDetails, verificationFigures } from './figures/verification';
 import { measureIdle, measureLoad, type LoadResult } from './figures/temporal-load';
 import { combineBatches, runBatch, throughputSize, type BatchResult } from './figures/throughput';
 import { explainMisses } from './findings';
@@ -27,6 +29,8 @@ import { ViewerProcess } from './viewer-process';
 const QUICK = process.env.BENCH_QUICK === '1';
 /** Figure 8 on the production topology: on unless BENCH_CLUSTER=0 or `--no-cluster`. */
 const CLUSTER = process.env.BENCH_CLUSTER !== '0' && !process.argv.includes('--no-cluster');
+/** Figure 9, verification in the sandbox: on unless BENCH_VERIFY=0 or `--no-verify` (and off where there is no sandbox). */
+const VERIFY = process.env.BENCH_VERIFY !== '0' && !process.argv.includes('--no-verify');
 
 /** Every size in one place; the defaults fit the 10-minute budget on 2 cores. */
 export const SIZES = {
@@ -63,6 +67,8 @@ export const SIZES = {
     tasks: QUICK ? 20 : 40,
     batchDeadlineMs: 90_000,
   },
+  /** Figure 9: code steps verified per language, one at a time, each way; then python `concurrency` at a time. */
+  verification: { samples: QUICK ? 6 : 20, concurrency: 4, concurrentSamples: QUICK ? 8 : 12 },
   /** The whole run, setup and teardown included, must fit in this. */
   budgetS: Number(process.env.BENCH_BUDGET_S ?? (QUICK ? 300 : 570)),
 };
@@ -530,6 +536,19 @@ export async function runBench(): Promise<void> {
       what: 'no queue, all at once',
     }),
   );
+
+  // 9. Verification overhead, in this process once everything else has stopped: no stack needed.
+  if (VERIFY) {
+    log('9 verification overhead (verifyCode in the sandbox against the same tests run directly)...');
+    const verification = await measureVerification(SIZES.verification, log);
+    if (verification) {
+      details.verification = verificationDetails(verification);
+      figures.push(...verificationFigures(verification));
+      log(
+        `9 verification: ${verification.failures.length} failures; cores ${JSON.stringify(verification.cpu)}, load average ${verification.loadavg.before} → ${verification.loadavg.after}`,
+      );
+    } else details.verification = { skipped: 'no sandbox here' };
+  }
 
   details.phases = phases;
   const host = machine();

@@ -21,7 +21,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LocalArtifactStore } from '../artifacts';
 import { formToken, runIdFromRedirect, submitTask } from '../devstack/form';
+import { checkArtifacts } from './artifacts';
 import { RunFollower } from './follower';
 import { RunReviewer, type NextKill } from './reviewer';
 import { planFaults, settingsFor, type CrashKind, type FaultHarnessOptions, type PlannedCrash } from './plan';
@@ -80,6 +82,7 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
       await control(current.llmBase, 'program', {
         task: run.task,
         steps: run.steps,
+        code: run.code,
         rules: run.faults.map((f) => f.rule),
       });
     }
@@ -211,13 +214,30 @@ export async function runFaultHarness(input: FaultHarnessOptions): Promise<Fault
     log('all runs followed; checking them against Temporal and the LLM call log');
     const calls = ((await control(current.llmBase, 'calls')) as { calls: LoggedCall[] }).calls;
     const runs = await verifyRuns(current.temporal.address, plan, workflowIds, followers, reviewers, submitErrors, calls);
+    // The parts run without BUILDSTORY_ENCRYPTION_KEYS (supervisor.ts): the store is not sealed.
+    const artifacts = await checkArtifacts(new LocalArtifactStore({ root: current.artifactsDir, encryption: null }), runs);
+    log(
+      `artifacts: ${artifacts.files} files of ${artifacts.runs} runs checked in ${artifacts.store}, ${artifacts.problems.length} problems`,
+    );
     faults.push(...llmFaults(plan, calls));
     for (const fault of faults) fault.toNextProgressMs = progressAfter(fault, followers);
     faults.sort((a, b) => a.at - b.at);
     const startRetries = [current.llm, ...current.webs, ...current.workers]
       .filter((p) => p.startRetries > 0)
       .map((p) => `${p.name}: ${p.startRetries}`);
-    result = summarize(options, plan, runs, faults, skippedCrashes, unexpectedExits, processWarnings(dir), startRetries, started, dir);
+    result = summarize(
+      options,
+      plan,
+      runs,
+      artifacts,
+      faults,
+      skippedCrashes,
+      unexpectedExits,
+      processWarnings(dir),
+      startRetries,
+      started,
+      dir,
+    );
     writeFileSync(
       join(dir, 'result.json'),
       JSON.stringify(result, (_key, value: unknown) => (value instanceof RegExp ? String(value) : value), 2),

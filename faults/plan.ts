@@ -4,8 +4,8 @@
  * same plan: the same tasks, faults and crash points.
  */
 import { existingPostgres } from '../devstack/cluster/postgres';
-import type { LlmRule } from '../tests/fixtures/llm-server';
-import type { RunStatus } from '../contract/data';
+import type { CodeStepOptions, LlmRule } from '../tests/fixtures/llm-server';
+import { VERIFY_LIMITS, type RunStatus } from '../contract/data';
 
 export interface FaultHarnessOptions {
   runs: number;
@@ -29,6 +29,12 @@ export interface FaultHarnessOptions {
    * the runs, leaving five for the LLM faults' first turn). They get no LLM fault.
    */
   reviews?: number;
+  /**
+   * Code runs (default a quarter of the runs, at least one): one plan step writes Python and its
+   * test, verified in the sandbox, whose files must be in the artifact store as recorded. They are
+   * picked among the runs without review or fatal fault; their retryable LLM faults and crashes stay.
+   */
+  codeRuns?: number;
   log?: (line: string) => void;
   /** Keep the temp dir (SQLite file, process logs) after a clean pass; it is always kept after a failure. */
   keepDir?: boolean;
@@ -91,11 +97,26 @@ export interface PlannedReview {
   atCrash: boolean[];
 }
 
+/**
+ * How a code run's verification goes: passes at once; fails in round 1 and is fixed in round 2;
+ * fails in every round (the run still completes, "not verified").
+ */
+export type CodeKind = 'passes' | 'fixed' | 'fails';
+export const CODE_KINDS: readonly CodeKind[] = ['passes', 'fails', 'fixed'];
+
+export interface PlannedCode extends CodeStepOptions {
+  kind: CodeKind;
+  /** The story's `verified` at the end: whether the last round passed. */
+  verified: boolean;
+}
+
 export interface PlannedRun {
   index: number;
   task: string;
   steps: number;
   faults: PlannedLlmFault[];
+  /** A code run: the test LLM server's plan has this code step (tests/fixtures/llm-server.ts). */
+  code?: PlannedCode;
   /** Started with review on and answered as planned; such a run has no LLM fault. */
   review?: PlannedReview;
   expected: Exclude<RunStatus, 'running' | 'cancelled'>;
@@ -154,6 +175,7 @@ export function settingsFor(options: FaultHarnessOptions): HarnessSettings {
     openaiTimeoutMs: options.openaiTimeoutMs ?? 3_000,
     fatalShare: options.fatalShare ?? 0.1,
     reviews: Math.min(options.reviews ?? Math.max(0, Math.min(Math.round(runs / 3), runs - 5)), runs),
+    codeRuns: options.codeRuns ?? Math.max(1, Math.round(runs / 4)),
     keepDir: options.keepDir ?? false,
     topology: options.topology ?? 'dev',
   };
@@ -251,6 +273,29 @@ function planReviews(runs: PlannedRun[], candidates: number[], options: { seed: 
   });
 }
 
+/**
+ * Code runs, among the runs without review (an edit would renumber the code step) that are meant
+ * to complete (a fatal fault would end them before any verification), with dice of their own: the
+ * other runs' faults, reviews and crashes stay what the seed gave them before. Each kind once first
+ * ('passes', 'fails', 'fixed'), then at random. The code step is one of the run's steps; its LLM
+ * faults stay (they are retried like any step's).
+ */
+function planCode(runs: PlannedRun[], options: { seed: number; codeRuns: number }): void {
+  const dice = new Dice(prng(options.seed ^ 0xc0de));
+  const candidates = runs.filter((r) => !r.review && !r.faults.some((f) => FATAL.includes(f.kind))).map((r) => r.index);
+  dice
+    .shuffle(candidates)
+    .slice(0, options.codeRuns)
+    .forEach((index, i) => {
+      const run = runs[index];
+      const kind = CODE_KINDS[i] ?? dice.pick(CODE_KINDS);
+      // 'fails': a bug in every round the run has (VERIFY_LIMITS.roundsDefault, the web app's default).
+      const failingRounds = kind === 'passes' ? 0 : kind === 'fixed' ? 1 : VERIFY_LIMITS.roundsDefault;
+      run.task = run.task.replace('write a short note about resilience', 'write a python function that greets');
+      run.code = { kind, stepIndex: dice.int(0, run.steps - 1), language: 'python', failingRounds, verified: kind !== 'fails' };
+    });
+}
+
 function expectedErrorFor(fault: PlannedLlmFault): RegExp {
   const phase = fault.target === 'plan' ? 'Planning' : `Step ${fault.target + 1} \\(.+\\)`;
   return fault.kind === 'malformed-plan'
@@ -271,6 +316,7 @@ export function planFaults(options: {
   crashes: Record<CrashKind, number>;
   fatalShare: number;
   reviews: number;
+  codeRuns: number;
 }): FaultPlan {
   const dice = new Dice(prng(options.seed));
   const tag = options.seed.toString(36);
@@ -314,6 +360,7 @@ export function planFaults(options: {
     else for (let n = dice.pick([0, 1, 1, 2]); n > 0; n--) aim(run, dice.pick(RETRYABLE));
   }
   planReviews(runs, order.slice(next), options);
+  planCode(runs, options);
   for (const run of runs) {
     const fatal = run.faults.find((f) => FATAL.includes(f.kind));
     if (fatal) {

@@ -6,6 +6,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { percentile } from '../devstack/stats';
 import { CRASH_KINDS, FAULT_LABELS, type CrashKind, type FaultKind, type FaultPlan, type HarnessSettings, type PlannedCrash } from './plan';
+import type { ArtifactCheck } from './artifacts';
 import type { FaultRecord, RunReport } from './verify';
 
 export interface FaultHarnessResult {
@@ -13,6 +14,8 @@ export interface FaultHarnessResult {
   options: HarnessSettings;
   plan: FaultPlan;
   runs: RunReport[];
+  /** Every completed run's recorded files against the artifact store. */
+  artifacts: ArtifactCheck;
   faults: FaultRecord[];
   skippedCrashes: PlannedCrash[];
   unexpectedExits: string[];
@@ -33,6 +36,7 @@ export interface FaultHarnessResult {
     redone: number;
     extraAttempts: number;
     reviews: ReviewTotals;
+    code: CodeTotals;
   };
   /** Every reason the harness fails, one line each; empty when it passes. */
   problems: string[];
@@ -61,6 +65,33 @@ export interface ReviewTotals {
   acrossCrash: number;
   /** Answers first sent right after a kill -9, while that part was down, by part. */
   sentWhileDown: Record<string, number>;
+}
+
+/** What the code runs did: verification in the sandbox, by how it was planned to go. */
+export interface CodeTotals {
+  runs: number;
+  byKind: Record<string, number>;
+  /** Completed code runs whose verification went as planned (verified or not, after the planned rounds). */
+  asPlanned: number;
+  completed: number;
+  /** Verification rounds in the completed runs' stories. */
+  rounds: number;
+  /** verifyCode attempts retried (their worker killed mid-sandbox), from the histories. */
+  verifyRetries: number;
+}
+
+function codeTotals(plan: FaultPlan, runs: RunReport[]): CodeTotals {
+  const byKind: Record<string, number> = {};
+  for (const run of plan.runs) if (run.code) byKind[run.code.kind] = (byKind[run.code.kind] ?? 0) + 1;
+  const reports = runs.flatMap((r) => (r.code ? [r.code] : []));
+  return {
+    runs: plan.runs.filter((r) => r.code).length,
+    byKind,
+    asPlanned: reports.filter((r) => r.asPlanned).length,
+    completed: reports.length,
+    rounds: reports.reduce((n, r) => n + r.verdicts.length, 0),
+    verifyRetries: reports.reduce((n, r) => n + r.verifyRetries, 0),
+  };
 }
 
 function reviewTotals(runs: RunReport[], faults: FaultRecord[]): ReviewTotals {
@@ -95,6 +126,7 @@ export function summarize(
   options: HarnessSettings,
   plan: FaultPlan,
   runs: RunReport[],
+  artifacts: ArtifactCheck,
   faults: FaultRecord[],
   skippedCrashes: PlannedCrash[],
   unexpectedExits: string[],
@@ -117,10 +149,12 @@ export function summarize(
     redone: sum((r) => r.redone.length),
     extraAttempts: sum((r) => r.extraAttempts),
     reviews: reviewTotals(runs, faults),
+    code: codeTotals(plan, runs),
   };
   const problems: string[] = [];
   for (const run of runs)
     for (const problem of run.problems) problems.push(`run ${run.index} (${run.workflowId ?? 'not submitted'}): ${problem}`);
+  problems.push(...artifacts.problems);
   for (const exit of unexpectedExits) problems.push(exit);
   for (const crash of skippedCrashes)
     problems.push(`the ${crash.kind} crash after run ${crash.afterRun} was skipped: no run was in flight`);
@@ -148,6 +182,7 @@ export function summarize(
     options,
     plan,
     runs,
+    artifacts,
     faults,
     skippedCrashes,
     unexpectedExits,
@@ -184,6 +219,12 @@ export function seconds(ms: number): string {
 /** Seconds, or '-' for the percentile of no samples (NaN). */
 function ms(value: number): string {
   return Number.isNaN(value) ? '-' : `${(value / 1000).toFixed(1)} s`;
+}
+
+/** "Artifacts checked: 6 files of 3 runs, all match (local directory ...)". */
+export function artifactLine(check: ArtifactCheck): string {
+  const verdict = check.problems.length === 0 ? 'all match' : `${check.problems.length} do not match`;
+  return `Artifacts checked: ${check.files} files of ${check.runs} runs, ${verdict} (recorded sha256 and bytes against the ${check.store})`;
 }
 
 export function formatReport(result: FaultHarnessResult): string {
@@ -232,6 +273,18 @@ export function formatReport(result: FaultHarnessResult): string {
       "(by each answer's token on the story's decisions)",
     ),
     row('Approved runs ran exactly the approval', `${reviews.asApproved} / ${reviews.approvedRuns}`),
+    row(
+      'Code runs (tests run in the sandbox)',
+      String(totals.code.runs),
+      `(${Object.entries(totals.code.byKind)
+        .map(([kind, n]) => `${n} ${kind}`)
+        .join(', ')}; ${totals.code.rounds} verification rounds, ${totals.code.verifyRetries} attempts retried after a crash)`,
+    ),
+    row(
+      'Code runs verified as planned',
+      `${totals.code.asPlanned} / ${totals.code.completed}`,
+      '(verified or not, after the planned rounds)',
+    ),
     row('Runs lost', String(totals.lost)),
     row('Events lost (SSE vs final story)', String(totals.eventsLost), `of ${totals.events} events`),
     row('Events duplicated', String(totals.eventsDuplicated)),
@@ -247,6 +300,8 @@ export function formatReport(result: FaultHarnessResult): string {
       '(on the killed worker, from its /metrics just before the kill)',
     ),
     ...(options.topology === 'cluster' ? [row('PostgreSQL kill -9 + restarts', String(pgRestarts.length), postgresNote)] : []),
+    '',
+    `  ${artifactLine(result.artifacts)}`,
     '',
     `  ${'Fault'.padEnd(30)} ${'count'.padStart(5)} ${'samples'.padStart(7)} ${'p50'.padStart(7)} ${'p95'.padStart(7)} ${'max'.padStart(7)} ${'back p50'.padStart(8)} ${'back p95'.padStart(8)}`,
   ];

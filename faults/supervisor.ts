@@ -245,6 +245,8 @@ export interface FaultStack {
   webBase: string;
   llmBase: string;
   taskQueue: string;
+  /** The local artifact store the workers write the code runs' files to (and the web apps serve them from). */
+  artifactsDir: string;
 }
 
 /** Starts Temporal for a stack whose web apps will listen on `webPorts`. */
@@ -308,7 +310,15 @@ export async function startFaultStack(
     60_000,
   );
   const [temporal] = await Promise.all([startTemporal(dir, webPorts, log, unexpected), llm.start()]);
-  const common = () => ({ TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: taskQueue, HOST: '127.0.0.1' });
+  // One artifact directory in the run's dir for every worker and web app, in both topologies: the
+  // harness reads it back at the end (faults/artifacts.ts), and nothing lands in the repository's .data.
+  const artifactsDir = join(dir, 'artifacts');
+  const common = () => ({
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    HOST: '127.0.0.1',
+    BUILDSTORY_ARTIFACTS_DIR: artifactsDir,
+  });
   const workers = [1, 2].map((n) =>
     nodePart(
       `worker-${n}`,
@@ -360,6 +370,7 @@ export async function startFaultStack(
     webBase: temporal.webBase,
     llmBase,
     taskQueue,
+    artifactsDir,
   };
   try {
     await Promise.all([...webs.map((w) => w.start()), ...workers.map((w) => w.start())]);

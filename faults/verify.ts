@@ -9,10 +9,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import type { LlmCall } from '../tests/fixtures/llm-server';
-import { RUN_FAILED_ERROR_TYPE, type Plan, type ProgressSnapshot, type RunStatus, type StoryEvent } from '../contract/data';
+import {
+  RUN_FAILED_ERROR_TYPE,
+  VERIFY_LIMITS,
+  type Plan,
+  type ProgressSnapshot,
+  type RunStatus,
+  type StoryEvent,
+  type VerificationVerdict,
+  type VerifiedFile,
+} from '../contract/data';
 import { applyPlanEdit } from '../contract/plan-edit';
 import type { RunFollower } from './follower';
-import type { FaultKind, FaultPlan, FaultTarget, PlannedRun, ReviewKind } from './plan';
+import type { CodeKind, FaultKind, FaultPlan, FaultTarget, PlannedRun, ReviewKind } from './plan';
 import type { RunReviewer, SentAnswer } from './reviewer';
 
 /** A review run's answers against its story and its LLM calls. */
@@ -61,7 +70,39 @@ export interface RunReport {
   sseConnections: number;
   /** For a run started with review on. */
   review: ReviewReport | null;
+  /** For a code run: how its verification went, against the plan. */
+  code: CodeReport | null;
+  /** A completed run's files, as its verification reports recorded them (every round's): checked against the artifact store. */
+  artifacts: VerifiedFile[];
   problems: string[];
+}
+
+/** A code run's verification as its final story tells it. */
+export interface CodeReport {
+  kind: CodeKind;
+  /** The story's `verified` (null: no step was verified) and what the plan expects. */
+  verified: boolean | null;
+  expectedVerified: boolean;
+  /** The code step's rounds (step.verified events) and their verdicts, in order. */
+  verdicts: VerificationVerdict[];
+  /** `verified` and the verdicts are what the plan expects. */
+  asPlanned: boolean;
+  /** verifyCode attempts beyond the first (a worker killed while its sandbox ran), from the history. */
+  verifyRetries: number;
+}
+
+/** Attempts beyond the first of each verifyCode activity: the history keeps the last attempt's start. */
+function verifyRetries(events: HistoryEvent[]): number {
+  const verifications = new Set<string>();
+  let retries = 0;
+  for (const event of events) {
+    if (event.activityTaskScheduledEventAttributes?.activityType?.name === 'verifyCode' && event.eventId != null)
+      verifications.add(String(event.eventId));
+    const started = event.activityTaskStartedEventAttributes;
+    if (started?.scheduledEventId != null && verifications.has(String(started.scheduledEventId)))
+      retries += Math.max(0, (started.attempt ?? 1) - 1);
+  }
+  return retries;
 }
 
 export interface FaultRecord {
@@ -92,18 +133,34 @@ function eventMs(event: HistoryEvent): number {
   return Number(time?.seconds?.toString() ?? 0) * 1_000 + Math.floor((time?.nanos ?? 0) / 1e6);
 }
 
-/** When each activity (the plan, each step) completed in the run's history. */
-function completions(events: HistoryEvent[]): Map<FaultTarget, number> {
-  const scheduled = new Map<string, FaultTarget>();
-  const done = new Map<FaultTarget, number>();
+/**
+ * What an LLM call was for: the plan, or a step in a round (a code step whose tests failed is
+ * written again, round 2 on: not redone work). `plan`, `step 0`, `step 0 round 2`.
+ */
+type Work = string;
+const workOf = (target: FaultTarget, round = 1): Work =>
+  target === 'plan' ? 'plan' : `step ${target}${round > 1 ? ` round ${round}` : ''}`;
+/** The round a step call is for: the one its prompt names (activities/llm/prompts.ts), 1 without. */
+const callWork = (call: LlmCall): Work =>
+  call.kind === 'plan'
+    ? 'plan'
+    : workOf(call.stepIndex ?? -1, Number(/^Round (\d+): the tests of your last version did not pass/m.exec(call.prompt)?.[1] ?? 1));
+const targetOf = (call: LlmCall): FaultTarget => (call.kind === 'plan' ? 'plan' : (call.stepIndex ?? -1));
+
+/** When each activity (the plan, each step in each round) completed in the run's history. */
+function completions(events: HistoryEvent[]): Map<Work, number> {
+  const scheduled = new Map<string, Work>();
+  const done = new Map<Work, number>();
   for (const event of events) {
     const attributes = event.activityTaskScheduledEventAttributes;
     if (attributes && event.eventId != null) {
       const name = attributes.activityType?.name;
       if (name === 'planTask') scheduled.set(String(event.eventId), 'plan');
       if (name === 'executeStep') {
-        const input = defaultPayloadConverter.fromPayload<{ stepIndex: number }>(attributes.input?.payloads?.[0] as Payload);
-        scheduled.set(String(event.eventId), input.stepIndex);
+        const input = defaultPayloadConverter.fromPayload<{ stepIndex: number; verification?: { round: number } }>(
+          attributes.input?.payloads?.[0] as Payload,
+        );
+        scheduled.set(String(event.eventId), workOf(input.stepIndex, input.verification?.round));
       }
     }
     const completed = event.activityTaskCompletedEventAttributes;
@@ -213,6 +270,8 @@ async function verifyRun(
     extraAttempts: 0,
     sseConnections: follower?.connections ?? 0,
     review: null,
+    code: null,
+    artifacts: [],
     problems: [],
   };
   if (!workflowId || !follower) {
@@ -288,28 +347,51 @@ async function verifyRun(
     if (report.foreignFrames) report.problems.push(`${report.foreignFrames} story frames of another run id`);
   }
 
-  // Redone work: an LLM call for an activity after that activity had completed.
+  // Redone work: an LLM call for an activity (a step's round) after that activity had completed.
   const done = completions(history);
   const calls = allCalls.filter((c) => c.task === run.task);
   for (const call of calls) {
-    const target: FaultTarget = call.kind === 'plan' ? 'plan' : (call.stepIndex ?? -1);
-    const completedAt = done.get(target);
-    if (completedAt !== undefined && call.at > completedAt) report.redone.push({ target, at: call.at, completedAt });
+    const completedAt = done.get(callWork(call));
+    if (completedAt !== undefined && call.at > completedAt) report.redone.push({ target: targetOf(call), at: call.at, completedAt });
   }
   for (const redo of report.redone) {
     report.problems.push(
       `${redo.target === 'plan' ? 'the plan' : `step ${redo.target + 1}`} was sent to the LLM again ${redo.at - redo.completedAt} ms after its activity completed`,
     );
   }
-  for (const target of done.keys()) {
-    const mine = calls.filter((c) => (c.kind === 'plan' ? 'plan' : c.stepIndex) === target);
+  for (const work of done.keys()) {
+    const mine = calls.filter((c) => callWork(c) === work);
     report.extraAttempts += Math.max(0, mine.length - mine.filter((c) => c.rule).length - 1);
+  }
+  if (snapshot?.status === 'completed') {
+    // Every round's files: each round's verification stored them before its tests ran.
+    report.artifacts = snapshot.events.flatMap((e) => (e.type === 'step.verified' ? e.report.files : []));
+    if (run.code && run.expected === 'completed') report.code = verifyCode(run, snapshot, verifyRetries(history), report.problems);
   }
   if (run.review) {
     if (!reviewer) report.problems.push('a review run without a reviewer');
     else if (snapshot) report.review = verifyReview(run, reviewer, snapshot, calls, report.problems);
   }
   return report;
+}
+
+/**
+ * A code run that completed: the story's `verified` is what its plan expects (a run whose code
+ * fails in every round completes all the same, "not verified"), after as many rounds as planned.
+ */
+function verifyCode(run: PlannedRun, snapshot: ProgressSnapshot, retries: number, problems: string[]): CodeReport {
+  const code = run.code!;
+  const verdicts = snapshot.events.flatMap((e) => (e.type === 'step.verified' && e.stepIndex === code.stepIndex ? [e.report.verdict] : []));
+  // Round by round: failed while the bug is in, then passed; the run's rounds are the web app's default.
+  const rounds = Math.min(code.failingRounds + 1, VERIFY_LIMITS.roundsDefault);
+  const expected = Array.from({ length: rounds }, (_, i): VerificationVerdict => (i < code.failingRounds ? 'failed' : 'passed'));
+  const verified = snapshot.verified ?? null;
+  const asPlanned = verified === code.verified && isDeepStrictEqual(verdicts, expected);
+  if (verified !== code.verified)
+    problems.push(`a '${code.kind}' code run ended with verified ${String(verified)}, expected ${String(code.verified)}`);
+  if (!isDeepStrictEqual(verdicts, expected))
+    problems.push(`step ${code.stepIndex + 1}'s verification went ${JSON.stringify(verdicts)}, expected ${JSON.stringify(expected)}`);
+  return { kind: code.kind, verified, expectedVerified: code.verified, verdicts, asPlanned, verifyRetries: retries };
 }
 
 /**

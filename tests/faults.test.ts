@@ -2,7 +2,8 @@
  * The fault harness (faults/), small enough for every `npm test`: six runs, every LLM
  * fault kind once, one kill -9 each of a worker, the web app and the Temporal server, and one run
  * that waits for review and is approved through the web app (the default share of review runs
- * leaves five runs for the LLM faults). It starts
+ * leaves five runs for the LLM faults), and two code runs (one verified, one whose tests fail in
+ * every round, which completes "not verified") whose files are checked in the artifact store. It starts
  * its own Temporal dev server (it kills it), not the one jest's globalSetup shares.
  * The full version: `npm run test:faults -- --runs 50 --seed 1234`.
  */
@@ -45,5 +46,9 @@ test('crashes, LLM faults and bad answers: every run ends as expected, no event 
   expect(result.options.crashes.postgres).toBe(0);
   expect(result.runs.filter((r) => r.expected === 'failed').length).toBeGreaterThanOrEqual(2);
   expect(result.totals.reviews).toMatchObject({ runs: 1, lost: 0, refused: 0, appliedTwice: 0, approvedRuns: 1, asApproved: 1 });
+  // The code runs verified in the real sandbox, and the check of their files read at least one back.
+  expect(result.totals.code).toMatchObject({ runs: 2, byKind: { passes: 1, fails: 1 }, completed: 2, asPlanned: 2 });
+  expect(result.artifacts.files).toBeGreaterThanOrEqual(1);
+  expect(result.artifacts.problems).toEqual([]);
   expect(result.ok).toBe(true);
 }, 240_000);
