@@ -357,6 +357,18 @@ describe('writeStep', () => {
     expect(pieces).toHaveLength(2);
   });
 
+  it('fails with retryable LlmUnreachable when the stream ends cleanly without a finish reason (cut off by a proxy), after partial text', async () => {
+    llm.program({ kind: 'step', endAfterChunks: 2 });
+    const { promise, pieces } = runStep(provider());
+    const failure = await failureOf(promise);
+    expect(failure.type).toBe(RETRYABLE_LLM_ERRORS.unreachable);
+    expect(failure.nonRetryable).toBe(false);
+    expect(failure.message).toBe(
+      'The connection to the model dropped mid-answer (the answer ended without a finish reason: the connection was closed early).',
+    );
+    expect(pieces).toHaveLength(2);
+  });
+
   it('fails with the retryable timeout when the request never answers', async () => {
     llm.program({ kind: 'step', hang: true });
     const { promise } = runStep(provider({ timeoutMs: 500 }));

@@ -109,6 +109,7 @@ export class OpenAiProvider implements LlmProvider {
     let usage: TokenUsage | null = null;
     let stalled = false;
     let sawLength = false;
+    let finished = false;
     let idle: NodeJS.Timeout | undefined;
     try {
       // The client's timeout covers the wait for the response headers...
@@ -156,6 +157,7 @@ export class OpenAiProvider implements LlmProvider {
             output += text;
             onText(text);
           }
+          if (choice?.finish_reason) finished = true;
           if (choice?.finish_reason === 'length') {
             truncated = true;
             sawLength = true;
@@ -169,6 +171,10 @@ export class OpenAiProvider implements LlmProvider {
       // An aborted stream ends quietly in openai-node: find out why it ended.
       if (signal.aborted) throw abortReason(signal);
       if (stalled) throw new APIConnectionTimeoutError();
+      // Every answer ends with a finish reason; a body that ends without one was cut off on the
+      // way (a proxy that closed the connection cleanly): the text so far is not the answer.
+      if (!finished && !truncated)
+        throw new LlmStreamError(new Error('the answer ended without a finish reason: the connection was closed early'));
       // A stream we cut short (or an endpoint that does not report usage) leaves us to count.
       const budgetCut = budgeted && truncated && (output.length >= budgetChars || sawLength);
       return { output, truncated, usage: usage ?? estimatedUsage(messages, output), ...(budgetCut ? { budgetCut: true } : {}) };
