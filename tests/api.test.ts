@@ -268,6 +268,15 @@ test('the event stream is the page stream: story events with ids, then end; 404 
   await expectProblem(await fetch(`${stack.base}/api/v1/runs/task-${randomUUID()}/events`), 404);
 });
 
+test('a method a route does not serve is a 405 problem', async () => {
+  const id = `task-${randomUUID()}`;
+  expect((await expectProblem(await fetch(`${stack.base}/api/v1/runs/${id}/cancel`), 405)).title).toBe('Use POST here');
+  expect((await expectProblem(await post(`/api/v1/runs/${id}`, ''), 405)).title).toBe('Use GET here');
+  const del = await fetch(`${stack.base}/api/v1/runs`, { method: 'DELETE' });
+  expect(del.headers.get('allow')).toBe('GET, POST');
+  await expectProblem(del, 405);
+});
+
 test('unknown runs and routes are 404 problems', async () => {
   for (const path of [`/api/v1/runs/task-${randomUUID()}`, '/api/v1/runs/not-a-run', '/api/v1/nothing-here']) {
     await expectProblem(await fetch(`${stack.base}${path}`), 404);
@@ -334,8 +343,10 @@ describe('the OpenAPI document', () => {
         .join('/')
         .replace(/%2E/g, '.')}`;
       const source = readFileSync(join(dir, file), 'utf8');
-      if (/export (async )?(function|const) loader\b/.test(source)) served.push(`get ${path}`);
-      if (/export (async )?(function|const) action\b/.test(source)) served.push(`post ${path}`);
+      // A method a route answers only with a 405 (methodNotAllowed) is not one it serves.
+      const serves = (name: string) => new RegExp(`export (async )?(function|const) ${name}\\b(?! = methodNotAllowed)`).test(source);
+      if (serves('loader')) served.push(`get ${path}`);
+      if (serves('action')) served.push(`post ${path}`);
     }
     const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method} ${path}`));
     expect(served.length).toBeGreaterThanOrEqual(9);

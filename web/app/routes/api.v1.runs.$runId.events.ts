@@ -1,6 +1,6 @@
 /** The run's story as Server-Sent Events: the stream the run page reads (run-events.server.ts). */
 import type { LoaderFunctionArgs } from '@remix-run/node';
-import { answer, apiUser, problem } from '~/utils/api.server';
+import { answer, apiUser, methodNotAllowed, problem } from '~/utils/api.server';
 import { runEventStream } from '~/utils/run-events.server';
 
 export function loader({ request, params, context }: LoaderFunctionArgs) {
@@ -16,3 +16,5 @@ export function loader({ request, params, context }: LoaderFunctionArgs) {
     });
   });
 }
+
+export const action = methodNotAllowed('GET');

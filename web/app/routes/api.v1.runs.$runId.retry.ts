@@ -1,6 +1,6 @@
 /** Retry a failed (or cancelled) run from its failed step: a new run under the same id. */
 import type { ActionFunctionArgs } from '@remix-run/node';
-import { answer, apiUser, json } from '~/utils/api.server';
+import { answer, apiUser, json, methodNotAllowed } from '~/utils/api.server';
 import { retryFromFailedStep } from '~/utils/run-control.server';
 
 export function action({ request, params }: ActionFunctionArgs) {
@@ -10,3 +10,5 @@ export function action({ request, params }: ActionFunctionArgs) {
     return json({ ...run, href: `/api/v1/runs/${run.workflowId}` });
   });
 }
+
+export const loader = methodNotAllowed('POST');

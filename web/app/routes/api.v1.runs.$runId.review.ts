@@ -7,7 +7,7 @@ import type { ActionFunctionArgs } from '@remix-run/node';
 import type { ReviewRequest } from '../../../contract/data';
 import { ReviewBody } from '~/utils/api-schemas.server';
 import { tokenForKey } from '~/utils/api-runs.server';
-import { answer, apiUser, idempotencyKey, json, readJsonBody } from '~/utils/api.server';
+import { answer, apiUser, idempotencyKey, json, methodNotAllowed, readJsonBody } from '~/utils/api.server';
 import { answerReview } from '~/utils/run-control.server';
 
 export function action({ request, params }: ActionFunctionArgs) {
@@ -25,3 +25,5 @@ export function action({ request, params }: ActionFunctionArgs) {
     return json({ workflowId, href: `/api/v1/runs/${workflowId}`, outcome });
   });
 }
+
+export const loader = methodNotAllowed('POST');

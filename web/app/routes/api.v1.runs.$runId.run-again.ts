@@ -1,7 +1,7 @@
 /** Start a new run of the same task; an Idempotency-Key names it, as the page's token does. */
 import type { ActionFunctionArgs } from '@remix-run/node';
 import { tokenForKey } from '~/utils/api-runs.server';
-import { answer, apiUser, idempotencyKey, json } from '~/utils/api.server';
+import { answer, apiUser, idempotencyKey, json, methodNotAllowed } from '~/utils/api.server';
 import { runAgain } from '~/utils/run-control.server';
 
 export function action({ request, params }: ActionFunctionArgs) {
@@ -14,3 +14,5 @@ export function action({ request, params }: ActionFunctionArgs) {
     return json({ workflowId: started.workflowId, href }, { headers: { Location: href } });
   });
 }
+
+export const loader = methodNotAllowed('POST');

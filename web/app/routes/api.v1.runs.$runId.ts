@@ -1,6 +1,6 @@
 /** One run: its status and its story, as its page renders them. */
 import type { LoaderFunctionArgs } from '@remix-run/node';
-import { answer, apiUser, json, notFound, problem } from '~/utils/api.server';
+import { answer, apiUser, json, methodNotAllowed, notFound, problem } from '~/utils/api.server';
 import { queuePosition } from '~/utils/run-queue.server';
 import { loadRun, withoutOutputChunks } from '~/utils/run-read.server';
 
@@ -21,3 +21,5 @@ export function loader({ request, params }: LoaderFunctionArgs) {
     return json({ ...run, snapshot: view.snapshot ? withoutOutputChunks(view.snapshot) : null, queue });
   });
 }
+
+export const action = methodNotAllowed('GET');

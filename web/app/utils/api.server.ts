@@ -49,6 +49,14 @@ export function json(body: unknown, init: { status?: number; headers?: Record<st
   });
 }
 
+/**
+ * The answer to a method a route does not serve, as a problem (Remix's own is a 400 or 405 with
+ * a body of its own): `export const loader = methodNotAllowed('POST')` in a POST-only route.
+ */
+export function methodNotAllowed(allow: 'GET' | 'POST') {
+  return () => problem({ title: `Use ${allow} here`, status: 405 }, { Allow: allow });
+}
+
 export function notFound(): Response {
   return problem({ title: 'No run with this id', status: 404 });
 }
