@@ -114,6 +114,13 @@ export const RunRef = z
   .object({ workflowId: z.string(), runId: z.string().optional(), href: z.string() })
   .openapi('RunRef', { description: 'A run, and where the API serves it.' });
 
+const ReviewAnswered = RunRef.extend({
+  outcome: z
+    .object({ requestId: z.string(), revision: z.number().int(), by: z.string().nullable(), decision: z.enum(['approve', 'reject']) })
+    .passthrough()
+    .openapi({ description: 'What the workflow made of the answer (ReviewOutcome in contract/data.ts).' }),
+}).openapi('ReviewAnswered');
+
 const Problem = z
   .object({
     type: z.string(),
@@ -196,23 +203,35 @@ function registry(): OpenAPIRegistry {
       ...problems(400, 401, 404),
     },
   });
-  const action = (path: string, summary: string, ok: string, extra: Parameters<OpenAPIRegistry['registerPath']>[0]['request'] = {}) =>
+  const action = (
+    path: string,
+    summary: string,
+    ok: string,
+    extra: Parameters<OpenAPIRegistry['registerPath']>[0]['request'] = {},
+    answer: z.ZodTypeAny = RunRef,
+  ) =>
     r.registerPath({
       method: 'post',
       path: `/api/v1/runs/{runId}/${path}`,
       summary,
       request: { params: RunIdParams, ...extra },
-      responses: { '200': { description: ok, content: json(RunRef) }, ...problems(400, 401, 404, 409, 503) },
+      responses: { '200': { description: ok, content: json(answer) }, ...problems(400, 401, 404, 409, 503) },
     });
   action('cancel', 'Cancel a running run', 'Cancellation requested');
   action('retry', 'Retry a failed (or cancelled) run from its failed step', 'The new run under the same id', {});
   action('run-again', 'Start a new run of the same task', 'The new run (the same one again for a repeated Idempotency-Key)', {
     headers: idempotencyHeaders('Names the new run: the same key (for this run) answers with the same new run.'),
   });
-  action('review', 'Approve (optionally edited, with new limits) or reject the plan the run waits for', 'The answer was applied', {
-    headers: idempotencyHeaders('Names the answer: sent again with the same key, it is applied once and answers with its outcome.'),
-    body: { required: true, content: json(ReviewBody) },
-  });
+  action(
+    'review',
+    'Approve (optionally edited, with new limits) or reject the plan the run waits for',
+    'The answer was applied',
+    {
+      headers: idempotencyHeaders('Names the answer: sent again with the same key, it is applied once and answers with its outcome.'),
+      body: { required: true, content: json(ReviewBody) },
+    },
+    ReviewAnswered,
+  );
   return r;
 }
 
