@@ -13,6 +13,7 @@ import { BUDGET_FIELD_NAMES } from '~/components/budget-fields';
 import type { Budget } from '../../../contract/data';
 import { workflowStarts } from '~/utils/metrics.server';
 import { submissionRetryAfter } from '~/utils/rate-limit.server';
+import { overDailyCap } from '~/utils/daily-cap.server';
 import { parseTaskForm } from '~/utils/task-form.server';
 import { InvalidCursorError, listRuns, spendToday } from '~/utils/run-list.server';
 import { formatCost } from '~/components/format';
@@ -169,16 +170,6 @@ function LimitsFields({ budget, typed }: { budget: { default: Budget; cap: Budge
       </div>
     </details>
   );
-}
-
-/** Why a new run would pass the user's daily spend cap, or null when it would not (or there is none). */
-async function overDailyCap(owner: string | null): Promise<string | null> {
-  const cap = getConfig().dailySpendCap;
-  if (cap === null) return null;
-  const today = await spendToday(owner, { fresh: true });
-  // Unknown (Temporal unreachable): the start fails on its own with a clear message.
-  if (!today || today.spend.cost < cap) return null;
-  return `Today's spend is ${formatCost(today.spend.cost)}, and the daily cap is ${formatCost(cap)}: nothing was started. The cap resets at midnight UTC.`;
 }
 
 export default function Home() {

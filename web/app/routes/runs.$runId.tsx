@@ -15,7 +15,7 @@ import { requireUser } from '~/utils/auth.server';
 import { handleRunAction } from '~/utils/run-actions.server';
 import { emptyView, type StoryView } from '~/utils/story-view';
 import { listReruns, type RunSummary } from '~/utils/run-list.server';
-import { loadRun, type RunView } from '~/utils/run-read.server';
+import { loadRun, withoutOutputChunks, type RunView } from '~/utils/run-read.server';
 import { queuePosition } from '~/utils/run-queue.server';
 import { appStatusOf, storyStatusOf, type AppStatus } from '~/utils/run-status';
 import type { Price, QueuePosition, RunStatus } from '../../../contract/data';
@@ -44,9 +44,7 @@ export async function loader({ request, params }: LoaderFunctionArgs) {
   // Fair share: a run waiting for a slot shows its place in line (the page reloads it while it waits).
   const queue = view.temporalStatus === 'RUNNING' && view.snapshot?.queue ? await queuePosition(workflowId) : null;
   if (!view.snapshot) return { ...view, ...tokens, reruns, queue, user, csrf };
-  // Output chunks live on in each step's output; the page does not need them twice.
-  const events = view.snapshot.events.filter((event) => event.type !== 'step.output');
-  return { ...view, ...tokens, reruns, queue, user, csrf, snapshot: { ...view.snapshot, events } };
+  return { ...view, ...tokens, reruns, queue, user, csrf, snapshot: withoutOutputChunks(view.snapshot) };
 }
 
 export async function action({ request, params }: ActionFunctionArgs) {

@@ -50,6 +50,14 @@ export type RunView =
 type RunDetails = Pick<Extract<RunView, { kind: 'ok' }>, 'snapshot' | 'waitingForWorker' | 'task' | 'error'>;
 
 /**
+ * A run's snapshot as its page renders it (and the API answers it): output chunks live on in each
+ * step's output, so their events are not sent twice.
+ */
+export function withoutOutputChunks(snapshot: ProgressSnapshot): ProgressSnapshot {
+  return { ...snapshot, events: snapshot.events.filter((event) => event.type !== 'step.output') };
+}
+
+/**
  * Everything the run page shows about one run. Unknown or malformed ids are `not-found`; a down
  * server is `unreachable`; a run whose worker is away still shows its task and status. So is a
  * run `owner` did not start.

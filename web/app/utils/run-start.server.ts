@@ -33,7 +33,20 @@ export interface StartOptions {
   rerun?: RerunInput;
   /** The run's limits (readBudgetForm): none when empty. */
   budget?: Budget;
+  /**
+   * Kept in the run's memo (`apiRequest`) for an API start with an Idempotency-Key: the hash of
+   * the request that named this run, and a nonce of the request that sent it (api-runs.server.ts).
+   */
+  apiRequest?: ApiRequestMemo;
 }
+
+/** The memo field an API start leaves on its run. */
+export interface ApiRequestMemo {
+  bodyHash: string;
+  nonce: string;
+}
+
+export const API_REQUEST_MEMO_FIELD = 'apiRequest';
 
 /**
  * Start the run for this form submission, or find the one it already started.
@@ -75,6 +88,7 @@ export async function startRun(token: string, task: string, owner: Owner, option
         memo: {
           task: truncate(input.task, MEMO_TASK_MAX_CHARS),
           ...(parent ? { parent: parent.workflowId, fromStep: parent.fromStep + 1 } : {}),
+          ...(options.apiRequest ? { [API_REQUEST_MEMO_FIELD]: options.apiRequest } : {}),
         },
         ...(searchAttributes.length > 0 ? { typedSearchAttributes: searchAttributes } : {}),
         workflowIdConflictPolicy: 'USE_EXISTING',
