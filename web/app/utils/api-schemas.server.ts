@@ -244,7 +244,7 @@ export function openApiDocument() {
       title: 'Buildstory API',
       version: '1',
       description:
-        'Start, read, list and control runs. Errors are application/problem+json (RFC 9457). With access control on, calls need an API token (not issued yet).',
+        'Start, read, list and control runs. Errors are application/problem+json (RFC 9457). With access control on, calls need an API token (made on /account) as `Authorization: Bearer <token>`.',
     },
     servers: [{ url: '/' }],
   });

@@ -3,7 +3,7 @@
  * read against the zod schemas of api-schemas.server.ts, and the Idempotency-Key header.
  */
 import type { ZodError, ZodTypeAny, z } from 'zod';
-import { authConfig, type Viewer } from './auth.server';
+import { bearerUser, type Viewer } from './auth.server';
 import { IdempotencyConflictError } from './api-runs.server';
 import { RunNotFoundError, RunStateConflictError, ReviewPendingError } from './run-control.server';
 import { MissingOwnerAttributeError } from './run-owner.server';
@@ -63,18 +63,15 @@ export function notFound(): Response {
 
 /**
  * Who calls the API. With access control off it is open, like the app. With it on, the caller
- * needs an API token, and those are not issued yet: a session cookie does not authenticate the
- * API (a page's cookie must not let another site's script drive it), so every call is a 401.
- * Token lookup goes here.
+ * needs an API token (`Authorization: Bearer`, made on /account; auth.server.ts bearerUser): a
+ * session cookie does not authenticate the API (a page's cookie must not let another site's
+ * script drive it). Anything else is a 401 problem that says what is missing.
  */
-export async function apiUser(_request: Request): Promise<Viewer> {
-  if (!authConfig()) return { user: null, csrf: null };
+export async function apiUser(request: Request): Promise<Viewer> {
+  const outcome = await bearerUser(request);
+  if ('viewer' in outcome) return outcome.viewer;
   throw problem(
-    {
-      title: 'This API needs an API token',
-      status: 401,
-      detail: 'Access control is on, and a session cookie does not authenticate the API. API tokens are not available yet.',
-    },
+    { title: outcome.refused.title, status: 401, detail: outcome.refused.detail },
     { 'WWW-Authenticate': 'Bearer realm="buildstory"' },
   );
 }
