@@ -1,8 +1,10 @@
 # syntax=docker/dockerfile:1
 #
-# Two images from one file: `--target worker` and `--target web` (docker-compose.yml builds both).
-# Both run TypeScript with tsx (a production dependency), as non-root `node`, with production
-# node_modules only. See docs/deploy.md.
+# Three images from one file: `--target worker`, `--target sandbox-worker` and `--target web`
+# (docker-compose.yml builds them).
+# The worker and the web app run TypeScript with tsx (a production dependency), as non-root `node`,
+# with production node_modules only; the sandbox worker is the worker as root (see its stage). See
+# docs/deploy.md.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -44,6 +46,16 @@ ENV WORKER_HEALTH_PORT=9464
 EXPOSE 9464
 USER node
 CMD ["node_modules/.bin/tsx", "worker/index.ts"]
+
+# The sandbox worker (BUILDSTORY_WORKER_ROLE=sandbox): the worker's image with bubblewrap and what
+# the tests run with (Node is the image's own, in /usr/local; python3 with pytest). Root: the
+# sandbox makes a cgroup per run and switches to its own uid; the code runs as that uid with no
+# capabilities (docs/verification.md). setpriv and prlimit come with util-linux.
+FROM worker AS sandbox-worker
+USER root
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends bubblewrap python3 python3-pytest \
+  && rm -rf /var/lib/apt/lists/*
 
 # The web server loads the Remix build; of the sources it needs only what web/server.ts imports.
 FROM runtime AS web

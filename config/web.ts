@@ -20,6 +20,8 @@ export const DEFAULT_API_TOKENS_FILE = '.data/api-tokens.json';
 const WebEnv = z.object({
   ...COMMON_ENV,
   TEMPORAL_UI_URL: z.preprocess(blankToUndefined, z.string().url().default('http://localhost:8233')),
+  /** The app's URL as browsers reach it, for links to a run from the Temporal UI; unset, no links. */
+  BUILDSTORY_PUBLIC_URL: z.preprocess(blankToUndefined, z.string().url().optional()),
   /** Deadline for one call from the web app to Temporal. */
   TEMPORAL_RPC_TIMEOUT_MS: integer(5_000, 100, 120_000),
   PORT: integer(3000, 0, 65_535),
@@ -111,6 +113,8 @@ export const WEB_ENV_NAMES: readonly string[] = [...Object.keys(WebEnv.shape), .
 
 export interface WebConfig extends CommonConfig {
   temporal: CommonConfig['temporal'] & { uiUrl: string; rpcTimeoutMs: number };
+  /** The app's public URL, no trailing slash (BUILDSTORY_PUBLIC_URL): runs link to it from the Temporal UI; null: no links. */
+  publicUrl: string | null;
   web: { port: number; host: string; submitRateLimitPerMinute: number; trustProxy: string | undefined };
   /** Access control; null: off (everyone sees and does everything). */
   auth: AuthConfig | null;
@@ -156,6 +160,7 @@ export function loadWebConfig(env: Env = process.env): WebConfig {
   return {
     ...common,
     temporal: { ...common.temporal, uiUrl: e.TEMPORAL_UI_URL.replace(/\/+$/, ''), rpcTimeoutMs: e.TEMPORAL_RPC_TIMEOUT_MS },
+    publicUrl: e.BUILDSTORY_PUBLIC_URL?.replace(/\/+$/, '') ?? null,
     web: { port: e.PORT, host: e.HOST, submitRateLimitPerMinute: e.SUBMIT_RATE_LIMIT_PER_MINUTE, trustProxy: e.TRUST_PROXY },
     auth,
     sharedStore,

@@ -71,6 +71,11 @@ export interface TaskInput {
    * not run). VERIFY_LIMITS.roundsDefault when absent.
    */
   verifyRounds?: number;
+  /**
+   * The web app's public URL (BUILDSTORY_PUBLIC_URL), for the links to the run's files the
+   * workflow shows in the Temporal UI (contract/run-links.ts). Absent: no links.
+   */
+  appUrl?: string;
 }
 
 /**

@@ -86,7 +86,9 @@ async function main(): Promise<void> {
   }
   if (encrypted && !server) log(`encryption is on: point that server's Temporal UI at http://localhost:${port}/codec to read payloads`);
 
-  const env = { TEMPORAL_ADDRESS: address, TEMPORAL_UI_URL: uiUrl, PORT: String(port) };
+  // The Temporal UI links runs to the app where it listens here, unless told otherwise.
+  const publicUrl = process.env.BUILDSTORY_PUBLIC_URL?.trim() || `http://localhost:${port}`;
+  const env = { TEMPORAL_ADDRESS: address, TEMPORAL_UI_URL: uiUrl, BUILDSTORY_PUBLIC_URL: publicUrl, PORT: String(port) };
   const worker = startPart(workerPart({ env }));
   // HOST stays the app's own setting: npm start is the one stack meant to be reached from elsewhere.
   const web = startPart(webPart({ port, host: null, env }));

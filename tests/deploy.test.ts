@@ -15,6 +15,7 @@ import { ROOT } from '../devstack/processes';
 
 interface ComposeService {
   image?: string;
+  security_opt?: string[];
   build?: { context: string; target?: string };
   restart?: string;
   environment?: Record<string, string | null>;
@@ -61,7 +62,10 @@ function resolvedCompose(): ComposeFile {
   return JSON.parse(json.stdout) as ComposeFile;
 }
 
-/** The Dockerfile's stages by name, each as its instructions (continuation lines joined). */
+/**
+ * The Dockerfile's stages by name, each as its instructions (continuation lines joined), those of
+ * the stage it is built FROM first: a stage runs its parent's CMD and holds its parent's COPYs.
+ */
 function dockerfileStages(): Map<string, string[]> {
   const lines = readFileSync(DOCKERFILE, 'utf8')
     .replace(/\\\n/g, ' ')
@@ -71,8 +75,8 @@ function dockerfileStages(): Map<string, string[]> {
   const stages = new Map<string, string[]>();
   let current: string[] = [];
   for (const line of lines) {
-    const from = /^FROM\s+\S+\s+AS\s+(\S+)$/i.exec(line);
-    if (from) stages.set(from[1], (current = []));
+    const from = /^FROM\s+(\S+)\s+AS\s+(\S+)$/i.exec(line);
+    if (from) stages.set(from[2], (current = [...(stages.get(from[1]) ?? [])]));
     else current.push(line);
   }
   return stages;
@@ -104,8 +108,14 @@ function copies(stage: string[], file: string): boolean {
   });
 }
 
+/** The model's settings: the worker's, never the sandbox worker's, whose sandbox runs code the model wrote. */
+const MODEL_SETTING = /^(OPENAI_|OFFLINE_MODEL_|BUILDSTORY_PRICES)/;
 /** The built services, each with what its process reads. */
-const PROCESS_ENV_NAMES: Record<string, readonly string[]> = { worker: WORKER_ENV_NAMES, web: WEB_ENV_NAMES };
+const PROCESS_ENV_NAMES: Record<string, readonly string[]> = {
+  worker: WORKER_ENV_NAMES,
+  'sandbox-worker': WORKER_ENV_NAMES.filter((name) => !MODEL_SETTING.test(name)),
+  web: WEB_ENV_NAMES,
+};
 /** What either process reads. */
 const CONFIG_ENV_NAMES = [...new Set([...WORKER_ENV_NAMES, ...WEB_ENV_NAMES])];
 
@@ -138,8 +148,19 @@ test('docker-compose config -q accepts the file', () => {
 
 test('the services are the stack docs/deploy.md describes', () => {
   const listed = dockerCompose(['config', '--services']).stdout.split('\n').filter(Boolean).sort();
-  expect(listed).toEqual(['postgresql', 'proxy', 'temporal', 'temporal-namespace', 'temporal-schema', 'temporal-ui', 'web', 'worker']);
+  expect(listed).toEqual([
+    'postgresql',
+    'proxy',
+    'sandbox-worker',
+    'temporal',
+    'temporal-namespace',
+    'temporal-schema',
+    'temporal-ui',
+    'web',
+    'worker',
+  ]);
   expect(builtServices().map(([name, service]) => [name, service.build?.target])).toEqual([
+    ['sandbox-worker', 'sandbox-worker'],
     ['web', 'web'],
     ['worker', 'worker'],
   ]);
@@ -223,6 +244,7 @@ test('the worker and the web app each get only variables their own process reads
   }
   const probe = (name: string) => JSON.stringify(compose.services[name].healthcheck?.test);
   expect(probe('worker')).toContain(`:${compose.services.worker.environment?.WORKER_HEALTH_PORT}/readyz`);
+  expect(probe('sandbox-worker')).toContain(`:${compose.services['sandbox-worker'].environment?.WORKER_HEALTH_PORT}/readyz`);
   expect(probe('web')).toContain(`:${compose.services.web.environment?.PORT}/healthz`);
 });
 
@@ -234,6 +256,23 @@ test('each gets every Buildstory setting its process reads (of the connection, w
     );
     expect({ name, missing }).toEqual({ name, missing: [] });
   }
+});
+
+test('verification runs on the sandbox worker only, which holds no model key and gets what bubblewrap needs', () => {
+  const { worker } = compose.services;
+  const sandbox = compose.services['sandbox-worker'];
+  expect([worker.environment?.BUILDSTORY_WORKER_ROLE, worker.environment?.BUILDSTORY_VERIFY]).toEqual(['all', 'off']);
+  expect([sandbox.environment?.BUILDSTORY_WORKER_ROLE, sandbox.environment?.BUILDSTORY_VERIFY]).toEqual(['sandbox', 'on']);
+  expect(Object.keys(sandbox.environment ?? {}).filter((name) => MODEL_SETTING.test(name))).toEqual([]);
+  // The same code as the worker's image, with bubblewrap, as root (the sandbox's uid switch and cgroups).
+  const stage = dockerfileStages().get(sandbox.build!.target!)!;
+  expect(stage.filter((line) => /^(CMD|USER)\b/.test(line)).slice(-2)).toEqual([expect.stringMatching(/^CMD/), 'USER root']);
+  expect(stage.some((line) => /apt-get install .*\bbubblewrap\b/.test(line))).toBe(true);
+  expect(sandbox.security_opt?.sort()).toEqual(['apparmor=unconfined', 'seccomp=unconfined', 'systempaths=unconfined']);
+  expect(sandbox.volumes).toContain('/sys/fs/cgroup:/sys/fs/cgroup:rw');
+  // Artifacts: written by the sandbox worker, served by the web app, from the same volume.
+  const artifacts = (name: string) => compose.services[name].volumes?.find((volume) => volume.includes(':/app/.data/artifacts'));
+  expect(artifacts('sandbox-worker')).toBe(artifacts('web'));
 });
 
 test('.env.example lists every setting under the process that reads it, and nothing that nothing reads', () => {

@@ -17,6 +17,7 @@ import {
   upsertMemo,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -52,6 +53,7 @@ import {
 } from '../contract/data';
 import { activityProgressSignal, grantSignal, progressQuery, releaseSignal, reviewUpdate, storyQuery } from '../contract/messages';
 import { applyPlanEdit } from '../contract/plan-edit';
+import { runFilesDetails } from '../contract/run-links';
 import { BudgetSchema, PlanSchema, QueueInputSchema, RerunInputSchema, ReviewTimeoutSchema, VerifyRoundsSchema } from '../contract/schemas';
 import { Story } from './story';
 
@@ -150,6 +152,13 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   // Date in workflow code is the SDK's deterministic workflow clock.
   const story = new Story(task, () => new Date(), rerun?.data.parent);
   setHandler(progressQuery, (args) => story.snapshot(args));
+  // The Temporal UI's "current details": links to the run's files in the web app, once there are
+  // some. Workflow state served by a query, not a command: nothing in the history changes.
+  const appUrl = typeof input.appUrl === 'string' ? input.appUrl : null;
+  const showFiles = () => {
+    if (appUrl) setCurrentDetails(runFilesDetails(appUrl, workflowInfo().workflowId, story.files));
+  };
+  showFiles(); // a re-run's kept steps have theirs
   setHandler(storyQuery, (args) => story.eventsPage(args));
   // Every report is applied, whichever run's activity sent it: activities signal the exact run
   // that scheduled them, so a report in this history reached the run that was current then. A
@@ -450,6 +459,7 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
         report = verificationReport(language, round, { verdict: 'error', summary: verifyFailure(err) });
       }
       story.verified(stepIndex, report);
+      showFiles();
       if (report.verdict !== 'failed' || round >= verifyRounds || reachedBefore()) return;
       phase = `Step ${stepIndex + 1}, round ${round + 1}`;
       story.fixing(stepIndex, round + 1, report.summary);

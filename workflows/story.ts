@@ -35,6 +35,7 @@ import {
 } from '../contract/data';
 import { applyPlanEdit, type AppliedEdit } from '../contract/plan-edit';
 import { ReviewRequestSchema } from '../contract/schemas';
+import { runFiles, type RunFile } from '../contract/run-links';
 import { emptyStory, foldStoryEvent } from '../contract/story-reducer';
 
 /** The story records at most this many events; beyond it only output chunks are dropped from the log. */
@@ -79,6 +80,11 @@ export class Story {
     parent?: RunLink,
   ) {
     this.record({ type: 'run.started', task, ...(parent ? { parent } : {}) });
+  }
+
+  /** The files of each code step's latest verification round (what the run page lists). */
+  get files(): RunFile[] {
+    return runFiles(this.state);
   }
 
   get status(): StoryState['status'] {

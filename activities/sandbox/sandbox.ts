@@ -12,25 +12,15 @@
  * sandbox's PID-namespace init is killed, and every process left in its cgroup with it).
  *
  * As root here: bwrap itself runs under the sandbox uid (setpriv), so it builds its namespaces as
- * an unprivileged user, and the cgroups (v1: memory, pids) are joined before it starts.
+ * an unprivileged user, and the run's cgroups (memory, pids; v1 or v2: cgroups.ts) are joined
+ * before it starts.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  accessSync,
-  chmodSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  rmdirSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join, normalize } from 'node:path';
+import { cgroupUnavailable, createRunCgroup, type RunCgroup } from './cgroups';
 
 export interface SandboxLimits {
   /** Wall-clock deadline, kept by the caller: the sandbox is killed when it passes. */
@@ -92,8 +82,13 @@ export interface SandboxHost {
   uid: number;
   gid: number;
   bwrap: string;
-  /** cgroup v1 controller directories. */
+  /** Where the cgroup file system is mounted: v1 (a directory per controller) or v2 (the unified tree). */
   cgroupRoot: string;
+  /**
+   * v2 only: the cgroup, relative to cgroupRoot, under which each run gets its own; unset, the
+   * worker's own cgroup, whose processes then move into a leaf `worker` of it (cgroups.ts).
+   */
+  cgroupParent?: string;
 }
 
 export const DEFAULT_HOST: SandboxHost = { uid: 64_123, gid: 64_123, bwrap: '/usr/bin/bwrap', cgroupRoot: '/sys/fs/cgroup' };
@@ -102,15 +97,8 @@ export const DEFAULT_HOST: SandboxHost = { uid: 64_123, gid: 64_123, bwrap: '/us
 export function sandboxAvailability(host: SandboxHost = DEFAULT_HOST): { ok: true } | { ok: false; why: string } {
   if (!existsSync(host.bwrap)) return { ok: false, why: `bubblewrap is not installed (${host.bwrap}): apt-get install -y bubblewrap` };
   if (process.getuid?.() !== 0) return { ok: false, why: 'the sandbox needs root to set up its cgroups and its uid' };
-  for (const controller of ['memory', 'pids']) {
-    const dir = join(host.cgroupRoot, controller);
-    try {
-      accessSync(dir, constants.W_OK);
-    } catch {
-      return { ok: false, why: `the cgroup v1 controller ${controller} is not writable at ${dir}` };
-    }
-  }
-  return { ok: true };
+  const why = cgroupUnavailable(host.cgroupRoot, host.cgroupParent);
+  return why ? { ok: false, why } : { ok: true };
 }
 
 /** A relative path that stays inside /work. */
@@ -128,23 +116,20 @@ export async function runInSandbox(run: SandboxRun, host: SandboxHost = DEFAULT_
   const id = `buildstory-${randomBytes(6).toString('hex')}`;
   const src = mkdtempSync(join(tmpdir(), 'buildstory-sandbox-'));
   chmodSync(src, 0o755);
-  const cgroups = ['memory', 'pids'].map((controller) => join(host.cgroupRoot, controller, id));
+  let cgroup: RunCgroup | undefined;
   try {
     for (const [path, content] of Object.entries(run.files)) {
       const target = join(src, safePath(path));
       mkdirSync(dirname(target), { recursive: true, mode: 0o755 });
       writeFileSync(target, content, { mode: 0o644 });
     }
-    const [memory, pids] = cgroups;
-    for (const dir of cgroups) mkdirSync(dir);
-    writeFileSync(join(memory, 'memory.limit_in_bytes'), String(limits.memoryBytes));
-    if (existsSync(join(memory, 'memory.memsw.limit_in_bytes')))
-      writeFileSync(join(memory, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes));
-    writeFileSync(join(pids, 'pids.max'), String(limits.pids));
-    return await execute(run.command, src, limits, host, cgroups);
+    cgroup = createRunCgroup(host.cgroupRoot, id, limits, host.cgroupParent);
+    return await execute(run.command, src, limits, host, cgroup);
   } finally {
-    killCgroup(cgroups[1]);
-    await Promise.all(cgroups.map(removeCgroup));
+    if (cgroup) {
+      cgroup.kill();
+      await cgroup.remove();
+    }
     rmSync(src, { recursive: true, force: true });
   }
 }
@@ -204,11 +189,11 @@ function bwrapArgs(command: string[], src: string, limits: SandboxLimits): strin
   ];
 }
 
-function execute(command: string[], src: string, limits: SandboxLimits, host: SandboxHost, cgroups: string[]): Promise<SandboxResult> {
+function execute(command: string[], src: string, limits: SandboxLimits, host: SandboxHost, cgroup: RunCgroup): Promise<SandboxResult> {
   const started = Date.now();
   // Join the cgroups, then become the sandbox uid with no capabilities, with per-process limits,
   // then bwrap: each step execs the next, so the pid that joined the cgroups is bwrap's.
-  const enter = cgroups.map((dir) => `echo $$ > '${dir}/cgroup.procs'`).join(' && ');
+  const enter = cgroup.dirs.map((dir) => `echo $$ > '${dir}/cgroup.procs'`).join(' && ');
   const prlimit = [
     '/usr/bin/prlimit',
     `--cpu=${limits.cpuSeconds}`,
@@ -250,7 +235,7 @@ function execute(command: string[], src: string, limits: SandboxLimits, host: Sa
       } catch {
         // Already gone.
       }
-      killCgroup(cgroups[1]);
+      cgroup.kill();
     };
     const deadline = setTimeout(() => stop('timed-out'), limits.wallMs);
     for (const name of ['stdout', 'stderr'] as const) {
@@ -262,8 +247,8 @@ function execute(command: string[], src: string, limits: SandboxLimits, host: Sa
     }
     child.on('close', (code, signal) => {
       clearTimeout(deadline);
-      const oomKills = Number(/oom_kill (\d+)/.exec(readSafe(join(cgroups[0], 'memory.oom_control')))?.[1] ?? 0);
-      const forksRefused = Number(/max (\d+)/.exec(readSafe(join(cgroups[1], 'pids.events')))?.[1] ?? 0);
+      const oomKills = cgroup.oomKills();
+      const forksRefused = cgroup.forksRefused();
       resolve({
         outcome: stopped ?? (oomKills > 0 ? 'memory-limit' : signal ? 'killed' : 'exited'),
         oomKills,
@@ -277,38 +262,4 @@ function execute(command: string[], src: string, limits: SandboxLimits, host: Sa
       });
     });
   });
-}
-
-function readSafe(path: string): string {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
-
-/** SIGKILL every process still in the cgroup (a process that left bwrap's namespace cannot exist, but be sure). */
-function killCgroup(dir: string): void {
-  for (const pid of readSafe(join(dir, 'cgroup.procs')).split('\n').filter(Boolean)) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-}
-
-/** Remove a cgroup once its processes are gone (the kernel frees them a moment after SIGKILL). */
-async function removeCgroup(dir: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      rmdirSync(dir);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      killCgroup(dir);
-      await sleep(20);
-    }
-  }
-  throw new Error(`The sandbox's cgroup ${dir} could not be removed: a process in it did not die.`);
 }

@@ -1,22 +1,6 @@
 /** A run's files as its story records them (browser-safe: the run page lists them; run-files.server.ts serves them). */
-import type { ArtifactRef } from '../../../artifacts/ref';
-import type { StoryState } from '../../../contract/data';
-
-export interface RunFile extends ArtifactRef {
-  /** The step (0-based) that wrote it. */
-  stepIndex: number;
-}
-
-/** The files of each code step's latest verification round, in step order; a path written by two steps is the later step's. */
-export function runFiles(state: Pick<StoryState, 'steps'>): RunFile[] {
-  const byPath = new Map<string, RunFile>();
-  for (const step of state.steps) {
-    for (const file of step.verification?.report?.files ?? []) {
-      byPath.set(file.path, { path: file.path, bytes: file.bytes, sha256: file.sha256, stepIndex: step.index });
-    }
-  }
-  return [...byPath.values()];
-}
+// The workflow lists the same files in the Temporal UI (contract/run-links.ts).
+export { runFiles, type RunFile } from '../../../contract/run-links';
 
 /** The highlighting language of a file, by its extension (the Markdown fence's info string). */
 export function languageOf(path: string): string {

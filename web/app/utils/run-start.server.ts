@@ -11,6 +11,7 @@ import {
   type TaskInput,
   type TaskWorkflow,
 } from '../../../contract/data';
+import { runDetails, runSummary } from '../../../contract/run-links';
 import { getConfig } from './env.server';
 import { log } from './log.server';
 import { MissingOwnerAttributeError, OWNER_KEY, OWNER_PATTERN, isMissingOwnerAttribute, type Owner } from './run-owner.server';
@@ -58,7 +59,7 @@ export const API_REQUEST_MEMO_FIELD = 'apiRequest';
 export async function startRun(token: string, task: string, owner: Owner, options: StartOptions = {}): Promise<{ workflowId: string }> {
   if (owner !== null && !OWNER_PATTERN.test(owner)) throw new TypeError('Bad owner name.');
   const workflowId = workflowIdFor(token, owner);
-  const { temporal, review, budget: budgets, fairShare, verifyRounds } = getConfig();
+  const { temporal, review, budget: budgets, fairShare, verifyRounds, publicUrl } = getConfig();
   // Only what a run needs: a run without review or re-run starts with the same input as before.
   const input: TaskInput = {
     task: TaskTextSchema.parse(task),
@@ -71,6 +72,8 @@ export async function startRun(token: string, task: string, owner: Owner, option
     ...(fairShare ? { queue: { owner: owner ?? ANONYMOUS_OWNER, ...fairShare } } : {}),
     // Verification's rounds, when the deployment changed them (the workflow's default otherwise).
     ...(verifyRounds !== VERIFY_LIMITS.roundsDefault ? { verifyRounds } : {}),
+    // Where the workflow's links to the run's files point, in the Temporal UI (contract/run-links.ts).
+    ...(publicUrl ? { appUrl: publicUrl } : {}),
   };
   const searchAttributes: SearchAttributePair[] = [
     ...(owner !== null ? [{ key: OWNER_KEY, value: owner }] : []),
@@ -91,6 +94,10 @@ export async function startRun(token: string, task: string, owner: Owner, option
           ...(options.apiRequest ? { [API_REQUEST_MEMO_FIELD]: options.apiRequest } : {}),
         },
         ...(searchAttributes.length > 0 ? { typedSearchAttributes: searchAttributes } : {}),
+        // What the Temporal UI shows of the run: the task's first line and a link to its page. Payloads,
+        // so encrypted with the rest when payload encryption is on.
+        staticSummary: runSummary(input.task),
+        ...(publicUrl ? { staticDetails: runDetails(publicUrl, workflowId) } : {}),
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
       }),
