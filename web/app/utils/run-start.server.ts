@@ -45,7 +45,7 @@ export interface StartOptions {
 export async function startRun(token: string, task: string, owner: Owner, options: StartOptions = {}): Promise<{ workflowId: string }> {
   if (owner !== null && !OWNER_PATTERN.test(owner)) throw new TypeError('Bad owner name.');
   const workflowId = workflowIdFor(token, owner);
-  const { temporal, review, budget: budgets, fairShare, verifyRounds } = getConfig();
+  const { temporal, review, budget: budgets, fairShare, verifyRounds, webhooks } = getConfig();
   // Only what a run needs: a run without review or re-run starts with the same input as before.
   const input: TaskInput = {
     task: TaskTextSchema.parse(task),
@@ -58,6 +58,8 @@ export async function startRun(token: string, task: string, owner: Owner, option
     ...(fairShare ? { queue: { owner: owner ?? ANONYMOUS_OWNER, ...fairShare } } : {}),
     // Verification's rounds, when the deployment changed them (the workflow's default otherwise).
     ...(verifyRounds !== VERIFY_LIMITS.roundsDefault ? { verifyRounds } : {}),
+    // Webhooks: the deployment has one (the worker holds its URL and secret; the run only asks).
+    ...(webhooks ? { notify: true } : {}),
   };
   const searchAttributes: SearchAttributePair[] = [
     ...(owner !== null ? [{ key: OWNER_KEY, value: owner }] : []),
