@@ -66,5 +66,5 @@ test('a run submitted on the form notifies: run.ended reaches the receiver, sign
 
   const html = (await (await fetch(`${base}/runs/${workflowId}`)).text()).replace(/<!-- -->/g, '');
   expect(html).toContain('webhook.delivered');
-  expect(html).toContain(`Webhook run.ended delivered (HTTP 204) · id ${webhookDeliveryId(runId, 'run.ended')}`);
+  expect(html).toContain(`run.ended delivered: HTTP 204, attempt 1 · ${webhookDeliveryId(runId, 'run.ended')}`);
 });

@@ -71,9 +71,9 @@ function summarize(event: StoryEvent): string {
     case 'run.cancelled':
       return 'The run was cancelled.';
     case 'webhook.delivered':
-      return `Webhook ${event.event} delivered (HTTP ${event.status}${event.attempts > 1 ? `, attempt ${event.attempts}` : ''}) · id ${event.deliveryId}`;
+      return `${event.event} delivered: HTTP ${event.status}, attempt ${event.attempts} · ${event.deliveryId}`;
     case 'webhook.failed':
-      return `Webhook ${event.event} not delivered${event.attempts ? ` after ${event.attempts} attempt${event.attempts === 1 ? '' : 's'}` : ''}: ${event.error} · id ${event.deliveryId}`;
+      return `${event.event} not delivered: ${event.error} · ${event.deliveryId}`;
   }
 }
 
@@ -91,8 +91,6 @@ const TYPE_COLOR: Partial<Record<StoryEvent['type'], string>> = {
   'run.queued': 'text-amber-300',
   'review.rejected': 'text-orange-300',
   'review.expired': 'text-slate-300',
-  'webhook.delivered': 'text-slate-400',
-  'webhook.failed': 'text-amber-300',
 };
 
 /** The story in order. Output chunks are shown as each step's output, not here. */
