@@ -68,6 +68,7 @@ COPY web/app/utils/route-label.server.ts ./web/app/utils/route-label.server.ts
 COPY web/app/utils/log.server.ts ./web/app/utils/log.server.ts
 COPY web/app/utils/shared-store.server.ts ./web/app/utils/shared-store.server.ts
 COPY web/app/utils/postgres-store.server.ts ./web/app/utils/postgres-store.server.ts
+COPY web/app/utils/api-tokens.server.ts ./web/app/utils/api-tokens.server.ts
 COPY --from=build /app/web/build ./web/build
 ENV PORT=3000
 EXPOSE 3000

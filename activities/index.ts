@@ -1,6 +1,7 @@
 /**
  * Activities: planTask and executeStep. They own everything non-deterministic (the LLM, clocks)
- * and report progress to their own workflow while they run.
+ * and report progress to their own workflow while they run. Beside them: requestSlot and
+ * closedRuns (fair share) and deliverWebhook (webhook.ts).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
@@ -28,6 +29,8 @@ import {
 import { planMessages, stepMessages } from './llm/prompts';
 import { BudgetExhaustedError, type LlmProvider } from './llm/provider';
 import { DEFAULT_PROGRESS_OPTIONS, ProgressReporter, type ProgressReporterOptions } from './progress';
+import { createWebhookActivities } from './webhook';
+import type { WebhookConfig } from '../config/webhooks';
 
 export interface ActivityDeps {
   provider: LlmProvider;
@@ -40,6 +43,8 @@ export interface ActivityDeps {
   heartbeatIntervalMs?: number;
   /** Told of each finished model call's usage (the worker counts tokens and cost for /metrics). */
   onUsage?: (model: ModelInfo, usage: TokenUsage | null) => void;
+  /** The deployment's webhook (the worker's BUILDSTORY_WEBHOOK_URL and secret); null or absent: none. */
+  webhook?: WebhookConfig | null;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -94,6 +99,8 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   return {
+    ...createWebhookActivities({ webhook: deps.webhook ?? null, logger: deps.logger, heartbeatIntervalMs }),
+
     async planTask({ task, budget }: PlanInput): Promise<PlanResult> {
       return attempt(null, async (_reporter, signal) => {
         const allowance = callAllowance(budget, planMessages(task), deps.provider.model);

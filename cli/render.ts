@@ -200,6 +200,12 @@ export function eventLine(event: StoryEvent): string | null {
       return say(pc.red(`failed: ${event.error}`));
     case 'run.cancelled':
       return say(pc.yellow('cancelled'));
+    case 'webhook.delivered':
+      return say(pc.dim(`webhook ${event.event} delivered (HTTP ${event.status}, attempt ${event.attempts}, id ${event.deliveryId})`));
+    case 'webhook.failed':
+      return say(
+        pc.yellow(`webhook ${event.event} not delivered${event.attempts ? ` after ${event.attempts} attempts` : ''}: ${event.error}`),
+      );
     default:
       return say((event as { type: string }).type);
   }

@@ -21,7 +21,7 @@ function firstIssue(error: z.ZodError, env: Env): string {
   const issue = error.issues[0];
   const name = String(issue.path[0] ?? 'configuration');
   const got = env[name];
-  const shown = got === undefined ? '' : ` (got ${JSON.stringify(/_KEYS?$/.test(name) ? '***' : got)})`;
+  const shown = got === undefined ? '' : ` (got ${JSON.stringify(/_(KEYS?|SECRET)$/.test(name) ? '***' : got)})`;
   // zod quotes a bad enum value raw: keep the message on one line even if the value has newlines.
   return `Invalid configuration: ${name}: ${issue.message.replace(/\s*\n\s*/g, ' ')}${shown}`;
 }

@@ -21,6 +21,17 @@ describe('defaults', () => {
     expect(loadWebConfig(env({ BUILDSTORY_DAILY_SPEND_CAP: '12.5' })).dailySpendCap).toBe(12.5);
   });
 
+  test('webhooks: new runs notify when BUILDSTORY_WEBHOOK_URL is set (the secret is read by the worker only)', () => {
+    expect(loadWebConfig(env()).webhooks).toBe(false);
+    expect(loadWebConfig(env({ BUILDSTORY_WEBHOOK_URL: 'https://hooks.example.com/x' })).webhooks).toBe(true);
+    const config = loadWebConfig(env({ BUILDSTORY_WEBHOOK_URL: 'https://hooks.example.com/x', BUILDSTORY_WEBHOOK_SECRET: 'whsec_bad' }));
+    expect(JSON.stringify(config)).not.toContain('whsec_');
+    expect(configError({ BUILDSTORY_WEBHOOK_URL: 'not a url/token-123' }).message).toMatch(
+      /^Invalid configuration: BUILDSTORY_WEBHOOK_URL: is not a URL[^\n]*$/,
+    );
+    expect(configError({ BUILDSTORY_WEBHOOK_URL: 'not a url/token-123' }).message).not.toContain('token-123');
+  });
+
   test('fair share is off unless a limit is set; one limit alone sets the other', () => {
     expect(loadWebConfig(env()).fairShare).toBeNull();
     const both = { BUILDSTORY_MAX_RUNNING_PER_USER: '2', BUILDSTORY_MAX_RUNNING: '10' };

@@ -11,6 +11,7 @@ import { COMMON_ENV, commonConfig, type CommonConfig } from './common';
 import { blankToUndefined, ConfigError, integer, optionalString, parseEnv, type Env } from './env';
 import { parseSharedStoreUrl, SharedStoreConfigError, type SharedStoreConfig } from './shared-store';
 import { TEMPORAL_ENV_NAMES } from './temporal';
+import { parseWebhookUrl } from './webhooks';
 
 export { ConfigError, type Env } from './env';
 
@@ -70,6 +71,8 @@ const WebEnv = z.object({
   ),
   /** US dollars a user may spend a day (since midnight UTC); a submission over it is refused. Unset: no cap. */
   BUILDSTORY_DAILY_SPEND_CAP: z.preprocess(blankToUndefined, z.coerce.number().positive().finite().optional()),
+  /** Webhooks: only whether it is set (new runs then notify: TaskInput.notify); the worker delivers, with the secret. */
+  BUILDSTORY_WEBHOOK_URL: optionalString,
 });
 
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
@@ -132,6 +135,8 @@ export interface WebConfig extends CommonConfig {
   fairShare: { perUser: number; total: number } | null;
   /** Verification's rounds for a run's code steps (BUILDSTORY_VERIFY_ROUNDS; 0: code is not run). */
   verifyRounds: number;
+  /** Webhooks: BUILDSTORY_WEBHOOK_URL is set, so new runs ask the worker to notify it. */
+  webhooks: boolean;
 }
 
 /** Load and validate the web app's settings; throws ConfigError with one line naming the bad setting. */
@@ -170,6 +175,7 @@ export function loadWebConfig(env: Env = process.env): WebConfig {
     dailySpendCap: e.BUILDSTORY_DAILY_SPEND_CAP ?? null,
     fairShare: fairShare(e.BUILDSTORY_MAX_RUNNING_PER_USER, e.BUILDSTORY_MAX_RUNNING),
     verifyRounds: e.BUILDSTORY_VERIFY_ROUNDS,
+    webhooks: parseWebhookUrl(e.BUILDSTORY_WEBHOOK_URL) !== null,
   };
 }
 

@@ -161,6 +161,58 @@ describe('verification', () => {
   });
 });
 
+describe('webhooks', () => {
+  const SECRET = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+
+  test('unset: none; the URL and the secret together: the webhook, shown by its host only', () => {
+    expect(loadWorkerConfig(env()).webhook).toBeNull();
+    const config = loadWorkerConfig(
+      env({ BUILDSTORY_WEBHOOK_URL: 'https://hooks.example.com/x?token=abc', BUILDSTORY_WEBHOOK_SECRET: SECRET }),
+    );
+    expect(config.webhook).toEqual({ url: 'https://hooks.example.com/x?token=abc', secret: SECRET, display: 'https://hooks.example.com' });
+  });
+
+  test.each<[string, Env, RegExp]>([
+    [
+      'a URL without a secret',
+      { BUILDSTORY_WEBHOOK_URL: 'https://hooks.example.com/x' },
+      /^Invalid configuration: BUILDSTORY_WEBHOOK_SECRET: required/,
+    ],
+    ['a secret without a URL', { BUILDSTORY_WEBHOOK_SECRET: SECRET }, /^Invalid configuration: BUILDSTORY_WEBHOOK_URL: required/],
+    [
+      'not a URL',
+      { BUILDSTORY_WEBHOOK_URL: 'hooks.example.com/token-123', BUILDSTORY_WEBHOOK_SECRET: SECRET },
+      /^Invalid configuration: BUILDSTORY_WEBHOOK_URL: is not a URL/,
+    ],
+    [
+      'not http',
+      { BUILDSTORY_WEBHOOK_URL: 'ftp://hooks.example.com/token-123', BUILDSTORY_WEBHOOK_SECRET: SECRET },
+      /^Invalid configuration: BUILDSTORY_WEBHOOK_URL: must be/,
+    ],
+    [
+      'a secret without whsec_',
+      { BUILDSTORY_WEBHOOK_URL: 'https://h.example', BUILDSTORY_WEBHOOK_SECRET: SECRET.slice(6) },
+      /BUILDSTORY_WEBHOOK_SECRET: must start with whsec_/,
+    ],
+    [
+      'a secret that is not base64',
+      { BUILDSTORY_WEBHOOK_URL: 'https://h.example', BUILDSTORY_WEBHOOK_SECRET: 'whsec_not*base64*token-123' },
+      /BUILDSTORY_WEBHOOK_SECRET: is not base64/,
+    ],
+    [
+      'a short secret',
+      { BUILDSTORY_WEBHOOK_URL: 'https://h.example', BUILDSTORY_WEBHOOK_SECRET: 'whsec_dG9rZW4tMTIz' },
+      /BUILDSTORY_WEBHOOK_SECRET: must encode 24 to 64 bytes, not 9/,
+    ],
+  ])('%s: one line naming the setting, quoting neither value', (_case, vars, message) => {
+    const error = configError(vars);
+    expect(error.message).toMatch(message);
+    expect(error.message).not.toContain('\n');
+    expect(error.message).not.toMatch(/token-123|dG9rZW4tMTIz/);
+    expect(error.message).not.toContain(SECRET.slice(6));
+  });
+});
+
 describe('a bad setting of its own is one line naming it', () => {
   test.each([
     ['OPENAI_BASE_URL', 'not-a-url'],
@@ -203,6 +255,7 @@ describe("the web app's settings are not the worker's", () => {
       'prices',
       'temporal',
       'verification',
+      'webhook',
       'worker',
     ]);
     expect(JSON.stringify(config)).not.toMatch(/long-password|too-short-secret|carol/);

@@ -9,6 +9,7 @@ import type { Price } from '../contract/data';
 import { COMMON_ENV, commonConfig, type CommonConfig } from './common';
 import { ConfigError, blankToUndefined, integer, optionalString, parseEnv, type Env } from './env';
 import { TEMPORAL_ENV_NAMES } from './temporal';
+import { loadWebhookConfig, type WebhookConfig } from './webhooks';
 
 export { ConfigError, type Env } from './env';
 
@@ -46,6 +47,9 @@ const WorkerEnv = z.object({
   BUILDSTORY_VERIFY: z.preprocess(blankToUndefined, z.enum(['on', 'off']).default('on')),
   /** all: runs and their activities (and verification, see BUILDSTORY_VERIFY); sandbox: the verification queue only. */
   BUILDSTORY_WORKER_ROLE: z.preprocess(blankToUndefined, z.enum(['all', 'sandbox']).default('all')),
+  /** Webhooks (config/webhooks.ts, docs/webhooks.md): where runs that notify are delivered, and the secret that signs them. */
+  BUILDSTORY_WEBHOOK_URL: optionalString,
+  BUILDSTORY_WEBHOOK_SECRET: optionalString,
 });
 
 /** One model's prices in the table: US dollars per million input and output tokens. */
@@ -124,6 +128,8 @@ export interface WorkerConfig extends CommonConfig {
   deploymentVersion: WorkerDeploymentVersion | null;
   /** Which queues this process serves: runs (role 'all'), and verification (serve: where the sandbox is available). */
   verification: { role: 'all' | 'sandbox'; serve: boolean };
+  /** The deployment's webhook, for the deliverWebhook activity; null: none (runs that ask to notify record a failed delivery). */
+  webhook: WebhookConfig | null;
 }
 
 /** Load and validate the worker's settings; throws ConfigError with one line naming the bad setting. */
@@ -140,6 +146,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     throw new ConfigError(
       'Invalid configuration: BUILDSTORY_VERIFY: a sandbox worker (BUILDSTORY_WORKER_ROLE=sandbox) only verifies: it cannot be off',
     );
+  const webhook = loadWebhookConfig(e);
   const llm: LlmConfig = e.OPENAI_API_KEY
     ? {
         kind: 'openai',
@@ -158,6 +165,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     worker: { healthPort: e.WORKER_HEALTH_PORT, healthHost: e.WORKER_HEALTH_HOST, shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS },
     deploymentVersion: name && buildId ? { deploymentName: name, buildId } : null,
     verification: { role: e.BUILDSTORY_WORKER_ROLE, serve: e.BUILDSTORY_VERIFY === 'on' },
+    webhook,
   };
 }
 

@@ -76,6 +76,12 @@ export interface TaskInput {
    * workflow shows in the Temporal UI (contract/run-links.ts). Absent: no links.
    */
   appUrl?: string;
+  /**
+   * Webhooks (docs/webhooks.md): tell the deployment's webhook when the run waits for a person
+   * and when it ends. Only the flag: the URL and the secret are the worker's settings, never in
+   * the history.
+   */
+  notify?: boolean;
 }
 
 /**
@@ -446,7 +452,11 @@ export type StoryEventBody =
   | { type: 'step.fixing'; stepIndex: number; round: number; reason: string }
   | { type: 'run.completed'; result: string }
   | { type: 'run.failed'; error: string }
-  | { type: 'run.cancelled' };
+  | { type: 'run.cancelled' }
+  /** Webhooks: the receiver took `event` (HTTP 2xx) at the attempt-th try; `deliveryId` is its webhook-id. */
+  | { type: 'webhook.delivered'; event: WebhookEventType; deliveryId: string; attempts: number; status: number }
+  /** Webhooks: no attempt succeeded in WEBHOOK_LIMITS' time; `status` is the last answer's (null: no answer). */
+  | { type: 'webhook.failed'; event: WebhookEventType; deliveryId: string; attempts: number | null; status: number | null; error: string };
 
 export type StoryEvent = StoryEventBody & {
   /** 1, 2, 3... within one run. A reset starts a new run whose numbers begin again. */
@@ -617,6 +627,55 @@ export const REVIEW_STATES = {
   /** Fair share: waiting for a slot. */
   queued: 'queued',
 } as const;
+
+/* ----------------------------------------------------------------------------------------- */
+/* Webhooks                                                                                  */
+/* ----------------------------------------------------------------------------------------- */
+
+/** What a webhook is told: the run waits for a person (a review), or the run ended (any way). */
+export type WebhookEventType = 'run.waiting' | 'run.ended';
+
+/**
+ * One delivery, as the workflow asks the deliverWebhook activity for it. Ids, status and times
+ * only: a task, a plan or an error message may be sensitive (they are encrypted in Temporal when
+ * payload encryption is on), so none of them leaves in a webhook.
+ */
+export interface WebhookRequest {
+  event: WebhookEventType;
+  /** The webhook-id header: the same on every attempt (and replay), so a receiver can drop duplicates. */
+  deliveryId: string;
+  workflowId: string;
+  runId: string;
+  /** The run's status when the event happened (`running` while it waits). */
+  status: RunStatus;
+  /** When the event happened in the story (ISO): the payload's timestamp. */
+  at: string;
+  /** run.waiting: the review's revision, stage and deadline. */
+  review?: { revision: number; stage: ReviewStage['kind']; deadline: string };
+}
+
+/** A delivery the receiver took: its HTTP status, and at which attempt. */
+export interface WebhookDelivery {
+  status: number;
+  attempts: number;
+}
+
+/** The failure a delivery attempt throws when the receiver answers other than 2xx (details: [WebhookAttemptDetails]). */
+export const WEBHOOK_REJECTED_ERROR_TYPE = 'WebhookRejected';
+/** A run that asks for webhooks on a worker without BUILDSTORY_WEBHOOK_URL: not retried. */
+export const WEBHOOK_NOT_CONFIGURED_ERROR_TYPE = 'WebhookNotConfigured';
+export interface WebhookAttemptDetails {
+  attempt: number;
+  status: number | null;
+}
+
+/**
+ * The delivery id of a run's event: deterministic (the same for a retry and in a replay), and
+ * different per run (a reset's new run notifies again) and per review.
+ */
+export function webhookDeliveryId(runId: string, event: WebhookEventType, revision?: number): string {
+  return event === 'run.waiting' ? `bs_${runId}_waiting_${revision ?? 0}` : `bs_${runId}_ended`;
+}
 
 /** The final snapshot travels in the failure's details so a failed run renders without a worker. */
 export const RUN_FAILED_ERROR_TYPE = 'TaskFailed';

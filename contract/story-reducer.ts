@@ -256,7 +256,9 @@ export function foldStoryEvent<S extends StoryState>(state: S, event: StoryEvent
     case 'run.cancelled':
       return { ...next, ...endActive(state, 'cancelled'), review: null, queue: null, status: 'cancelled', closedAt: event.at };
     default:
-      // An event type this code does not know (from a newer workflow): counted, nothing else.
+      // webhook.delivered and webhook.failed: a delivery's outcome is told in the story and
+      // changes nothing of the run (an ended run stays as it ended). So does an event type this
+      // code does not know (from a newer workflow): counted, nothing else.
       return next;
   }
 }

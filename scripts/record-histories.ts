@@ -21,6 +21,7 @@ import { OpenAiProvider } from '../activities/llm/openai';
 import { OfflineProvider } from '../activities/llm/offline';
 import type { LlmProvider } from '../activities/llm/provider';
 import { startTestLlmServer, type LlmRule } from '../tests/fixtures/llm-server';
+import { startWebhookReceiver } from '../tests/fixtures/webhook-receiver';
 import { createBuildstoryWorker, withVerification } from '../worker/worker';
 import { LIMITS, schedulerWorkflowId, type ProgressSnapshot, type ReviewRequest, type TaskInput } from '../contract/data';
 import { progressQuery, reviewUpdate } from '../contract/messages';
@@ -66,6 +67,7 @@ async function main(): Promise<void> {
   // Fair share and reviews set the BuildstoryState search attribute.
   await createSearchAttributes(cli, server.address, 'default');
   const llm = await startTestLlmServer();
+  const receiver = await startWebhookReceiver();
   const nativeConnection = await NativeConnection.connect({ address: server.address });
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
@@ -96,6 +98,8 @@ async function main(): Promise<void> {
     blocked?: boolean;
     /** Record the scheduler's history too (still open: it runs for good), as `NAME-scheduler`. */
     scheduler?: boolean;
+    /** Webhooks: the worker delivers to the test receiver, which refuses the first `refuse` requests. */
+    webhook?: { refuse: number };
   }> = [
     { name: 'offline-completed', provider: new OfflineProvider(1) },
     { name: 'step-retried-completed', provider: openai, rules: [{ kind: 'step', stepIndex: 1, status: 500, times: 2 }] },
@@ -249,6 +253,19 @@ async function main(): Promise<void> {
         await handle.cancel();
       },
     },
+    // Webhooks (webhooks-v1): run.ended delivered at once; and run.waiting refused twice (retried,
+    // same id) while the review waits, then run.ended.
+    { name: 'webhook-delivered-completed', provider: openai, input: { notify: true }, webhook: { refuse: 0 } },
+    {
+      name: 'webhook-retried-reviewed',
+      provider: openai,
+      input: { notify: true, review: true },
+      webhook: { refuse: 2 },
+      drive: async (handle) => {
+        await waitFor(handle, (s) => s.events.some((e) => e.type === 'webhook.delivered'));
+        await answer(handle, { by: 'ann', decision: 'approve' });
+      },
+    },
   ];
   const only = process.argv.slice(2);
   const unknown = only.filter((name) => !scenarios.some((scenario) => scenario.name === name));
@@ -257,6 +274,7 @@ async function main(): Promise<void> {
     for (const scenario of scenarios.filter(({ name }) => only.length === 0 || only.includes(name))) {
       llm.reset();
       for (const rule of scenario.rules ?? []) llm.program(rule);
+      receiver.refuse(scenario.webhook?.refuse ?? 0);
       const taskQueue = `record-${scenario.name}`;
       const logger = pino({ level: 'silent' });
       const worker = await withVerification(
@@ -267,6 +285,7 @@ async function main(): Promise<void> {
           provider: scenario.provider,
           logger,
           progress: { intervalMs: 50 },
+          webhook: scenario.webhook ? { url: receiver.url, secret: receiver.secret, display: 'test receiver' } : null,
         }),
         { connection: nativeConnection, namespace: 'default', taskQueue, logger },
       );
@@ -312,6 +331,7 @@ async function main(): Promise<void> {
     await connection.close();
     await nativeConnection.close();
     await llm.close();
+    await receiver.close();
     await server.stop();
   }
 }

@@ -8,12 +8,14 @@ import { startRunViaForm } from '../devstack/form';
 import { startPart, webPart, workerPart, type ServedPartSpec, type StartedPart } from '../devstack/parts';
 import { freePort } from '../devstack/processes';
 import { startTestLlmServer, type TestLlmServer } from './fixtures/llm-server';
+import { startWebhookReceiver, type WebhookReceiver } from './fixtures/webhook-receiver';
 import { sharedServer, uniqueTaskQueue } from './setup/temporal';
 
 const OPENAI_KEY = 'sk-test-NEVER-SHOW-7f3a9c2e51d84b6a';
 const TEMPORAL_KEY_LIKE = 'secret-grpc-meta-9d8e7f';
 
 let llm: TestLlmServer;
+let receiver: WebhookReceiver;
 let worker: StartedPart | undefined;
 let web: StartedPart<ServedPartSpec> | undefined;
 let base: string;
@@ -27,6 +29,7 @@ function capture(child: ChildProcess) {
 
 beforeAll(async () => {
   llm = await startTestLlmServer();
+  receiver = await startWebhookReceiver();
   const taskQueue = uniqueTaskQueue('secrets');
   const env = {
     TEMPORAL_ADDRESS: sharedServer().address,
@@ -38,6 +41,9 @@ beforeAll(async () => {
     OPENAI_MODEL: 'test-model',
     LOG_LEVEL: 'debug',
     WORKER_HEALTH_PORT: '0',
+    // Webhooks: the worker signs with the secret (the web app reads only whether the URL is set).
+    BUILDSTORY_WEBHOOK_URL: receiver.url,
+    BUILDSTORY_WEBHOOK_SECRET: receiver.secret,
   };
   worker = startPart(workerPart({ name: 'worker:secrets', env }));
   capture(worker.child);
@@ -53,15 +59,19 @@ afterAll(async () => {
   await web?.stop();
   await worker?.stop();
   await llm?.close();
+  await receiver?.close();
 });
 
-test('a whole run leaves the API key nowhere: not in history, logs, or pages', async () => {
+test('a whole run leaves the API key and the webhook secret nowhere: not in history, logs, or pages', async () => {
   const workflowId = await startRunViaForm(base, 'Create a hello world python function');
   const client = new Client({ connection });
   const result = (await client.workflow.getHandle(workflowId).result()) as { status: string };
   expect(result.status).toBe('completed');
   // The key was used: the LLM server saw the calls.
   expect(llm.calls.length).toBeGreaterThanOrEqual(4);
+  // And the secret: the run's end was delivered, signed with it.
+  expect(receiver.deliveries.map((d) => [d.verified?.type, d.answered])).toEqual([['run.ended', 204]]);
+  const webhookSecret = receiver.secret.slice('whsec_'.length);
 
   const history = execFileSync(process.env.TEMPORAL_CLI!, [
     'workflow',
@@ -78,7 +88,7 @@ test('a whole run leaves the API key nowhere: not in history, logs, or pages', a
     .map((m) => Buffer.from(m[1], 'base64').toString('utf8'))
     .join('\n');
   expect(decoded).toContain('Create a hello world python function'); // the search can find things
-  for (const secret of [OPENAI_KEY, TEMPORAL_KEY_LIKE]) {
+  for (const secret of [OPENAI_KEY, TEMPORAL_KEY_LIKE, webhookSecret]) {
     expect(history).not.toContain(secret);
     expect(decoded).not.toContain(secret);
   }
@@ -86,10 +96,15 @@ test('a whole run leaves the API key nowhere: not in history, logs, or pages', a
   const pages = await Promise.all(
     [`${base}/`, `${base}/runs/${workflowId}`, `${base}/metrics`].map(async (url) => (await fetch(url)).text()),
   );
-  for (const html of pages) expect(html).not.toContain(OPENAI_KEY);
+  for (const html of pages) {
+    expect(html).not.toContain(OPENAI_KEY);
+    expect(html).not.toContain(webhookSecret);
+  }
 
   const logs = output.join('');
   expect(logs).toMatch(/worker running/); // the logs were captured
   expect(logs).not.toContain(OPENAI_KEY);
   expect(logs).not.toContain(TEMPORAL_KEY_LIKE);
+  expect(logs).toMatch(/webhook delivered/);
+  expect(logs).not.toContain(webhookSecret);
 });

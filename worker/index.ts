@@ -73,8 +73,11 @@ async function main(): Promise<void> {
         dataConverter: workerDataConverter(config.encryption),
         shutdownGraceTime: config.worker.shutdownGraceMs,
         deploymentVersion: config.deploymentVersion,
+        webhook: config.webhook,
       }),
     );
+    // The host only: the URL may carry a token, and the secret never reaches a log.
+    if (config.webhook) logger.info({ webhook: config.webhook.display }, 'webhooks on: runs that notify are delivered there');
   }
   if (serve) {
     const store = createArtifactStore(config.artifacts, config.encryption);

@@ -11,6 +11,7 @@ import type { LlmProvider } from '../activities/llm/provider';
 import { DEFAULT_HOST, sandboxAvailability, type SandboxHost } from '../activities/sandbox/sandbox';
 import { createVerifyActivities } from '../activities/verify/verify';
 import type { ArtifactStore } from '../artifacts';
+import type { WebhookConfig } from '../config/webhooks';
 import { OFFLINE_WORKER_MARK, verificationTaskQueue } from '../contract/data';
 import { recordLlmUsage } from './llm-metrics';
 
@@ -38,6 +39,8 @@ export interface BuildstoryWorkerOptions {
    * it (docs/deploy.md). Unset: unversioned, any run on the task queue.
    */
   deploymentVersion?: WorkerDeploymentVersion | null;
+  /** The deployment's webhook, which deliverWebhook posts to (docs/webhooks.md); null or absent: none. */
+  webhook?: WebhookConfig | null;
 }
 
 export async function createBuildstoryWorker(options: BuildstoryWorkerOptions): Promise<Worker> {
@@ -46,6 +49,7 @@ export async function createBuildstoryWorker(options: BuildstoryWorkerOptions): 
     logger: options.logger,
     progress: options.progress,
     onUsage: recordLlmUsage,
+    webhook: options.webhook ?? null,
   });
   return Worker.create({
     connection: options.connection,

@@ -34,6 +34,7 @@ import {
   REVIEW_TIMEOUT_DEFAULT_MS,
   RUN_FAILED_ERROR_TYPE,
   STATE_SEARCH_ATTRIBUTE,
+  WEBHOOK_NOT_CONFIGURED_ERROR_TYPE,
   STORY_MEMO_FIELD,
   VERIFY_LIMITS,
   schedulerWorkflowId,
@@ -50,6 +51,10 @@ import {
   type TaskInput,
   type TaskWorkflow,
   type VerificationReport,
+  type WebhookAttemptDetails,
+  type WebhookEventType,
+  type WebhookRequest,
+  webhookDeliveryId,
 } from '../contract/data';
 import { activityProgressSignal, grantSignal, progressQuery, releaseSignal, reviewUpdate, storyQuery } from '../contract/messages';
 import { applyPlanEdit } from '../contract/plan-edit';
@@ -92,6 +97,25 @@ const { requestSlot } = proxyActivities<Activities>({
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
+/**
+ * Webhooks: a delivery is retried with backoff for up to this long in all, then recorded as failed.
+ * The run awaits its deliveries before it closes (a closed workflow runs no activity), so this
+ * also bounds how long a run may stay open after its outcome is decided; the outcome stays as it is.
+ */
+export const WEBHOOK_TIMEOUT = '10 minutes';
+const { deliverWebhook } = proxyActivities<Activities>({
+  scheduleToCloseTimeout: WEBHOOK_TIMEOUT,
+  // One attempt's request times out in the activity (10 s); a killed worker is noticed by the heartbeat.
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    nonRetryableErrorTypes: [WEBHOOK_NOT_CONFIGURED_ERROR_TYPE],
+  },
+});
+
 const STATE_KEY = defineSearchAttributeKey(STATE_SEARCH_ATTRIBUTE, SearchAttributeType.KEYWORD);
 
 /**
@@ -116,6 +140,8 @@ export const PATCHES = {
   storyMemo: 'story-memo-v1',
   /** A code step's tests run in the sandbox; a failure writes the step again with the report. */
   verify: 'verify-code-v1',
+  /** Webhooks (TaskInput.notify): run.waiting at each review, run.ended before the run closes. */
+  webhooks: 'webhooks-v1',
 } as const;
 
 /** A bad input from a start that did not come through the web app: the run fails with this. */
@@ -148,6 +174,7 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   const rounds = VerifyRoundsSchema.safeParse(input.verifyRounds ?? VERIFY_LIMITS.roundsDefault);
   if (!rounds.success) throw invalidInput(`The verification rounds are not valid: ${rounds.error.issues[0]?.message}`);
   const verifyRounds = rounds.data;
+  const notify = input.notify === true && patched(PATCHES.webhooks);
 
   // Date in workflow code is the SDK's deterministic workflow clock.
   const story = new Story(task, () => new Date(), rerun?.data.parent);
@@ -219,6 +246,32 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   }
 
   /**
+   * Webhooks: tell the deployment's webhook about `event` (the worker holds its URL and secret).
+   * Never cancelled and never failing: the outcome is a story event, and the run goes on meanwhile.
+   */
+  const deliveries: Array<Promise<void>> = [];
+  function deliver(event: WebhookEventType, review?: WebhookRequest['review']): Promise<void> {
+    const { workflowId, runId } = workflowInfo();
+    const deliveryId = webhookDeliveryId(runId, event, review?.revision);
+    const request: WebhookRequest = {
+      event,
+      deliveryId,
+      workflowId,
+      runId,
+      status: story.status,
+      at: new Date().toISOString(),
+      ...(review ? { review } : {}),
+    };
+    return CancellationScope.nonCancellable(() => deliverWebhook(request)).then(
+      (delivery) => story.webhookDelivered(event, deliveryId, delivery),
+      (err: unknown) => {
+        const last = lastAttempt(err);
+        story.webhookFailed(event, deliveryId, last?.attempt ?? null, last?.status ?? null, describeFailure(err));
+      },
+    );
+  }
+
+  /**
    * Fair share. From its request on, the run holds a slot or a place in line (`inQueue`), and gives
    * it back however it ends; while it waits for a person, it holds neither.
    */
@@ -248,8 +301,11 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
     // A person may take days: the slot is someone else's meanwhile (released before the wait is told).
     const yieldSlot = queue !== null && inQueue && patched(PATCHES.fairShareReview);
     if (yieldSlot) await releaseSlot();
-    story.reviewWaiting(stage, new Date(Date.now() + reviewTimeoutMs));
+    const deadline = new Date(Date.now() + reviewTimeoutMs);
+    const revision = story.reviewWaiting(stage, deadline);
     setState(REVIEW_STATES.waiting);
+    // Told without holding the wait: the run awaits the delivery before it closes.
+    if (notify) deliveries.push(deliver('run.waiting', { revision, stage: stage.kind, deadline: deadline.toISOString() }));
     // Waiting for a person does not count against the run's time limit.
     pauseClock();
     const answered = await condition(() => story.waitingReview === null, reviewTimeoutMs);
@@ -478,42 +534,76 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
   }
 
   let phase = 'Planning';
+  if (!notify) return run();
+  // Webhooks: once the outcome is decided and the slot given back, however the run ended (a
+  // cancelled one too: deliveries cannot be cancelled), its end is told; the outcome is unchanged.
   try {
-    // A queued run's time limit starts with its slot.
-    if (!queue) resumeClock();
-    for (;;) {
-      try {
-        return await work.run(runFrom);
-      } catch (err) {
-        // The time limit cancelled the work (not the run: a cancel of the run cancels the root scope too).
-        if (!(timeUp && isCancellation(err) && !CancellationScope.current().consideredCancelled)) throw err;
-        timeUp = false;
-        work = new CancellationScope();
-        if (!(await budgetStop('timeMs', next))) return ended();
-      }
-    }
+    await run();
   } catch (err) {
-    if (isCancellation(err)) {
-      story.cancelled();
-      if (reviewed || inQueue) setState(REVIEW_STATES.cancelled);
-      memoSpend();
-      throw err;
-    }
-    // Anything but a Temporal failure is a bug in this code: fail the workflow task so a fix can resume it.
-    if (!(err instanceof TemporalFailure)) throw err;
-    story.failed(`${phase} failed: ${describeFailure(err)}`);
+    // Not an end: a bug in this code fails the workflow task, to be resumed by a fix.
+    if (story.status === 'running' || !(err instanceof TemporalFailure)) throw err;
+    await Promise.all([...deliveries, deliver('run.ended')]);
     memoSpend();
-    // The snapshot rides in the failure's details so a closed run renders without a worker.
+    if (!(err instanceof ApplicationFailure) || err.type !== RUN_FAILED_ERROR_TYPE) throw err;
+    // The failure carries the snapshot: the one with the deliveries' outcomes.
     throw ApplicationFailure.create({
-      message: story.fullSnapshot().error ?? 'The run failed.',
+      message: err.message,
       type: RUN_FAILED_ERROR_TYPE,
       nonRetryable: true,
       details: [story.fullSnapshot()],
-      cause: err instanceof Error ? err : undefined,
+      cause: err.cause,
     });
-  } finally {
-    if (inQueue) await releaseSlot();
   }
+  await Promise.all([...deliveries, deliver('run.ended')]);
+  return ended();
+
+  /** The run itself: its outcome, the slot given back. */
+  async function run(): ReturnType<TaskWorkflow> {
+    try {
+      // A queued run's time limit starts with its slot.
+      if (!queue) resumeClock();
+      for (;;) {
+        try {
+          return await work.run(runFrom);
+        } catch (err) {
+          // The time limit cancelled the work (not the run: a cancel of the run cancels the root scope too).
+          if (!(timeUp && isCancellation(err) && !CancellationScope.current().consideredCancelled)) throw err;
+          timeUp = false;
+          work = new CancellationScope();
+          if (!(await budgetStop('timeMs', next))) return ended();
+        }
+      }
+    } catch (err) {
+      if (isCancellation(err)) {
+        story.cancelled();
+        if (reviewed || inQueue) setState(REVIEW_STATES.cancelled);
+        memoSpend();
+        throw err;
+      }
+      // Anything but a Temporal failure is a bug in this code: fail the workflow task so a fix can resume it.
+      if (!(err instanceof TemporalFailure)) throw err;
+      story.failed(`${phase} failed: ${describeFailure(err)}`);
+      memoSpend();
+      // The snapshot rides in the failure's details so a closed run renders without a worker.
+      throw ApplicationFailure.create({
+        message: story.fullSnapshot().error ?? 'The run failed.',
+        type: RUN_FAILED_ERROR_TYPE,
+        nonRetryable: true,
+        details: [story.fullSnapshot()],
+        cause: err instanceof Error ? err : undefined,
+      });
+    } finally {
+      if (inQueue) await releaseSlot();
+    }
+  }
+}
+
+/** The last attempt's number and HTTP status, from the failure deliverWebhook threw (under a timeout, if any). */
+function lastAttempt(err: unknown): WebhookAttemptDetails | null {
+  for (let current: unknown = err; current instanceof Error; current = current.cause) {
+    if (current instanceof ApplicationFailure && current.details?.[0]) return current.details[0] as WebhookAttemptDetails;
+  }
+  return null;
 }
 
 function verifyFailure(err: unknown): string {

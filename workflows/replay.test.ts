@@ -29,7 +29,7 @@ async function replay(histories: Array<{ workflowId: string; history: unknown }>
   return results;
 }
 
-test('the recorded histories cover completed, retried, failed, cancelled, truncated and queued runs, reviews, a re-run, budgets, the scheduler, the published story and verification', () => {
+test('the recorded histories cover completed, retried, failed, cancelled, truncated and queued runs, reviews, a re-run, budgets, the scheduler, the published story, verification and webhooks', () => {
   expect(files).toEqual([
     'budget-steps-stopped.json',
     'budget-time-raised.json',
@@ -52,6 +52,8 @@ test('the recorded histories cover completed, retried, failed, cancelled, trunca
     'story-published-reviewed.json',
     'verified-completed.json',
     'verify-fixed-round-2.json',
+    'webhook-delivered-completed.json',
+    'webhook-retried-reviewed.json',
   ]);
 });
 

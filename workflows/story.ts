@@ -32,6 +32,8 @@ import {
   type StoryPage,
   type VerificationReport,
   type StoryState,
+  type WebhookDelivery,
+  type WebhookEventType,
 } from '../contract/data';
 import { applyPlanEdit, type AppliedEdit } from '../contract/plan-edit';
 import { ReviewRequestSchema } from '../contract/schemas';
@@ -415,6 +417,15 @@ export class Story {
 
   cancelled(): void {
     this.record({ type: 'run.cancelled' });
+  }
+
+  /** Webhooks: the receiver took the event (recorded after the run ended too: the story goes on until the workflow closes). */
+  webhookDelivered(event: WebhookEventType, deliveryId: string, delivery: WebhookDelivery): void {
+    this.record({ type: 'webhook.delivered', event, deliveryId, attempts: delivery.attempts, status: delivery.status });
+  }
+
+  webhookFailed(event: WebhookEventType, deliveryId: string, attempts: number | null, status: number | null, error: string): void {
+    this.record({ type: 'webhook.failed', event, deliveryId, attempts, status, error: clip(error, LIMITS.messageMaxChars) });
   }
 
   /** The state and a page of events after `after`; `limit` is clamped to LIMITS.eventsPageMax. */

@@ -8,6 +8,7 @@ import type { DataConverter } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
 import { OpenAiProvider } from '../../activities/llm/openai';
 import type { LlmProvider } from '../../activities/llm/provider';
+import type { WebhookConfig } from '../../config/webhooks';
 import { progressQuery } from '../../contract/messages';
 import { LIMITS, type Price, type ProgressSnapshot } from '../../contract/data';
 import { createBuildstoryWorker, withVerification } from '../../worker/worker';
@@ -67,9 +68,11 @@ export async function createTestWorker(
   taskQueue: string,
   provider: LlmProvider,
   dataConverter?: DataConverter,
+  options: { webhook?: WebhookConfig | null } = {},
 ): Promise<Worker> {
   const worker = await createBuildstoryWorker({
     dataConverter,
+    webhook: options.webhook ?? null,
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue,

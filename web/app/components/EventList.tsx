@@ -70,6 +70,10 @@ function summarize(event: StoryEvent): string {
       return event.error;
     case 'run.cancelled':
       return 'The run was cancelled.';
+    case 'webhook.delivered':
+      return `${event.event} delivered: HTTP ${event.status}, attempt ${event.attempts} · ${event.deliveryId}`;
+    case 'webhook.failed':
+      return `${event.event} not delivered: ${event.error} · ${event.deliveryId}`;
   }
 }
 

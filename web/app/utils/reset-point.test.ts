@@ -47,3 +47,9 @@ test('of several unfinished activities, the last one scheduled', () => {
   // Steps 1 and 2 scheduled; the history cut while step 2 ran.
   expect(point(upTo(history('offline-completed'), 26))).toEqual({ activity: 'executeStep', workflowTaskCompletedEventId: 20 });
 });
+
+test('a webhook delivery that never completed is no step to retry: the run had nothing to redo', () => {
+  // run.ended's delivery scheduled (event 58) after every step completed; cut before it finished.
+  expect(point(upTo(history('webhook-delivered-completed'), 59))).toBeNull();
+  expect(point(history('webhook-delivered-completed'))).toBeNull();
+});

@@ -16,7 +16,7 @@ export interface ResetPoint {
 
 /**
  * Where to reset: the workflow task that scheduled the last activity that never completed (the
- * failed or cancelled step, or the planning). A plan that completed but was refused has no such
+ * failed or cancelled step, or the planning; webhook deliveries aside). A plan that completed but was refused has no such
  * activity; then planning is redone. Null when every activity completed and a step ran.
  */
 export function findResetPoint(events: HistoryEvent[]): ResetPoint | null {
@@ -26,8 +26,9 @@ export function findResetPoint(events: HistoryEvent[]): ResetPoint | null {
   let stepScheduled = false;
   for (const event of events) {
     const attributes = event.activityTaskScheduledEventAttributes;
-    if (attributes && event.eventId != null && attributes.workflowTaskCompletedEventId != null) {
-      const activity = attributes.activityType?.name ?? '';
+    const activity = attributes?.activityType?.name ?? '';
+    // A webhook delivery is told, not redone: one that failed is no step to retry.
+    if (attributes && event.eventId != null && attributes.workflowTaskCompletedEventId != null && activity !== 'deliverWebhook') {
       const point = { activity, workflowTaskCompletedEventId: attributes.workflowTaskCompletedEventId };
       scheduled.set(String(event.eventId), point);
       if (activity === 'planTask' && !planning) planning = point;

@@ -59,7 +59,7 @@ export const API_REQUEST_MEMO_FIELD = 'apiRequest';
 export async function startRun(token: string, task: string, owner: Owner, options: StartOptions = {}): Promise<{ workflowId: string }> {
   if (owner !== null && !OWNER_PATTERN.test(owner)) throw new TypeError('Bad owner name.');
   const workflowId = workflowIdFor(token, owner);
-  const { temporal, review, budget: budgets, fairShare, verifyRounds, publicUrl } = getConfig();
+  const { temporal, review, budget: budgets, fairShare, verifyRounds, publicUrl, webhooks } = getConfig();
   // Only what a run needs: a run without review or re-run starts with the same input as before.
   const input: TaskInput = {
     task: TaskTextSchema.parse(task),
@@ -74,6 +74,8 @@ export async function startRun(token: string, task: string, owner: Owner, option
     ...(verifyRounds !== VERIFY_LIMITS.roundsDefault ? { verifyRounds } : {}),
     // Where the workflow's links to the run's files point, in the Temporal UI (contract/run-links.ts).
     ...(publicUrl ? { appUrl: publicUrl } : {}),
+    // Webhooks: the deployment has one (the worker holds its URL and secret; the run only asks).
+    ...(webhooks ? { notify: true } : {}),
   };
   const searchAttributes: SearchAttributePair[] = [
     ...(owner !== null ? [{ key: OWNER_KEY, value: owner }] : []),
