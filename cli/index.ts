@@ -19,7 +19,7 @@ import type { ProgressSnapshot, RunStatus, StoryEvent } from '../contract/data';
 import type { StoryView } from '../web/app/utils/story-view';
 import { Api, ApiError, UnreachableError } from './api';
 import { followRun } from './follow';
-import { eventLine, frame } from './render';
+import { eventLine, frame, summaryLine } from './render';
 import { LiveRegion } from './terminal';
 
 const VERSION = '0.1.0';
@@ -110,12 +110,14 @@ async function follow(api: Api, io: Io, id: string, json: boolean): Promise<numb
     });
     note = null;
     if (json) printJson(io, { type: 'end', workflowId: id, runId: result.runId, status: result.status });
-    else if (live) {
-      redraw();
-      live.done();
-    } else {
-      if (result.view.result && result.status === 'completed') print(io, `\n${result.view.result.trimEnd()}`);
-      print(io, `${result.status}`);
+    else {
+      if (live) {
+        redraw();
+        live.done();
+      }
+      // The result under the story (it scrolls as any output does), and the outcome last.
+      if (result.view.result && result.status === 'completed') print(io, `\n${result.view.result.trimEnd()}\n`);
+      print(io, summaryLine(result.view));
     }
     return exitCodeOf(result.status);
   } finally {

@@ -129,14 +129,23 @@ export function frame(view: StoryView, options: FrameOptions): string[] {
       for (const text of tail) lines.push(pc.dim(`    │ ${text}`));
     }
   }
-  if (view.status !== 'running') {
-    if (view.result && view.status === 'completed') {
-      lines.push('');
-      lines.push(...view.result.trimEnd().split('\n'));
-    }
-    if (view.error) lines.push(pc.red(view.error));
-  }
+  if (view.status !== 'running' && view.error) lines.push(pc.red(view.error));
   return lines.map((line) => (line.includes('\n') ? line.replace(/\n/g, ' ') : fit(line, options.width)));
+}
+
+/**
+ * The last line of a followed run, under its result: the outcome with a mark, whether its code was
+ * verified, its spend and its length.
+ */
+export function summaryLine(view: StoryView): string {
+  const mark =
+    view.status === 'completed' ? pc.green('✓') : view.status === 'cancelled' || view.status === 'expired' ? pc.yellow('■') : pc.red('✗');
+  const parts = [statusColor(view.status)(STATUS_WORDS[view.status])];
+  if (view.verified === true) parts.push(pc.green('verified'));
+  if (view.verified === false) parts.push(pc.yellow('not verified'));
+  if (view.spend.tokens > 0) parts.push(`${view.spend.tokens.toLocaleString('en-US')} tokens`);
+  if (view.closedAt) parts.push(seconds(Date.parse(view.closedAt) - Date.parse(view.startedAt)));
+  return `${mark} ${parts.join(' · ')}`;
 }
 
 function report(r: VerificationReport): string {
