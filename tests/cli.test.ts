@@ -152,7 +152,8 @@ function tmux(...args: string[]): string {
   try {
     return execFileSync('tmux', ['-L', 'buildstory-cli-test', ...args], { encoding: 'utf8' });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('tmux is missing: apt-get install -y tmux (.ci/run installs it)');
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new Error('tmux is missing: apt-get install -y tmux (.ci/run installs it)', { cause: err });
     throw err;
   }
 }
