@@ -21,6 +21,17 @@ export type CgroupMode = 'v1' | 'v2';
 export const WORKER_LEAF = 'worker';
 const V2_CONTROLLERS = ['memory', 'pids'];
 
+/**
+ * The sandbox's CPU weight: an eighth of a normal process group's (v1 cpu.shares 1024, v2
+ * cpu.weight 100). Weights share out a busy CPU only; idle CPU stays the sandbox's to use. Without
+ * it a sandbox in a session of its own (bwrap --new-session) is an autogroup of the kernel's
+ * scheduler weighing as much as the whole worker, Temporal and the web app together: a run's
+ * tests took up to 0.8 of 2 cores from the story's delivery (bench figure 8, 2026-12-01). In a
+ * cgroup of its own, no autogroup applies. Optional: without the cpu controller runs go on as before.
+ */
+export const SANDBOX_CPU_SHARES = 128;
+export const SANDBOX_CPU_WEIGHT = 12;
+
 /** v2 when the mount at `root` is the unified hierarchy (it has cgroup.controllers), v1 when it holds the memory and pids hierarchies. */
 export function cgroupMode(root: string): CgroupMode | null {
   if (existsSync(join(root, 'cgroup.controllers'))) return 'v2';
@@ -155,6 +166,14 @@ export function prepareV2Parent(dir: string): void {
     }
   }
   writeFileSync(join(dir, 'cgroup.subtree_control'), V2_CONTROLLERS.map((c) => `+${c}`).join(' '));
+  // The CPU weight is a nicety: given when the parent has the controller, skipped when not.
+  if (parseControllers(read(join(dir, 'cgroup.controllers'))).includes('cpu')) {
+    try {
+      writeFileSync(join(dir, 'cgroup.subtree_control'), '+cpu');
+    } catch {
+      // e.g. a realtime process in the subtree: the runs go without their weight.
+    }
+  }
 }
 
 export interface RunCgroupLimits {
@@ -183,14 +202,17 @@ export function createRunCgroup(root: string, id: string, limits: RunCgroupLimit
 
 function createV1(root: string, id: string, limits: RunCgroupLimits): RunCgroup {
   const [memory, pids] = V2_CONTROLLERS.map((controller) => join(root, controller, id));
+  // The cpu controller, where there is one to write (SANDBOX_CPU_SHARES).
+  const cpu = writable(join(root, 'cpu')) && existsSync(join(root, 'cpu', 'cpu.shares')) ? join(root, 'cpu', id) : null;
   const run: RunCgroup = {
-    dirs: [memory, pids],
+    dirs: cpu ? [memory, pids, cpu] : [memory, pids],
     oomKills: () => parseKeyed(read(join(memory, 'memory.oom_control'))).oom_kill ?? 0,
     forksRefused: () => parseKeyed(read(join(pids, 'pids.events'))).max ?? 0,
     kill: () => killAll(pids),
     remove: async () => {
       await removeCgroup(memory, () => killAll(memory));
       await removeCgroup(pids, () => killAll(pids));
+      if (cpu) await removeCgroup(cpu, () => killAll(cpu));
     },
   };
   try {
@@ -199,6 +221,7 @@ function createV1(root: string, id: string, limits: RunCgroupLimits): RunCgroup 
     if (existsSync(join(memory, 'memory.memsw.limit_in_bytes')))
       writeFileSync(join(memory, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes));
     writeFileSync(join(pids, 'pids.max'), String(limits.pids));
+    if (cpu) writeFileSync(join(cpu, 'cpu.shares'), String(SANDBOX_CPU_SHARES));
   } catch (err) {
     for (const dir of run.dirs) rmdirQuiet(dir);
     throw err;
@@ -226,6 +249,8 @@ function createV2(root: string, id: string, limits: RunCgroupLimits, parent?: st
     // No swap at all: v1's memsw limit counts memory and swap together; v2 counts swap apart.
     if (existsSync(join(dir, 'memory.swap.max'))) writeFileSync(join(dir, 'memory.swap.max'), '0');
     writeFileSync(join(dir, 'pids.max'), String(limits.pids));
+    // Where the parent gives the cpu controller (prepareV2Parent asks for it when it has it).
+    if (existsSync(join(dir, 'cpu.weight'))) writeFileSync(join(dir, 'cpu.weight'), String(SANDBOX_CPU_WEIGHT));
   } catch (err) {
     rmdirQuiet(dir);
     throw err;

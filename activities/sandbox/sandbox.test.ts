@@ -5,10 +5,11 @@
  * place) keeps running other sandboxes meanwhile.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { SANDBOX_CPU_SHARES } from './cgroups';
 import { DEFAULT_HOST, runInSandbox, sandboxAvailability, type SandboxRun } from './sandbox';
 
 const SECRET = `sk-live-${Math.random().toString(36).slice(2)}`;
@@ -41,7 +42,7 @@ async function leftovers(): Promise<{ processes: string[]; cgroups: string[]; di
   for (let i = 0; i < 50 && sandboxProcesses().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
   return {
     processes: sandboxProcesses(),
-    cgroups: ['memory', 'pids'].flatMap((c) => readdirSync(`/sys/fs/cgroup/${c}`).filter((d) => d.startsWith('buildstory-'))),
+    cgroups: ['memory', 'pids', 'cpu'].flatMap((c) => readdirSync(`/sys/fs/cgroup/${c}`).filter((d) => d.startsWith('buildstory-'))),
     dirs: readdirSync(tmpdir()).filter((d) => d.startsWith('buildstory-sandbox-')),
   };
 }
@@ -66,6 +67,28 @@ test('plain code runs and says what it printed, as a uid of its own, in /work', 
     py('import os\nprint("hello", os.getuid(), os.getcwd())\nimport sys\nprint("oops", file=sys.stderr)\nsys.exit(3)'),
   );
   expect(result).toMatchObject({ outcome: 'exited', exitCode: 3, stdout: `hello ${DEFAULT_HOST.uid} /work\n`, stderr: 'oops\n' });
+  expect(await leftovers()).toEqual({ processes: [], cgroups: [], dirs: [] });
+});
+
+test('a run weighs an eighth of a process group on a busy CPU: its processes sit in a cpu cgroup of their own, not in an autogroup', async () => {
+  const running = runInSandbox(sh('sleep 2'));
+  let found: { dir: string; shares: number; tasks: number } | null = null;
+  for (let i = 0; i < 50 && !found; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    for (const dir of readdirSync('/sys/fs/cgroup/cpu').filter((d) => d.startsWith('buildstory-'))) {
+      const tasks = readFileSync(`/sys/fs/cgroup/cpu/${dir}/tasks`, 'utf8').split('\n').filter(Boolean);
+      if (tasks.length > 0)
+        found = { dir, shares: Number(readFileSync(`/sys/fs/cgroup/cpu/${dir}/cpu.shares`, 'utf8')), tasks: tasks.length };
+    }
+  }
+  expect(found).toEqual({ dir: expect.stringMatching(/^buildstory-/), shares: SANDBOX_CPU_SHARES, tasks: expect.any(Number) });
+  // The sleeping process is one of them: its cgroup, seen from the host, is the run's.
+  const sleeper = execFileSync('pgrep', ['-u', String(DEFAULT_HOST.uid), '-x', 'sleep'])
+    .toString()
+    .trim()
+    .split('\n')[0]!;
+  expect(readFileSync(`/proc/${sleeper}/cgroup`, 'utf8')).toMatch(new RegExp(`:cpu(,cpuacct)?:/${found!.dir}$`, 'm'));
+  expect((await running).exitCode).toBe(0);
   expect(await leftovers()).toEqual({ processes: [], cgroups: [], dirs: [] });
 });
 
