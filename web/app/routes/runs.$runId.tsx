@@ -3,7 +3,6 @@ import { data, type ActionFunctionArgs, type LoaderFunctionArgs, type MetaFuncti
 import { Link, isRouteErrorResponse, useLoaderData, useParams, useRevalidator, useRouteError } from '@remix-run/react';
 import { Suspense, lazy, useEffect } from 'react';
 import { AccountBar } from '~/components/AccountBar';
-import { EventList } from '~/components/EventList';
 import { Markdown } from '~/components/Markdown';
 import { RunActions } from '~/components/RunActions';
 import { StatusBadge } from '~/components/StatusBadge';
@@ -24,6 +23,8 @@ import type { Price, QueuePosition, RunStatus } from '../../../contract/data';
 // runs never do, and the run page's first download has a budget (scripts/check-bundle.ts).
 const PlanForm = lazy(() => import('~/components/PlanForm'));
 const RunFiles = lazy(() => import('~/components/RunFiles'));
+// The story's event list, under the steps: its own chunk keeps the page within its JavaScript budget.
+const EventList = lazy(() => import('~/components/EventList').then((module) => ({ default: module.EventList })));
 // So is the list of re-runs, shown on the few runs that have some.
 const RunList = lazy(() => import('~/components/RunList').then((module) => ({ default: module.RunList })));
 
@@ -224,7 +225,11 @@ function LiveRun({ view }: { view: OkView }) {
         </Suspense>
       ) : null}
 
-      {hasStory ? <EventList events={story.events} startedAt={story.startedAt} /> : null}
+      {hasStory ? (
+        <Suspense fallback={null}>
+          <EventList events={story.events} startedAt={story.startedAt} />
+        </Suspense>
+      ) : null}
 
       {view.reruns.runs.length > 0 ? (
         <section aria-labelledby="reruns-heading" className="space-y-3">
