@@ -108,8 +108,11 @@ function copies(stage: string[], file: string): boolean {
   });
 }
 
-/** The model's settings: the worker's, never the sandbox worker's, whose sandbox runs code the model wrote. */
-const MODEL_SETTING = /^(OPENAI_|OFFLINE_MODEL_|BUILDSTORY_PRICES)/;
+/**
+ * The worker's settings the sandbox worker does without: the model's (its sandbox runs code the
+ * model wrote) and the webhook's (deliveries run on the runs' queue, which it does not serve).
+ */
+const MODEL_SETTING = /^(OPENAI_|OFFLINE_MODEL_|BUILDSTORY_PRICES|BUILDSTORY_WEBHOOK_)/;
 /** The built services, each with what its process reads. */
 const PROCESS_ENV_NAMES: Record<string, readonly string[]> = {
   worker: WORKER_ENV_NAMES,
