@@ -39,10 +39,33 @@ export function bodyLimitFor(path: string): number {
  */
 const selfGuarded = (path: string) => path.startsWith('/codec/');
 
-function refuse(res: Parameters<RequestHandler>[1], status: number, message: string): void {
-  // The rest of a refused body is not read: close the connection rather than drain it.
+/** Of a refused body, what is read and dropped before the answer, and for how long. */
+const DRAIN_BYTES = 8 * 1024 * 1024;
+const DRAIN_MS = 5_000;
+
+/**
+ * Answers `status` and closes the connection, once the client has sent its body (read and dropped,
+ * never parsed) or DRAIN_BYTES or DRAIN_MS have passed: a client still sending when the connection
+ * closes gets a reset (EPIPE) instead of the answer.
+ */
+function refuse(req: Parameters<RequestHandler>[0], res: Parameters<RequestHandler>[1], status: number, message: string): void {
   res.status(status).set({ 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'close' });
-  res.end(`${message}\n`);
+  let dropped = 0;
+  let answered = false;
+  const answer = () => {
+    if (answered) return;
+    answered = true;
+    clearTimeout(timer);
+    res.end(`${message}\n`);
+  };
+  const timer = setTimeout(answer, DRAIN_MS);
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > DRAIN_BYTES) answer();
+  });
+  req.once('end', answer);
+  req.once('error', answer);
+  req.resume();
 }
 
 /** 411 for a body without a Content-Length (chunked), 413 for one over its route's limit. */
@@ -50,12 +73,12 @@ export const limitRequestBodies: RequestHandler = (req, res, next) => {
   // Remix hands the body of every other method to the route.
   if (req.method === 'GET' || req.method === 'HEAD' || selfGuarded(req.path)) return next();
   if (req.headers['transfer-encoding'] !== undefined) {
-    return refuse(res, 411, 'Send the request body with a Content-Length: bodies of unknown length are refused.');
+    return refuse(req, res, 411, 'Send the request body with a Content-Length: bodies of unknown length are refused.');
   }
   const limit = bodyLimitFor(req.path);
   const length = Number(req.headers['content-length'] ?? 0);
   if (!(length <= limit)) {
-    return refuse(res, 413, `The request body is too large: at most ${limit.toLocaleString('en-US')} bytes here.`);
+    return refuse(req, res, 413, `The request body is too large: at most ${limit.toLocaleString('en-US')} bytes here.`);
   }
   next();
 };
@@ -86,7 +109,7 @@ export const refuseCrossOriginForms: RequestHandler = (req, res, next) => {
   if (!FORM_METHODS.has(req.method) || selfGuarded(req.path)) return next();
   const header = (name: string) => (typeof req.headers[name] === 'string' ? (req.headers[name] as string) : undefined);
   const refusal = crossOriginRefusal({ origin: header('origin'), host: header('host'), forwardedHost: header('x-forwarded-host') });
-  if (refusal) return refuse(res, 403, refusal);
+  if (refusal) return refuse(req, res, 403, refusal);
   next();
 };
 
