@@ -90,6 +90,13 @@ export class Api {
     return (await res.json()) as T;
   }
 
+  /** A file's bytes (GET, any content type). */
+  async bytes(path: string): Promise<Buffer> {
+    const res = await this.send(path, { headers: this.headers({ Accept: '*/*' }) });
+    if (!res.ok) throw await problemOf(res);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
   get<T>(path: string): Promise<T> {
     return this.request<T>('GET', path);
   }

@@ -6,6 +6,7 @@
  *   buildstory show <id>          buildstory follow <id>
  *   buildstory cancel <id>        buildstory retry <id> [--follow]     buildstory again <id> [--follow]
  *   buildstory approve <id>       buildstory reject <id> [--reason "..."]
+ *   buildstory files <id> [--out dir]
  *
  * Against http://localhost:3000 unless --url or BUILDSTORY_URL says otherwise; with access control
  * on, a token from /account in BUILDSTORY_TOKEN (or --token). `--json` prints machine-readable
@@ -13,6 +14,9 @@
  * 1 the run failed or reached its budget, 2 it was cancelled or expired, 3 its plan was rejected,
  * 4 the API refused the request, 5 Buildstory could not be reached, 64 bad usage.
  */
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath, sep } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import pc from 'picocolors';
 import type { ProgressSnapshot, RunStatus, StoryEvent } from '../contract/data';
@@ -229,6 +233,33 @@ export function program(io: Io, env: NodeJS.ProcessEnv, setExit: (code: number) 
     .action(async (id: string) => {
       const { api: client, g } = api();
       setExit(await follow(client, io, id, !!g.json));
+    });
+
+  cli
+    .command('files')
+    .description("the files a run's code steps wrote; --out saves them")
+    .argument('<id>', 'the run id')
+    .option('--out <dir>', 'write them under this directory (their paths kept, checked against their SHA-256)')
+    .action(async (id: string, o: { out?: string }) => {
+      const { api: client, g } = api();
+      const { files } = await client.get<{ files: Array<{ path: string; bytes: number; sha256: string; href: string }> }>(
+        `/runs/${encodeURIComponent(id)}/files`,
+      );
+      if (o.out) {
+        for (const file of files) {
+          const bytes = await client.bytes(file.href.replace(/^\/api\/v1/, ''));
+          if (createHash('sha256').update(bytes).digest('hex') !== file.sha256)
+            throw new Error(`${file.path}: the bytes do not match its SHA-256`);
+          const target = resolvePath(o.out, file.path);
+          if (!target.startsWith(resolvePath(o.out) + sep)) throw new Error(`${file.path}: a path outside ${o.out}`);
+          mkdirSync(dirname(target), { recursive: true });
+          writeFileSync(target, bytes);
+        }
+      }
+      if (g.json) return printJson(io, files);
+      if (files.length === 0) return print(io, 'No files.');
+      print(io, table([['PATH', 'BYTES', 'SHA-256']].concat(files.map((f) => [f.path, String(f.bytes), f.sha256.slice(0, 16)]))));
+      if (o.out) print(io, pc.dim(`saved ${files.length} file${files.length === 1 ? '' : 's'} under ${o.out}`));
     });
 
   const control = (name: string, path: string, description: string, canFollow: boolean) => {

@@ -7,11 +7,13 @@
  * the story it shows has every event once.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { unzipSync } from 'fflate';
 import type { Worker } from '@temporalio/worker';
 import { OfflineProvider } from '../activities/llm/offline';
 import { startPart, webPart, type ServedPartSpec, type StartedPart } from '../devstack/parts';
@@ -209,6 +211,50 @@ test('in a terminal: `buildstory run --follow` shows the run live (a spinner on 
   } finally {
     tmux('kill-session', '-t', session);
   }
+});
+
+test("a verified run's files: listed and served by the API to their owner only, byte for byte; the CLI saves them", async () => {
+  const { workflowId } = JSON.parse(
+    (await cli(['run', 'Create a hello world python function', '--follow', '--json'])).out.split('\n')[0]!,
+  ) as {
+    workflowId: string;
+  };
+  const auth = { Authorization: `Bearer ${token}` };
+  const list = await fetch(`${base()}/api/v1/runs/${workflowId}/files`, { headers: auth });
+  expect(list.status).toBe(200);
+  const { files, zip } = (await list.json()) as {
+    files: Array<{ path: string; sha256: string; bytes: number; href: string }>;
+    zip: string;
+  };
+  expect(files.map((f) => f.path).sort()).toEqual(['hello.py', 'test_hello.py']);
+  for (const file of files) {
+    const res = await fetch(`${base()}${file.href}`, { headers: auth });
+    expect(res.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    const bytes = Buffer.from(await res.arrayBuffer());
+    expect(bytes.length).toBe(file.bytes);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(file.sha256);
+  }
+  const archive = await fetch(`${base()}${zip}`, { headers: auth });
+  expect(archive.headers.get('content-type')).toBe('application/zip');
+  expect(Object.keys(unzipSync(new Uint8Array(await archive.arrayBuffer()))).sort()).toEqual(['hello.py', 'test_hello.py']);
+  // Another user, a hash the run never recorded, no token: problems, no bytes.
+  const bob = await makeToken('bob', 'bob-password-1', 'files');
+  const other = await fetch(`${base()}${files[0]!.href}`, { headers: { Authorization: `Bearer ${bob.token}` } });
+  expect(other.status).toBe(404);
+  expect(other.headers.get('content-type')).toMatch(/problem\+json/);
+  expect((await fetch(`${base()}/api/v1/runs/${workflowId}/files/${'0'.repeat(64)}`, { headers: auth })).status).toBe(404);
+  expect((await fetch(`${base()}${files[0]!.href}`)).status).toBe(401);
+
+  const out = join(dir, 'saved');
+  const saved = await cli(['files', workflowId, '--out', out]);
+  expect(saved.code).toBe(0);
+  expect(saved.out).toMatch(/hello\.py\s+\d+\s+[0-9a-f]{16}/);
+  for (const file of files)
+    expect(
+      createHash('sha256')
+        .update(readFileSync(join(out, file.path)))
+        .digest('hex'),
+    ).toBe(file.sha256);
 });
 
 test('list and show print the run; --json follow prints every story event once and the end; exit codes follow the outcome', async () => {

@@ -110,6 +110,21 @@ export const Run = z
   })
   .openapi('Run');
 
+export const RunFileList = z
+  .object({
+    files: z.array(
+      z.object({
+        path: z.string(),
+        bytes: z.number().int(),
+        sha256: z.string(),
+        stepIndex: z.number().int().openapi({ description: 'The step (0-based) that wrote it.' }),
+        href: z.string().openapi({ description: 'Where the API serves it.' }),
+      }),
+    ),
+    zip: z.string().nullable().openapi({ description: 'All of them in one zip; null without files.' }),
+  })
+  .openapi('RunFiles');
+
 export const RunRef = z
   .object({ workflowId: z.string(), runId: z.string().optional(), href: z.string() })
   .openapi('RunRef', { description: 'A run, and where the API serves it.' });
@@ -189,6 +204,34 @@ function registry(): OpenAPIRegistry {
     summary: 'A run: its status and story',
     request: { params: RunIdParams },
     responses: { '200': { description: 'The run', content: json(Run) }, ...problems(401, 404, 503) },
+  });
+  r.registerPath({
+    method: 'get',
+    path: '/api/v1/runs/{runId}/files',
+    summary: "The files the run's code steps wrote (verified in the sandbox), with where each is served",
+    request: { params: RunIdParams },
+    responses: { '200': { description: 'The files', content: json(RunFileList) }, ...problems(401, 404, 503) },
+  });
+  r.registerPath({
+    method: 'get',
+    path: '/api/v1/runs/{runId}/files/{sha256}',
+    summary: 'One file, as text (checked against its SHA-256 on the way out)',
+    request: {
+      params: RunIdParams.extend({
+        sha256: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/)
+          .openapi({ description: "The file's SHA-256 (hex)" }),
+      }),
+    },
+    responses: { '200': { description: 'The bytes', content: { 'text/plain': { schema: z.string() } } }, ...problems(401, 404, 503) },
+  });
+  r.registerPath({
+    method: 'get',
+    path: '/api/v1/runs/{runId}/files.zip',
+    summary: 'Every file of the run in one zip',
+    request: { params: RunIdParams },
+    responses: { '200': { description: 'The zip', content: { 'application/zip': { schema: z.string() } } }, ...problems(401, 404, 503) },
   });
   r.registerPath({
     method: 'get',

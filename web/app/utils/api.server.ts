@@ -171,6 +171,14 @@ export function problemFor(err: unknown): Response | null {
   return null;
 }
 
+/** A plain-text Response the file functions threw (404, 503), as the API's problem. */
+export async function fileProblem(err: unknown): Promise<Response> {
+  if (!(err instanceof Response) || err.headers.get('Content-Type')?.includes('json')) throw err;
+  const detail = (await err.text()).trim();
+  const title = err.status === 404 ? 'Not found' : err.status === 503 ? 'Not available now' : `HTTP ${err.status}`;
+  return problem({ title, status: err.status, ...(detail ? { detail } : {}) }, err.status === 503 ? { 'Retry-After': '5' } : {});
+}
+
 /** Run `handler`, answering any error of ours (thrown problems included) as its problem. */
 export async function answer(handler: () => Promise<Response>): Promise<Response> {
   try {
