@@ -1,0 +1,42 @@
+/**
+ * What a worker adds with tracing on: Temporal's OpenTelemetry interceptors (a span for the
+ * workflow run and each activity it schedules, in the workflow; a span for each activity run, in
+ * the worker) and the sink that exports the workflow's spans through the SDK. The workflow
+ * interceptors add a header to what the workflow schedules, never a command: recorded histories
+ * replay with or without them (workflows/replay.test.ts), and their spans are exported only for
+ * new work, not on replay.
+ */
+import {
+  OpenTelemetryActivityInboundInterceptor,
+  OpenTelemetryActivityOutboundInterceptor,
+  makeWorkflowExporter,
+} from '@temporalio/interceptors-opentelemetry';
+import type { OpenTelemetrySinks } from '@temporalio/interceptors-opentelemetry';
+import type { InjectedSinks, WorkerInterceptors } from '@temporalio/worker';
+import type { Tracing } from './tracing';
+
+/**
+ * The workflow interceptors' module. Worker.create bundles it in from `interceptors.workflowModules`;
+ * a prebuilt bundle must be built with it (devstack/bundle.ts: writeWorkflowBundle's workflowInterceptorModules).
+ */
+export const WORKFLOW_TRACING_INTERCEPTORS = require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');
+
+/** Activity interceptors only: for a worker without workflows (the verification queue's). */
+export function activityTracing(): Pick<Required<WorkerInterceptors>, 'activity'> {
+  return {
+    activity: [
+      (ctx) => ({
+        inbound: new OpenTelemetryActivityInboundInterceptor(ctx),
+        outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+      }),
+    ],
+  };
+}
+
+/** The worker options that turn tracing on: its interceptors and the workflow span sink. */
+export function workerTracing(tracing: Tracing): { interceptors: WorkerInterceptors; sinks: InjectedSinks<OpenTelemetrySinks> } {
+  return {
+    interceptors: { workflowModules: [WORKFLOW_TRACING_INTERCEPTORS], ...activityTracing() },
+    sinks: { exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) },
+  };
+}
