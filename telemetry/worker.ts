@@ -13,6 +13,7 @@ import {
 } from '@temporalio/interceptors-opentelemetry';
 import type { OpenTelemetrySinks } from '@temporalio/interceptors-opentelemetry';
 import type { InjectedSinks, WorkerInterceptors } from '@temporalio/worker';
+import type { WorkflowInfo } from '@temporalio/workflow';
 import type { Tracing } from './tracing';
 
 /**
@@ -33,10 +34,31 @@ export function activityTracing(): Pick<Required<WorkerInterceptors>, 'activity'
   };
 }
 
+/** Of the workflow's info, what its spans carry: names and ids. */
+const WORKFLOW_SPAN_INFO = ['workflowId', 'runId', 'workflowType', 'taskQueue', 'namespace', 'attempt'] as const;
+
+/**
+ * The workflow span sink. Temporal's (makeWorkflowExporter) copies the whole WorkflowInfo onto
+ * every workflow span as attributes, decoded memo (the task, the story) and last result and
+ * failure included: this one passes it only the names and ids above.
+ */
+export function workflowSpanSink(tracing: Tracing): InjectedSinks<OpenTelemetrySinks>['exporter'] {
+  const sink = makeWorkflowExporter(tracing.spanProcessor, tracing.resource);
+  return {
+    export: {
+      ...sink.export,
+      fn: (info, spans) => {
+        const names = Object.fromEntries(WORKFLOW_SPAN_INFO.map((key) => [key, info[key]]));
+        sink.export.fn(names as unknown as WorkflowInfo, spans);
+      },
+    },
+  };
+}
+
 /** The worker options that turn tracing on: its interceptors and the workflow span sink. */
 export function workerTracing(tracing: Tracing): { interceptors: WorkerInterceptors; sinks: InjectedSinks<OpenTelemetrySinks> } {
   return {
     interceptors: { workflowModules: [WORKFLOW_TRACING_INTERCEPTORS], ...activityTracing() },
-    sinks: { exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) },
+    sinks: { exporter: workflowSpanSink(tracing) },
   };
 }
