@@ -49,7 +49,7 @@ export function workflowSpanSink(tracing: Tracing): InjectedSinks<OpenTelemetryS
       ...sink.export,
       fn: (info, spans) => {
         const names = Object.fromEntries(WORKFLOW_SPAN_INFO.map((key) => [key, info[key]]));
-        sink.export.fn(names as unknown as WorkflowInfo, spans);
+        return sink.export.fn(names as unknown as WorkflowInfo, spans);
       },
     },
   };
