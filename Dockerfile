@@ -42,6 +42,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY artifacts ./artifacts
 COPY worker ./worker
+COPY telemetry ./telemetry
 ENV WORKER_HEALTH_PORT=9464
 EXPOSE 9464
 USER node
@@ -63,6 +64,8 @@ COPY config ./config
 COPY contract/data.ts ./contract/data.ts
 COPY web/server.ts ./web/server.ts
 COPY web/request-guards.ts ./web/request-guards.ts
+COPY web/request-tracing.ts ./web/request-tracing.ts
+COPY telemetry/tracing.ts ./telemetry/tracing.ts
 COPY web/app/utils/env.server.ts ./web/app/utils/env.server.ts
 COPY web/app/utils/route-label.server.ts ./web/app/utils/route-label.server.ts
 COPY web/app/utils/log.server.ts ./web/app/utils/log.server.ts

@@ -9,6 +9,7 @@ module.exports = {
     '<rootDir>/worker',
     '<rootDir>/config',
     '<rootDir>/codec',
+    '<rootDir>/telemetry',
     '<rootDir>/web',
     '<rootDir>/tests',
     '<rootDir>/devstack',

@@ -1,6 +1,6 @@
 /**
  * What both processes read: the Temporal connection and task queue, the log level, the payload
- * encryption keys and where artifacts are stored. Each process's loader (worker.ts, web.ts) adds
+ * encryption keys, where artifacts are stored and where traces go. Each process's loader (worker.ts, web.ts) adds
  * its own settings to these.
  */
 import { z } from 'zod';
@@ -10,6 +10,7 @@ import { ARTIFACTS_ENV, parseArtifacts, type ArtifactSettings } from './artifact
 import { ENCRYPTION_ENV, parseEncryption } from './encryption';
 import { blankToUndefined, type Env } from './env';
 import { loadTemporalConnection, type TemporalConnection } from './temporal';
+import { TRACING_ENV, parseTracing, type TracingConfig } from './tracing';
 
 /** The variables, for a process's schema. */
 export const COMMON_ENV = {
@@ -18,6 +19,7 @@ export const COMMON_ENV = {
   LOG_LEVEL: z.preprocess(blankToUndefined, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')),
   ...ENCRYPTION_ENV,
   ...ARTIFACTS_ENV,
+  ...TRACING_ENV,
 };
 
 type CommonSettings = z.infer<z.ZodObject<typeof COMMON_ENV>>;
@@ -30,6 +32,8 @@ export interface CommonConfig {
   encryption: EncryptionKeys | null;
   /** Where the files runs produce are stored (artifacts/: createArtifactStore), encrypted with `encryption` when set. */
   artifacts: ArtifactSettings;
+  /** OpenTelemetry traces over OTLP (telemetry/tracing.ts); null: off. */
+  tracing: TracingConfig | null;
 }
 
 /** From a process's parsed settings, and `env` for what @temporalio/envconfig reads; throws ConfigError. */
@@ -41,5 +45,6 @@ export function commonConfig(settings: CommonSettings, env: Env): CommonConfig {
     logLevel: settings.LOG_LEVEL,
     encryption,
     artifacts: parseArtifacts(settings),
+    tracing: parseTracing(settings),
   };
 }

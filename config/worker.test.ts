@@ -254,6 +254,7 @@ describe("the web app's settings are not the worker's", () => {
       'logLevel',
       'prices',
       'temporal',
+      'tracing',
       'verification',
       'webhook',
       'worker',

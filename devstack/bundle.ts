@@ -7,16 +7,18 @@ const quiet = { error: console.error, warn: () => {}, info: () => {}, debug: () 
 
 /**
  * Bundle the workflows (ours unless `workflowsPath` says otherwise, with a custom failure
- * converter if given) into `dir`/`name`; resolves with the file's path.
+ * converter and workflow interceptor modules if given: a worker given a prebuilt bundle ignores
+ * its own) into `dir`/`name`; resolves with the file's path.
  */
 export async function writeWorkflowBundle(
   dir: string,
   name: string,
-  options: { workflowsPath?: string; failureConverterPath?: string } = {},
+  options: { workflowsPath?: string; failureConverterPath?: string; workflowInterceptorModules?: string[] } = {},
 ): Promise<string> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: options.workflowsPath ?? require.resolve('../workflows'),
     failureConverterPath: options.failureConverterPath,
+    workflowInterceptorModules: options.workflowInterceptorModules,
     logger: quiet,
   });
   const codePath = join(dir, name);

@@ -18,6 +18,8 @@ import { limitRequestBodies, refuseCrossOriginForms, strictTransportSecurity } f
 // Type only: the build's own copy of the module publishes its metrics on globalThis (see there).
 import type { WebMetricsGlobal } from './app/utils/metrics.server';
 import { STATIC_ROUTE, routeLabeller } from './app/utils/route-label.server';
+import { traceRequests } from './request-tracing';
+import { startTracing } from '../telemetry/tracing';
 
 // React and Express pick their production paths from this; set before the build is loaded.
 process.env.NODE_ENV ??= 'production';
@@ -31,6 +33,9 @@ const SHUTDOWN_GRACE_MS = 5_000;
 async function main() {
   const config = getConfig(); // exits with one line on a bad setting
   const log = pino({ name: 'web', level: config.logLevel });
+  // Before the build loads: its Temporal client adds the tracing interceptor when this is on.
+  const tracing = startTracing(config.tracing, { defaultServiceName: 'buildstory-web', redactErrors: config.encryption !== null });
+  if (tracing) log.info({ endpoint: tracing.display }, 'tracing on: spans are exported over OTLP');
   if (!existsSync(SERVER_BUILD)) {
     console.error(`The web app is not built (${path.relative(process.cwd(), SERVER_BUILD)} is missing): run npm run build`);
     process.exit(1);
@@ -47,6 +52,8 @@ async function main() {
 
   const app = express();
   app.disable('x-powered-by');
+  // First, so the request's span covers everything after it (and is the parent of what it starts).
+  if (tracing) app.use(traceRequests());
   // Security headers (helmet), with a Content-Security-Policy whose script nonce is new per request.
   app.use((_req, res, next) => {
     res.locals.cspNonce = randomBytes(16).toString('base64');
@@ -156,7 +163,8 @@ async function main() {
     if (stopping) return;
     stopping = true;
     log.info(`${signal}: stopping`);
-    const exit = () => void closeSharedStore().finally(() => process.exit(0));
+    // The spans still buffered go out before the process does.
+    const exit = () => void Promise.allSettled([closeSharedStore(), tracing?.shutdown()]).finally(() => process.exit(0));
     server.close(exit);
     server.closeIdleConnections();
     setTimeout(() => {

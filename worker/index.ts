@@ -4,13 +4,15 @@
  * serves the verification queue where the sandbox is available (BUILDSTORY_VERIFY); as a sandbox
  * worker (BUILDSTORY_WORKER_ROLE=sandbox) it serves that queue only. Unless
  * WORKER_HEALTH_PORT is 0, it answers /healthz, /readyz and /metrics on that port, on loopback
- * unless WORKER_HEALTH_HOST says otherwise.
+ * unless WORKER_HEALTH_HOST says otherwise. With OTEL_EXPORTER_OTLP_ENDPOINT set, it exports traces
+ * (telemetry/tracing.ts).
  */
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { ConfigError, describeLlm, loadWorkerConfig } from '../config/worker';
 import { createProvider } from '../activities/llm';
 import { createArtifactStore } from '../artifacts';
+import { startTracing } from '../telemetry/tracing';
 import { workerDataConverter } from '../codec/worker';
 import { freeLoopbackPort, startHealthServer, workerMetrics } from './health';
 import { createBuildstoryWorker, createVerificationWorker } from './worker';
@@ -53,6 +55,8 @@ async function main(): Promise<void> {
       })
     : undefined;
 
+  const tracing = startTracing(config.tracing, { defaultServiceName: 'buildstory-worker', redactErrors: config.encryption !== null });
+  if (tracing) logger.info({ endpoint: tracing.display }, 'tracing on: spans are exported over OTLP');
   // Key ids only: the keys themselves never reach a log.
   if (config.encryption)
     logger.info({ keyId: config.encryption.currentKeyId, keyIds: [...config.encryption.keys.keys()] }, 'payload encryption on');
@@ -74,6 +78,7 @@ async function main(): Promise<void> {
         shutdownGraceTime: config.worker.shutdownGraceMs,
         deploymentVersion: config.deploymentVersion,
         webhook: config.webhook,
+        tracing,
       }),
     );
     // The host only: the URL may carry a token, and the secret never reaches a log.
@@ -90,6 +95,7 @@ async function main(): Promise<void> {
       shutdownGraceTime: config.worker.shutdownGraceMs,
       deploymentVersion: config.deploymentVersion,
       store,
+      tracing,
     });
     if (verification.worker) {
       workers.push(verification.worker);
@@ -117,6 +123,8 @@ async function main(): Promise<void> {
   // Worker.run() installs SIGINT/SIGTERM handlers (Runtime's shutdownSignals) that drain and stop each.
   await Promise.all(workers.map((w) => w.run()));
   await health?.close();
+  // The spans still buffered go out before the process does.
+  await tracing?.shutdown();
   await connection.close();
   logger.info('worker stopped');
 }

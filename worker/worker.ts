@@ -8,11 +8,14 @@ import type { WorkerDeploymentVersion } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { LlmProvider } from '../activities/llm/provider';
+import { traced } from '../activities/llm/tracing';
 import { DEFAULT_HOST, sandboxAvailability, type SandboxHost } from '../activities/sandbox/sandbox';
 import { createVerifyActivities } from '../activities/verify/verify';
 import type { ArtifactStore } from '../artifacts';
 import type { WebhookConfig } from '../config/webhooks';
 import { OFFLINE_WORKER_MARK, verificationTaskQueue } from '../contract/data';
+import type { Tracing } from '../telemetry/tracing';
+import { activityTracing, workerTracing } from '../telemetry/worker';
 import { recordLlmUsage } from './llm-metrics';
 
 export interface BuildstoryWorkerOptions {
@@ -41,11 +44,18 @@ export interface BuildstoryWorkerOptions {
   deploymentVersion?: WorkerDeploymentVersion | null;
   /** The deployment's webhook, which deliverWebhook posts to (docs/webhooks.md); null or absent: none. */
   webhook?: WebhookConfig | null;
+  /**
+   * OpenTelemetry (telemetry/tracing.ts): spans for the workflow, its activities and each model
+   * call. A prebuilt bundle must then have been built with WORKFLOW_TRACING_INTERCEPTORS. Null or
+   * absent: off, no interceptors.
+   */
+  tracing?: Tracing | null;
 }
 
 export async function createBuildstoryWorker(options: BuildstoryWorkerOptions): Promise<Worker> {
+  const tracing = options.tracing ?? null;
   const activities = createActivities({
-    provider: options.provider,
+    provider: tracing ? traced(options.provider) : options.provider,
     logger: options.logger,
     progress: options.progress,
     onUsage: recordLlmUsage,
@@ -60,6 +70,7 @@ export async function createBuildstoryWorker(options: BuildstoryWorkerOptions): 
     ...deploymentOptions(options.deploymentVersion),
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities,
+    ...(tracing ? workerTracing(tracing) : {}),
     // Heartbeats reach the server at least every second (activities beat every second), so
     // cancellation arrives promptly and a dead worker is noticed at the 10 s heartbeat timeout.
     maxHeartbeatThrottleInterval: '1 second',
@@ -81,7 +92,7 @@ function deploymentOptions(version: WorkerDeploymentVersion | null | undefined) 
 
 export type VerificationWorkerOptions = Pick<
   BuildstoryWorkerOptions,
-  'connection' | 'namespace' | 'logger' | 'identity' | 'dataConverter' | 'shutdownGraceTime' | 'deploymentVersion'
+  'connection' | 'namespace' | 'logger' | 'identity' | 'dataConverter' | 'shutdownGraceTime' | 'deploymentVersion' | 'tracing'
 > & {
   /** The runs' task queue: verification is served on verificationTaskQueue(taskQueue) beside it. */
   taskQueue: string;
@@ -111,6 +122,7 @@ export async function createVerificationWorker(
     // On the runs' version too: a run pinned to this build sends its verification to this build.
     ...deploymentOptions(options.deploymentVersion),
     activities: createVerifyActivities({ logger: options.logger, host, store: options.store }),
+    ...(options.tracing ? { interceptors: activityTracing() } : {}),
     // Each verification holds a sandbox (a few processes, up to 256 MB): a few at a time per worker.
     maxConcurrentActivityTaskExecutions: 4,
     shutdownGraceTime: options.shutdownGraceTime ?? '10 seconds',

@@ -3,10 +3,14 @@
  * against the current workflow code: a change that would break runs in flight fails here.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { Worker } from '@temporalio/worker';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { Resource } from '@opentelemetry/resources';
+import { writeWorkflowBundle } from '../devstack/bundle';
+import { WORKFLOW_TRACING_INTERCEPTORS, workflowSpanSink } from '../telemetry/worker';
 import { sharedServer } from '../tests/setup/temporal';
 
 const DIR = join(__dirname, 'histories');
@@ -18,10 +22,13 @@ function load(file: string): unknown {
   return JSON.parse(readFileSync(join(DIR, file), 'utf8'));
 }
 
-async function replay(histories: Array<{ workflowId: string; history: unknown }>) {
+async function replay(
+  histories: Array<{ workflowId: string; history: unknown }>,
+  options: Partial<Parameters<typeof Worker.runReplayHistories>[0]> = {},
+) {
   const results = [];
   for await (const result of Worker.runReplayHistories(
-    { workflowBundle: { codePath: sharedServer().bundle } },
+    { workflowBundle: { codePath: sharedServer().bundle }, ...options },
     histories.map(({ workflowId, history }) => ({ workflowId, history: historyFromJSON(history) })),
   )) {
     results.push(result);
@@ -62,6 +69,24 @@ test('every recorded history replays without a determinism error', async () => {
   expect(results).toHaveLength(files.length);
   for (const result of results)
     expect({ workflowId: result.workflowId, error: result.error }).toEqual({ workflowId: result.workflowId, error: undefined });
+});
+
+test('with the tracing interceptors bundled in (OTEL_EXPORTER_OTLP_ENDPOINT set), every history still replays: they add headers, not commands', async () => {
+  const codePath = await writeWorkflowBundle(dirname(sharedServer().bundle), `workflow-bundle-traced-${process.pid}.js`, {
+    workflowInterceptorModules: [WORKFLOW_TRACING_INTERCEPTORS],
+  });
+  expect(readFileSync(codePath, 'utf8')).toContain('OpenTelemetryInboundInterceptor');
+  const spans = new InMemorySpanExporter();
+  const tracing = { spanProcessor: new SimpleSpanProcessor(spans), resource: new Resource({}), display: '', shutdown: async () => {} };
+  const results = await replay(
+    files.map((file) => ({ workflowId: file, history: load(file) })),
+    { workflowBundle: { codePath }, sinks: { exporter: workflowSpanSink(tracing) } },
+  );
+  expect(results.map((r) => ({ workflowId: r.workflowId, error: r.error }))).toEqual(
+    files.map((workflowId) => ({ workflowId, error: undefined })),
+  );
+  // Replay is not new work: no workflow span is exported for it.
+  expect(spans.getFinishedSpans()).toEqual([]);
 });
 
 test('a history that does not match the code is caught (the replay check can fail)', async () => {

@@ -13,6 +13,7 @@ import {
   makeGrpcRetryInterceptor,
 } from '@temporalio/client';
 import { InterceptingCall, status as Status, type Interceptor } from '@grpc/grpc-js';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import type { Payload } from '@temporalio/common';
 import { encryptionDataConverter } from '../../../codec';
 import { getConfig } from './env.server';
@@ -68,7 +69,15 @@ function connect(): Promise<Client> {
     }
     // With encryption keys set, everything this client writes is encrypted and everything it reads decrypted.
     const dataConverter = encryptionDataConverter(getConfig().encryption);
-    return new Client({ connection, namespace: temporal.namespace, ...(dataConverter ? { dataConverter } : {}) });
+    // With tracing on (set up by web/server.ts), a workflow start is a span of the request's trace,
+    // and the trace travels on in the workflow's headers to the worker.
+    const interceptors = getConfig().tracing ? { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } : undefined;
+    return new Client({
+      connection,
+      namespace: temporal.namespace,
+      ...(dataConverter ? { dataConverter } : {}),
+      ...(interceptors ? { interceptors } : {}),
+    });
   })();
 }
 
