@@ -1,8 +1,7 @@
 /** Every file of a run in one zip, streamed, each checked against its SHA-256. */
-import { Readable } from 'node:stream';
 import type { LoaderFunctionArgs } from '@remix-run/node';
 import { answer, apiUser, fileProblem, methodNotAllowed, problem } from '~/utils/api.server';
-import { loadRunFileList, zipRunFiles } from '~/utils/run-files.server';
+import { loadRunFileList, zipDownload } from '~/utils/run-files.server';
 
 export function loader({ request, params }: LoaderFunctionArgs) {
   return answer(async () => {
@@ -11,13 +10,7 @@ export function loader({ request, params }: LoaderFunctionArgs) {
     const files = await loadRunFileList(workflowId, user).catch(fileProblem);
     if (files instanceof Response) return files;
     if (files.length === 0) return problem({ title: 'This run has no files', status: 404 });
-    return new Response(Readable.toWeb(zipRunFiles(files)) as ReadableStream, {
-      headers: {
-        'Content-Type': 'application/zip',
-        'Content-Disposition': `attachment; filename="${workflowId}-files.zip"`,
-        'Cache-Control': 'no-store',
-      },
-    });
+    return zipDownload(workflowId, files);
   });
 }
 

@@ -3,7 +3,7 @@
  * size, sha256; the history holds nothing more), kept in the artifact store (artifacts/) under
  * that sha256. Read for the run's owner only: callers load the run with loadRun(id, owner) first.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { createArtifactStore, zipArtifacts, type ArtifactStore } from '../../../artifacts';
 import { getConfig } from './env.server';
 import { log } from './log.server';
@@ -57,4 +57,30 @@ export function zipRunFiles(files: RunFile[]): Readable {
     artifactStore(),
     files.map(({ path, bytes, sha256 }) => ({ path, bytes, sha256 })),
   );
+}
+
+/** One file as a download: text, never rendered by a browser, whatever its name says. */
+export function fileDownload(file: RunFile, content: Buffer): Response {
+  const name = file.path.split('/').pop() ?? 'file';
+  return new Response(new Uint8Array(content), {
+    headers: {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Disposition': `attachment; filename="${name.replace(/[^A-Za-z0-9._-]/g, '_')}"`,
+      'Content-Length': String(content.length),
+      'X-Content-Type-Options': 'nosniff',
+      'Cache-Control': 'no-store',
+      ETag: `"${file.sha256}"`,
+    },
+  });
+}
+
+/** Every file of a run as one zip download, streamed. */
+export function zipDownload(workflowId: string, files: RunFile[]): Response {
+  return new Response(Readable.toWeb(zipRunFiles(files)) as ReadableStream, {
+    headers: {
+      'Content-Type': 'application/zip',
+      'Content-Disposition': `attachment; filename="${workflowId}-files.zip"`,
+      'Cache-Control': 'no-store',
+    },
+  });
 }
