@@ -9,7 +9,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { WEBHOOK_REJECTED_ERROR_TYPE, webhookDeliveryId, type WebhookRequest } from '../contract/data';
 import { startWebhookReceiver, type WebhookReceiver } from '../tests/fixtures/webhook-receiver';
 import { testLogger } from '../tests/setup/temporal';
-import { createWebhookActivities } from './webhook';
+import { createWebhookActivities, webhookBody } from './webhook';
 
 const request: WebhookRequest = {
   event: 'run.ended',
@@ -69,6 +69,11 @@ test('one attempt: the body has ids, status and time; the headers verify with th
     data: { workflowId: 'task-1', runId: 'run-1', status: 'completed' },
   });
   expect(Math.abs(Number(delivery.timestamp) - Date.now() / 1000)).toBeLessThan(5);
+});
+
+test("with the app's public URL known, the body links to the run's page; never the task", () => {
+  const body = JSON.parse(webhookBody({ ...request, url: 'https://buildstory.example/runs/task-1' })) as { data: Record<string, unknown> };
+  expect(body.data).toEqual({ workflowId: 'task-1', runId: 'run-1', status: 'completed', url: 'https://buildstory.example/runs/task-1' });
 });
 
 test('a refusal, a redirect, no answer in time and no server at all each fail the attempt, retryably, without the URL in the message', async () => {

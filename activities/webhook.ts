@@ -27,10 +27,14 @@ export interface WebhookDeps {
   requestTimeoutMs?: number;
 }
 
-/** The body: Standard Webhooks' `{type, timestamp, data}`, with ids, status and times only. */
+/** The body: Standard Webhooks' `{type, timestamp, data}`, with ids, status, times and the run page's URL only. */
 export function webhookBody(request: WebhookRequest): string {
-  const { event, at, workflowId, runId, status, review } = request;
-  return JSON.stringify({ type: event, timestamp: at, data: { workflowId, runId, status, ...(review ? { review } : {}) } });
+  const { event, at, workflowId, runId, status, review, url } = request;
+  return JSON.stringify({
+    type: event,
+    timestamp: at,
+    data: { workflowId, runId, status, ...(review ? { review } : {}), ...(url ? { url } : {}) },
+  });
 }
 
 export function createWebhookActivities(deps: WebhookDeps) {

@@ -652,6 +652,8 @@ export interface WebhookRequest {
   at: string;
   /** run.waiting: the review's revision, stage and deadline. */
   review?: { revision: number; stage: ReviewStage['kind']; deadline: string };
+  /** The run's page, when the web app's public URL is known (TaskInput.appUrl). */
+  url?: string;
 }
 
 /** A delivery the receiver took: its HTTP status, and at which attempt. */

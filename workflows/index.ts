@@ -58,7 +58,7 @@ import {
 } from '../contract/data';
 import { activityProgressSignal, grantSignal, progressQuery, releaseSignal, reviewUpdate, storyQuery } from '../contract/messages';
 import { applyPlanEdit } from '../contract/plan-edit';
-import { runFilesDetails } from '../contract/run-links';
+import { runFilesDetails, runPageUrl } from '../contract/run-links';
 import { BudgetSchema, PlanSchema, QueueInputSchema, RerunInputSchema, ReviewTimeoutSchema, VerifyRoundsSchema } from '../contract/schemas';
 import { Story } from './story';
 
@@ -261,6 +261,7 @@ export async function taskWorkflow(input: TaskInput): ReturnType<TaskWorkflow> {
       status: story.status,
       at: new Date().toISOString(),
       ...(review ? { review } : {}),
+      ...(input.appUrl ? { url: runPageUrl(input.appUrl, workflowId) } : {}),
     };
     return CancellationScope.nonCancellable(() => deliverWebhook(request)).then(
       (delivery) => story.webhookDelivered(event, deliveryId, delivery),

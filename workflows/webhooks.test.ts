@@ -97,10 +97,10 @@ test('a completed run delivers run.ended once, signed; the story and the result 
   });
 });
 
-test('a receiver that refuses twice gets the same webhook-id three times, each signed afresh; the story shows 3 attempts', async () => {
+test('a receiver that refuses twice gets the same webhook-id three times, each signed afresh; the story shows 3 attempts; the body links to the run page', async () => {
   receiver.refuse(2);
   await withWorker('webhook-retried', webhook(), async (taskQueue) => {
-    const handle = await start(taskQueue);
+    const handle = await start(taskQueue, { appUrl: 'https://buildstory.example' });
     const result = await handle.result();
     expect(result.status).toBe('completed');
     const { runId } = await handle.describe();
@@ -115,6 +115,10 @@ test('a receiver that refuses twice gets the same webhook-id three times, each s
     expect(times[2]).toBeGreaterThan(times[0]);
     // One event, one id: a receiver that keeps ids drops the repeats.
     expect([...receiver.byId().keys()]).toEqual([id]);
+    // The web app's public URL in the run's input: the body names the run's page.
+    expect((receiver.deliveries[2]!.verified as { data: { url?: string } }).data.url).toBe(
+      `https://buildstory.example/runs/${handle.workflowId}`,
+    );
     expect(webhookEvents(result.events)).toEqual([
       expect.objectContaining({ type: 'webhook.delivered', event: 'run.ended', deliveryId: id, attempts: 3, status: 204 }),
     ]);
