@@ -3,12 +3,16 @@
  * marks, a spinner and the output tail on the running step, the result at the end, and one log
  * line per event without the output chunks.
  */
+import { stripVTControlCharacters } from 'node:util';
 import type { StoryEvent } from '../contract/data';
 import { applyEvent, emptyView, type StoryView } from '../web/app/utils/story-view';
-import { eventLine, fit, frame, SPINNER, summaryLine } from './render';
+import { eventLine, fit as fitColoured, frame as frameColoured, SPINNER, summaryLine as summaryColoured } from './render';
 
-// Colours off: the assertions read the words.
-process.env.NO_COLOR = '1';
+// The assertions read the words: colours (on where picocolors sees CI=true or a terminal) removed.
+const plain = (text: string) => stripVTControlCharacters(text);
+const frame = (...args: Parameters<typeof frameColoured>) => frameColoured(...args).map(plain);
+const fit = (...args: Parameters<typeof fitColoured>) => plain(fitColoured(...args));
+const summaryLine = (...args: Parameters<typeof summaryColoured>) => plain(summaryColoured(...args));
 
 type Body = StoryEvent extends infer E ? (E extends StoryEvent ? Omit<E, 'seq' | 'at'> : never) : never;
 
@@ -74,12 +78,15 @@ test('a completed story ends with the result; a failed one with its error; the n
 
 test('lines are cut to the width, escape codes not counted', () => {
   expect(fit('abcdefghij', 6)).toBe('abcde…');
-  expect(fit('\u001b[32mabc\u001b[39m', 4)).toBe('\u001b[32mabc\u001b[39m');
+  expect(fitColoured('\u001b[32mabc\u001b[39m', 4)).toBe('\u001b[32mabc\u001b[39m');
   expect(frame(story(started), { tick: 0, width: 20, outputLines: 0 }).every((l) => l.length <= 20)).toBe(true);
 });
 
 test('the log has a line per event but none for output chunks', () => {
-  const lines = started.map((body, i) => eventLine({ ...body, seq: i + 1, at: '2026-12-01T10:00:0' + i + '.000Z' } as StoryEvent));
+  const lines = started.map((body, i) => {
+    const line = eventLine({ ...body, seq: i + 1, at: '2026-12-01T10:00:0' + i + '.000Z' } as StoryEvent);
+    return line === null ? null : plain(line);
+  });
   expect(lines[0]).toBe('10:00:00 started: Create a hello world python function');
   expect(lines[1]).toBe('10:00:01 planned 3 steps with offline: 1. Design; 2. Write the code; 3. Review');
   expect(lines[3]).toBe('10:00:03 step 1 completed in 1.2 s');
