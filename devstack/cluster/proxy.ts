@@ -75,7 +75,11 @@ export interface ClusterProxy {
   stop(): Promise<void>;
 }
 
-/** The HTTP side: pages, form posts and event streams to the web replicas (upstream `web`). */
+/**
+ * The HTTP side: pages and form posts to the web replicas in turn (upstream `web`), and a run's
+ * event streams (the page's and the API's) to the replica the run's id hashes to (`web_by_run`),
+ * so that one replica watches a run however many viewers it has.
+ */
 function webServer(port: number, root: string): string {
   return `  # The web app: pages, form posts and event streams.
   server {
@@ -87,23 +91,28 @@ function webServer(port: number, root: string): string {
     location = /metrics {
       return 404;
     }
+    # How requests reach a replica (every location inherits these).
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    # Host with its port: the Origin check compares the Origin's host:port with it.
+    proxy_set_header Host $http_host;
+    proxy_set_header X-Forwarded-Host $http_host;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    # Event streams: every frame goes out as it comes; a stream pings every 15 s.
+    proxy_buffering off;
+    proxy_cache off;
+    proxy_read_timeout 1h;
+    proxy_send_timeout 1h;
+    proxy_connect_timeout 2s;
+    proxy_next_upstream error timeout http_502 http_503;
+    proxy_next_upstream_tries 2;
+    # A run's event streams: all its viewers on one replica, one watcher per run.
+    location ~ ^/(?:api/v1/)?runs/(?<run_id>[^/]+)/events$ {
+      proxy_pass http://web_by_run;
+    }
     location / {
       proxy_pass http://web;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      # Host with its port: the Origin check compares the Origin's host:port with it.
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-Host $http_host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      # Event streams: every frame goes out as it comes; a stream pings every 15 s.
-      proxy_buffering off;
-      proxy_cache off;
-      proxy_read_timeout 1h;
-      proxy_send_timeout 1h;
-      proxy_connect_timeout 2s;
-      proxy_next_upstream error timeout http_502 http_503;
-      proxy_next_upstream_tries 2;
     }
   }`;
 }
@@ -115,8 +124,8 @@ function webServer(port: number, root: string): string {
  */
 export function nginxConfig(options: Omit<ProxyOptions, 'log' | 'dir'> & { root: string; asRoot: boolean }): string {
   const { root } = options;
-  const upstream = (name: string, servers: string[]) =>
-    `  upstream ${name} {\n${servers.map((s) => `    server ${s} max_fails=3 fail_timeout=3s;`).join('\n')}\n    keepalive 32;\n  }`;
+  const upstream = (name: string, servers: string[], balance = '') =>
+    `  upstream ${name} {\n${balance}${servers.map((s) => `    server ${s} max_fails=3 fail_timeout=3s;`).join('\n')}\n    keepalive 32;\n  }`;
   return `# Written by devstack/cluster/proxy.ts for this run; nginx -p ${root} -c nginx.conf
 daemon off;
 master_process on;
@@ -137,7 +146,18 @@ http {
   scgi_temp_path ${root}/tmp/scgi;
   log_format upstream '$remote_addr "$request" $status upstream=$upstream_addr upstream_status=$upstream_status time=$request_time';
 
-${options.webUpstreams.length ? `${upstream('web', options.webUpstreams)}\n\n${webServer(options.httpPort!, root)}\n` : ''}
+${
+  options.webUpstreams.length
+    ? `${upstream('web', options.webUpstreams)}
+
+  # A run's viewers meet on one replica (consistent hashing: a replica that goes or comes moves
+  # only its share of the runs); one that refuses the connection passes its runs on to the next.
+${upstream('web_by_run', options.webUpstreams, '    hash $run_id consistent;\n')}
+
+${webServer(options.httpPort!, root)}
+`
+    : ''
+}
 ${upstream('temporal_frontends', options.grpcUpstreams)}
 
   # Temporal's gRPC API, plaintext HTTP/2, balanced per call over the frontends.
