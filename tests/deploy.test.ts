@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { CONFIG_ENV_PREFIXES, TEMPORAL_ENV_NAMES } from '../config/temporal';
 import { WEB_ENV_NAMES } from '../config/web';
 import { WORKER_ENV_NAMES } from '../config/worker';
+import { DYNAMIC_CONFIG, dynamicConfigYaml } from '../devstack/cluster/temporal';
 import { ROOT } from '../devstack/processes';
 
 interface ComposeService {
@@ -176,6 +177,14 @@ test('browsers reach the web app only through the proxy, which passes event stre
   // Unbuffered, longer than the streams' 15 s pings, and the Host (with its port) the Origin check compares.
   for (const directive of ['proxy_buffering off;', 'proxy_read_timeout 1h;', 'proxy_set_header Host $http_host;', 'server web:3000'])
     expect(conf).toContain(directive);
+});
+
+test('Temporal reads the dynamic config the cluster test runs with', () => {
+  const mount = '/etc/temporal/config/dynamicconfig/buildstory.yaml';
+  expect(compose.services.temporal.environment?.DYNAMIC_CONFIG_FILE_PATH).toBe(mount);
+  expect(compose.services.temporal.volumes).toEqual([expect.stringMatching(new RegExp(`/deploy/temporal-dynamic\\.yaml:${mount}:ro$`))]);
+  const file = readFileSync(join(ROOT, 'deploy', 'temporal-dynamic.yaml'), 'utf8');
+  expect(file.replace(/^#.*\n/gm, '')).toBe(dynamicConfigYaml(DYNAMIC_CONFIG));
 });
 
 test('every long-running service has a health check; one-shots do not restart', () => {
