@@ -15,12 +15,12 @@
  * an unprivileged user, and the run's cgroups (memory, pids; v1 or v2: cgroups.ts) are joined
  * before it starts.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
 import { cgroupUnavailable, createRunCgroup, type RunCgroup } from './cgroups';
+import { spawnOffThread } from './spawner';
 
 export interface SandboxLimits {
   /** Wall-clock deadline, kept by the caller: the sandbox is killed when it passes. */
@@ -213,16 +213,18 @@ function execute(command: string[], src: string, limits: SandboxLimits, host: Sa
     '--bounding-set=-all',
     '--',
   ];
-  const child = spawn(
-    '/bin/sh',
-    ['-c', `${enter} && exec "$@"`, 'sandbox', ...prlimit, ...setpriv, host.bwrap, ...bwrapArgs(command, src, limits)],
-    {
-      env: {},
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    },
-  );
-  return new Promise((resolve) => {
+  // Off this thread (spawner.ts): a spawn waits for the child's exec, which on a busy CPU held the
+  // worker's event loop. In a process group of its own, with an empty environment.
+  const child = spawnOffThread('/bin/sh', [
+    '-c',
+    `${enter} && exec "$@"`,
+    'sandbox',
+    ...prlimit,
+    ...setpriv,
+    host.bwrap,
+    ...bwrapArgs(command, src, limits),
+  ]);
+  return new Promise((resolve, reject) => {
     const tails = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
     let outputBytes = 0;
     let stopped: SandboxOutcome | null = null;
@@ -230,22 +232,33 @@ function execute(command: string[], src: string, limits: SandboxLimits, host: Sa
       if (stopped) return;
       stopped = why;
       // bwrap dies, its PID-namespace init dies with it (--die-with-parent), the kernel kills the rest.
+      killGroup();
+      cgroup.kill();
+    };
+    const killGroup = () => {
+      if (child.pid === undefined) return; // not started yet: killed as it starts (below)
       try {
-        process.kill(-child.pid!, 'SIGKILL');
+        process.kill(-child.pid, 'SIGKILL');
       } catch {
         // Already gone.
       }
-      cgroup.kill();
     };
     const deadline = setTimeout(() => stop('timed-out'), limits.wallMs);
+    child.on('spawned', () => {
+      if (stopped) killGroup();
+    });
+    child.on('error', (err: Error) => {
+      clearTimeout(deadline);
+      reject(new Error(`The sandbox did not start: ${err.message}`, { cause: err }));
+    });
     for (const name of ['stdout', 'stderr'] as const) {
-      child[name].on('data', (chunk: Buffer) => {
+      child.on(name, (chunk: Buffer) => {
         outputBytes += chunk.length;
         tails[name] = Buffer.concat([tails[name], chunk]).subarray(-TAIL_BYTES);
         if (outputBytes > limits.outputBytes) stop('output-limit');
       });
     }
-    child.on('close', (code, signal) => {
+    child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
       clearTimeout(deadline);
       const oomKills = cgroup.oomKills();
       const forksRefused = cgroup.forksRefused();
