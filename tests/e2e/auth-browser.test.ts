@@ -3,6 +3,9 @@
  * watch a run (the live stream carries the session cookie), act on it with JavaScript (the CSRF
  * token travels with the fetch submission), sign out.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../../devstack/browser';
 import { startStack, type Stack } from '../setup/stack';
@@ -10,6 +13,7 @@ import { startStack, type Stack } from '../setup/stack';
 let stack: Stack;
 let browser: Browser;
 let page: Page;
+const dir = mkdtempSync(join(tmpdir(), 'buildstory-auth-browser-'));
 
 beforeAll(async () => {
   stack = await startStack({
@@ -17,6 +21,7 @@ beforeAll(async () => {
     webEnv: {
       BUILDSTORY_AUTH_PASSWORDS: 'alice:alice-password-1,bob:bob-password-22',
       BUILDSTORY_SESSION_SECRET: 'browser-test-secret-0123456789abcdef-0123456789',
+      BUILDSTORY_API_TOKENS_FILE: join(dir, 'api-tokens.json'),
     },
   });
   browser = await launchChromium();
@@ -24,6 +29,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await stack?.close();
+  rmSync(dir, { recursive: true, force: true });
 });
 beforeEach(async () => {
   stack.llm.reset();
@@ -106,4 +112,29 @@ test('a sign-in link whose `next` hides another site keeps the browser on this o
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL(/\/login$/);
   }
+});
+
+test('API tokens: a new one is shown once and listed, the name field empties for the next, revoke removes it', async () => {
+  await page.goto(`${stack.base}/login?next=%2Faccount`);
+  await signIn('bob', 'bob-password-22');
+  await page.getByRole('heading', { name: 'API tokens' }).waitFor();
+  const name = page.getByLabel("New token's name");
+  for (const tokenName of ['ci', 'laptop']) {
+    await name.fill(tokenName);
+    await page.getByRole('button', { name: 'Create token' }).click();
+    await page.getByRole('status').getByText(`Token ${tokenName} created`).waitFor();
+    expect(await page.getByLabel('New token', { exact: true }).inputValue()).toMatch(/^bst_/);
+    // The list and the emptied field come with the page's data reloaded after the action.
+    await page.locator('tbody tr').filter({ hasText: tokenName }).waitFor();
+    expect(await name.inputValue()).toBe('');
+  }
+  const rows = page.locator('tbody tr');
+  // Newest first.
+  expect(await rows.allInnerTexts()).toEqual([expect.stringContaining('laptop'), expect.stringContaining('ci')]);
+  // Shown once: a reload lists them, with no token to copy.
+  await page.reload();
+  expect(await page.getByLabel('New token', { exact: true }).count()).toBe(0);
+  await rows.filter({ hasText: 'ci' }).getByRole('button', { name: 'Revoke' }).click();
+  await page.getByRole('cell', { name: 'ci', exact: true }).waitFor({ state: 'detached' });
+  expect(await rows.allInnerTexts()).toEqual([expect.stringContaining('laptop')]);
 });

@@ -126,6 +126,8 @@ export default function Account() {
             New token's name
           </label>
           <input
+            // A new token empties the field (remounted: it is uncontrolled); a refused one keeps what was typed.
+            key={result && 'created' in result ? `after-${view.tokens.length}` : 'name'}
             id="token-name"
             name="name"
             required
