@@ -3,10 +3,10 @@
  * replicas behind nginx, Temporal as five processes on PostgreSQL), in the same bench run:
  *
  * - story-event lag: runs started on the web app's queue, a few seconds apart, each watched by
- *   several SSE viewers that open through the front door at once. Behind nginx (round robin) one
- *   run's viewers land on both replicas, so each replica runs a watcher of its own for the run;
- *   this is where the watcher's stall with two replicas (README Architecture, "Known limit") would
- *   show. Lag as in figure 2: an event's `at` to its arrival, live events only.
+ *   several SSE viewers that open through the front door at once. nginx sends a run's streams to
+ *   the replica its id hashes to (devstack/cluster/proxy.ts), so the runs spread over both
+ *   replicas with one watcher each; the streams and watchers per replica are in the result. Lag as
+ *   in figure 2: an event's `at` to its arrival, live events only.
  * - the watchers' calls to Temporal per workflow task: every replica's
  *   `buildstory_temporal_rpcs_total` and `buildstory_watcher_*_total` over that phase, summed,
  *   divided by the workflow tasks those runs completed (from their histories).
