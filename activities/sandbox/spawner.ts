@@ -8,7 +8,9 @@
  * One worker thread per process does the spawns; the caller keeps everything else (deadline,
  * output limit, kill by process group and cgroup) and gets the child's pid, output and exit as
  * messages. The thread's code is plain JavaScript evaluated from a string, so it needs no loader
- * (tsx, ts-jest) of its own. It is unref'd: it never keeps the process alive by itself.
+ * (tsx, ts-jest) of its own. It is unref'd: it never keeps the process alive by itself. It lives
+ * as long as the process, so bwrap's --die-with-parent (the death of the thread that forked it)
+ * still means the worker's death.
  */
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';

@@ -123,10 +123,10 @@ dynamicConfigClient:
  *
  * Search attributes stay cached (a minute per process), unlike the dev server's: refreshing on
  * read cost a PostgreSQL query on nearly every call to Temporal (about 87 a second at the
- * benchmark's load, and about 10 ms on each workflow task's completion). Nothing needs it here: on SQL
- * visibility a custom search attribute is the namespace's alias for a column the schema creates,
- * so a new one reaches the services with the namespace (its cache refreshes in seconds), not
- * through this cache.
+ * benchmark's load, and about 10 ms on each workflow task's completion). Nothing needs it here:
+ * on SQL visibility a custom search attribute is the namespace's alias for a column the schema
+ * creates, so a new one reaches the services with the namespace (its cache refreshes in
+ * seconds), not through this cache.
  * Worker Versioning (docs/deploy.md, Rolling deploys) needs no change on 1.29.1: deployment
  * versions and the versioning fields of the workflow APIs are on by default; they are written out
  * so that a server upgrade that changed those defaults would not turn it off unnoticed.
