@@ -4,13 +4,15 @@
  * process of the sandbox uid, no cgroup, no file; and the host (this test process: the worker's
  * place) keeps running other sandboxes meanwhile.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SANDBOX_CPU_SHARES } from './cgroups';
-import { DEFAULT_HOST, runInSandbox, sandboxAvailability, type SandboxRun } from './sandbox';
+import { DEFAULT_HOST, runInSandbox, sandboxAvailability, sweepStaleSandboxes, type SandboxRun } from './sandbox';
 
 const SECRET = `sk-live-${Math.random().toString(36).slice(2)}`;
 let server: Server;
@@ -210,4 +212,33 @@ test('a file name that leaves /work is refused before anything runs', async () =
   await expect(runInSandbox({ files: { '../escape.py': 'x' }, command: ['true'] })).rejects.toThrow(/Bad file name/);
   await expect(runInSandbox({ files: { '/etc/x': 'x' }, command: ['true'] })).rejects.toThrow(/Bad file name/);
   expect(existsSync('/tmp/escape.py')).toBe(false);
+});
+
+test("what a worker killed mid-run left (a sandbox's cgroups, its files) goes once old; what is running or recent stays", async () => {
+  const hoursAgo = new Date(Date.now() - 2 * 3600_000);
+  const id = `buildstory-${randomBytes(6).toString('hex')}`;
+  const cgroups = ['memory', 'pids', 'cpu'].map((c) => `/sys/fs/cgroup/${c}/${id}`);
+  const oldFiles = mkdtempSync(join(tmpdir(), 'buildstory-sandbox-'));
+  writeFileSync(join(oldFiles, 'main.py'), 'print(1)');
+  // Old too, but a process is still in it.
+  const busy = `/sys/fs/cgroup/pids/buildstory-${randomBytes(6).toString('hex')}`;
+  const recent = mkdtempSync(join(tmpdir(), 'buildstory-sandbox-'));
+  const sleeper = spawn('sleep', ['30']);
+  try {
+    for (const dir of [...cgroups, busy]) mkdirSync(dir);
+    writeFileSync(join(busy, 'cgroup.procs'), String(sleeper.pid));
+    for (const dir of [...cgroups, busy, oldFiles]) utimesSync(dir, hoursAgo, hoursAgo);
+
+    const swept = sweepStaleSandboxes();
+    expect(swept.cgroups).toEqual(expect.arrayContaining(cgroups));
+    expect(swept.dirs).toContain(oldFiles);
+    expect([...cgroups, oldFiles].filter((dir) => existsSync(dir))).toEqual([]);
+    expect([busy, recent].filter((dir) => existsSync(dir))).toEqual([busy, recent]);
+  } finally {
+    sleeper.kill('SIGKILL');
+    await new Promise((resolve) => sleeper.once('exit', resolve));
+    for (const dir of [...cgroups, busy]) if (existsSync(dir)) rmdirSync(dir);
+    rmSync(oldFiles, { recursive: true, force: true });
+    rmSync(recent, { recursive: true, force: true });
+  }
 });

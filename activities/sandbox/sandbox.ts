@@ -16,10 +16,10 @@
  * before it starts.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
-import { cgroupUnavailable, createRunCgroup, type RunCgroup } from './cgroups';
+import { cgroupMode, cgroupUnavailable, createRunCgroup, v2Parent, type RunCgroup } from './cgroups';
 import { spawnOffThread } from './spawner';
 
 export interface SandboxLimits {
@@ -99,6 +99,65 @@ export function sandboxAvailability(host: SandboxHost = DEFAULT_HOST): { ok: tru
   if (process.getuid?.() !== 0) return { ok: false, why: 'the sandbox needs root to set up its cgroups and its uid' };
   const why = cgroupUnavailable(host.cgroupRoot, host.cgroupParent);
   return why ? { ok: false, why } : { ok: true };
+}
+
+/** Older than this, a sandbox's cgroup or source directory is no run's any more (runs last minutes at most). */
+export const STALE_SANDBOX_MS = 60 * 60 * 1000;
+
+/**
+ * Remove what sandboxes of a worker that died mid-run (kill -9, the OOM killer) left behind: their
+ * cgroups (`buildstory-*`, where this host makes them) and source directories
+ * (`<tmp>/buildstory-sandbox-*`), when older than `olderThanMs`. Their processes died with the
+ * worker (bwrap's --die-with-parent takes the sandbox's PID namespace with it); a cgroup that still
+ * holds one is left (the kernel refuses to remove it). Run when a verification worker starts.
+ */
+export function sweepStaleSandboxes(
+  host: SandboxHost = DEFAULT_HOST,
+  olderThanMs = STALE_SANDBOX_MS,
+  now = Date.now(),
+): { cgroups: string[]; dirs: string[] } {
+  const stale = (path: string) => {
+    try {
+      return now - statSync(path).mtimeMs > olderThanMs;
+    } catch {
+      return false;
+    }
+  };
+  const list = (dir: string) => {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
+  const mode = cgroupMode(host.cgroupRoot);
+  const parents =
+    mode === 'v1'
+      ? ['memory', 'pids', 'cpu'].map((controller) => join(host.cgroupRoot, controller))
+      : mode === 'v2'
+        ? [v2Parent(host.cgroupRoot, host.cgroupParent)].filter((dir): dir is string => dir !== null)
+        : [];
+  const cgroups: string[] = [];
+  for (const parent of parents) {
+    for (const name of list(parent).filter((n) => n.startsWith('buildstory-'))) {
+      const dir = join(parent, name);
+      if (!stale(dir)) continue;
+      try {
+        rmdirSync(dir);
+        cgroups.push(dir);
+      } catch {
+        // Processes still in it (EBUSY): left alone.
+      }
+    }
+  }
+  const dirs: string[] = [];
+  for (const name of list(tmpdir()).filter((n) => n.startsWith('buildstory-sandbox-'))) {
+    const dir = join(tmpdir(), name);
+    if (!stale(dir)) continue;
+    rmSync(dir, { recursive: true, force: true });
+    dirs.push(dir);
+  }
+  return { cgroups, dirs };
 }
 
 /** A relative path that stays inside /work. */
