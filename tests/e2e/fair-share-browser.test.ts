@@ -39,8 +39,9 @@ async function submitTask(task: string): Promise<string> {
 }
 
 test('a queued run shows its place in line live, then runs and completes without a reload', async () => {
-  // The first two runs' steps take a while each (three steps a run).
-  stack.llm.program({ kind: 'step', content: 'Done.', delayMs: 1_500, times: 6 });
+  // The first two runs' steps take a while each (three steps a run): long enough that the first
+  // still holds the slot once the third is in, however slowly a busy machine loads the pages.
+  stack.llm.program({ kind: 'step', content: 'Done.', delayMs: 3_000, times: 6 });
   await submitTask('First task');
   await submitTask('Second task');
   await submitTask('Third task');
