@@ -256,6 +256,13 @@ async function main(): Promise<void> {
     // Webhooks (webhooks-v1): run.ended delivered at once; and run.waiting refused twice (retried,
     // same id) while the review waits, then run.ended.
     { name: 'webhook-delivered-completed', provider: openai, input: { notify: true }, webhook: { refuse: 0 } },
+    // The web app's public URL known: run.ended carries the run page's url.
+    {
+      name: 'webhook-linked-completed',
+      provider: openai,
+      input: { notify: true, appUrl: 'https://buildstory.example.test' },
+      webhook: { refuse: 0 },
+    },
     {
       name: 'webhook-retried-reviewed',
       provider: openai,

@@ -60,6 +60,7 @@ test('the recorded histories cover completed, retried, failed, cancelled, trunca
     'verified-completed.json',
     'verify-fixed-round-2.json',
     'webhook-delivered-completed.json',
+    'webhook-linked-completed.json',
     'webhook-retried-reviewed.json',
   ]);
 });
