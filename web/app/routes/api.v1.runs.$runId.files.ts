@@ -1,13 +1,11 @@
 /** The files a run's code steps wrote (verification's artifacts), with where the API serves each. */
 import type { LoaderFunctionArgs } from '@remix-run/node';
-import { answer, apiUser, fileProblem, json, methodNotAllowed } from '~/utils/api.server';
-import { loadRunFileList } from '~/utils/run-files.server';
+import { answer, apiRunFiles, json, methodNotAllowed } from '~/utils/api.server';
 
 export function loader({ request, params }: LoaderFunctionArgs) {
   return answer(async () => {
-    const { user } = await apiUser(request);
     const workflowId = params.runId ?? '';
-    const files = await loadRunFileList(workflowId, user).catch(fileProblem);
+    const files = await apiRunFiles(request, workflowId);
     if (files instanceof Response) return files;
     const base = `/api/v1/runs/${encodeURIComponent(workflowId)}/files`;
     return json({

@@ -7,6 +7,8 @@ import { bearerUser, type Viewer } from './auth.server';
 import { IdempotencyConflictError } from './api-runs.server';
 import { RunNotFoundError, RunStateConflictError, ReviewPendingError } from './run-control.server';
 import { MissingOwnerAttributeError } from './run-owner.server';
+import type { RunFile } from './run-files';
+import { loadRunFileList } from './run-files.server';
 import { TemporalUnreachableError } from './temporal-client.server';
 
 export const PROBLEM_TYPE = 'application/problem+json';
@@ -177,6 +179,15 @@ export async function fileProblem(err: unknown): Promise<Response> {
   const detail = (await err.text()).trim();
   const title = err.status === 404 ? 'Not found' : err.status === 503 ? 'Not available now' : `HTTP ${err.status}`;
   return problem({ title, status: err.status, ...(detail ? { detail } : {}) }, err.status === 503 ? { 'Retry-After': '5' } : {});
+}
+
+/**
+ * The files of a run the caller may see (its owner's; any with access control off), or the
+ * problem to answer instead.
+ */
+export async function apiRunFiles(request: Request, workflowId: string): Promise<RunFile[] | Response> {
+  const { user } = await apiUser(request);
+  return loadRunFileList(workflowId, user).catch(fileProblem);
 }
 
 /** Run `handler`, answering any error of ours (thrown problems included) as its problem. */
