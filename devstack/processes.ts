@@ -1,7 +1,8 @@
 /** Child processes of a dev stack: tsx scripts, stopping them, waiting for them, free ports, the web build. */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -78,17 +79,69 @@ export async function waitForHttp(url: string, timeoutMs = 60_000, child?: Child
   throw new Error(`${url} did not answer within ${timeoutMs / 1000} s`);
 }
 
-/** A TCP port on 127.0.0.1 that nothing listens on right now. */
+/** A TCP port on 127.0.0.1 that nothing listens on right now, and that no other caller holds. */
 export async function freePort(): Promise<number> {
   // Not port 0: the kernel hands out ports of its ephemeral range (32768-60999 here), and a port
   // freed there can be taken a moment later as the local end of an outgoing connection (a gRPC
   // channel lives for minutes), after which no server can listen on it. Below that range and the
-  // cluster's fixed ports (27233 on), only another caller of this function can take it.
-  for (let tries = 0; tries < 100; tries++) {
+  // cluster's fixed ports (27233 on), only another caller of this function can take it: each port
+  // handed out is reserved on this machine (a file named by the port, holding the caller's pid)
+  // until the caller exits, so that jest's workers and the processes they start never get the same
+  // port in the seconds before its server listens.
+  for (let tries = 0; tries < 200; tries++) {
     const port = 20_000 + Math.floor(Math.random() * 7_000);
-    if (await canListen(port)) return port;
+    if (reservePort(port) && (await canListen(port))) return port;
   }
   throw new Error('no free port found between 20000 and 27000');
+}
+
+/** Where freePort's reservations are kept: one file per port, its content the holder's pid. */
+export const PORT_RESERVATIONS = join(tmpdir(), 'buildstory-ports');
+/** A reservation older than this is stale whoever holds it (its pid may be another process's by now). */
+const RESERVATION_MAX_AGE_MS = 12 * 3_600_000;
+const reserved: string[] = [];
+
+/** Reserve `port` for this process (false: another living process holds it). */
+export function reservePort(port: number): boolean {
+  mkdirSync(PORT_RESERVATIONS, { recursive: true });
+  const file = join(PORT_RESERVATIONS, String(port));
+  try {
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !stale(file)) return false;
+    // Taken over from a holder that is gone; another caller may do the same at once: the rename of
+    // a file of our own makes the last writer the holder, and it checks that it is.
+    const mine = `${file}.${process.pid}`;
+    writeFileSync(mine, String(process.pid));
+    renameSync(mine, file);
+    if (readFileSync(file, 'utf8') !== String(process.pid)) return false;
+  }
+  if (reserved.length === 0) process.once('exit', release);
+  reserved.push(file);
+  return true;
+}
+
+function stale(file: string): boolean {
+  try {
+    const pid = Number(readFileSync(file, 'utf8'));
+    if (Date.now() - statSync(file).mtimeMs > RESERVATION_MAX_AGE_MS) return true;
+    if (!Number.isInteger(pid) || pid <= 0) return true;
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    // ESRCH: no such process; EPERM: it lives (another user's); a file gone meanwhile: try again later.
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+function release(): void {
+  for (const file of reserved.splice(0)) {
+    try {
+      if (readFileSync(file, 'utf8') === String(process.pid)) unlinkSync(file);
+    } catch {
+      // gone already
+    }
+  }
 }
 
 function canListen(port: number): Promise<boolean> {
