@@ -84,14 +84,14 @@ describe('counts from what each runner really prints, in the sandbox', () => {
 });
 
 describe('verifyCode', () => {
-  test('python that passes: verdict, counts, command, files with their sha256', async () => {
+  test('python that passes: verdict, counts, command (unittest: the file is unittest style), files with their sha256', async () => {
     const report = await verifyCode({ language: 'python', output: `Some prose.\n\n${PY_MODULE}\n${PY_TESTS(false)}`, round: 1 });
     expect(report).toMatchObject({
       verdict: 'passed',
       summary: '2 of 2 tests passed.',
       language: 'python',
       round: 1,
-      command: ['python3', '-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'test_calc.py'],
+      command: ['python3', '-m', 'unittest', '-v', 'test_calc.py'],
       tests: { passed: 2, failed: 0, total: 2 },
       exitCode: 0,
       outcome: 'exited',
@@ -101,6 +101,16 @@ describe('verifyCode', () => {
       { path: 'test_calc.py', bytes: expect.any(Number), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
     ]);
     expect(report.durationMs).toBeGreaterThan(0);
+  });
+
+  test('python tests in pytest style run with pytest (unittest would not find them)', async () => {
+    const tests = file('test_calc.py', 'from calc import add\n\ndef test_small():\n    assert add(1, 2) == 3\n', 'python');
+    const report = await verifyCode({ language: 'python', output: PY_MODULE + tests, round: 1 });
+    expect(report).toMatchObject({
+      verdict: 'passed',
+      command: ['python3', '-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'test_calc.py'],
+      tests: { passed: 1, failed: 0, total: 1 },
+    });
   });
 
   test.each(['pytest', 'unittest'] as const)(

@@ -27,7 +27,7 @@ import {
   type SandboxOutcome,
 } from '../sandbox/sandbox';
 import { extractFiles } from './files';
-import { parseCounts, testCommand, testFiles, type Runner } from './runners';
+import { parseCounts, testCommand, testFiles, unittestRunsAll, type Runner } from './runners';
 
 /** More processes than the default: node --test runs each file in a process of its own, with its threads. */
 export const VERIFY_SANDBOX_LIMITS: SandboxLimits = { ...DEFAULT_LIMITS, wallMs: 30_000, pids: 128 };
@@ -35,7 +35,10 @@ export const VERIFY_SANDBOX_LIMITS: SandboxLimits = { ...DEFAULT_LIMITS, wallMs:
 export interface VerifyOptions {
   host?: SandboxHost;
   limits?: Partial<SandboxLimits>;
-  /** Force a Python runner (tests); otherwise pytest where the sandbox's python3 has it, unittest elsewhere. */
+  /**
+   * Force a Python runner (tests); otherwise unittest for files it runs in full (unittestRunsAll),
+   * else pytest where the sandbox's python3 has it, unittest elsewhere.
+   */
   pythonRunner?: 'pytest' | 'unittest';
   /** Where the files the report lists are kept (the artifact store, under their sha256); unset, they are only hashed. */
   store?: ArtifactStore;
@@ -93,7 +96,10 @@ export async function verifyCode(input: VerifyInput, options: VerifyOptions = {}
   if (tests.length === 0)
     return report({ verdict: 'error', summary: `No test file found (${TEST_NAMES[input.language]}).`, files: recorded });
 
-  const runner: Runner = input.language === 'python' ? (options.pythonRunner ?? (await pythonRunner(host))) : input.language;
+  const runner: Runner =
+    input.language !== 'python'
+      ? input.language
+      : (options.pythonRunner ?? (unittestRunsAll(files) ? 'unittest' : await pythonRunner(host)));
   const command = testCommand(runner, tests);
   const result = await runInSandbox(
     {
