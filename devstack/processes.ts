@@ -108,7 +108,10 @@ export function reservePort(port: number): boolean {
   try {
     writeFileSync(file, String(process.pid), { flag: 'wx' });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !stale(file)) return false;
+    const { code } = err as NodeJS.ErrnoException;
+    // A directory this user may not write to (another user's): no reservations here, as before them.
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return true;
+    if (code !== 'EEXIST' || !stale(file)) return false;
     // Taken over from a holder that is gone; another caller may do the same at once: the rename of
     // a file of our own makes the last writer the holder, and it checks that it is.
     const mine = `${file}.${process.pid}`;

@@ -63,6 +63,14 @@ export function pythonRunner(host: SandboxHost = DEFAULT_HOST): Promise<'pytest'
   return runner;
 }
 
+/** The runner for these Python files: unittest when it runs all their tests (unittestRunsAll), else pythonRunner's. */
+export async function pythonRunnerFor(
+  files: Array<{ path: string; content: string }>,
+  host: SandboxHost = DEFAULT_HOST,
+): Promise<'pytest' | 'unittest'> {
+  return unittestRunsAll(files) ? 'unittest' : pythonRunner(host);
+}
+
 export async function verifyCode(input: VerifyInput, options: VerifyOptions = {}): Promise<VerificationReport> {
   const host = options.host ?? DEFAULT_HOST;
   const report = (fields: Partial<VerificationReport> & Pick<VerificationReport, 'verdict' | 'summary'>): VerificationReport =>
@@ -96,10 +104,7 @@ export async function verifyCode(input: VerifyInput, options: VerifyOptions = {}
   if (tests.length === 0)
     return report({ verdict: 'error', summary: `No test file found (${TEST_NAMES[input.language]}).`, files: recorded });
 
-  const runner: Runner =
-    input.language !== 'python'
-      ? input.language
-      : (options.pythonRunner ?? (unittestRunsAll(files) ? 'unittest' : await pythonRunner(host)));
+  const runner: Runner = input.language !== 'python' ? input.language : (options.pythonRunner ?? (await pythonRunnerFor(files, host)));
   const command = testCommand(runner, tests);
   const result = await runInSandbox(
     {

@@ -4,6 +4,7 @@
  * process), and the cost of recording the story: taskWorkflow with zero model delay against the
  * bare workflow (same activities and model calls, no story, no signals) on its own worker.
  */
+import { setMaxListeners } from 'node:events';
 import { cpuShare, type CpuReading, type CpuShare } from '../machine-load';
 import { sleep, type BenchStack } from '../stack';
 import type { ViewerProcess } from '../viewer-process';
@@ -49,6 +50,8 @@ export async function runBatch(
   let timer: NodeJS.Timeout | undefined;
   // Aborted at the deadline: a wait left pending would retry on a connection closed later, and throw.
   const giveUp = new AbortController();
+  // A listener per run's wait (and the client's own): not a leak.
+  setMaxListeners(0, giveUp.signal);
   const all = Promise.all(
     ids.map((id) =>
       stack.client

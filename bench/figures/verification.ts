@@ -27,7 +27,7 @@ import { offlinePlan, offlineStepText } from '../../activities/llm/offline';
 import { runInSandbox, sandboxAvailability } from '../../activities/sandbox/sandbox';
 import { extractFiles } from '../../activities/verify/files';
 import { testCommand, testFiles, type Runner } from '../../activities/verify/runners';
-import { pythonRunner, verifyCode } from '../../activities/verify/verify';
+import { pythonRunnerFor, verifyCode } from '../../activities/verify/verify';
 import { CODE_LANGUAGES, type CodeLanguage } from '../../contract/data';
 import { percentile, summarize } from '../../devstack/stats';
 import { cpuShare, readCpu } from '../machine-load';
@@ -59,7 +59,7 @@ interface Pair {
 
 export interface VerificationResult {
   sizes: VerificationSizes;
-  /** The runner each language's tests ran with (python: pytest where the sandbox's python3 has it, else unittest). */
+  /** The runner each language's tests ran with (python: as verifyCode picks it: pythonRunnerFor). */
   runners: Record<CodeLanguage, Runner>;
   perLanguage: Record<CodeLanguage, Pair>;
   concurrent: Pair;
@@ -125,7 +125,8 @@ export async function measureVerification(sizes: VerificationSizes, progress: (l
   const empty = (): Pair => ({ sandboxMs: [], directMs: [] });
   const result: VerificationResult = {
     sizes,
-    runners: { python: await pythonRunner(), node: 'node', bash: 'bash' },
+    // As verifyCode picks it for these files (unittest for the offline model's unittest-style tests).
+    runners: { python: await pythonRunnerFor(extractFiles(codeStepOutput('python')).files), node: 'node', bash: 'bash' },
     perLanguage: { python: empty(), node: empty(), bash: empty() },
     concurrent: empty(),
     bareStart: empty(),
@@ -154,6 +155,9 @@ export async function measureVerification(sizes: VerificationSizes, progress: (l
     const report = await verifyCode({ language, output: prepared[language].output, round: 1 }, { store });
     const ms = performance.now() - started;
     if (report.verdict !== 'passed') result.failures.push(`${label}, sandbox: ${report.verdict}: ${report.summary}`);
+    else if (report.command.join(' ') !== prepared[language].command.join(' '))
+      // The baseline must run what the sandbox ran.
+      result.failures.push(`${label}, sandbox ran ${report.command.join(' ')}, the direct run ${prepared[language].command.join(' ')}`);
     else {
       into.sandboxMs.push(ms);
       if (language === 'python' && into === result.perLanguage.python) result.pythonSandboxOnlyMs.push(report.durationMs);
