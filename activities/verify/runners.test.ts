@@ -34,6 +34,7 @@ test.each([
     false,
   ],
   ['no unittest at all', { 'test_calc.py': 'from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n' }, false],
+  ['a test file in a directory (pytest would put it on sys.path for its imports)', { 'tests/test_calc.py': UNITTEST }, false],
   ['a conftest.py beside', { 'test_calc.py': UNITTEST, 'conftest.py': '' }, false],
   ['one of two test files is pytest style', { 'test_a.py': UNITTEST, 'test_b.py': 'def test_b():\n    assert True\n' }, false],
 ])('%s', (_name, files, expected) => {
