@@ -5,11 +5,16 @@
  * first test says why), they do not skip.
  */
 import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import type { StepInput, VerificationReport } from '../../contract/data';
 import { offlinePlan, offlineStepText } from '../llm/offline';
 import { runInSandbox, sandboxAvailability } from '../sandbox/sandbox';
 import { parseCounts, testCommand, type Runner } from './runners';
-import { VERIFY_SANDBOX_LIMITS, pythonRunner, verifyCode } from './verify';
+import { testLogger } from '../../tests/setup/temporal';
+import { VERIFY_SANDBOX_LIMITS, createVerifyActivities, pythonRunner, verifyCode } from './verify';
 
 const file = (path: string, body: string, lang = '') => `File: ${path}\n\`\`\`${lang}\n${body}\n\`\`\`\n`;
 
@@ -254,4 +259,31 @@ describe("the offline model's code", () => {
       expect(await verifyCode({ language, output: second, round: 2 })).toMatchObject({ verdict: 'passed', round: 2 });
     },
   );
+});
+
+test('the verification activity sweeps what a killed worker left, at most once per interval', async () => {
+  const hoursAgo = new Date(Date.now() - 2 * 3_600_000);
+  const leftover = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'buildstory-sandbox-'));
+    utimesSync(dir, hoursAgo, hoursAgo);
+    return dir;
+  };
+  const env = new MockActivityEnvironment();
+  const input = { language: 'python' as const, output: PY_MODULE + PY_TESTS(false), round: 1 };
+  const first = leftover();
+  let second = '';
+  try {
+    // Every call may sweep: the first call takes the old dir away.
+    const eager = createVerifyActivities({ logger: testLogger, sweepEveryMs: 0 });
+    expect(((await env.run(eager.verifyCode, input)) as VerificationReport).verdict).toBe('passed');
+    expect(existsSync(first)).toBe(false);
+    // Swept when created (as the worker does at start), next not before the interval: left for now.
+    second = leftover();
+    const lazy = createVerifyActivities({ logger: testLogger });
+    expect(((await env.run(lazy.verifyCode, input)) as VerificationReport).verdict).toBe('passed');
+    expect(existsSync(second)).toBe(true);
+  } finally {
+    rmSync(first, { recursive: true, force: true });
+    if (second) rmSync(second, { recursive: true, force: true });
+  }
 });

@@ -22,6 +22,7 @@ import {
   DEFAULT_LIMITS,
   runInSandbox,
   sandboxAvailability,
+  sweepStaleSandboxes,
   type SandboxHost,
   type SandboxLimits,
   type SandboxOutcome,
@@ -173,9 +174,22 @@ function clip(text: string, max: number): string {
  * step wrote are kept there too (content-addressed: the report's sha256 of each file is its
  * address), before the tests run, so a run's files can be downloaded whatever the verdict.
  */
-export function createVerifyActivities(deps: { logger: Logger; host?: SandboxHost; store?: ArtifactStore }) {
+/** How often a verification worker looks for sandboxes a killed worker left (at a verification, not on a timer). */
+export const SWEEP_EVERY_MS = 10 * 60 * 1000;
+
+export function createVerifyActivities(deps: { logger: Logger; host?: SandboxHost; store?: ArtifactStore; sweepEveryMs?: number }) {
+  // The worker swept when it started (createVerificationWorker); then again now and then, so that a
+  // long-lived worker also clears what a killed neighbour on the same host left.
+  let swept = Date.now();
+  const sweepEveryMs = deps.sweepEveryMs ?? SWEEP_EVERY_MS;
   return {
     async verifyCode(input: VerifyInput): Promise<VerificationReport> {
+      if (Date.now() - swept >= sweepEveryMs) {
+        swept = Date.now();
+        const removed = sweepStaleSandboxes(deps.host);
+        if (removed.cgroups.length + removed.dirs.length > 0)
+          deps.logger.info(removed, 'removed what sandboxes of a worker that stopped mid-run left behind');
+      }
       // Beat while the sandbox runs: a worker killed meanwhile is noticed at the heartbeat timeout,
       // not at the start-to-close one, and the attempt goes to another worker.
       const context = Context.current();
