@@ -169,14 +169,14 @@ function clip(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
+/** How often a verification worker looks for sandboxes a killed worker left (at a verification, not on a timer). */
+export const SWEEP_EVERY_MS = 10 * 60 * 1000;
+
 /**
  * The verification worker's activities: verifyCode alone, logged. With a `store`, the files the
  * step wrote are kept there too (content-addressed: the report's sha256 of each file is its
  * address), before the tests run, so a run's files can be downloaded whatever the verdict.
  */
-/** How often a verification worker looks for sandboxes a killed worker left (at a verification, not on a timer). */
-export const SWEEP_EVERY_MS = 10 * 60 * 1000;
-
 export function createVerifyActivities(deps: { logger: Logger; host?: SandboxHost; store?: ArtifactStore; sweepEveryMs?: number }) {
   // The worker swept when it started (createVerificationWorker); then again now and then, so that a
   // long-lived worker also clears what a killed neighbour on the same host left.
