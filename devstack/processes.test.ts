@@ -39,7 +39,8 @@ test('ports handed out by freePort in two processes at once never repeat, and a 
 
 test("a reservation held by a process that is gone is taken over; a living holder's is not", () => {
   const gone = spawnSync('true').pid!;
-  const port = 26_999;
+  // Outside freePort's range, so that no other caller's reservation is touched.
+  const port = 19_999;
   writeFileSync(join(PORT_RESERVATIONS, String(port)), String(gone));
   expect(reservePort(port)).toBe(true);
   expect(readFileSync(join(PORT_RESERVATIONS, String(port)), 'utf8')).toBe(String(process.pid));
