@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { LlmProvider } from '../activities/llm/provider';
 import { traced } from '../activities/llm/tracing';
-import { DEFAULT_HOST, sandboxAvailability, sweepStaleSandboxes, type SandboxHost } from '../activities/sandbox/sandbox';
+import { DEFAULT_HOST, sandboxAvailability, type SandboxHost } from '../activities/sandbox/sandbox';
 import { createVerifyActivities } from '../activities/verify/verify';
 import type { ArtifactStore } from '../artifacts';
 import type { WebhookConfig } from '../config/webhooks';
@@ -112,10 +112,6 @@ export async function createVerificationWorker(
   const host = options.sandboxHost ?? DEFAULT_HOST;
   const available = sandboxAvailability(host);
   if (!available.ok) return { worker: null, off: available.why };
-  // A worker killed mid-verification left its sandboxes' cgroups and files: gone once they are old.
-  const swept = sweepStaleSandboxes(host);
-  if (swept.cgroups.length + swept.dirs.length > 0)
-    options.logger.info(swept, 'removed what sandboxes of a worker that stopped mid-run left behind');
   const taskQueue = verificationTaskQueue(options.taskQueue);
   const worker = await Worker.create({
     connection: options.connection,

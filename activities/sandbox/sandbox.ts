@@ -109,7 +109,8 @@ export const STALE_SANDBOX_MS = 60 * 60 * 1000;
  * cgroups (`buildstory-*`, where this host makes them) and source directories
  * (`<tmp>/buildstory-sandbox-*`), when older than `olderThanMs`. Their processes died with the
  * worker (bwrap's --die-with-parent takes the sandbox's PID namespace with it); a cgroup that still
- * holds one is left (the kernel refuses to remove it). Run when a verification worker starts.
+ * holds one is left (the kernel refuses to remove it). The verification activities run it
+ * (createVerifyActivities): when the worker starts, then every 10 minutes at a verification.
  */
 export function sweepStaleSandboxes(
   host: SandboxHost = DEFAULT_HOST,

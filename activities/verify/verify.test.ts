@@ -261,29 +261,32 @@ describe("the offline model's code", () => {
   );
 });
 
-test('the verification activity sweeps what a killed worker left, at most once per interval', async () => {
+test('the verification activities sweep what a killed worker left when created, then at most once per interval', async () => {
   const hoursAgo = new Date(Date.now() - 2 * 3_600_000);
+  const leftovers: string[] = [];
   const leftover = () => {
     const dir = mkdtempSync(join(tmpdir(), 'buildstory-sandbox-'));
     utimesSync(dir, hoursAgo, hoursAgo);
+    leftovers.push(dir);
     return dir;
   };
   const env = new MockActivityEnvironment();
   const input = { language: 'python' as const, output: PY_MODULE + PY_TESTS(false), round: 1 };
-  const first = leftover();
-  let second = '';
   try {
-    // Every call may sweep: the first call takes the old dir away.
-    const eager = createVerifyActivities({ logger: testLogger, sweepEveryMs: 0 });
-    expect(((await env.run(eager.verifyCode, input)) as VerificationReport).verdict).toBe('passed');
-    expect(existsSync(first)).toBe(false);
-    // Swept when created (as the worker does at start), next not before the interval: left for now.
-    second = leftover();
+    // Swept when created, as a worker starts.
+    const atStart = leftover();
     const lazy = createVerifyActivities({ logger: testLogger });
+    expect(existsSync(atStart)).toBe(false);
+    // Next not before the interval: left for now.
+    const within = leftover();
     expect(((await env.run(lazy.verifyCode, input)) as VerificationReport).verdict).toBe('passed');
-    expect(existsSync(second)).toBe(true);
+    expect(existsSync(within)).toBe(true);
+    // Every call may sweep: the call takes the old dir away.
+    const eager = createVerifyActivities({ logger: testLogger, sweepEveryMs: 0 });
+    const atCall = leftover();
+    expect(((await env.run(eager.verifyCode, input)) as VerificationReport).verdict).toBe('passed');
+    expect(existsSync(atCall)).toBe(false);
   } finally {
-    rmSync(first, { recursive: true, force: true });
-    if (second) rmSync(second, { recursive: true, force: true });
+    for (const dir of leftovers) rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -173,23 +173,27 @@ function clip(text: string, max: number): string {
 export const SWEEP_EVERY_MS = 10 * 60 * 1000;
 
 /**
- * The verification worker's activities: verifyCode alone, logged. With a `store`, the files the
+ * The verification worker's activities: verifyCode alone, logged; stale sandboxes swept when
+ * created and every `sweepEveryMs` at a verification. With a `store`, the files the
  * step wrote are kept there too (content-addressed: the report's sha256 of each file is its
  * address), before the tests run, so a run's files can be downloaded whatever the verdict.
  */
 export function createVerifyActivities(deps: { logger: Logger; host?: SandboxHost; store?: ArtifactStore; sweepEveryMs?: number }) {
-  // The worker swept when it started (createVerificationWorker); then again now and then, so that a
-  // long-lived worker also clears what a killed neighbour on the same host left.
-  let swept = Date.now();
+  // A worker killed mid-verification left its sandboxes' cgroups and files: gone once they are old,
+  // looked for when the worker starts and then now and then, so that a long-lived worker also
+  // clears what a killed neighbour on the same host left.
   const sweepEveryMs = deps.sweepEveryMs ?? SWEEP_EVERY_MS;
+  let swept = 0;
+  const sweep = () => {
+    swept = Date.now();
+    const removed = sweepStaleSandboxes(deps.host);
+    if (removed.cgroups.length + removed.dirs.length > 0)
+      deps.logger.info(removed, 'removed what sandboxes of a worker that stopped mid-run left behind');
+  };
+  sweep();
   return {
     async verifyCode(input: VerifyInput): Promise<VerificationReport> {
-      if (Date.now() - swept >= sweepEveryMs) {
-        swept = Date.now();
-        const removed = sweepStaleSandboxes(deps.host);
-        if (removed.cgroups.length + removed.dirs.length > 0)
-          deps.logger.info(removed, 'removed what sandboxes of a worker that stopped mid-run left behind');
-      }
+      if (Date.now() - swept >= sweepEveryMs) sweep();
       // Beat while the sandbox runs: a worker killed meanwhile is noticed at the heartbeat timeout,
       // not at the start-to-close one, and the attempt goes to another worker.
       const context = Context.current();
