@@ -14,7 +14,8 @@
  * - `buildstory_api_tokens`: the API tokens (api-tokens.server.ts): id, owner, name, the token's
  *   SHA-256, creation and last use (epoch ms). A revoked token's row is deleted.
  *
- * The tables are created when missing, before the store is handed out. The library would create
+ * The tables are created when missing, before the store is handed out, one replica at a time (an
+ * advisory lock: replicas started together raced in CREATE TABLE IF NOT EXISTS). The library would create
  * its own in the background and throw from a promise if that failed, ending the process: it is
  * given a callback here and awaited.
  */
@@ -42,10 +43,52 @@ const API_TOKENS = 'buildstory_api_tokens';
 const TIMEOUT_MS = 2_000;
 const PRUNE_EVERY_MS = 5 * 60_000;
 
-/** Another replica created the table at the same moment (PostgreSQL's IF NOT EXISTS is not atomic). */
+/**
+ * Another process created the table at the same moment: PostgreSQL's IF NOT EXISTS is not atomic,
+ * the loser gets 42P07, 23505 (pg_type's index) or 42710 ("type ... already exists"). Only a
+ * replica of an older version, which takes no lock, can race one that does.
+ */
 function createdConcurrently(err: unknown): boolean {
   const code = (err as { code?: string }).code;
-  return code === '23505' || code === '42P07';
+  return code === '23505' || code === '42P07' || code === '42710';
+}
+
+/** The advisory lock the replicas take to create the tables one at a time (any fixed bigint). */
+const SCHEMA_LOCK = 7_390_241_118;
+/** How long a replica waits for another to finish creating them. */
+const SCHEMA_LOCK_WAIT_MS = 30_000;
+
+/**
+ * Creates the three tables when missing, one replica at a time: replicas started together would
+ * otherwise race in CREATE TABLE IF NOT EXISTS. The lock is held on its own connection (released
+ * with it, should the process die) while the tables, the library's included, are created.
+ */
+async function createTables(pool: pg.Pool): Promise<void> {
+  const holder = await pool.connect();
+  try {
+    await holder.query({
+      text: 'SELECT pg_advisory_lock($1)',
+      values: [SCHEMA_LOCK],
+      query_timeout: SCHEMA_LOCK_WAIT_MS,
+    } as pg.QueryConfig);
+    const create = (sql: string) =>
+      holder.query(sql).catch((err: unknown) => {
+        if (!createdConcurrently(err)) throw err;
+      });
+    await create(`CREATE TABLE IF NOT EXISTS ${SIGNED_OUT} (sid text PRIMARY KEY, expires_at bigint NOT NULL)`);
+    await create(
+      `CREATE TABLE IF NOT EXISTS ${API_TOKENS} (id text PRIMARY KEY, user_name text NOT NULL, name text NOT NULL, ` +
+        `hash text NOT NULL, created_at bigint NOT NULL, last_used_at bigint)`,
+    );
+    // Kept by its own timer (unref'd; after close its deletes fail quietly).
+    await rateLimitTable(pool);
+    await holder.query('SELECT pg_advisory_unlock($1)', [SCHEMA_LOCK]);
+    holder.release();
+  } catch (err) {
+    // Destroyed, not returned: the lock goes with the connection.
+    holder.release(err as Error);
+    throw err;
+  }
 }
 
 /** The rate-limit table, created by the library (as it wants it); resolves with a limiter that sweeps expired rows. */
@@ -172,21 +215,7 @@ export async function startPostgresStore(config: SharedStoreConfig, known: Revok
   pool.on('error', (err) => log.warn(`shared store (${config.display}): ${redacted(err.message, config.url)}`));
 
   try {
-    await pool
-      .query(`CREATE TABLE IF NOT EXISTS ${SIGNED_OUT} (sid text PRIMARY KEY, expires_at bigint NOT NULL)`)
-      .catch((err: unknown) => {
-        if (!createdConcurrently(err)) throw err;
-      });
-    await pool
-      .query(
-        `CREATE TABLE IF NOT EXISTS ${API_TOKENS} (id text PRIMARY KEY, user_name text NOT NULL, name text NOT NULL, ` +
-          `hash text NOT NULL, created_at bigint NOT NULL, last_used_at bigint)`,
-      )
-      .catch((err: unknown) => {
-        if (!createdConcurrently(err)) throw err;
-      });
-    // Kept by its own timer (unref'd; after close its deletes fail quietly).
-    await rateLimitTable(pool);
+    await createTables(pool);
   } catch (err) {
     await pool.end().catch(() => {});
     throw new Error(
