@@ -66,6 +66,7 @@ const SCHEMA_LOCK_WAIT_MS = 30_000;
 async function createTables(pool: pg.Pool): Promise<void> {
   const holder = await pool.connect();
   try {
+    // pg reads query_timeout per query (longer than the pool's 2 s); its types do not list it.
     await holder.query({
       text: 'SELECT pg_advisory_lock($1)',
       values: [SCHEMA_LOCK],
