@@ -87,12 +87,18 @@ test("user A submits 50 tasks, then user B submits 1: B's run starts at the next
     expect(bStart.passedBy).toBe(0);
 
     // Once the scheduler knew all of A's runs, they started in the order A sent them. (The first
-    // ones started as their requests came in, which need not be the order they were sent.)
-    const started: Array<{ i: number; order: number }> = [];
-    for (let i = 0; i < a.length; i++) {
-      const e = dequeued((await story(a[i])).events);
-      if (e && e.order > before.grants) started.push({ i, order: e.order });
-    }
+    // ones started as their requests came in, which need not be the order they were sent.) Read
+    // until one of them has: the next slot frees when another of A's first runs ends, which may be
+    // after B has planned (CI once read every story before that and found none).
+    const startedSinceAllKnown = async () => {
+      const started: Array<{ i: number; order: number }> = [];
+      for (let i = 0; i < a.length; i++) {
+        const e = dequeued((await story(a[i])).events);
+        if (e && e.order > before.grants) started.push({ i, order: e.order });
+      }
+      return started;
+    };
+    const started = await until(startedSinceAllKnown, (s) => s.length > 0);
     expect(started.length).toBeGreaterThan(0);
     const byOrder = [...started].sort((x, y) => x.order - y.order).map((s) => s.i);
     expect(byOrder).toEqual([...byOrder].sort((x, y) => x - y));
